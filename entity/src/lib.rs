@@ -1,0 +1,11 @@
+//! SeaORM entities: one module per table of gadka's schema.
+//!
+//! Timestamps are stored as Unix milliseconds (`i64`): the same type and ordering on
+//! SQLite and PostgreSQL, and exactly the precision the API renders (RFC 3339 with
+//! milliseconds). Only `store/` in the server crate uses these types.
+
+pub mod conversation;
+pub mod membership;
+pub mod message;
+pub mod session;
+pub mod user;

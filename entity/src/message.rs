@@ -1,0 +1,23 @@
+//! `message`: one message, immutable once committed.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "message")]
+pub struct Model {
+    /// Global and increasing: `resume {since}` replays by it.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub conversation_id: i64,
+    /// Increasing inside the conversation, from 1 and without gaps.
+    pub seq: i64,
+    pub sender_id: i64,
+    #[sea_orm(column_type = "Text")]
+    pub body: String,
+    pub created_at: i64,
+    /// The sender's idempotency key; unique per sender, so a retried send is stored once.
+    pub txn_id: Option<String>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

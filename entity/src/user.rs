@@ -1,0 +1,20 @@
+//! `user`: an account.
+
+use sea_orm::entity::prelude::*;
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "user")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Lower-case, unique: usernames are case-insensitive, so they are stored folded.
+    #[sea_orm(unique)]
+    pub username: String,
+    pub display_name: String,
+    /// argon2id PHC string; `None` for an account that cannot log in here.
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

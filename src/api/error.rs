@@ -1,0 +1,136 @@
+//! `ApiError`: the one error type of the HTTP API, rendered as
+//! `{"error": {"code": "...", "message": "..."}}` with the matching status.
+
+use axum::{
+    Json,
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::chat::ChatError;
+
+/// Everything an API call can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    /// The request could not be read: malformed JSON, a missing or mistyped field,
+    /// a bad query or path parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body is larger than the limit")]
+    PayloadTooLarge,
+    #[error("expected a JSON body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("requests from this origin are not allowed")]
+    ForbiddenOrigin,
+    #[error("no such endpoint")]
+    NoRoute,
+    #[error("this endpoint does not accept this method")]
+    MethodNotAllowed,
+}
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `not_found`, `invalid_input`.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+    /// The request field at fault, where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Chat(e) => match e {
+                ChatError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                ChatError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                ChatError::Unauthenticated | ChatError::BadCredentials => StatusCode::UNAUTHORIZED,
+                ChatError::UsernameTaken => StatusCode::CONFLICT,
+                ChatError::NotFound(_) => StatusCode::NOT_FOUND,
+                ChatError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Chat(e) => e.code(),
+            Self::BadRequest(_) => "bad_request",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ForbiddenOrigin => "forbidden_origin",
+            Self::NoRoute => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Chat(ChatError::Internal(cause)) = &self {
+            // Logged inside the request's span; the client learns only that it failed.
+            tracing::error!(error = ?cause, "request failed");
+        }
+        let field = match &self {
+            Self::Chat(ChatError::Invalid { field, .. } | ChatError::TooLarge { field, .. }) => {
+                Some(*field)
+            }
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                field,
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Self::Chat(ChatError::RateLimited { retry_after_secs }) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            _ => Self::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}

@@ -1,0 +1,213 @@
+//! Accounts and sessions: register, log in and out, find people, show a profile.
+
+use std::{net::IpAddr, sync::OnceLock};
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+
+use super::{
+    Chat, ChatError, IssuedSession, Session,
+    input::{DisplayName, Password, Username, page_size},
+    now_ms,
+    views::{Profile, User},
+};
+use crate::store::{NewSession, NewUser};
+
+impl Chat {
+    /// Creates an account and logs it in.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        display_name: Option<&str>,
+    ) -> Result<(User, IssuedSession), ChatError> {
+        let username = Username::parse(username)?;
+        let password = Password::parse(password)?;
+        let display_name = match display_name {
+            Some(name) => DisplayName::parse(name)?,
+            None => DisplayName::parse(username.as_str())?,
+        };
+        if self
+            .store()
+            .user_by_username(username.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(ChatError::UsernameTaken);
+        }
+        let hash = hash_password(password).await?;
+        let user = self
+            .store()
+            .create_user(NewUser {
+                username: username.as_str(),
+                display_name: display_name.as_str(),
+                password_hash: &hash,
+                created_at: now_ms(),
+            })
+            .await?
+            .ok_or(ChatError::UsernameTaken)?;
+        tracing::info!(user.id = user.id, "registered");
+        let session = self.start_session(user.id).await?;
+        Ok((user.into(), session))
+    }
+
+    /// Checks a username and password and starts a session. Attempts are rate
+    /// limited per username and per client address.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<(User, IssuedSession), ChatError> {
+        self.inner.login_limit.check(username, client)?;
+        let found = match Username::parse(username) {
+            Ok(name) => self.store().user_by_username(name.as_str()).await?,
+            Err(_) => None,
+        };
+        let stored_hash = found.as_ref().and_then(|u| u.password_hash.clone());
+        // Verify against a dummy hash when there is no such user, so the answer takes
+        // as long for a wrong username as for a wrong password.
+        let ok = verify_password(password.to_owned(), stored_hash).await?;
+        match found {
+            Some(user) if ok => {
+                let session = self.start_session(user.id).await?;
+                tracing::info!(user.id = user.id, "logged in");
+                Ok((user.into(), session))
+            }
+            _ => Err(ChatError::BadCredentials),
+        }
+    }
+
+    async fn start_session(&self, user_id: i64) -> Result<IssuedSession, ChatError> {
+        let now = now_ms();
+        let keys = &self.inner.session_keys;
+        let session = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id,
+        };
+        self.store()
+            .create_session(NewSession {
+                id: &session.id,
+                user_id,
+                created_at: now,
+                expires_at: now + keys.ttl.as_millis() as i64,
+            })
+            .await?;
+        let token = keys
+            .issue(&session, now)
+            .map_err(|e| ChatError::Internal(e.into()))?;
+        Ok(IssuedSession {
+            token,
+            ttl: keys.ttl,
+        })
+    }
+
+    /// The live session a token names: signed by us, not expired, not revoked.
+    pub async fn authenticate(&self, token: &str) -> Result<Session, ChatError> {
+        let session = self
+            .inner
+            .session_keys
+            .verify(token)
+            .ok_or(ChatError::Unauthenticated)?;
+        self.store()
+            .live_session(&session.id, session.user_id, now_ms())
+            .await?
+            .ok_or(ChatError::Unauthenticated)?;
+        Ok(session)
+    }
+
+    /// Revokes the session on the server: its token no longer authenticates anywhere.
+    pub async fn logout(&self, session: &Session) -> Result<(), ChatError> {
+        self.store().revoke_session(&session.id, now_ms()).await?;
+        Ok(())
+    }
+
+    /// The logged-in user.
+    pub async fn me(&self, session: &Session) -> Result<User, ChatError> {
+        self.user(session.user_id).await
+    }
+
+    pub(crate) async fn user(&self, id: i64) -> Result<User, ChatError> {
+        self.store()
+            .user(id)
+            .await?
+            .map(User::from)
+            .ok_or(ChatError::NotFound("user"))
+    }
+
+    /// Finds people by username or display name, case-insensitively; those whose
+    /// name starts with the text come first (F1 `search_user`).
+    pub async fn search_users(
+        &self,
+        text: &str,
+        limit: Option<i64>,
+    ) -> Result<Vec<User>, ChatError> {
+        let limit = page_size("limit", limit, 20, 100)?;
+        let needle = text.trim().to_lowercase();
+        if needle.chars().count() > 64 {
+            return Err(ChatError::invalid("q", "at most 64 characters"));
+        }
+        let users = self.store().search_users(&needle, limit).await?;
+        Ok(users.into_iter().map(User::from).collect())
+    }
+
+    /// A user's profile, with the viewer's conversation with them if there is one
+    /// (F1 `get_user`).
+    pub async fn profile(&self, viewer: &Session, user_id: i64) -> Result<Profile, ChatError> {
+        let user = self.user(user_id).await?;
+        let conversation_id = self
+            .store()
+            .direct_conversation(viewer.user_id, user_id)
+            .await?
+            .map(|c| c.id);
+        Ok(Profile {
+            id: user.id,
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+            user,
+            conversation_id,
+        })
+    }
+}
+
+/// argon2id with the crate's defaults (the OWASP recommendation: 19 MiB, 2 passes),
+/// on the blocking pool: a hash takes tens of milliseconds of CPU.
+async fn hash_password(password: Password) -> Result<String, ChatError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_str().as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+    })
+    .await
+    .map_err(|e| ChatError::Internal(e.into()))?
+    .map_err(|e| ChatError::Internal(anyhow::anyhow!("hashing a password: {e}")))
+}
+
+async fn verify_password(password: String, stored: Option<String>) -> Result<bool, ChatError> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| {
+            DUMMY
+                .get_or_init(|| {
+                    let salt = SaltString::generate(&mut OsRng);
+                    Argon2::default()
+                        .hash_password(b"no such user", &salt)
+                        .map(|h| h.to_string())
+                        .unwrap_or_default()
+                })
+                .clone()
+        });
+        PasswordHash::new(&stored).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(|e| ChatError::Internal(e.into()))
+}

@@ -1,0 +1,60 @@
+//! What can go wrong in a chat operation, in words a client can act on.
+
+use sea_orm::DbErr;
+
+/// The error of every chat operation. Transports map it to their own shape (an HTTP
+/// status and JSON body, or an `error` frame) but never change its meaning.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// A field a client sent is malformed; nothing was changed.
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// A field is larger than the configured limit.
+    #[error("{field}: longer than the limit of {limit} bytes")]
+    TooLarge { field: &'static str, limit: usize },
+    /// No session, or an expired or revoked one.
+    #[error("not logged in, or the session has expired")]
+    Unauthenticated,
+    /// Wrong username or password (deliberately not saying which).
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("this username is taken")]
+    UsernameTaken,
+    /// The thing does not exist, or the caller may not know that it does.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("too many login attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// A fault of the server; logged, never shown to the client.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ChatError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The stable, machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid_input",
+            Self::TooLarge { .. } => "payload_too_large",
+            Self::Unauthenticated => "unauthenticated",
+            Self::BadCredentials => "invalid_credentials",
+            Self::UsernameTaken => "username_taken",
+            Self::NotFound(_) => "not_found",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<DbErr> for ChatError {
+    fn from(err: DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}

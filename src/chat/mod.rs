@@ -1,0 +1,76 @@
+//! The domain: every rule of gadka in one place.
+//!
+//! Who may see what, how a conversation is opened, how a message is stored, what
+//! counts as unread and what a read marker means are decided here and only here.
+//! The transports (`api/` over HTTP, and the realtime socket) parse their protocol,
+//! call a method of [`Chat`], and render its answer; none of them decides a rule.
+
+mod accounts;
+mod conversations;
+mod error;
+pub mod input;
+mod login_limit;
+mod sessions;
+pub mod views;
+
+use std::sync::Arc;
+
+pub use conversations::SendTo;
+pub use error::ChatError;
+pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
+
+use crate::{config::Limits, store::Store};
+use login_limit::LoginLimiter;
+
+/// The chat service: cheap to clone, shared by every transport.
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    session_keys: SessionKeys,
+    login_limit: LoginLimiter,
+    limits: Limits,
+}
+
+impl Chat {
+    pub fn new(store: Store, session_keys: SessionKeys, limits: Limits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                login_limit: LoginLimiter::new(
+                    limits.login_attempts_per_minute,
+                    limits.login_attempts_per_minute_per_ip,
+                ),
+                store,
+                session_keys,
+                limits,
+            }),
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The limits the rules enforce.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Whether the database answers.
+    pub async fn healthy(&self) -> bool {
+        self.store().ping().await.is_ok()
+    }
+
+    /// Periodic upkeep: forgets idle rate-limit keys.
+    pub fn housekeeping(&self) {
+        self.inner.login_limit.forget_idle();
+    }
+}
+
+/// Now, in Unix milliseconds: the unit every stored timestamp uses.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,126 @@
+//! What the chat shows: the shapes every transport sends, named as the API names them.
+
+use chrono::{DateTime, SecondsFormat};
+use entity::{message, user};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+}
+
+impl From<user::Model> for User {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+        }
+    }
+}
+
+/// A user's profile as the viewer sees it: the user (both flat and as `user`, so
+/// clients that read every user-bearing answer as `{user}` work too) and the
+/// conversation the viewer already has with them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Profile {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub user: User,
+    /// The viewer's conversation with this user, if they have one.
+    pub conversation_id: Option<i64>,
+}
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Message {
+    /// Global and increasing across all conversations.
+    pub id: i64,
+    pub conversation_id: i64,
+    /// Increasing from 1 inside the conversation.
+    pub seq: i64,
+    pub sender_id: i64,
+    pub body: String,
+    /// RFC 3339 with milliseconds, UTC.
+    pub created_at: String,
+    /// Whether the recipient's read marker has passed this message.
+    pub read: bool,
+    /// The sender's idempotency key, echoed so the sender's devices can match it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txn_id: Option<String>,
+}
+
+impl Message {
+    /// `recipient_marker` is the read marker of the member who did not send it.
+    pub(crate) fn from_row(m: message::Model, recipient_marker: i64) -> Self {
+        Self {
+            read: m.seq <= recipient_marker,
+            id: m.id,
+            conversation_id: m.conversation_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            body: m.body,
+            created_at: rfc3339_millis(m.created_at),
+            txn_id: m.txn_id,
+        }
+    }
+}
+
+/// A conversation as one member sees it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Conversation {
+    pub id: i64,
+    /// The other member.
+    pub peer: User,
+    pub created_at: String,
+    /// Creation or the newest message, whichever is later.
+    pub last_activity_at: String,
+    /// `seq` of the newest message (0: none yet).
+    pub last_seq: i64,
+    /// My read marker.
+    pub last_read_seq: i64,
+    /// The peer's read marker: my messages up to it are read.
+    pub peer_last_read_seq: i64,
+    /// Messages from the peer past my marker.
+    pub unread: u64,
+    /// The newest messages, oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// Who has written to me that I have not read, and how much.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UnreadSummary {
+    pub total: u64,
+    /// The sender with the newest unread message first.
+    pub senders: Vec<SenderUnread>,
+}
+
+/// Unread messages from one sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SenderUnread {
+    pub user: User,
+    pub count: u64,
+}
+
+/// A member's read marker after a `read`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReadMarker {
+    pub conversation_id: i64,
+    pub user_id: i64,
+    /// The marker now: every message with `seq <= last_read_seq` is read.
+    pub last_read_seq: i64,
+    /// Whether this call moved it (a stale read changes nothing).
+    pub moved: bool,
+}
+
+/// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-25T10:11:40.123Z`).
+pub fn rfc3339_millis(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -1,0 +1,9 @@
+//! gadka: a 1:1 chat server. See `docs/architecture.md` for the map.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod chat;
+pub mod config;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,58 @@
+//! Sessions: the server-side record that makes logout real.
+
+use entity::session;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr,
+};
+
+use super::Store;
+
+/// A new session's row.
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub async fn create_session(&self, new: NewSession<'_>) -> Result<(), DbErr> {
+        session::ActiveModel {
+            id: Set(new.id.to_owned()),
+            user_id: Set(new.user_id),
+            created_at: Set(new.created_at),
+            expires_at: Set(new.expires_at),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The session if it belongs to `user_id`, is not revoked and has not expired at `now`.
+    pub async fn live_session(
+        &self,
+        id: &str,
+        user_id: i64,
+        now: i64,
+    ) -> Result<Option<session::Model>, DbErr> {
+        session::Entity::find_by_id(id.to_owned())
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+    }
+
+    /// Revokes a session; revoking it again changes nothing.
+    pub async fn revoke_session(&self, id: &str, now: i64) -> Result<(), DbErr> {
+        session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(id))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

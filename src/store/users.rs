@@ -1,0 +1,91 @@
+//! Users: create, find, search.
+
+use entity::user;
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect,
+    sea_query::{Expr, Func, LikeExpr},
+};
+
+use super::{Store, is_unique_violation};
+
+/// A new account's row.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Inserts a user; `Ok(None)` when the username is taken.
+    pub async fn create_user(&self, new: NewUser<'_>) -> Result<Option<user::Model>, DbErr> {
+        let row = user::ActiveModel {
+            username: Set(new.username.to_owned()),
+            display_name: Set(new.display_name.to_owned()),
+            password_hash: Set(Some(new.password_hash.to_owned())),
+            created_at: Set(new.created_at),
+            ..Default::default()
+        };
+        match row.insert(&self.db).await {
+            Ok(user) => Ok(Some(user)),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<user::Model>, DbErr> {
+        user::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    /// By folded (lower-case) username.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<user::Model>, DbErr> {
+        user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.db)
+            .await
+    }
+
+    pub async fn users(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<Vec<user::Model>, DbErr> {
+        user::Entity::find()
+            .filter(user::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await
+    }
+
+    /// Users whose username or display name contains `needle` (already lower-case),
+    /// those where either starts with it first, then by username.
+    pub async fn search_users(&self, needle: &str, limit: u64) -> Result<Vec<user::Model>, DbErr> {
+        let escaped: String = needle
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let like = |pattern: String| LikeExpr::new(pattern).escape('\\');
+        let username = || Expr::col(user::Column::Username);
+        let display = || Expr::expr(Func::lower(Expr::col(user::Column::DisplayName)));
+        let prefix = Condition::any()
+            .add(username().like(like(format!("{escaped}%"))))
+            .add(display().like(like(format!("{escaped}%"))));
+        let anywhere = Condition::any()
+            .add(username().like(like(format!("%{escaped}%"))))
+            .add(display().like(like(format!("%{escaped}%"))));
+        user::Entity::find()
+            .filter(anywhere)
+            .order_by(
+                Into::<Expr>::into(Expr::case(prefix, 0).finally(1)),
+                Order::Asc,
+            )
+            .order_by_asc(user::Column::Username)
+            .limit(limit)
+            .all(&self.db)
+            .await
+    }
+}
