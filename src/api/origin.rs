@@ -21,7 +21,7 @@ pub fn is_allowed(origin: &str, host: Option<&str>, configured: &[String]) -> bo
         let host = host.to_ascii_lowercase();
         origin == format!("http://{host}") || origin == format!("https://{host}")
     });
-    own || configured.iter().any(|c| *c == origin)
+    own || configured.contains(&origin)
 }
 
 /// Whether a request's `Origin` header, if it has one, is allowed. Requests without

@@ -1,0 +1,73 @@
+//! Data lives in the SQLite file: it survives a restart, and so do sessions.
+
+use reqwest::{StatusCode, header};
+use serde_json::json;
+
+use crate::helpers::{spawn_app, spawn_in};
+
+#[tokio::test]
+async fn everything_survives_a_restart_on_the_same_database() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let id = alice.open(&bob).await;
+    alice.send(id, "before the restart").await;
+    alice.send(id, "second").await;
+    bob.post(
+        &format!("/api/conversations/{id}/read"),
+        json!({"up_to_seq": 1}),
+    )
+    .await;
+    let reply = bob
+        .post_full(
+            "/api/login",
+            json!({"username": "bob", "password": "password-bob"}),
+        )
+        .await;
+    let bob_cookie = reply.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(app.db_path().exists());
+    assert!(
+        app.data_dir.path().join("gadka.db-wal").exists(),
+        "the database runs in WAL mode"
+    );
+
+    let dir = app.stop().await;
+    let app = spawn_in(dir, |_| {}).await;
+
+    // Bob's session is still good: the signing secret was kept beside the database.
+    let me = reqwest::Client::new()
+        .get(app.url("/api/unread"))
+        .header(header::COOKIE, &bob_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let unread: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(unread["total"], 1, "the read marker survived: {unread}");
+
+    let alice = app.client();
+    let (status, _) = alice
+        .post(
+            "/api/login",
+            json!({"username": "alice", "password": "password-alice"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "the account survived");
+    let history = alice.history(id, "").await;
+    let bodies: Vec<&str> = history
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["before the restart", "second"]);
+    assert_eq!(history[0]["read"], true);
+    assert_eq!(history[1]["read"], false);
+    // New messages continue the sequence.
+    let next = alice.send(id, "after").await;
+    assert_eq!(next["seq"], 3);
+}

@@ -1,0 +1,33 @@
+//! The same chat on PostgreSQL, the database for more than one machine.
+
+use crate::{
+    conversations::{retried_txn_ids, two_users_chat},
+    helpers::{create_postgres_database, drop_postgres_database, spawn_in, spawn_with},
+};
+
+#[tokio::test]
+async fn the_chat_works_the_same_on_postgresql_and_survives_a_restart() {
+    let (url, name) = create_postgres_database().await;
+    let app = spawn_with(|s| s.database_url = url.clone()).await;
+    assert!(
+        !app.db_path().exists(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+    two_users_chat(&app).await;
+    retried_txn_ids(&app).await;
+
+    let dir = app.stop().await;
+    let app = spawn_in(dir, |s| s.database_url = url.clone()).await;
+    let alice = app.client();
+    let (status, _) = alice
+        .post(
+            "/api/login",
+            serde_json::json!({"username": "alice", "password": "password-alice"}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let (_, list) = alice.get("/api/conversations?limit=10").await;
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
+    app.stop().await;
+    drop_postgres_database(&name).await;
+}
