@@ -95,6 +95,9 @@ pub struct Overrides {
         global = true
     )]
     pub login_attempts_per_minute_per_ip: Option<String>,
+    /// Frames a socket may have queued before it is closed as too slow [file: limits.ws_queue_frames]
+    #[arg(long, env = "GADKA_WS_QUEUE_FRAMES", value_name = "N", global = true)]
+    pub ws_queue_frames: Option<String>,
     /// Log filter, e.g. `info` or `gadka=debug` [file: logging.filter]
     #[arg(long, env = "GADKA_LOG", value_name = "FILTER", global = true)]
     pub log: Option<String>,
@@ -122,6 +125,8 @@ pub struct Limits {
     pub max_message_bytes: usize,
     pub login_attempts_per_minute: u32,
     pub login_attempts_per_minute_per_ip: u32,
+    /// Frames a socket may have waiting to be sent before it is closed as too slow.
+    pub ws_queue_frames: usize,
 }
 
 impl Limits {
@@ -148,6 +153,7 @@ impl Settings {
                 max_message_bytes: 16 * 1024,
                 login_attempts_per_minute: 10,
                 login_attempts_per_minute_per_ip: 60,
+                ws_queue_frames: 256,
             },
             log_filter: "info".into(),
         }
@@ -239,6 +245,14 @@ impl Settings {
             parse_positive::<u32>,
         )? {
             s.limits.login_attempts_per_minute_per_ip = n;
+        }
+        if let Some(n) = pick(
+            &o.ws_queue_frames,
+            file.limits.ws_queue_frames,
+            Key::WS_QUEUE,
+            parse_positive::<usize>,
+        )? {
+            s.limits.ws_queue_frames = n;
         }
         if let Some(filter) = pick(&o.log, file.logging.filter, Key::LOG, Ok)? {
             s.log_filter = filter;
@@ -365,6 +379,11 @@ impl Key {
         "GADKA_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP",
         "--login-attempts-per-minute-per-ip",
     );
+    const WS_QUEUE: Key = Key::new(
+        "limits.ws_queue_frames",
+        "GADKA_WS_QUEUE_FRAMES",
+        "--ws-queue-frames",
+    );
     const LOG: Key = Key::new("logging.filter", "GADKA_LOG", "--log");
 
     const fn new(file: &'static str, env: &'static str, flag: &'static str) -> Self {
@@ -432,6 +451,7 @@ struct LimitsSection {
     max_message_bytes: Option<usize>,
     login_attempts_per_minute: Option<u32>,
     login_attempts_per_minute_per_ip: Option<u32>,
+    ws_queue_frames: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -476,6 +496,7 @@ impl FileConfig {
                 file.limits.login_attempts_per_minute_per_ip.map(u64::from),
                 Key::LOGIN_PER_IP,
             ),
+            (file.limits.ws_queue_frames.map(|n| n as u64), Key::WS_QUEUE),
         ] {
             if value == Some(0) {
                 return Err(key.error("must be a positive whole number".into()));

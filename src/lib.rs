@@ -4,6 +4,8 @@
 pub mod api;
 pub mod chat;
 pub mod config;
+pub mod hub;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod ws;

@@ -11,8 +11,12 @@ use crate::{
     api::{self, AppState},
     chat::{Chat, SessionKeys},
     config::Settings,
+    hub::{CloseReason, Hub},
     store::Store,
 };
+
+/// How long shutdown waits for sockets to finish their command and close.
+const SOCKETS_CLOSE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A built application, bound to its port, not yet serving.
 pub struct Application {
@@ -46,6 +50,7 @@ impl Application {
             store.clone(),
             SessionKeys::new(&secret, settings.session_ttl),
             settings.limits.clone(),
+            Hub::new(settings.limits.ws_queue_frames),
         );
         let router = api::router(AppState {
             chat: chat.clone(),
@@ -70,8 +75,10 @@ impl Application {
             .expect("a bound TCP listener has a local address")
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish and
-    /// closes the database.
+    /// Serves until `shutdown` resolves; then stops accepting, closes every socket
+    /// with "going away" (each finishes the command it is handling, so what was
+    /// acknowledged is committed), lets HTTP requests in flight finish, and closes
+    /// the database.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -85,13 +92,27 @@ impl Application {
                 chat.housekeeping();
             }
         });
+        let hub = self.chat.hub().clone();
+        let stop = {
+            let hub = hub.clone();
+            async move {
+                shutdown.await;
+                hub.close_all(CloseReason::GOING_AWAY);
+            }
+        };
         let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop)
         .await;
+        if tokio::time::timeout(SOCKETS_CLOSE_TIMEOUT, hub.all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sockets did not close in time");
+        }
         upkeep.abort();
         self.store.close().await?;
         tracing::info!("stopped");

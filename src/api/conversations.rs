@@ -146,6 +146,7 @@ async fn send(
             SendTo::Conversation(id),
             &req.body,
             req.txn_id.as_deref(),
+            None,
         )
         .await?;
     Ok((StatusCode::CREATED, AppJson(MessageBody { message })))
@@ -167,5 +168,7 @@ async fn read(
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<ReadRequest>,
 ) -> Result<AppJson<ReadMarker>, ApiError> {
-    Ok(AppJson(state.chat.read(&session, id, req.up_to_seq).await?))
+    Ok(AppJson(
+        state.chat.read(&session, id, req.up_to_seq, None).await?,
+    ))
 }

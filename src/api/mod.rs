@@ -51,7 +51,7 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-/// The whole HTTP surface: the API, its OpenAPI document and `/healthz`.
+/// The whole HTTP surface: the API, its OpenAPI document, `/healthz` and the socket.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .route("/healthz", get(health))
+    .merge(crate::ws::routes())
     .fallback(|| async { ApiError::NoRoute })
     .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
     .layer(middleware::from_fn_with_state(state.clone(), origin::check))

@@ -120,9 +120,11 @@ impl Chat {
         Ok(session)
     }
 
-    /// Revokes the session on the server: its token no longer authenticates anywhere.
+    /// Revokes the session on the server: its token no longer authenticates anywhere,
+    /// and its open sockets are closed.
     pub async fn logout(&self, session: &Session) -> Result<(), ChatError> {
         self.store().revoke_session(&session.id, now_ms()).await?;
+        self.hub().close_session(&session.id);
         Ok(())
     }
 

@@ -7,11 +7,15 @@ use entity::{conversation, membership};
 
 use super::{
     Chat, ChatError, Session,
+    events::Event,
     input::{MessageBody, TxnId, page_size},
     now_ms,
     views::{Conversation, Message, ReadMarker, SenderUnread, UnreadSummary, User, rfc3339_millis},
 };
-use crate::store::{Committed, NewMessage};
+use crate::{
+    hub::ConnectionId,
+    store::{Committed, NewMessage},
+};
 
 /// Where a message goes: an existing conversation, or the direct conversation with a
 /// user (opened on the way if it does not exist yet).
@@ -22,10 +26,10 @@ pub enum SendTo {
 }
 
 /// A conversation with its two members' rows, seen from one of them.
-struct Membership {
-    conversation: conversation::Model,
-    me: membership::Model,
-    peer: membership::Model,
+pub(super) struct Membership {
+    pub(super) conversation: conversation::Model,
+    pub(super) me: membership::Model,
+    pub(super) peer: membership::Model,
 }
 
 /// How many messages a conversation comes with when it is opened (F3b).
@@ -35,7 +39,7 @@ impl Chat {
     /// The conversation and both memberships, if `user_id` is a member. A
     /// conversation the user is not in is "not found", exactly like one that does not
     /// exist, so its existence is not disclosed.
-    async fn membership(
+    pub(super) async fn membership(
         &self,
         user_id: i64,
         conversation_id: i64,
@@ -67,6 +71,19 @@ impl Chat {
         me: &Session,
         peer_id: i64,
     ) -> Result<(Conversation, bool), ChatError> {
+        let (conversation, created) = self.open_direct(me, peer_id).await?;
+        let view = self
+            .conversation_view(me.user_id, conversation.id, OPEN_MESSAGES)
+            .await?;
+        Ok((view, created))
+    }
+
+    /// The direct conversation with another, existing user; created if needed.
+    async fn open_direct(
+        &self,
+        me: &Session,
+        peer_id: i64,
+    ) -> Result<(conversation::Model, bool), ChatError> {
         if peer_id == me.user_id {
             return Err(ChatError::invalid(
                 "user_id",
@@ -74,14 +91,10 @@ impl Chat {
             ));
         }
         self.user(peer_id).await?;
-        let (conversation, created) = self
+        Ok(self
             .store()
             .open_direct_conversation(me.user_id, peer_id, now_ms())
-            .await?;
-        let view = self
-            .conversation_view(me.user_id, conversation.id, OPEN_MESSAGES)
-            .await?;
-        Ok((view, created))
+            .await?)
     }
 
     /// My latest conversations, newest activity first, each with its newest messages (F2).
@@ -166,9 +179,10 @@ impl Chat {
             .collect())
     }
 
-    /// Sends a message: it is committed before this returns, and only then may anyone
-    /// be shown it. The same `txn_id` from the same sender returns the first message
-    /// (`false`: nothing new was stored).
+    /// Sends a message: it is committed first, and only then delivered, to the
+    /// recipient's sockets and the sender's other sockets (all but `origin`). The same
+    /// `txn_id` from the same sender returns the first message (`false`: nothing new
+    /// was stored, nothing is delivered again).
     #[tracing::instrument(skip_all, fields(user.id = me.user_id))]
     pub async fn send(
         &self,
@@ -176,14 +190,16 @@ impl Chat {
         to: SendTo,
         body: &str,
         txn_id: Option<&str>,
+        origin: Option<ConnectionId>,
     ) -> Result<(Message, bool), ChatError> {
         let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
         let txn_id = txn_id.map(TxnId::parse).transpose()?;
         let conversation_id = match to {
             SendTo::Conversation(id) => id,
-            SendTo::User(peer_id) => self.open_conversation(me, peer_id).await?.0.id,
+            SendTo::User(peer_id) => self.open_direct(me, peer_id).await?.0.id,
         };
         let m = self.membership(me.user_id, conversation_id).await?;
+        let order = self.inner.commit_order.lock().await;
         let committed = self
             .store()
             .commit_message(NewMessage {
@@ -197,9 +213,16 @@ impl Chat {
         Ok(match committed {
             Committed::New(row) => {
                 tracing::debug!(message.id = row.id, "message committed");
-                (Message::from_row(row, m.peer.last_read_seq), true)
+                let message = Message::from_row(row, m.peer.last_read_seq);
+                let event = Event::Message {
+                    message: message.clone(),
+                };
+                self.publish(&[m.peer.user_id, me.user_id], &event, origin);
+                drop(order);
+                (message, true)
             }
             Committed::Duplicate(row) => {
+                drop(order);
                 let marker = self
                     .membership(me.user_id, conversation_id)
                     .await?
@@ -211,14 +234,17 @@ impl Chat {
     }
 
     /// Moves my read marker to `up_to_seq` (to the newest message without it), never
-    /// back and never past the newest message. The marker is committed before this
-    /// returns, so a receipt sent after it never claims more than the database holds (F6).
+    /// back and never past the newest message. Only after the marker is committed do
+    /// the other member's sockets get a `receipt`, and my other sockets (all but
+    /// `origin`) the receipt and my new unread summary: a receipt never claims more
+    /// than the database holds (F6). A stale read changes and sends nothing.
     #[tracing::instrument(skip_all, fields(user.id = me.user_id, conversation.id = conversation_id))]
     pub async fn read(
         &self,
         me: &Session,
         conversation_id: i64,
         up_to_seq: Option<i64>,
+        origin: Option<ConnectionId>,
     ) -> Result<ReadMarker, ChatError> {
         if up_to_seq.is_some_and(|seq| seq < 0) {
             return Err(ChatError::invalid("up_to_seq", "may not be negative"));
@@ -231,11 +257,22 @@ impl Chat {
             .store()
             .advance_read_marker(conversation_id, me.user_id, target)
             .await?;
+        let unread = self.unread(me).await?;
+        if moved {
+            let receipt = Event::Receipt {
+                conversation_id,
+                user_id: me.user_id,
+                up_to_seq: target,
+            };
+            self.publish(&[m.peer.user_id, me.user_id], &receipt, origin);
+            self.publish(&[me.user_id], &Event::Unread(unread.clone()), origin);
+        }
         Ok(ReadMarker {
             conversation_id,
             user_id: me.user_id,
             last_read_seq: if moved { target } else { m.me.last_read_seq },
             moved,
+            unread,
         })
     }
 

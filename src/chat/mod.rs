@@ -2,14 +2,18 @@
 //!
 //! Who may see what, how a conversation is opened, how a message is stored, what
 //! counts as unread and what a read marker means are decided here and only here.
-//! The transports (`api/` over HTTP, and the realtime socket) parse their protocol,
+//! The transports (`api/` over HTTP, `ws/` over the socket) parse their protocol,
 //! call a method of [`Chat`], and render its answer; none of them decides a rule.
+//! After a change is committed, `Chat` publishes its [`events::Event`] through the
+//! hub, so a change made over one transport reaches the clients of the other.
 
 mod accounts;
 mod conversations;
 mod error;
+pub mod events;
 pub mod input;
 mod login_limit;
+mod realtime;
 mod sessions;
 pub mod views;
 
@@ -19,7 +23,7 @@ pub use conversations::SendTo;
 pub use error::ChatError;
 pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 
-use crate::{config::Limits, store::Store};
+use crate::{config::Limits, hub::Hub, store::Store};
 use login_limit::LoginLimiter;
 
 /// The chat service: cheap to clone, shared by every transport.
@@ -33,10 +37,14 @@ struct Inner {
     session_keys: SessionKeys,
     login_limit: LoginLimiter,
     limits: Limits,
+    hub: Hub,
+    /// Held across a message's commit and its hand-over to the hub, so that every
+    /// socket receives messages in commit (and id) order.
+    commit_order: tokio::sync::Mutex<()>,
 }
 
 impl Chat {
-    pub fn new(store: Store, session_keys: SessionKeys, limits: Limits) -> Self {
+    pub fn new(store: Store, session_keys: SessionKeys, limits: Limits, hub: Hub) -> Self {
         Self {
             inner: Arc::new(Inner {
                 login_limit: LoginLimiter::new(
@@ -46,12 +54,19 @@ impl Chat {
                 store,
                 session_keys,
                 limits,
+                hub,
+                commit_order: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
     fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The sockets connected to this node.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
     }
 
     /// The limits the rules enforce.

@@ -116,6 +116,21 @@ pub struct ReadMarker {
     pub last_read_seq: i64,
     /// Whether this call moved it (a stale read changes nothing).
     pub moved: bool,
+    /// My unread summary after this read.
+    pub unread: UnreadSummary,
+}
+
+/// What a socket gets first: the state it starts from (F2, F3a).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Hello {
+    pub me: User,
+    /// My latest conversations, with their newest messages.
+    pub conversations: Vec<Conversation>,
+    pub unread: UnreadSummary,
+    /// Those of my peers who are online now.
+    pub online: Vec<i64>,
+    /// The newest message id this snapshot covers: `resume {since}` from here misses nothing.
+    pub last_message_id: i64,
 }
 
 /// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-25T10:11:40.123Z`).

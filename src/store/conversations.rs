@@ -92,15 +92,7 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<conversation::Model>, DbErr> {
         conversation::Entity::find()
-            .filter(
-                conversation::Column::Id.in_subquery(
-                    Query::select()
-                        .column(membership::Column::ConversationId)
-                        .from(membership::Entity)
-                        .and_where(Expr::col(membership::Column::UserId).eq(user_id))
-                        .to_owned(),
-                ),
-            )
+            .filter(conversation::Column::Id.in_subquery(Self::conversations_of_user(user_id)))
             .order_by(conversation::Column::LastActivityAt, Order::Desc)
             .order_by(conversation::Column::Id, Order::Desc)
             .limit(limit)
@@ -190,5 +182,74 @@ impl Store {
         rows.iter()
             .map(|row| Ok((row.try_get("", "sender_id")?, row.try_get("", "unread")?)))
             .collect()
+    }
+
+    /// The ids of the conversations `user_id` is a member of, as a subquery.
+    fn conversations_of_user(user_id: i64) -> sea_orm::sea_query::SelectStatement {
+        Query::select()
+            .column(membership::Column::ConversationId)
+            .from(membership::Entity)
+            .and_where(Expr::col(membership::Column::UserId).eq(user_id))
+            .to_owned()
+    }
+
+    /// Everyone who shares a conversation with `user_id`.
+    pub async fn peers_of(&self, user_id: i64) -> Result<Vec<i64>, DbErr> {
+        membership::Entity::find()
+            .select_only()
+            .column(membership::Column::UserId)
+            .distinct()
+            .filter(
+                membership::Column::ConversationId
+                    .in_subquery(Self::conversations_of_user(user_id)),
+            )
+            .filter(membership::Column::UserId.ne(user_id))
+            .into_tuple()
+            .all(&self.db)
+            .await
+    }
+
+    /// Every membership (with its read marker) of every conversation of `user_id`.
+    pub async fn memberships_of_user(&self, user_id: i64) -> Result<Vec<membership::Model>, DbErr> {
+        membership::Entity::find()
+            .filter(
+                membership::Column::ConversationId
+                    .in_subquery(Self::conversations_of_user(user_id)),
+            )
+            .order_by(membership::Column::ConversationId, Order::Asc)
+            .all(&self.db)
+            .await
+    }
+
+    /// Messages of `user_id`'s conversations with an id above `since`, by id.
+    pub async fn messages_since(
+        &self,
+        user_id: i64,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<message::Model>, DbErr> {
+        message::Entity::find()
+            .filter(
+                message::Column::ConversationId.in_subquery(Self::conversations_of_user(user_id)),
+            )
+            .filter(message::Column::Id.gt(since))
+            .order_by(message::Column::Id, Order::Asc)
+            .limit(limit)
+            .all(&self.db)
+            .await
+    }
+
+    /// The newest message id in `user_id`'s conversations (0: none).
+    pub async fn last_message_id_for(&self, user_id: i64) -> Result<i64, DbErr> {
+        let newest: Option<Option<i64>> = message::Entity::find()
+            .select_only()
+            .expr(Expr::col(message::Column::Id).max())
+            .filter(
+                message::Column::ConversationId.in_subquery(Self::conversations_of_user(user_id)),
+            )
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(newest.flatten().unwrap_or(0))
     }
 }

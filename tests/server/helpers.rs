@@ -4,7 +4,11 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use gadka::{config::Settings, startup::Application};
-use reqwest::{StatusCode, header::HeaderMap};
+use reqwest::{
+    StatusCode,
+    cookie::{CookieStore, Jar},
+    header::HeaderMap,
+};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -56,11 +60,13 @@ impl TestApp {
 
     /// A client with its own cookie jar, not logged in.
     pub fn client(&self) -> Client {
+        let jar = Arc::new(Jar::default());
         Client {
             http: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .build()
                 .unwrap(),
+            jar,
             base: format!("http://{}", self.addr),
             user: Value::Null,
         }
@@ -109,12 +115,21 @@ impl Drop for TestApp {
 /// One user's HTTP client.
 pub struct Client {
     pub http: reqwest::Client,
+    jar: Arc<Jar>,
     base: String,
     /// The user this client registered as (`Null` when not logged in).
     pub user: Value,
 }
 
 impl Client {
+    /// The `Cookie` header this client sends (its session), if it has one.
+    pub fn cookie(&self) -> Option<String> {
+        let url = self.base.parse().unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
     pub fn id(&self) -> i64 {
         self.user["id"].as_i64().expect("a registered client")
     }
@@ -269,4 +284,24 @@ pub async fn drop_postgres_database(name: &str) {
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await
         .expect("DROP DATABASE");
+}
+
+impl TestApp {
+    /// Reads one integer straight from the SQLite file, on a connection of its own:
+    /// what the database holds, not what the server says.
+    pub async fn db_integer(&self, sql: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let url = format!("sqlite://{}?mode=ro", self.db_path().display());
+        let db = sea_orm::Database::connect(url)
+            .await
+            .expect("the SQLite file opens");
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("the query runs")
+            .expect("a row");
+        let value = row.try_get_by_index::<i64>(0).expect("an integer");
+        db.close().await.ok();
+        value
+    }
 }

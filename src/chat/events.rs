@@ -1,0 +1,53 @@
+//! Events: what the chat tells connected clients after a change is committed.
+//!
+//! Each event is serialised once, into the JSON frame the socket sends, and that one
+//! buffer is shared by all its recipients.
+
+use serde::Serialize;
+
+use super::views::{Message, UnreadSummary};
+use crate::hub::Delivery;
+
+/// A change some connected clients must hear about.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A new message in one of the recipient's conversations.
+    Message { message: Message },
+    /// A member's read marker moved (after it was committed).
+    Receipt {
+        conversation_id: i64,
+        user_id: i64,
+        up_to_seq: i64,
+    },
+    /// The recipient's unread summary changed.
+    Unread(UnreadSummary),
+    /// A member started or stopped typing; not stored.
+    Typing {
+        conversation_id: i64,
+        user_id: i64,
+        typing: bool,
+    },
+    /// A user with whom the recipient shares a conversation came online or went offline.
+    Presence { user_id: i64, online: bool },
+}
+
+impl Event {
+    /// The event as a frame, ready to hand to any number of sockets.
+    pub fn delivery(&self) -> Delivery {
+        let text = serde_json::to_string(self).unwrap_or_else(|e| {
+            // Only a bug could make these plain structs fail to serialise.
+            tracing::error!(error = %e, "serialising an event");
+            String::from(
+                "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"internal error\"}",
+            )
+        });
+        Delivery {
+            text: text.into(),
+            message_id: match self {
+                Self::Message { message } => Some(message.id),
+                _ => None,
+            },
+        }
+    }
+}

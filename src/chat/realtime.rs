@@ -1,0 +1,169 @@
+//! The realtime side of the rules: who is told what, and when. A socket connects
+//! and gets its `hello`; typing and presence reach only people who share a
+//! conversation; a reconnecting client replays what it missed from the database.
+
+use std::collections::HashMap;
+
+use super::{
+    Chat, ChatError, Session,
+    events::Event,
+    input::page_size,
+    views::{Hello, Message},
+};
+use crate::hub::{ConnectionId, Registration};
+
+impl Chat {
+    /// Registers a socket of `session` and takes the snapshot it starts from (F2, F3a).
+    /// Its registration must be handed back to [`Chat::disconnect`].
+    #[tracing::instrument(skip_all, fields(user.id = session.user_id))]
+    pub async fn connect(&self, session: &Session) -> Result<(Hello, Registration), ChatError> {
+        let me = self.me(session).await?;
+        // Registered before the snapshot is taken, so that nothing committed from here
+        // on can fall between the two; the socket skips what the snapshot already has.
+        let (registration, first) = self.hub().register(session.user_id, &session.id);
+        let snapshot = async {
+            let last_message_id = self.store().last_message_id_for(session.user_id).await?;
+            let conversations = self.conversations(session, None, None).await?;
+            let unread = self.unread(session).await?;
+            let peers = self.store().peers_of(session.user_id).await?;
+            Ok::<_, ChatError>((last_message_id, conversations, unread, peers))
+        }
+        .await;
+        let (last_message_id, conversations, unread, peers) = match snapshot {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.hub().unregister(registration);
+                return Err(e);
+            }
+        };
+        if first {
+            self.publish(
+                &peers,
+                &Event::Presence {
+                    user_id: session.user_id,
+                    online: true,
+                },
+                None,
+            );
+        }
+        let online = peers
+            .into_iter()
+            .filter(|p| self.hub().is_online(*p))
+            .collect();
+        let hello = Hello {
+            me,
+            conversations,
+            unread,
+            online,
+            last_message_id,
+        };
+        Ok((hello, registration))
+    }
+
+    /// Unregisters a socket; when it was the user's last, their peers see them go offline.
+    pub async fn disconnect(&self, registration: Registration) {
+        let user_id = registration.user_id;
+        if !self.hub().unregister(registration) {
+            return;
+        }
+        match self.store().peers_of(user_id).await {
+            Ok(peers) => self.publish(
+                &peers,
+                &Event::Presence {
+                    user_id,
+                    online: false,
+                },
+                None,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, user.id = user_id, "cannot announce going offline")
+            }
+        }
+    }
+
+    /// Tells the other member that I started or stopped typing. Nothing is stored.
+    pub async fn typing(
+        &self,
+        me: &Session,
+        conversation_id: i64,
+        typing: bool,
+    ) -> Result<(), ChatError> {
+        let m = self.membership(me.user_id, conversation_id).await?;
+        self.publish(
+            &[m.peer.user_id],
+            &Event::Typing {
+                conversation_id,
+                user_id: me.user_id,
+                typing,
+            },
+            None,
+        );
+        Ok(())
+    }
+
+    /// Messages of my conversations with an id above `since`, oldest first, at most
+    /// `limit` (a page of a replay after a reconnect).
+    pub async fn missed_messages(
+        &self,
+        me: &Session,
+        since: i64,
+        limit: Option<i64>,
+    ) -> Result<Vec<Message>, ChatError> {
+        let limit = page_size("limit", limit, 200, 1000)?;
+        let rows = self
+            .store()
+            .messages_since(me.user_id, since, limit)
+            .await?;
+        let markers = self.recipient_markers(me.user_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let marker = markers
+                    .get(&(row.conversation_id, row.sender_id))
+                    .copied()
+                    .unwrap_or_default();
+                Message::from_row(row, marker)
+            })
+            .collect())
+    }
+
+    /// The current read markers of every member of my conversations, as receipts.
+    pub async fn markers(&self, me: &Session) -> Result<Vec<Event>, ChatError> {
+        let rows = self.store().memberships_of_user(me.user_id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| Event::Receipt {
+                conversation_id: m.conversation_id,
+                user_id: m.user_id,
+                up_to_seq: m.last_read_seq,
+            })
+            .collect())
+    }
+
+    /// For each (conversation, sender) of my conversations, the marker that decides
+    /// whether the sender's messages are read: the other member's.
+    async fn recipient_markers(&self, user_id: i64) -> Result<HashMap<(i64, i64), i64>, ChatError> {
+        let rows = self.store().memberships_of_user(user_id).await?;
+        let mut by_conversation: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for m in rows {
+            by_conversation
+                .entry(m.conversation_id)
+                .or_default()
+                .push((m.user_id, m.last_read_seq));
+        }
+        let mut markers = HashMap::new();
+        for (conversation_id, members) in by_conversation {
+            for (sender, _) in &members {
+                if let Some((_, marker)) = members.iter().find(|(u, _)| u != sender) {
+                    markers.insert((conversation_id, *sender), *marker);
+                }
+            }
+        }
+        Ok(markers)
+    }
+
+    /// Hands an event to the hub for every socket of `recipients` (but `skip`).
+    pub(crate) fn publish(&self, recipients: &[i64], event: &Event, skip: Option<ConnectionId>) {
+        self.hub().deliver(recipients, &event.delivery(), skip);
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the server over HTTP and its socket: each starts the real
+//! server with its own database and drives it as clients do.
+
+mod accounts;
+mod conversations;
+mod errors;
+mod helpers;
+mod persistence;
+mod postgres;
+mod realtime;
+mod socket;
+mod users;

@@ -1,0 +1,169 @@
+//! A WebSocket client for the tests, as a browser or app would use `/ws`.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::header::{COOKIE, ORIGIN};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{self, Message, client::IntoClientRequest, http::Response, protocol::CloseFrame},
+};
+
+use crate::helpers::{Client, TestApp};
+
+/// How long a test waits for a frame it expects before failing.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+pub struct Socket {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pings: u64,
+}
+
+/// What the server said when it refused an upgrade.
+pub struct Refusal {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    /// Opens `/ws` as `client` from the server's own origin; returns the socket and its `hello`.
+    pub async fn socket(&self, client: &Client) -> (Socket, Value) {
+        let origin = format!("http://{}", self.addr);
+        let mut socket = self
+            .try_socket(client.cookie().as_deref(), Some(&origin))
+            .await
+            .unwrap_or_else(|r| panic!("upgrade refused: {} {}", r.status, r.body));
+        let hello = socket.expect("hello").await;
+        (socket, hello)
+    }
+
+    /// Opens `/ws` with the given cookie and origin, or says why the server refused.
+    pub async fn try_socket(
+        &self,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Socket, Refusal> {
+        let mut request = format!("ws://{}/ws", self.addr)
+            .into_client_request()
+            .unwrap();
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert(COOKIE, cookie.parse().unwrap());
+        }
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert(ORIGIN, origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Socket { ws, pings: 0 }),
+            Err(tungstenite::Error::Http(response)) => Err(refusal(*response)),
+            Err(e) => panic!("connecting the socket: {e}"),
+        }
+    }
+}
+
+fn refusal(response: Response<Option<Vec<u8>>>) -> Refusal {
+    let body = response
+        .body()
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or(Value::Null);
+    Refusal {
+        status: response.status().as_u16(),
+        body,
+    }
+}
+
+impl Socket {
+    pub async fn send(&mut self, frame: Value) {
+        self.ws
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("the socket takes a frame");
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.ws
+            .send(message)
+            .await
+            .expect("the socket takes a frame");
+    }
+
+    /// The next frame, whatever it is; fails the test after a while without one.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame within the patience of the test")
+                .expect("the socket is still open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("a JSON frame"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame, which must be of type `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.next().await;
+        assert_eq!(frame["type"], kind, "expected a {kind} frame, got {frame}");
+        frame
+    }
+
+    /// Every frame up to the answer of a `ping`: whatever the server had queued for
+    /// this socket before the ping arrived. Frames on one socket keep their order, so
+    /// this is how a test knows that nothing (else) was sent, without sleeping.
+    pub async fn drain(&mut self) -> Vec<Value> {
+        self.pings += 1;
+        let req = format!("barrier-{}", self.pings);
+        self.send(json!({"type": "ping", "req": req})).await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == "pong" && frame["req"] == req {
+                return frames;
+            }
+            frames.push(frame);
+        }
+    }
+
+    /// Asserts that nothing was sent to this socket (up to a ping barrier).
+    pub async fn assert_quiet(&mut self) {
+        let frames = self.drain().await;
+        assert!(frames.is_empty(), "expected no frames, got {frames:?}");
+    }
+
+    /// Reads until the server closes the socket; the close frame, if one arrived.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+                Err(_) => panic!("the server did not close the socket"),
+                Ok(None) => return None,
+                Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(Message::Close(frame)))) => return frame,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// The next raw message, or `None` once the connection is gone.
+    pub async fn try_next(&mut self) -> Option<Message> {
+        match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+            Err(_) => panic!("no frame and no close within the patience of the test"),
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(_) => None,
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        // Wait for the server's side of the close handshake.
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.ws.next()).await {}
+    }
+}
