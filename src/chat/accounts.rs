@@ -88,13 +88,14 @@ impl Chat {
         let session = Session {
             id: uuid::Uuid::new_v4().to_string(),
             user_id,
+            expires_at: now / 1000 + keys.ttl.as_secs() as i64,
         };
         self.store()
             .create_session(NewSession {
                 id: &session.id,
                 user_id,
                 created_at: now,
-                expires_at: now + keys.ttl.as_millis() as i64,
+                expires_at: session.expires_at * 1000,
             })
             .await?;
         let token = keys

@@ -15,6 +15,8 @@ pub const SECRET_FILE: &str = "session.key";
 pub struct Session {
     pub id: String,
     pub user_id: i64,
+    /// When it expires, in Unix seconds.
+    pub expires_at: i64,
 }
 
 /// A freshly issued token and how long it is valid.
@@ -86,12 +88,11 @@ impl SessionKeys {
         session: &Session,
         now_ms: i64,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let iat = now_ms / 1000;
         let claims = Claims {
             sub: session.user_id.to_string(),
             sid: session.id.clone(),
-            iat,
-            exp: iat + self.ttl.as_secs() as i64,
+            iat: now_ms / 1000,
+            exp: session.expires_at,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -103,6 +104,7 @@ impl SessionKeys {
         Some(Session {
             id: data.claims.sid,
             user_id: data.claims.sub.parse().ok()?,
+            expires_at: data.claims.exp,
         })
     }
 }

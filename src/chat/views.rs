@@ -129,7 +129,8 @@ pub struct Hello {
     pub unread: UnreadSummary,
     /// Those of my peers who are online now.
     pub online: Vec<i64>,
-    /// The newest message id this snapshot covers: `resume {since}` from here misses nothing.
+    /// Every message with a higher id reaches this socket live (or through `resume`):
+    /// the cursor to keep for a later `resume {since}`.
     pub last_message_id: i64,
 }
 

@@ -50,6 +50,11 @@ impl CloseReason {
         code: 4001,
         reason: "session ended",
     };
+    /// The session's lifetime is over; the client logs in again.
+    pub const SESSION_EXPIRED: Self = Self {
+        code: 4001,
+        reason: "session expired",
+    };
     /// The server is shutting down.
     pub const GOING_AWAY: Self = Self {
         code: 1001,

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
-    sqlx::sqlite::SqliteJournalMode,
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr, sqlx::sqlite::SqliteJournalMode,
 };
 
 pub use messages::{Committed, NewMessage};
@@ -49,11 +48,6 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
-    }
-
-    /// Which database this is.
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
     }
 
     /// Closes the pool, waiting for connections in use to be returned.

@@ -6,7 +6,10 @@
 //! command is handled to the end before the next thing is looked at, so a command
 //! whose answer was sent has been committed, even when the server is shutting down.
 
-use std::time::Duration;
+use std::{
+    collections::{HashSet, VecDeque},
+    time::Duration,
+};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
@@ -15,8 +18,8 @@ use tracing::Instrument;
 
 use super::frames::{self, Command, Reply};
 use crate::{
-    chat::{Chat, ChatError, SendTo, Session, events::Event},
-    hub::{CloseReason, ConnectionId},
+    chat::{Chat, ChatError, SendTo, Session, events::Event, views::Hello},
+    hub::{CloseReason, ConnectionId, Delivery},
 };
 
 /// How long one write may take before the client is considered gone.
@@ -40,13 +43,13 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
     let (hello, mut registration) = match chat.connect(&session).await {
         Ok(connected) => connected,
         Err(e) => {
+            if let ChatError::Internal(cause) = &e {
+                tracing::error!(error = ?cause, "socket setup failed");
+            }
             let reason = CloseReason {
                 code: 1011,
                 reason: "cannot start the session",
             };
-            if !matches!(e, ChatError::Unauthenticated) {
-                tracing::error!(error = ?e, "socket setup failed");
-            }
             let _ = close(&mut sink, reason).await;
             return;
         }
@@ -57,61 +60,34 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
         session: &session,
         id: registration.id,
         sink,
-        cursor: hello.last_message_id,
+        sent: SentMessages::after_hello(&hello),
     };
     let kick = registration.kick.clone();
-    if conn
+    let expiry = tokio::time::sleep(until(session.expires_at));
+    tokio::pin!(expiry);
+    let mut open = conn
         .write(Reply::Hello { hello: &hello }.to_json())
         .await
-        .is_ok()
-    {
-        loop {
-            tokio::select! {
-                biased;
-                reason = kick.kicked() => {
-                    tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
-                    let _ = close(&mut conn.sink, reason).await;
-                    break;
-                }
-                Some(delivery) = registration.deliveries.recv() => {
-                    // Already sent by the snapshot or a replay: deliveries come in id order.
-                    if delivery.message_id.is_some_and(|id| id <= conn.cursor) {
-                        continue;
-                    }
-                    if let Some(id) = delivery.message_id {
-                        conn.cursor = id;
-                    }
-                    if conn.write_shared(delivery.text).await.is_err() {
-                        break;
-                    }
-                }
-                incoming = stream.next() => {
-                    let keep_going = match incoming {
-                        Some(Ok(WsMessage::Text(text))) => conn.command(&text).await.is_ok(),
-                        Some(Ok(WsMessage::Binary(_))) => conn
-                            .error(None, "bad_frame", "frames are JSON text, not binary")
-                            .await
-                            .is_ok(),
-                        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => true,
-                        Some(Ok(WsMessage::Close(_))) | None => false,
-                        Some(Err(e)) => {
-                            tracing::debug!(error = %e, "socket read failed");
-                            if is_too_large(&e) {
-                                let reason = CloseReason { code: 1009, reason: "frame too large" };
-                                let _ = close(&mut conn.sink, reason).await;
-                            }
-                            false
-                        }
-                    };
-                    if !keep_going {
-                        break;
-                    }
-                }
-            }
-        }
+        .is_ok();
+    while open {
+        open = tokio::select! {
+            biased;
+            reason = kick.kicked() => conn.close(reason).await,
+            () = &mut expiry => conn.close(CloseReason::SESSION_EXPIRED).await,
+            Some(delivery) = registration.deliveries.recv() => conn.deliver(delivery).await.is_ok(),
+            incoming = stream.next() => conn.receive(incoming).await.is_ok(),
+        };
     }
     chat.disconnect(registration).await;
     tracing::info!("disconnected");
+}
+
+/// How long from now until a Unix time (in seconds); zero if it has passed.
+fn until(unix_secs: i64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(u64::try_from(unix_secs).unwrap_or(0)).saturating_sub(now)
 }
 
 /// Whether a read failed because the client's frame was over the size limit.
@@ -140,8 +116,59 @@ struct Connection<'a> {
     session: &'a Session,
     id: ConnectionId,
     sink: Sink,
-    /// The newest message id this socket has been sent.
-    cursor: i64,
+    sent: SentMessages,
+}
+
+/// Which messages this socket has been sent, so that the snapshot, live delivery
+/// and replays never show one twice.
+///
+/// Live deliveries are messages committed after the socket registered, in id
+/// order. They can overlap the `hello` snapshot (committed while it was being
+/// taken) and a replay (committed while it ran); a replay can overlap what was
+/// delivered live before it.
+struct SentMessages {
+    in_hello: HashSet<i64>,
+    /// The newest id a replay has sent: live messages up to it came in the replay.
+    replayed_up_to: i64,
+    /// The latest live ids, so that a replay skips them.
+    recent_live: VecDeque<i64>,
+}
+
+/// How many live ids a socket remembers for replays. A replay right after a
+/// reconnect (its purpose) overlaps only the first few live messages.
+const RECENT_LIVE: usize = 1024;
+
+impl SentMessages {
+    fn after_hello(hello: &Hello) -> Self {
+        Self {
+            in_hello: hello
+                .conversations
+                .iter()
+                .flat_map(|c| c.messages.iter().map(|m| m.id))
+                .collect(),
+            replayed_up_to: 0,
+            recent_live: VecDeque::new(),
+        }
+    }
+
+    fn has_before_live(&self, id: i64) -> bool {
+        id <= self.replayed_up_to || self.in_hello.contains(&id)
+    }
+
+    fn live(&mut self, id: i64) {
+        if self.recent_live.len() == RECENT_LIVE {
+            self.recent_live.pop_front();
+        }
+        self.recent_live.push_back(id);
+    }
+
+    fn has_before_replay(&self, id: i64) -> bool {
+        self.recent_live.contains(&id)
+    }
+
+    fn replayed(&mut self, id: i64) {
+        self.replayed_up_to = self.replayed_up_to.max(id);
+    }
 }
 
 impl Connection<'_> {
@@ -158,6 +185,51 @@ impl Connection<'_> {
             }
             Err(_) => {
                 tracing::info!("socket write timed out");
+                Err(Gone)
+            }
+        }
+    }
+
+    /// Sends the close frame; the loop ends either way.
+    async fn close(&mut self, reason: CloseReason) -> bool {
+        tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
+        let _ = close(&mut self.sink, reason).await;
+        false
+    }
+
+    /// Forwards an event from the hub, unless this socket already has that message.
+    async fn deliver(&mut self, delivery: Delivery) -> Result<(), Gone> {
+        if let Some(id) = delivery.message_id {
+            if self.sent.has_before_live(id) {
+                return Ok(());
+            }
+            self.sent.live(id);
+        }
+        self.write_shared(delivery.text).await
+    }
+
+    /// Handles what the client sent; `Err` when the socket is done.
+    async fn receive(
+        &mut self,
+        incoming: Option<Result<WsMessage, axum::Error>>,
+    ) -> Result<(), Gone> {
+        match incoming {
+            Some(Ok(WsMessage::Text(text))) => self.command(&text).await,
+            Some(Ok(WsMessage::Binary(_))) => {
+                self.error(None, "bad_frame", "frames are JSON text, not binary")
+                    .await
+            }
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Ok(()),
+            Some(Ok(WsMessage::Close(_))) | None => Err(Gone),
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "socket read failed");
+                if is_too_large(&e) {
+                    let reason = CloseReason {
+                        code: 1009,
+                        reason: "frame too large",
+                    };
+                    let _ = close(&mut self.sink, reason).await;
+                }
                 Err(Gone)
             }
         }
@@ -276,9 +348,11 @@ impl Connection<'_> {
             after = last.id;
             for message in page {
                 let id = message.id;
-                self.write_shared(Event::Message { message }.delivery().text)
-                    .await?;
-                self.cursor = self.cursor.max(id);
+                if !self.sent.has_before_replay(id) {
+                    self.write_shared(Event::Message { message }.delivery().text)
+                        .await?;
+                }
+                self.sent.replayed(id);
             }
         }
         for receipt in chat.markers(me).await? {

@@ -259,6 +259,9 @@ async fn resume_replays_what_was_missed_once_and_in_order() {
         .await;
 
     let (mut socket, _) = app.socket(&bob).await;
+    // One more arrives live before the client gets round to resuming.
+    let early = carol.send(with_carol, "c2").await;
+    assert_eq!(socket.expect("message").await["message"], early);
     socket
         .send(json!({"type": "resume", "since": seen, "req": "again"}))
         .await;
@@ -273,13 +276,16 @@ async fn resume_replays_what_was_missed_once_and_in_order() {
             other => panic!("unexpected {other} during resume: {frame}"),
         }
     };
-    assert_eq!(replayed, missed, "every missed message, in order, once");
+    assert_eq!(
+        replayed, missed,
+        "every missed message, in order, and not the one already sent live"
+    );
     assert!(
         receipts.contains(&json!({"type": "receipt", "conversation_id": with_alice, "user_id": alice.id(), "up_to_seq": 3})),
         "alice's marker, moved while bob was away: {receipts:?}"
     );
     assert_eq!(unread["req"], "again");
-    assert_eq!(unread["total"], 3);
+    assert_eq!(unread["total"], 4);
 
     // Live delivery goes on after the replay, without repeating it.
     let live = alice.send(with_alice, "a3").await;
@@ -541,4 +547,15 @@ async fn shutdown_closes_sockets_with_going_away_and_keeps_what_was_acknowledged
     let history = bob.history(id, "").await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["id"], sent["message"]["id"]);
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_session_expires() {
+    let app = spawn_with(|s| s.session_ttl = std::time::Duration::from_secs(2)).await;
+    let alice = app.register("alice").await;
+    let (mut socket, _) = app.socket(&alice).await;
+    let close = socket.closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 4001);
+    assert_eq!(close.reason.as_str(), "session expired");
+    assert_eq!(alice.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
 }
