@@ -69,6 +69,8 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
         .write(Reply::Hello { hello: &hello }.to_json())
         .await
         .is_ok();
+    // The snapshot is big and only needed until it is sent.
+    drop(hello);
     while open {
         open = tokio::select! {
             biased;
