@@ -194,9 +194,7 @@ async fn the_conversation_list_is_newest_activity_first_with_limits() {
 #[tokio::test]
 async fn history_pages_backwards_by_seq() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     for i in 1..=25 {
         alice.send(id, &format!("message {i}")).await;
     }

@@ -8,9 +8,7 @@ use crate::helpers::{assert_error, read, spawn_app, spawn_with};
 #[tokio::test]
 async fn message_bodies_are_checked_against_the_configured_limit() {
     let app = spawn_with(|s| s.limits.max_message_bytes = 100).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     let path = format!("/api/conversations/{id}/messages");
 
     for blank in ["", "   ", "\n\t"] {
@@ -43,9 +41,7 @@ async fn message_bodies_are_checked_against_the_configured_limit() {
 #[tokio::test]
 async fn the_default_message_limit_is_16_kib() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, _, id) = app.alice_and_bob().await;
     let path = format!("/api/conversations/{id}/messages");
     let (s, _) = alice
         .post(&path, json!({"body": "x".repeat(16 * 1024)}))
@@ -60,9 +56,7 @@ async fn the_default_message_limit_is_16_kib() {
 #[tokio::test]
 async fn malformed_requests_are_400_in_the_error_shape() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     let url = app.url(&format!("/api/conversations/{id}/messages"));
 
     let cases = [
@@ -175,9 +169,7 @@ async fn unknown_paths_and_methods_answer_in_the_error_shape() {
 #[tokio::test]
 async fn a_foreign_origin_cannot_act_with_a_users_cookie() {
     let app = spawn_with(|s| s.origins = vec!["https://app.example.org".into()]).await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     let send = |origin: &str| {
         alice
             .http

@@ -86,6 +86,28 @@ impl TestApp {
         client
     }
 
+    /// Registers alice and bob and opens their conversation: the usual start.
+    pub async fn alice_and_bob(&self) -> (Client, Client, i64) {
+        let alice = self.register("alice").await;
+        let bob = self.register("bob").await;
+        let id = alice.open(&bob).await;
+        (alice, bob, id)
+    }
+
+    /// A new client logged in as `username` (registered by [`TestApp::register`]).
+    pub async fn login(&self, username: &str) -> Client {
+        let mut client = self.client();
+        let (status, body) = client
+            .post(
+                "/api/login",
+                json!({"username": username, "password": format!("password-{username}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        client.user = body["user"].clone();
+        client
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.path().join("gadka.db")
     }

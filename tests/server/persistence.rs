@@ -8,9 +8,7 @@ use crate::helpers::{spawn_app, spawn_in};
 #[tokio::test]
 async fn everything_survives_a_restart_on_the_same_database() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     alice.send(id, "before the restart").await;
     alice.send(id, "second").await;
     bob.post(
@@ -51,14 +49,7 @@ async fn everything_survives_a_restart_on_the_same_database() {
     let unread: serde_json::Value = me.json().await.unwrap();
     assert_eq!(unread["total"], 1, "the read marker survived: {unread}");
 
-    let alice = app.client();
-    let (status, _) = alice
-        .post(
-            "/api/login",
-            json!({"username": "alice", "password": "password-alice"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "the account survived");
+    let alice = app.login("alice").await; // the account survived
     let history = alice.history(id, "").await;
     let bodies: Vec<&str> = history
         .iter()

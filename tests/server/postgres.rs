@@ -18,14 +18,7 @@ async fn the_chat_works_the_same_on_postgresql_and_survives_a_restart() {
 
     let dir = app.stop().await;
     let app = spawn_in(dir, |s| s.database_url = url.clone()).await;
-    let alice = app.client();
-    let (status, _) = alice
-        .post(
-            "/api/login",
-            serde_json::json!({"username": "alice", "password": "password-alice"}),
-        )
-        .await;
-    assert_eq!(status, reqwest::StatusCode::OK);
+    let alice = app.login("alice").await;
     let (_, list) = alice.get("/api/conversations?limit=10").await;
     assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
     app.stop().await;

@@ -15,9 +15,7 @@ fn types(frames: &[Value]) -> Vec<&str> {
 #[tokio::test]
 async fn hello_carries_the_same_state_as_the_http_calls() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     alice.send(id, "one").await;
     let last = alice.send(id, "two").await;
 
@@ -79,9 +77,7 @@ async fn the_upgrade_needs_a_live_session_and_a_trusted_origin() {
 #[tokio::test]
 async fn a_message_is_committed_then_delivered_to_every_device_but_the_sending_one() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     let (mut alice_phone, _) = app.socket(&alice).await;
     let (mut alice_laptop, _) = app.socket(&alice).await;
     let (mut bob_phone, _) = app.socket(&bob).await;
@@ -177,9 +173,7 @@ async fn http_and_socket_see_each_others_changes() {
 #[tokio::test]
 async fn a_receipt_reaches_the_sender_only_after_the_marker_is_committed() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     for body in ["one", "two", "three"] {
         alice.send(id, body).await;
     }
@@ -467,9 +461,7 @@ async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_receiving() {
         s.limits.max_message_bytes = 256 * 1024;
     })
     .await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
     let (mut slow, _) = app.socket(&bob).await; // never reads until the end
     let (mut fast, _) = app.socket(&bob).await;
 
@@ -519,9 +511,7 @@ async fn a_slow_reader_is_cut_off_while_a_fast_one_keeps_receiving() {
 #[tokio::test]
 async fn shutdown_closes_sockets_with_going_away_and_keeps_what_was_acknowledged() {
     let app = spawn_app().await;
-    let alice = app.register("alice").await;
-    let bob = app.register("bob").await;
-    let id = alice.open(&bob).await;
+    let (alice, _, id) = app.alice_and_bob().await;
     let (mut socket, _) = app.socket(&alice).await;
     socket
         .send(json!({"type": "send", "conversation_id": id, "body": "last words", "txn_id": "z"}))
@@ -534,16 +524,7 @@ async fn shutdown_closes_sockets_with_going_away_and_keeps_what_was_acknowledged
     let dir = stopping.await.unwrap();
 
     let app = spawn_in(dir, |_| {}).await;
-    let bob = {
-        let client = app.client();
-        client
-            .post(
-                "/api/login",
-                json!({"username": "bob", "password": "password-bob"}),
-            )
-            .await;
-        client
-    };
+    let bob = app.login("bob").await;
     let history = bob.history(id, "").await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["id"], sent["message"]["id"]);
