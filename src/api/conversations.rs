@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     ApiError, AppState,
     error::ErrorBody,
-    extract::{AppJson, AppPath, AppQuery, CurrentSession},
+    extract::{AppJson, AppPath, AppQuery, CurrentSession, OptionalJson},
 };
 use crate::chat::{
     SendTo,
@@ -152,13 +152,14 @@ async fn send(
     Ok((StatusCode::CREATED, AppJson(MessageBody { message })))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ReadRequest {
     /// Mark read up to this `seq`; without it, up to the newest message.
     up_to_seq: Option<i64>,
 }
 
-/// Moves my read marker forward (never back) (F3b, F5).
+/// Moves my read marker forward (never back) (F3b, F5). The body may be left out:
+/// then everything is marked read.
 #[utoipa::path(post, path = "/api/conversations/{id}/read", tag = "conversations",
     params(("id" = i64, Path, description = "Conversation id")), request_body = ReadRequest,
     responses((status = 200, body = ReadMarker), (status = 404, body = ErrorBody)))]
@@ -166,7 +167,7 @@ async fn read(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
     AppPath(id): AppPath<i64>,
-    AppJson(req): AppJson<ReadRequest>,
+    OptionalJson(req): OptionalJson<ReadRequest>,
 ) -> Result<AppJson<ReadMarker>, ApiError> {
     Ok(AppJson(
         state.chat.read(&session, id, req.up_to_seq, None).await?,

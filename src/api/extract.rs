@@ -3,8 +3,8 @@
 //! `CurrentSession`, which makes "this handler needs a login" part of its signature.
 
 use axum::{
-    extract::{FromRequest, FromRequestParts},
-    http::request::Parts,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::CookieJar;
@@ -20,6 +20,32 @@ pub struct AppJson<T>(pub T);
 impl<T: serde::Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A JSON body whose every field is optional, so that no body at all means `{}`:
+/// `curl -X POST …/read` marks everything read.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = request.headers();
+        let empty = match headers.get(header::CONTENT_LENGTH) {
+            Some(length) => length == "0",
+            None => !headers.contains_key(header::TRANSFER_ENCODING),
+        };
+        if empty {
+            return Ok(Self(T::default()));
+        }
+        let AppJson(value) = AppJson::<T>::from_request(request, state).await?;
+        Ok(Self(value))
     }
 }
 
