@@ -21,11 +21,14 @@ fn gadka() -> Command {
 /// Reads the log until the server says where it listens.
 fn bound_address(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("piped stdout");
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("a log line");
         if line.contains("listening")
             && let Some(address) = line.split("address=").nth(1)
         {
+            // Keep reading, so the server's later log lines do not meet a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
             return address.trim().to_owned();
         }
     }

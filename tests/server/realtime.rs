@@ -545,3 +545,49 @@ async fn a_socket_closes_when_its_session_expires() {
     assert_eq!(close.reason.as_str(), "session expired");
     assert_eq!(alice.get("/api/me").await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn concurrent_senders_are_delivered_in_commit_order() {
+    let app = spawn_app().await;
+    let bob = app.register("bob").await;
+    let mut senders = Vec::new();
+    for name in ["ann", "cid", "dee", "eve"] {
+        let sender = app.register(name).await;
+        let id = sender.open(&bob).await;
+        senders.push((sender, id));
+    }
+    let (mut socket, _) = app.socket(&bob).await;
+    socket.drain().await;
+
+    let per_sender = 25;
+    let sends = senders.iter().map(|(sender, id)| async move {
+        for i in 0..per_sender {
+            sender.send(*id, &format!("{i}")).await;
+        }
+    });
+    futures_util::future::join_all(sends).await;
+
+    let mut ids = Vec::new();
+    let mut seqs_by_conversation: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+    for _ in 0..senders.len() * per_sender {
+        let frame = socket.expect("message").await;
+        let message = &frame["message"];
+        ids.push(message["id"].as_i64().unwrap());
+        seqs_by_conversation
+            .entry(message["conversation_id"].as_i64().unwrap())
+            .or_default()
+            .push(message["seq"].as_i64().unwrap());
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "delivered in id order: {ids:?}"
+    );
+    for seqs in seqs_by_conversation.values() {
+        assert_eq!(
+            *seqs,
+            (1..=per_sender as i64).collect::<Vec<_>>(),
+            "no gaps, no repeats"
+        );
+    }
+    socket.assert_quiet().await;
+}
