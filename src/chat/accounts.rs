@@ -1,11 +1,6 @@
 //! Accounts and sessions: register, log in and out, find people, show a profile.
 
-use std::{net::IpAddr, sync::OnceLock};
-
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::{SaltString, rand_core::OsRng},
-};
+use std::net::IpAddr;
 
 use super::{
     Chat, ChatError, IssuedSession, Session,
@@ -38,7 +33,7 @@ impl Chat {
         {
             return Err(ChatError::UsernameTaken);
         }
-        let hash = hash_password(password).await?;
+        let hash = self.inner.passwords.hash(password).await?;
         let user = self
             .store()
             .create_user(NewUser {
@@ -71,7 +66,11 @@ impl Chat {
         let stored_hash = found.as_ref().and_then(|u| u.password_hash.clone());
         // Verify against a dummy hash when there is no such user, so the answer takes
         // as long for a wrong username as for a wrong password.
-        let ok = verify_password(password.to_owned(), stored_hash).await?;
+        let ok = self
+            .inner
+            .passwords
+            .verify(password.to_owned(), stored_hash)
+            .await?;
         match found {
             Some(user) if ok => {
                 let session = self.start_session(user.id).await?;
@@ -175,42 +174,4 @@ impl Chat {
             conversation_id,
         })
     }
-}
-
-/// argon2id with the crate's defaults (the OWASP recommendation: 19 MiB, 2 passes),
-/// on the blocking pool: a hash takes tens of milliseconds of CPU.
-async fn hash_password(password: Password) -> Result<String, ChatError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_str().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(|e| ChatError::Internal(e.into()))?
-    .map_err(|e| ChatError::Internal(anyhow::anyhow!("hashing a password: {e}")))
-}
-
-async fn verify_password(password: String, stored: Option<String>) -> Result<bool, ChatError> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    tokio::task::spawn_blocking(move || {
-        let stored = stored.unwrap_or_else(|| {
-            DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::generate(&mut OsRng);
-                    Argon2::default()
-                        .hash_password(b"no such user", &salt)
-                        .map(|h| h.to_string())
-                        .unwrap_or_default()
-                })
-                .clone()
-        });
-        PasswordHash::new(&stored).is_ok_and(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-    })
-    .await
-    .map_err(|e| ChatError::Internal(e.into()))
 }

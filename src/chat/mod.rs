@@ -13,6 +13,7 @@ mod error;
 pub mod events;
 pub mod input;
 mod login_limit;
+mod passwords;
 mod realtime;
 mod sessions;
 pub mod views;
@@ -25,6 +26,7 @@ pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 
 use crate::{config::Limits, hub::Hub, store::Store};
 use login_limit::LoginLimiter;
+use passwords::Passwords;
 
 /// The chat service: cheap to clone, shared by every transport.
 #[derive(Clone)]
@@ -36,6 +38,7 @@ struct Inner {
     store: Store,
     session_keys: SessionKeys,
     login_limit: LoginLimiter,
+    passwords: Passwords,
     limits: Limits,
     hub: Hub,
     /// Held across a message's commit and its hand-over to the hub, so that every
@@ -51,6 +54,7 @@ impl Chat {
                     limits.login_attempts_per_minute,
                     limits.login_attempts_per_minute_per_ip,
                 ),
+                passwords: Passwords::new(),
                 store,
                 session_keys,
                 limits,
