@@ -74,16 +74,8 @@ impl TestApp {
 
     /// Registers `username` (password `password-<username>`) and returns its client.
     pub async fn register(&self, username: &str) -> Client {
-        let mut client = self.client();
-        let (status, body) = client
-            .post(
-                "/api/register",
-                json!({"username": username, "password": format!("password-{username}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
-        client.user = body["user"].clone();
-        client
+        self.authenticated("/api/register", username, StatusCode::CREATED)
+            .await
     }
 
     /// Registers alice and bob and opens their conversation: the usual start.
@@ -96,14 +88,17 @@ impl TestApp {
 
     /// A new client logged in as `username` (registered by [`TestApp::register`]).
     pub async fn login(&self, username: &str) -> Client {
+        self.authenticated("/api/login", username, StatusCode::OK)
+            .await
+    }
+
+    async fn authenticated(&self, path: &str, username: &str, expected: StatusCode) -> Client {
         let mut client = self.client();
+        let password = format!("password-{username}");
         let (status, body) = client
-            .post(
-                "/api/login",
-                json!({"username": username, "password": format!("password-{username}")}),
-            )
+            .post(path, json!({"username": username, "password": password}))
             .await;
-        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        assert_eq!(status, expected, "{path} {username}: {body}");
         client.user = body["user"].clone();
         client
     }
