@@ -117,6 +117,9 @@ pub struct Settings {
     pub session_secret: Option<Vec<u8>>,
     pub limits: Limits,
     pub log_filter: String,
+    pub durability: Durability,
+    /// Serve `/metrics` on its own address instead of the main listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Sizes and rates that protect the server.
@@ -127,6 +130,10 @@ pub struct Limits {
     pub login_attempts_per_minute_per_ip: u32,
     /// Frames a socket may have waiting to be sent before it is closed as too slow.
     pub ws_queue_frames: usize,
+    /// The most commands the message writer commits in one transaction.
+    pub writer_batch: usize,
+    /// Commands waiting for the writer before senders wait.
+    pub writer_queue: usize,
 }
 
 impl Limits {
@@ -154,8 +161,12 @@ impl Settings {
                 login_attempts_per_minute: 10,
                 login_attempts_per_minute_per_ip: 60,
                 ws_queue_frames: 256,
+                writer_batch: 256,
+                writer_queue: 4096,
             },
             log_filter: "info".into(),
+            durability: Durability::Full,
+            metrics_listen: None,
         }
     }
 
@@ -589,4 +600,15 @@ mod tests {
         };
         assert!(Settings::layer(FileConfig::default(), &o).is_err());
     }
+}
+
+/// How hard a commit is pushed to disk before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: an acknowledged message survives a power cut.
+    #[default]
+    Full,
+    /// Survives a crash of the process (kill -9), not a power cut.
+    Normal,
 }

@@ -1,15 +1,15 @@
 //! Builds the whole application from settings and runs it: `main` and the tests
 //! start the very same thing.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
     api::{self, AppState},
-    chat::{Chat, SessionKeys},
+    chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, committed::TxnHook},
     config::Settings,
     hub::{CloseReason, Hub},
     store::Store,
@@ -24,16 +24,26 @@ pub struct Application {
     router: Router,
     chat: Chat,
     store: Store,
+    writer: JoinHandle<()>,
 }
 
 impl Application {
     /// Opens the database (running migrations), loads or creates the session secret,
     /// and binds the listener (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_hooks(settings, Vec::new()).await
+    }
+
+    /// [`Application::build`], with subscribers that add rows to each batch's
+    /// transaction (the bridge's outbox).
+    pub async fn build_with_hooks(
+        settings: Settings,
+        hooks: Vec<Arc<dyn TxnHook>>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
         })?;
-        let store = Store::connect(&settings.database_url)
+        let store = Store::connect(&settings.database_url, settings.durability)
             .await
             .with_context(|| {
                 format!(
@@ -46,11 +56,22 @@ impl Application {
             None => SessionKeys::secret_from_data_dir(&settings.data_dir)
                 .context("cannot read or create the session secret")?,
         };
+        let hub = Hub::new(settings.limits.ws_queue_frames);
+        let (engine, writer) = Engine::start(
+            store.clone(),
+            EngineConfig {
+                batch: settings.limits.writer_batch,
+                queue: settings.limits.writer_queue,
+                subscribers: vec![Arc::new(Fanout::new(hub.clone()))],
+                hooks,
+            },
+        );
         let chat = Chat::new(
             store.clone(),
             SessionKeys::new(&secret, settings.session_ttl),
             settings.limits.clone(),
-            Hub::new(settings.limits.ws_queue_frames),
+            hub,
+            engine,
         );
         let router = api::router(AppState {
             chat: chat.clone(),
@@ -65,6 +86,7 @@ impl Application {
             router,
             chat,
             store,
+            writer,
         })
     }
 
@@ -114,6 +136,12 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         upkeep.abort();
+        // The writer stops once the last handle on the chat is gone and its queue is
+        // drained: every command it accepted is committed before the database closes.
+        drop(self.chat);
+        if let Err(e) = self.writer.await {
+            tracing::error!(error = %e, "the message writer failed");
+        }
         self.store.close().await?;
         tracing::info!("stopped");
         Ok(served?)

@@ -7,5 +7,6 @@
 pub mod conversation;
 pub mod membership;
 pub mod message;
+pub mod outbox;
 pub mod session;
 pub mod user;

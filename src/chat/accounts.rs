@@ -116,6 +116,7 @@ impl Chat {
         self.store()
             .live_session(&session.id, session.user_id, now_ms())
             .await?
+            .then_some(())
             .ok_or(ChatError::Unauthenticated)?;
         Ok(session)
     }

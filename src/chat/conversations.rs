@@ -1,66 +1,83 @@
 //! Conversations: open one, list mine, page through history, send, mark read,
-//! count unread. Every check of who may see or do what in a conversation is here.
+//! count unread. Every check of who may see or do what in a conversation is here or
+//! in the engine, which applies the same rules to the commands it commits.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
-use entity::{conversation, membership};
+use tokio::sync::oneshot;
 
 use super::{
     Chat, ChatError, Session,
+    engine::{self, Command, SendOutcome},
     events::Event,
     input::{MessageBody, TxnId, page_size},
-    now_ms,
     views::{Conversation, Message, ReadMarker, SenderUnread, UnreadSummary, User, rfc3339_millis},
 };
 use crate::{
     hub::ConnectionId,
-    store::{Committed, NewMessage},
+    store::{ConversationList, ConversationOfUser, MessageRow},
 };
 
 /// Where a message goes: an existing conversation, or the direct conversation with a
 /// user (opened on the way if it does not exist yet).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendTo {
     Conversation(i64),
     User(i64),
 }
 
-/// A conversation with its two members' rows, seen from one of them.
-pub(super) struct Membership {
-    pub(super) conversation: conversation::Model,
-    pub(super) me: membership::Model,
-    pub(super) peer: membership::Model,
+impl SendTo {
+    /// The target of a send that names either a conversation or a user, never both.
+    pub fn parse(conversation_id: Option<i64>, to_user: Option<i64>) -> Result<Self, ChatError> {
+        match (conversation_id, to_user) {
+            (Some(id), None) => Ok(Self::Conversation(id)),
+            (None, Some(user)) => Ok(Self::User(user)),
+            _ => Err(ChatError::invalid(
+                "conversation_id",
+                "give either conversation_id or to_user",
+            )),
+        }
+    }
+}
+
+/// A send handed to the engine; it resolves once the batch is committed.
+pub struct PendingSend(oneshot::Receiver<Result<SendOutcome, ChatError>>);
+
+impl Future for PendingSend {
+    type Output = Result<SendOutcome, ChatError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|answer| {
+            answer.unwrap_or_else(|_| {
+                Err(ChatError::Internal(anyhow::anyhow!(
+                    "the message writer dropped a send"
+                )))
+            })
+        })
+    }
 }
 
 /// How many messages a conversation comes with when it is opened (F3b).
 const OPEN_MESSAGES: u64 = 10;
 
 impl Chat {
-    /// The conversation and both memberships, if `user_id` is a member. A
-    /// conversation the user is not in is "not found", exactly like one that does not
-    /// exist, so its existence is not disclosed.
+    /// One of my conversations with both markers. A conversation the user is not in is
+    /// "not found", exactly like one that does not exist, so its existence is not
+    /// disclosed.
     pub(super) async fn membership(
         &self,
         user_id: i64,
         conversation_id: i64,
-    ) -> Result<Membership, ChatError> {
-        let not_found = || ChatError::NotFound("conversation");
-        let members = self.store().memberships(conversation_id).await?;
-        let (mine, others): (Vec<_>, Vec<_>) =
-            members.into_iter().partition(|m| m.user_id == user_id);
-        let (Some(me), Some(peer)) = (mine.into_iter().next(), others.into_iter().next()) else {
-            return Err(not_found());
-        };
-        let conversation = self
-            .store()
-            .conversation(conversation_id)
+    ) -> Result<ConversationOfUser, ChatError> {
+        self.store()
+            .conversation_of_user(user_id, conversation_id)
             .await?
-            .ok_or_else(not_found)?;
-        Ok(Membership {
-            conversation,
-            me,
-            peer,
-        })
+            .ok_or(ChatError::NotFound("conversation"))
     }
 
     /// Opens the direct conversation with another user, creating it the first time
@@ -71,88 +88,40 @@ impl Chat {
         me: &Session,
         peer_id: i64,
     ) -> Result<(Conversation, bool), ChatError> {
-        let (conversation, created) = self.open_direct(me, peer_id).await?;
-        let view = self
-            .conversation_view(me.user_id, conversation.id, OPEN_MESSAGES)
+        let (reply, answer) = oneshot::channel();
+        self.engine()
+            .submit(Command::Open {
+                user_id: me.user_id,
+                peer_id,
+                reply,
+            })
             .await?;
+        let (id, created) = engine::answer(answer).await?;
+        let m = self.membership(me.user_id, id).await?;
+        let list = self
+            .store()
+            .conversation_list_of(me.user_id, &[m], OPEN_MESSAGES)
+            .await?;
+        let view = conversation_views(list)
+            .pop()
+            .ok_or(ChatError::NotFound("conversation"))?;
         Ok((view, created))
     }
 
-    /// The direct conversation with another, existing user; created if needed.
-    async fn open_direct(
-        &self,
-        me: &Session,
-        peer_id: i64,
-    ) -> Result<(conversation::Model, bool), ChatError> {
-        if peer_id == me.user_id {
-            return Err(ChatError::invalid(
-                "user_id",
-                "a conversation needs another user",
-            ));
-        }
-        self.user(peer_id).await?;
-        Ok(self
-            .store()
-            .open_direct_conversation(me.user_id, peer_id, now_ms())
-            .await?)
-    }
-
-    /// My latest conversations, newest activity first, each with its newest messages (F2).
+    /// My latest conversations, newest activity first, each with its newest messages
+    /// (F2), in a constant number of queries.
     pub async fn conversations(
         &self,
         me: &Session,
         limit: Option<i64>,
         messages: Option<i64>,
     ) -> Result<Vec<Conversation>, ChatError> {
-        let limit = page_size("limit", limit, 5, 100)?;
-        let messages = match messages {
-            Some(0) => 0,
-            other => page_size("messages", other, 10, 100)?,
-        };
-        let rows = self.store().conversations_of(me.user_id, limit).await?;
-        let mut views = Vec::with_capacity(rows.len());
-        for row in rows {
-            views.push(self.conversation_view(me.user_id, row.id, messages).await?);
-        }
-        Ok(views)
-    }
-
-    async fn conversation_view(
-        &self,
-        user_id: i64,
-        conversation_id: i64,
-        messages: u64,
-    ) -> Result<Conversation, ChatError> {
-        let m = self.membership(user_id, conversation_id).await?;
-        let peer = self.user(m.peer.user_id).await?;
-        let rows = if messages == 0 {
-            Vec::new()
-        } else {
-            self.store()
-                .messages_before(conversation_id, None, messages)
-                .await?
-        };
-        let unread = self
+        let (limit, messages) = list_sizes(limit, messages)?;
+        let list = self
             .store()
-            .unread_count(conversation_id, user_id, m.me.last_read_seq)
+            .conversation_list(me.user_id, limit, messages)
             .await?;
-        Ok(Conversation {
-            id: m.conversation.id,
-            messages: rows
-                .into_iter()
-                .map(|row| {
-                    let marker = recipient_marker(&m, row.sender_id);
-                    Message::from_row(row, marker)
-                })
-                .collect(),
-            peer,
-            created_at: rfc3339_millis(m.conversation.created_at),
-            last_activity_at: rfc3339_millis(m.conversation.last_activity_at),
-            last_seq: m.conversation.last_seq,
-            last_read_seq: m.me.last_read_seq,
-            peer_last_read_seq: m.peer.last_read_seq,
-            unread,
-        })
+        Ok(conversation_views(list))
     }
 
     /// Older messages: up to `limit` with `seq < before` (the newest without
@@ -179,11 +148,7 @@ impl Chat {
             .collect())
     }
 
-    /// Sends a message: it is committed first, and only then delivered, to the
-    /// recipient's sockets and the sender's other sockets (all but `origin`). The same
-    /// `txn_id` from the same sender returns the first message (`false`: nothing new
-    /// was stored, nothing is delivered again).
-    #[tracing::instrument(skip_all, fields(user.id = me.user_id))]
+    /// Sends a message and waits until it is committed. See [`Chat::queue_send`].
     pub async fn send(
         &self,
         me: &Session,
@@ -192,42 +157,51 @@ impl Chat {
         txn_id: Option<&str>,
         origin: Option<ConnectionId>,
     ) -> Result<(Message, bool), ChatError> {
+        let outcome = self.queue_send(me, to, body, txn_id, origin).await?.await?;
+        self.sent(me, outcome).await
+    }
+
+    /// Hands a message to the engine and returns at once: a socket keeps reading while
+    /// its sends commit. The message is committed first and only then delivered, to the
+    /// recipient's sockets and the sender's other sockets (all but `origin`).
+    pub async fn queue_send(
+        &self,
+        me: &Session,
+        to: SendTo,
+        body: &str,
+        txn_id: Option<&str>,
+        origin: Option<ConnectionId>,
+    ) -> Result<PendingSend, ChatError> {
         let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
         let txn_id = txn_id.map(TxnId::parse).transpose()?;
-        let conversation_id = match to {
-            SendTo::Conversation(id) => id,
-            SendTo::User(peer_id) => self.open_direct(me, peer_id).await?.0.id,
-        };
-        let m = self.membership(me.user_id, conversation_id).await?;
-        let order = self.inner.commit_order.lock().await;
-        let committed = self
-            .store()
-            .commit_message(NewMessage {
-                conversation_id,
+        let (reply, answer) = oneshot::channel();
+        self.engine()
+            .submit(Command::Send {
                 sender_id: me.user_id,
-                body: body.as_str(),
-                txn_id: txn_id.as_ref().map(TxnId::as_str),
-                created_at: now_ms(),
+                to,
+                body: body.into_string(),
+                txn_id: txn_id.map(TxnId::into_string),
+                origin,
+                reply,
             })
             .await?;
-        Ok(match committed {
-            Committed::New(row) => {
-                tracing::debug!(message.id = row.id, "message committed");
-                let message = Message::from_row(row, m.peer.last_read_seq);
-                let event = Event::Message {
-                    message: message.clone(),
-                };
-                self.publish(&[m.peer.user_id, me.user_id], &event, origin);
-                drop(order);
-                (message, true)
-            }
-            Committed::Duplicate(row) => {
-                drop(order);
-                let marker = self
-                    .membership(me.user_id, conversation_id)
-                    .await?
-                    .peer
-                    .last_read_seq;
+        Ok(PendingSend(answer))
+    }
+
+    /// What a committed send shows: the message, and whether it is new. The same
+    /// `txn_id` from the same sender returns the first message (`false`: nothing new
+    /// was stored, nothing is delivered again).
+    pub async fn sent(
+        &self,
+        me: &Session,
+        outcome: SendOutcome,
+    ) -> Result<(Message, bool), ChatError> {
+        Ok(match outcome {
+            SendOutcome::New(message) => (unshare(message), true),
+            SendOutcome::Repeat(message) => (unshare(message), false),
+            SendOutcome::Duplicate(row) => {
+                let m = self.membership(me.user_id, row.conversation_id).await?;
+                let marker = recipient_marker(&m, row.sender_id);
                 (Message::from_row(row, marker), false)
             }
         })
@@ -249,29 +223,34 @@ impl Chat {
         if up_to_seq.is_some_and(|seq| seq < 0) {
             return Err(ChatError::invalid("up_to_seq", "may not be negative"));
         }
-        let m = self.membership(me.user_id, conversation_id).await?;
-        let target = up_to_seq
-            .unwrap_or(m.conversation.last_seq)
-            .min(m.conversation.last_seq);
-        let moved = self
-            .store()
-            .advance_read_marker(conversation_id, me.user_id, target)
-            .await?;
-        let unread = self.unread(me).await?;
-        if moved {
-            let receipt = Event::Receipt {
-                conversation_id,
+        let (reply, answer) = oneshot::channel();
+        self.engine()
+            .submit(Command::Read {
                 user_id: me.user_id,
-                up_to_seq: target,
-            };
-            self.publish(&[m.peer.user_id, me.user_id], &receipt, origin);
-            self.publish(&[me.user_id], &Event::Unread(unread.clone()), origin);
-        }
+                conversation_id,
+                up_to_seq,
+                origin,
+                reply,
+            })
+            .await?;
+        let outcome = engine::answer(answer).await?;
+        let unread = self.unread(me).await?;
+        let last_read_seq = match outcome.moved_to {
+            Some(marker) => {
+                self.publish(&[me.user_id], &Event::Unread(unread.clone()), origin);
+                marker
+            }
+            None => {
+                self.membership(me.user_id, conversation_id)
+                    .await?
+                    .my_last_read_seq
+            }
+        };
         Ok(ReadMarker {
             conversation_id,
             user_id: me.user_id,
-            last_read_seq: if moved { target } else { m.me.last_read_seq },
-            moved,
+            last_read_seq,
+            moved: outcome.moved_to.is_some(),
             unread,
         })
     }
@@ -279,34 +258,93 @@ impl Chat {
     /// Who has written to me that I have not read, and how much (F3a).
     pub async fn unread(&self, me: &Session) -> Result<UnreadSummary, ChatError> {
         let counts = self.store().unread_by_sender(me.user_id).await?;
-        let users: HashMap<i64, User> = self
-            .store()
-            .users(counts.iter().map(|(id, _)| *id))
-            .await?
-            .into_iter()
-            .map(|u| (u.id, User::from(u)))
-            .collect();
-        let senders: Vec<SenderUnread> = counts
-            .into_iter()
-            .filter_map(|(id, count)| {
-                Some(SenderUnread {
-                    user: users.get(&id)?.clone(),
-                    count: count.max(0) as u64,
-                })
+        let users = self.store().users(counts.iter().map(|(id, _)| *id)).await?;
+        Ok(unread_summary(counts, users.into_iter().map(User::from)))
+    }
+}
+
+/// The sizes of a conversation list: how many conversations, how many messages each.
+pub(super) fn list_sizes(
+    limit: Option<i64>,
+    messages: Option<i64>,
+) -> Result<(u64, u64), ChatError> {
+    let limit = page_size("limit", limit, 5, 100)?;
+    let messages = match messages {
+        Some(0) => 0,
+        other => page_size("messages", other, 10, 100)?,
+    };
+    Ok((limit, messages))
+}
+
+/// The views of a conversation list, in its order.
+pub(super) fn conversation_views(list: ConversationList) -> Vec<Conversation> {
+    let peers: HashMap<i64, User> = list
+        .peers
+        .into_iter()
+        .map(|u| (u.id, User::from(u)))
+        .collect();
+    let mut messages: HashMap<i64, Vec<MessageRow>> = HashMap::new();
+    for row in list.messages {
+        messages.entry(row.conversation_id).or_default().push(row);
+    }
+    list.conversations
+        .into_iter()
+        .filter_map(|m| {
+            let c = m.conversation;
+            Some(Conversation {
+                id: c.id,
+                peer: peers.get(&m.peer_id)?.clone(),
+                created_at: rfc3339_millis(c.created_at),
+                last_activity_at: rfc3339_millis(c.last_activity_at),
+                last_seq: c.last_seq,
+                last_read_seq: m.my_last_read_seq,
+                peer_last_read_seq: m.peer_last_read_seq,
+                unread: list.unread.get(&c.id).copied().unwrap_or(0),
+                messages: messages
+                    .remove(&c.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|row| {
+                        let marker = recipient_marker(&m, row.sender_id);
+                        Message::from_row(row, marker)
+                    })
+                    .collect(),
             })
-            .collect();
-        Ok(UnreadSummary {
-            total: senders.iter().map(|s| s.count).sum(),
-            senders,
         })
+        .collect()
+}
+
+/// The unread summary from per-sender counts, newest first, and the senders.
+pub(super) fn unread_summary(
+    counts: Vec<(i64, i64)>,
+    users: impl IntoIterator<Item = User>,
+) -> UnreadSummary {
+    let users: HashMap<i64, User> = users.into_iter().map(|u| (u.id, u)).collect();
+    let senders: Vec<SenderUnread> = counts
+        .into_iter()
+        .filter_map(|(id, count)| {
+            Some(SenderUnread {
+                user: users.get(&id)?.clone(),
+                count: u64::try_from(count).unwrap_or(0),
+            })
+        })
+        .collect();
+    UnreadSummary {
+        total: senders.iter().map(|s| s.count).sum(),
+        senders,
     }
 }
 
 /// The read marker that decides whether a message is read: its recipient's.
-fn recipient_marker(m: &Membership, sender_id: i64) -> i64 {
-    if sender_id == m.me.user_id {
-        m.peer.last_read_seq
+fn recipient_marker(m: &ConversationOfUser, sender_id: i64) -> i64 {
+    if sender_id == m.peer_id {
+        m.my_last_read_seq
     } else {
-        m.me.last_read_seq
+        m.peer_last_read_seq
     }
+}
+
+/// The message out of its shared handle (a copy only if someone else still holds it).
+fn unshare(message: Arc<Message>) -> Message {
+    Arc::unwrap_or_clone(message)
 }

@@ -3,6 +3,8 @@
 //! Each event is serialised once, into the JSON frame the socket sends, and that one
 //! buffer is shared by all its recipients.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::views::{Message, UnreadSummary};
@@ -13,7 +15,7 @@ use crate::hub::Delivery;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A new message in one of the recipient's conversations.
-    Message { message: Message },
+    Message { message: Arc<Message> },
     /// A member's read marker moved (after it was committed).
     Receipt {
         conversation_id: i64,

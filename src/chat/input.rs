@@ -104,6 +104,11 @@ impl MessageBody {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The validated value, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 /// A client's idempotency key for a send: 1 to 128 bytes, no control characters.
@@ -124,6 +129,11 @@ impl TxnId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The validated value, owned.
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 

@@ -8,20 +8,27 @@
 //! hub, so a change made over one transport reaches the clients of the other.
 
 mod accounts;
+pub mod committed;
 mod conversations;
+mod engine;
 mod error;
 pub mod events;
+mod fanout;
 pub mod input;
 mod login_limit;
 mod passwords;
 mod realtime;
+mod seen;
 mod sessions;
 pub mod views;
 
 use std::sync::Arc;
 
-pub use conversations::SendTo;
+pub use conversations::{PendingSend, SendTo};
+pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome};
 pub use error::ChatError;
+pub use fanout::Fanout;
+pub use seen::SeenMessages;
 pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 
 use crate::{config::Limits, hub::Hub, store::Store};
@@ -41,13 +48,19 @@ struct Inner {
     passwords: Passwords,
     limits: Limits,
     hub: Hub,
-    /// Held across a message's commit and its hand-over to the hub, so that every
-    /// socket receives messages in commit (and id) order.
-    commit_order: tokio::sync::Mutex<()>,
+    /// Every change others must hear about goes through it.
+    engine: Engine,
 }
 
 impl Chat {
-    pub fn new(store: Store, session_keys: SessionKeys, limits: Limits, hub: Hub) -> Self {
+    /// The chat service over a running engine (see [`Engine::start`]).
+    pub fn new(
+        store: Store,
+        session_keys: SessionKeys,
+        limits: Limits,
+        hub: Hub,
+        engine: Engine,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 login_limit: LoginLimiter::new(
@@ -59,13 +72,18 @@ impl Chat {
                 session_keys,
                 limits,
                 hub,
-                commit_order: tokio::sync::Mutex::new(()),
+                engine,
             }),
         }
     }
 
     fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The message engine: its stream of committed events.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
     /// The sockets connected to this node.

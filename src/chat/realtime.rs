@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use super::{
     Chat, ChatError, Session,
+    conversations::{conversation_views, list_sizes, unread_summary},
     events::Event,
     input::page_size,
-    views::{Hello, Message},
+    views::{Hello, Message, User},
 };
 use crate::hub::{ConnectionId, Registration};
 
@@ -17,28 +18,26 @@ impl Chat {
     /// Its registration must be handed back to [`Chat::disconnect`].
     #[tracing::instrument(skip_all, fields(user.id = session.user_id))]
     pub async fn connect(&self, session: &Session) -> Result<(Hello, Registration), ChatError> {
-        let me = self.me(session).await?;
         // Registered before the snapshot is taken, so that nothing committed from here
-        // on can fall between the two; the socket skips what the snapshot already has.
+        // on can fall between the two. The snapshot is one consistent read: every
+        // message up to its `last_message_id` is in it, so the socket skips live
+        // messages up to that id and shows every later one.
         let (registration, first) = self.hub().register(session.user_id, &session.id);
-        let snapshot = async {
-            let last_message_id = self.store().last_message_id_for(session.user_id).await?;
-            let conversations = self.conversations(session, None, None).await?;
-            let unread = self.unread(session).await?;
-            let peers = self.store().peers_of(session.user_id).await?;
-            Ok::<_, ChatError>((last_message_id, conversations, unread, peers))
-        }
-        .await;
-        let (last_message_id, conversations, unread, peers) = match snapshot {
-            Ok(parts) => parts,
+        let (limit, messages) = list_sizes(None, None)?;
+        let rows = match self.store().hello(session.user_id, limit, messages).await {
+            Ok(rows) => rows,
             Err(e) => {
                 self.hub().unregister(registration);
-                return Err(e);
+                return Err(e.into());
             }
+        };
+        let Some(me) = rows.me else {
+            self.hub().unregister(registration);
+            return Err(ChatError::Unauthenticated);
         };
         if first {
             self.publish(
-                &peers,
+                &rows.peers,
                 &Event::Presence {
                     user_id: session.user_id,
                     online: true,
@@ -46,16 +45,20 @@ impl Chat {
                 None,
             );
         }
-        let online = peers
+        let online = rows
+            .peers
             .into_iter()
             .filter(|p| self.hub().is_online(*p))
             .collect();
         let hello = Hello {
-            me,
-            conversations,
-            unread,
+            me: me.into(),
+            conversations: conversation_views(rows.list),
+            unread: unread_summary(
+                rows.unread_by_sender,
+                rows.unread_senders.into_iter().map(User::from),
+            ),
             online,
-            last_message_id,
+            last_message_id: rows.last_message_id,
         };
         Ok((hello, registration))
     }
@@ -90,7 +93,7 @@ impl Chat {
     ) -> Result<(), ChatError> {
         let m = self.membership(me.user_id, conversation_id).await?;
         self.publish(
-            &[m.peer.user_id],
+            &[m.peer_id],
             &Event::Typing {
                 conversation_id,
                 user_id: me.user_id,
@@ -129,13 +132,13 @@ impl Chat {
 
     /// The current read markers of every member of my conversations, as receipts.
     pub async fn markers(&self, me: &Session) -> Result<Vec<Event>, ChatError> {
-        let rows = self.store().memberships_of_user(me.user_id).await?;
+        let rows = self.store().markers_of_user(me.user_id).await?;
         Ok(rows
             .into_iter()
-            .map(|m| Event::Receipt {
-                conversation_id: m.conversation_id,
-                user_id: m.user_id,
-                up_to_seq: m.last_read_seq,
+            .map(|(conversation_id, user_id, up_to_seq)| Event::Receipt {
+                conversation_id,
+                user_id,
+                up_to_seq,
             })
             .collect())
     }
@@ -143,13 +146,13 @@ impl Chat {
     /// For each (conversation, sender) of my conversations, the marker that decides
     /// whether the sender's messages are read: the other member's.
     async fn recipient_markers(&self, user_id: i64) -> Result<HashMap<(i64, i64), i64>, ChatError> {
-        let rows = self.store().memberships_of_user(user_id).await?;
+        let rows = self.store().markers_of_user(user_id).await?;
         let mut by_conversation: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
-        for m in rows {
+        for (conversation_id, member, marker) in rows {
             by_conversation
-                .entry(m.conversation_id)
+                .entry(conversation_id)
                 .or_default()
-                .push((m.user_id, m.last_read_seq));
+                .push((member, marker));
         }
         let mut markers = HashMap::new();
         for (conversation_id, members) in by_conversation {

@@ -1,9 +1,10 @@
 //! What the chat shows: the shapes every transport sends, named as the API names them.
 
 use chrono::{DateTime, SecondsFormat};
-use entity::{message, user};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::store::{MessageRow, UserRow};
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -13,8 +14,8 @@ pub struct User {
     pub display_name: String,
 }
 
-impl From<user::Model> for User {
-    fn from(u: user::Model) -> Self {
+impl From<UserRow> for User {
+    fn from(u: UserRow) -> Self {
         Self {
             id: u.id,
             username: u.username,
@@ -57,7 +58,7 @@ pub struct Message {
 
 impl Message {
     /// `recipient_marker` is the read marker of the member who did not send it.
-    pub(crate) fn from_row(m: message::Model, recipient_marker: i64) -> Self {
+    pub(crate) fn from_row(m: MessageRow, recipient_marker: i64) -> Self {
         Self {
             read: m.seq <= recipient_marker,
             id: m.id,

@@ -1,15 +1,45 @@
-//! Conversations, memberships and read markers.
+//! Conversations, memberships and read markers: the reads. Writes go through the
+//! message engine's batch (`batch.rs`).
+//!
+//! Every read here is a constant number of queries, however many conversations or
+//! messages it covers: a conversation list of fifty costs what a list of one does.
 
-use entity::{conversation, membership, message};
+use std::collections::HashMap;
+
+use entity::{conversation, membership, message, user};
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
-    sea_query::{Expr, Order, Query},
+    AccessMode, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IsolationLevel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 
-use super::{Store, is_unique_violation};
+use super::{ConversationOfUser, ConversationRow, MessageRow, Store, UserRow};
+
+/// Everything a conversation list shows, read in one consistent snapshot.
+#[derive(Debug, Default)]
+pub struct ConversationList {
+    /// Newest activity first.
+    pub conversations: Vec<ConversationOfUser>,
+    /// The newest messages of those conversations, oldest first within each.
+    pub messages: Vec<MessageRow>,
+    /// Messages from the peer past my marker, per conversation (absent: none).
+    pub unread: HashMap<i64, u64>,
+    /// The peers of those conversations.
+    pub peers: Vec<UserRow>,
+}
+
+/// What a socket starts from (F2, F3a), read in one consistent snapshot: every
+/// message with an id up to `last_message_id` is reflected in it, and none above.
+#[derive(Debug, Default)]
+pub struct HelloRows {
+    pub me: Option<UserRow>,
+    pub list: ConversationList,
+    /// `(sender, count)`, the sender with the newest unread message first.
+    pub unread_by_sender: Vec<(i64, i64)>,
+    pub unread_senders: Vec<UserRow>,
+    pub peers: Vec<i64>,
+    pub last_message_id: i64,
+}
 
 impl Store {
     /// The direct conversation of a pair, if it exists.
@@ -17,86 +47,129 @@ impl Store {
         &self,
         a: i64,
         b: i64,
-    ) -> Result<Option<conversation::Model>, DbErr> {
+    ) -> Result<Option<ConversationRow>, DbErr> {
         let (low, high) = (Ord::min(a, b), Ord::max(a, b));
-        conversation::Entity::find()
+        Ok(conversation::Entity::find()
             .filter(conversation::Column::UserLow.eq(low))
             .filter(conversation::Column::UserHigh.eq(high))
             .one(&self.db)
-            .await
+            .await?
+            .map(Into::into))
     }
 
-    /// Opens the direct conversation of a pair, creating it (with both memberships)
-    /// if needed. `true` when this call created it. Two concurrent calls for the same
-    /// pair create one conversation: the loser of the unique-index race reads the
-    /// winner's row.
-    pub async fn open_direct_conversation(
+    /// The members `(id, low, high)` of those conversations that exist.
+    pub async fn conversation_members(
         &self,
-        a: i64,
-        b: i64,
-        now: i64,
-    ) -> Result<(conversation::Model, bool), DbErr> {
-        if let Some(existing) = self.direct_conversation(a, b).await? {
-            return Ok((existing, false));
-        }
-        let txn = self.db.begin().await?;
-        let created = conversation::ActiveModel {
-            user_low: Set(Ord::min(a, b)),
-            user_high: Set(Ord::max(a, b)),
-            last_seq: Set(0),
-            created_at: Set(now),
-            last_activity_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await;
-        let conversation = match created {
-            Ok(c) => c,
-            Err(e) if is_unique_violation(&e) => {
-                txn.rollback().await?;
-                let existing = self
-                    .direct_conversation(a, b)
-                    .await?
-                    .ok_or_else(|| DbErr::RecordNotFound("conversation after conflict".into()))?;
-                return Ok((existing, false));
-            }
-            Err(e) => return Err(e),
-        };
-        membership::Entity::insert_many([a, b].map(|user_id| membership::ActiveModel {
-            conversation_id: Set(conversation.id),
-            user_id: Set(user_id),
-            last_read_seq: Set(0),
-        }))
-        .exec(&txn)
-        .await?;
-        txn.commit().await?;
-        Ok((conversation, true))
-    }
-
-    pub async fn conversation(&self, id: i64) -> Result<Option<conversation::Model>, DbErr> {
-        conversation::Entity::find_by_id(id).one(&self.db).await
-    }
-
-    /// Both memberships (with read markers) of a conversation.
-    pub async fn memberships(&self, conversation_id: i64) -> Result<Vec<membership::Model>, DbErr> {
-        membership::Entity::find()
-            .filter(membership::Column::ConversationId.eq(conversation_id))
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+        conversation::Entity::find()
+            .select_only()
+            .columns([
+                conversation::Column::Id,
+                conversation::Column::UserLow,
+                conversation::Column::UserHigh,
+            ])
+            .filter(conversation::Column::Id.is_in(ids))
+            .into_tuple()
             .all(&self.db)
             .await
     }
 
-    /// A user's conversations, newest activity first.
-    pub async fn conversations_of(
+    /// The conversations `(id, low, high)` of those pairs (each `low < high`) that have one.
+    pub async fn conversations_of_pairs(
+        &self,
+        pairs: &[(i64, i64)],
+    ) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let any = pairs.iter().fold(Condition::any(), |any, (low, high)| {
+            any.add(
+                Condition::all()
+                    .add(conversation::Column::UserLow.eq(*low))
+                    .add(conversation::Column::UserHigh.eq(*high)),
+            )
+        });
+        conversation::Entity::find()
+            .select_only()
+            .columns([
+                conversation::Column::Id,
+                conversation::Column::UserLow,
+                conversation::Column::UserHigh,
+            ])
+            .filter(any)
+            .into_tuple()
+            .all(&self.db)
+            .await
+    }
+
+    /// One of `user_id`'s conversations with both markers; `None` when it does not
+    /// exist or the user is not a member.
+    pub async fn conversation_of_user(
+        &self,
+        user_id: i64,
+        conversation_id: i64,
+    ) -> Result<Option<ConversationOfUser>, DbErr> {
+        let rows = conversations_of_user(&self.db, user_id, Some(conversation_id), 1).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// My latest conversations (newest activity first), each with its newest
+    /// `messages` messages, unread counts and peers: four queries.
+    pub async fn conversation_list(
         &self,
         user_id: i64,
         limit: u64,
-    ) -> Result<Vec<conversation::Model>, DbErr> {
-        conversation::Entity::find()
-            .filter(conversation::Column::Id.in_subquery(Self::conversations_of_user(user_id)))
-            .order_by(conversation::Column::LastActivityAt, Order::Desc)
-            .order_by(conversation::Column::Id, Order::Desc)
-            .limit(limit)
-            .all(&self.db)
+        messages: u64,
+    ) -> Result<ConversationList, DbErr> {
+        let txn = self.read_snapshot().await?;
+        let list = conversation_list(&txn, user_id, limit, messages).await?;
+        txn.commit().await?;
+        Ok(list)
+    }
+
+    /// These conversations of mine, each with its newest `messages` messages, unread
+    /// counts and peers.
+    pub async fn conversation_list_of(
+        &self,
+        user_id: i64,
+        conversations: &[ConversationOfUser],
+        messages: u64,
+    ) -> Result<ConversationList, DbErr> {
+        complete_list(&self.db, user_id, conversations.to_vec(), messages).await
+    }
+
+    /// The `hello` snapshot: a constant number of queries in one read transaction.
+    pub async fn hello(&self, user_id: i64, limit: u64, messages: u64) -> Result<HelloRows, DbErr> {
+        let txn = self.read_snapshot().await?;
+        let last_message_id = last_message_id_for(&txn, user_id).await?;
+        let me = user::Entity::find_by_id(user_id).one(&txn).await?;
+        let list = conversation_list(&txn, user_id, limit, messages).await?;
+        let unread_by_sender = unread_by_sender(&txn, user_id).await?;
+        let unread_senders = users(&txn, unread_by_sender.iter().map(|(id, _)| *id)).await?;
+        let peers = peers_of(&txn, user_id).await?;
+        txn.commit().await?;
+        Ok(HelloRows {
+            me: me.map(Into::into),
+            list,
+            unread_by_sender,
+            unread_senders,
+            peers,
+            last_message_id,
+        })
+    }
+
+    /// A read-only transaction that sees one state of the database throughout: a
+    /// deferred transaction on SQLite (WAL fixes its snapshot at the first read),
+    /// `REPEATABLE READ` on PostgreSQL.
+    async fn read_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        let postgres = self.db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        self.db
+            .begin_with_options(TransactionOptions {
+                isolation_level: postgres.then_some(IsolationLevel::RepeatableRead),
+                access_mode: postgres.then_some(AccessMode::ReadOnly),
+                sqlite_transaction_mode: None,
+            })
             .await
     }
 
@@ -106,117 +179,49 @@ impl Store {
         conversation_id: i64,
         before: Option<i64>,
         limit: u64,
-    ) -> Result<Vec<message::Model>, DbErr> {
+    ) -> Result<Vec<MessageRow>, DbErr> {
         let mut query =
             message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
         if let Some(before) = before {
             query = query.filter(message::Column::Seq.lt(before));
         }
-        let mut page = query
+        let mut page: Vec<MessageRow> = query
             .order_by(message::Column::Seq, Order::Desc)
             .limit(limit)
             .all(&self.db)
-            .await?;
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
         page.reverse();
         Ok(page)
-    }
-
-    /// Moves a member's read marker forward to `up_to_seq`; `false` when it was
-    /// already there or past it (the marker never moves back). One row, whatever the
-    /// number of messages it covers.
-    pub async fn advance_read_marker(
-        &self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to_seq: i64,
-    ) -> Result<bool, DbErr> {
-        let result = membership::Entity::update_many()
-            .col_expr(membership::Column::LastReadSeq, Expr::value(up_to_seq))
-            .filter(membership::Column::ConversationId.eq(conversation_id))
-            .filter(membership::Column::UserId.eq(user_id))
-            .filter(membership::Column::LastReadSeq.lt(up_to_seq))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected > 0)
-    }
-
-    /// How many messages of others past `after_seq` a conversation holds for `reader`.
-    pub async fn unread_count(
-        &self,
-        conversation_id: i64,
-        reader: i64,
-        after_seq: i64,
-    ) -> Result<u64, DbErr> {
-        use sea_orm::PaginatorTrait;
-        message::Entity::find()
-            .filter(message::Column::ConversationId.eq(conversation_id))
-            .filter(message::Column::SenderId.ne(reader))
-            .filter(message::Column::Seq.gt(after_seq))
-            .count(&self.db)
-            .await
     }
 
     /// Per sender, how many of their messages `reader` has not read, the sender with
     /// the newest unread message first: `(sender_id, count)`.
     pub async fn unread_by_sender(&self, reader: i64) -> Result<Vec<(i64, i64)>, DbErr> {
-        let m = |c: message::Column| Expr::col((message::Entity, c));
-        let query = Query::select()
-            .expr_as(m(message::Column::SenderId), "sender_id")
-            .expr_as(m(message::Column::Id).count(), "unread")
-            .from(message::Entity)
-            .inner_join(
-                membership::Entity,
-                Expr::col((membership::Entity, membership::Column::ConversationId))
-                    .equals((message::Entity, message::Column::ConversationId)),
-            )
-            .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader))
-            .and_where(m(message::Column::SenderId).ne(reader))
-            .and_where(m(message::Column::Seq).gt(Expr::col((
-                membership::Entity,
-                membership::Column::LastReadSeq,
-            ))))
-            .group_by_col((message::Entity, message::Column::SenderId))
-            .order_by_expr(m(message::Column::Id).max(), Order::Desc)
-            .to_owned();
-        let rows = self.db.query_all(&query).await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("", "sender_id")?, row.try_get("", "unread")?)))
-            .collect()
-    }
-
-    /// The ids of the conversations `user_id` is a member of, as a subquery.
-    fn conversations_of_user(user_id: i64) -> sea_orm::sea_query::SelectStatement {
-        Query::select()
-            .column(membership::Column::ConversationId)
-            .from(membership::Entity)
-            .and_where(Expr::col(membership::Column::UserId).eq(user_id))
-            .to_owned()
+        unread_by_sender(&self.db, reader).await
     }
 
     /// Everyone who shares a conversation with `user_id`.
     pub async fn peers_of(&self, user_id: i64) -> Result<Vec<i64>, DbErr> {
-        membership::Entity::find()
-            .select_only()
-            .column(membership::Column::UserId)
-            .distinct()
-            .filter(
-                membership::Column::ConversationId
-                    .in_subquery(Self::conversations_of_user(user_id)),
-            )
-            .filter(membership::Column::UserId.ne(user_id))
-            .into_tuple()
-            .all(&self.db)
-            .await
+        peers_of(&self.db, user_id).await
     }
 
-    /// Every membership (with its read marker) of every conversation of `user_id`.
-    pub async fn memberships_of_user(&self, user_id: i64) -> Result<Vec<membership::Model>, DbErr> {
+    /// Every `(conversation, member, marker)` of every conversation of `user_id`.
+    pub async fn markers_of_user(&self, user_id: i64) -> Result<Vec<(i64, i64, i64)>, DbErr> {
         membership::Entity::find()
+            .select_only()
+            .columns([
+                membership::Column::ConversationId,
+                membership::Column::UserId,
+                membership::Column::LastReadSeq,
+            ])
             .filter(
-                membership::Column::ConversationId
-                    .in_subquery(Self::conversations_of_user(user_id)),
+                membership::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)),
             )
             .order_by(membership::Column::ConversationId, Order::Asc)
+            .into_tuple()
             .all(&self.db)
             .await
     }
@@ -227,29 +232,281 @@ impl Store {
         user_id: i64,
         since: i64,
         limit: u64,
-    ) -> Result<Vec<message::Model>, DbErr> {
-        message::Entity::find()
-            .filter(
-                message::Column::ConversationId.in_subquery(Self::conversations_of_user(user_id)),
-            )
+    ) -> Result<Vec<MessageRow>, DbErr> {
+        Ok(message::Entity::find()
+            .filter(message::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
             .filter(message::Column::Id.gt(since))
             .order_by(message::Column::Id, Order::Asc)
             .limit(limit)
             .all(&self.db)
-            .await
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
+}
 
-    /// The newest message id in `user_id`'s conversations (0: none).
-    pub async fn last_message_id_for(&self, user_id: i64) -> Result<i64, DbErr> {
-        let newest: Option<Option<i64>> = message::Entity::find()
-            .select_only()
-            .expr(Expr::col(message::Column::Id).max())
-            .filter(
-                message::Column::ConversationId.in_subquery(Self::conversations_of_user(user_id)),
-            )
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(newest.flatten().unwrap_or(0))
+async fn conversation_list(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    limit: u64,
+    messages: u64,
+) -> Result<ConversationList, DbErr> {
+    let conversations = conversations_of_user(db, user_id, None, limit).await?;
+    complete_list(db, user_id, conversations, messages).await
+}
+
+/// Adds the newest messages, unread counts and peers to a list of conversations.
+async fn complete_list(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    conversations: Vec<ConversationOfUser>,
+    messages: u64,
+) -> Result<ConversationList, DbErr> {
+    let ids: Vec<i64> = conversations.iter().map(|c| c.conversation.id).collect();
+    let newest = newest_messages(db, &conversations, messages).await?;
+    let unread = unread_counts(db, user_id, &ids).await?;
+    let peers = users(db, conversations.iter().map(|c| c.peer_id)).await?;
+    Ok(ConversationList {
+        conversations,
+        messages: newest,
+        unread,
+        peers,
+    })
+}
+
+/// `user_id`'s conversations (or the one given) joined with both memberships, newest
+/// activity first.
+async fn conversations_of_user(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    only: Option<i64>,
+    limit: u64,
+) -> Result<Vec<ConversationOfUser>, DbErr> {
+    let (me, peer) = (Alias::new("me"), Alias::new("peer"));
+    let c = |col: conversation::Column| Expr::col((conversation::Entity, col));
+    let mut query = Query::select();
+    query
+        .columns([
+            (conversation::Entity, conversation::Column::Id),
+            (conversation::Entity, conversation::Column::UserLow),
+            (conversation::Entity, conversation::Column::UserHigh),
+            (conversation::Entity, conversation::Column::LastSeq),
+            (conversation::Entity, conversation::Column::CreatedAt),
+            (conversation::Entity, conversation::Column::LastActivityAt),
+        ])
+        .expr_as(
+            Expr::col((me.clone(), membership::Column::LastReadSeq)),
+            "my_last_read_seq",
+        )
+        .expr_as(
+            Expr::col((peer.clone(), membership::Column::UserId)),
+            "peer_id",
+        )
+        .expr_as(
+            Expr::col((peer.clone(), membership::Column::LastReadSeq)),
+            "peer_last_read_seq",
+        )
+        .from(conversation::Entity)
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            membership::Entity,
+            me.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((me.clone(), membership::Column::ConversationId))
+                        .equals((conversation::Entity, conversation::Column::Id)),
+                )
+                .add(Expr::col((me.clone(), membership::Column::UserId)).eq(user_id)),
+        )
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            membership::Entity,
+            peer.clone(),
+            Condition::all()
+                .add(
+                    Expr::col((peer.clone(), membership::Column::ConversationId))
+                        .equals((conversation::Entity, conversation::Column::Id)),
+                )
+                .add(Expr::col((peer.clone(), membership::Column::UserId)).ne(user_id)),
+        )
+        .order_by_expr(c(conversation::Column::LastActivityAt), Order::Desc)
+        .order_by_expr(c(conversation::Column::Id), Order::Desc)
+        .limit(limit);
+    if let Some(id) = only {
+        query.and_where(c(conversation::Column::Id).eq(id));
     }
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ConversationOfUser {
+                conversation: ConversationRow {
+                    id: row.try_get("", "id")?,
+                    user_low: row.try_get("", "user_low")?,
+                    user_high: row.try_get("", "user_high")?,
+                    last_seq: row.try_get("", "last_seq")?,
+                    created_at: row.try_get("", "created_at")?,
+                    last_activity_at: row.try_get("", "last_activity_at")?,
+                },
+                my_last_read_seq: row.try_get("", "my_last_read_seq")?,
+                peer_id: row.try_get("", "peer_id")?,
+                peer_last_read_seq: row.try_get("", "peer_last_read_seq")?,
+            })
+        })
+        .collect()
+}
+
+/// The newest `n` messages of each conversation, in one query: `seq` has no gaps, so
+/// they are the ones past `last_seq - n`, found through the `(conversation, seq)` index.
+async fn newest_messages(
+    db: &impl ConnectionTrait,
+    conversations: &[ConversationOfUser],
+    n: u64,
+) -> Result<Vec<MessageRow>, DbErr> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let wanted: Vec<_> = conversations
+        .iter()
+        .filter(|c| n > 0 && c.conversation.last_seq > 0)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = wanted.iter().fold(Condition::any(), |any, c| {
+        any.add(
+            Condition::all()
+                .add(message::Column::ConversationId.eq(c.conversation.id))
+                .add(message::Column::Seq.gt(c.conversation.last_seq.saturating_sub(n))),
+        )
+    });
+    Ok(message::Entity::find()
+        .filter(any)
+        .order_by(message::Column::ConversationId, Order::Asc)
+        .order_by(message::Column::Seq, Order::Asc)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// Per conversation, how many messages of the peer are past `reader`'s marker.
+async fn unread_counts(
+    db: &impl ConnectionTrait,
+    reader: i64,
+    conversation_ids: &[i64],
+) -> Result<HashMap<i64, u64>, DbErr> {
+    if conversation_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let m = |c: message::Column| Expr::col((message::Entity, c));
+    let query = Query::select()
+        .expr_as(m(message::Column::ConversationId), "conversation_id")
+        .expr_as(m(message::Column::Id).count(), "unread")
+        .from(message::Entity)
+        .inner_join(
+            membership::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((membership::Entity, membership::Column::ConversationId))
+                        .equals((message::Entity, message::Column::ConversationId)),
+                )
+                .add(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader)),
+        )
+        .and_where(m(message::Column::ConversationId).is_in(conversation_ids.iter().copied()))
+        .and_where(m(message::Column::SenderId).ne(reader))
+        .and_where(m(message::Column::Seq).gt(Expr::col((
+            membership::Entity,
+            membership::Column::LastReadSeq,
+        ))))
+        .group_by_col((message::Entity, message::Column::ConversationId))
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| {
+            let count: i64 = row.try_get("", "unread")?;
+            Ok((
+                row.try_get("", "conversation_id")?,
+                u64::try_from(count).unwrap_or(0),
+            ))
+        })
+        .collect()
+}
+
+async fn unread_by_sender(
+    db: &impl ConnectionTrait,
+    reader: i64,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    let m = |c: message::Column| Expr::col((message::Entity, c));
+    let query = Query::select()
+        .expr_as(m(message::Column::SenderId), "sender_id")
+        .expr_as(m(message::Column::Id).count(), "unread")
+        .from(message::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::ConversationId))
+                .equals((message::Entity, message::Column::ConversationId)),
+        )
+        .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader))
+        .and_where(m(message::Column::SenderId).ne(reader))
+        .and_where(m(message::Column::Seq).gt(Expr::col((
+            membership::Entity,
+            membership::Column::LastReadSeq,
+        ))))
+        .group_by_col((message::Entity, message::Column::SenderId))
+        .order_by_expr(m(message::Column::Id).max(), Order::Desc)
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "sender_id")?, row.try_get("", "unread")?)))
+        .collect()
+}
+
+pub(super) async fn users(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<UserRow>, DbErr> {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+async fn peers_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, DbErr> {
+    membership::Entity::find()
+        .select_only()
+        .column(membership::Column::UserId)
+        .distinct()
+        .filter(membership::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
+        .filter(membership::Column::UserId.ne(user_id))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// The newest message id in `user_id`'s conversations (0: none).
+async fn last_message_id_for(db: &impl ConnectionTrait, user_id: i64) -> Result<i64, DbErr> {
+    let newest: Option<Option<i64>> = message::Entity::find()
+        .select_only()
+        .expr(Expr::col(message::Column::Id).max())
+        .filter(message::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.flatten().unwrap_or(0))
+}
+
+/// The ids of the conversations `user_id` is a member of, as a subquery.
+fn conversations_of_user_ids(user_id: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(membership::Column::ConversationId)
+        .from(membership::Entity)
+        .and_where(Expr::col(membership::Column::UserId).eq(user_id))
+        .to_owned()
 }

@@ -2,19 +2,31 @@
 //! mutations the chat rules need, grouped by table. Functions here answer questions
 //! and make changes; they do not decide who may do what (that is `chat/`).
 
+mod batch;
 mod conversations;
 mod messages;
+mod rows;
 mod sessions;
 mod users;
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr, sqlx::sqlite::SqliteJournalMode,
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
-pub use messages::{Committed, NewMessage};
+use crate::config::Durability;
+pub use batch::{Batch, NewMessage, OutboxEntry};
+pub use conversations::{ConversationList, HelloRows};
+pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
 pub use sessions::NewSession;
 pub use users::NewUser;
 
@@ -22,27 +34,50 @@ pub use users::NewUser;
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    queries: Arc<AtomicU64>,
 }
 
 impl Store {
     /// Connects and brings the schema up to date.
     ///
-    /// SQLite runs in WAL mode so readers never wait for the writer, with
-    /// `synchronous=FULL` (sqlx's default) so a commit that was acknowledged survives a
-    /// power cut, and a busy timeout so concurrent writers queue instead of failing.
-    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+    /// SQLite runs in WAL mode so readers never wait for the writer, and with a busy
+    /// timeout so other writers queue instead of failing. `durability` picks
+    /// `synchronous=FULL` (an acknowledged commit survives a power cut) or `NORMAL`
+    /// (it survives a crash of the process); on PostgreSQL `normal` turns
+    /// `synchronous_commit` off, which the server's crash does not touch.
+    pub async fn connect(url: &str, durability: Durability) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url);
         options
             .sqlx_logging(false)
             .connect_timeout(Duration::from_secs(10))
-            .map_sqlx_sqlite_opts(|o| {
+            .map_sqlx_sqlite_opts(move |o| {
                 o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(match durability {
+                        Durability::Full => SqliteSynchronous::Full,
+                        Durability::Normal => SqliteSynchronous::Normal,
+                    })
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+            })
+            .map_sqlx_postgres_opts(move |o| match durability {
+                Durability::Full => o,
+                Durability::Normal => o.options([("synchronous_commit", "off")]),
             });
-        let db = Database::connect(options).await?;
+        let mut db = Database::connect(options).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        let queries = Arc::new(AtomicU64::new(0));
+        let counter = queries.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("gadka_db_queries_total").increment(1);
+        });
+        Ok(Self { db, queries })
+    }
+
+    /// How many statements this store has run: the figure behind "a constant number
+    /// of queries per request".
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     /// Whether the database answers.

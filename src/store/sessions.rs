@@ -30,19 +30,15 @@ impl Store {
         Ok(())
     }
 
-    /// The session if it belongs to `user_id`, is not revoked and has not expired at `now`.
-    pub async fn live_session(
-        &self,
-        id: &str,
-        user_id: i64,
-        now: i64,
-    ) -> Result<Option<session::Model>, DbErr> {
-        session::Entity::find_by_id(id.to_owned())
+    /// Whether the session belongs to `user_id`, is not revoked and has not expired at `now`.
+    pub async fn live_session(&self, id: &str, user_id: i64, now: i64) -> Result<bool, DbErr> {
+        Ok(session::Entity::find_by_id(id.to_owned())
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::RevokedAt.is_null())
             .filter(session::Column::ExpiresAt.gt(now))
             .one(&self.db)
-            .await
+            .await?
+            .is_some())
     }
 
     /// Revokes a session; revoking it again changes nothing.

@@ -9,7 +9,7 @@ use sea_orm::{
     sea_query::{Expr, Func, LikeExpr},
 };
 
-use super::{Store, is_unique_violation};
+use super::{Store, UserRow, is_unique_violation};
 
 /// A new account's row.
 pub struct NewUser<'a> {
@@ -21,7 +21,7 @@ pub struct NewUser<'a> {
 
 impl Store {
     /// Inserts a user; `Ok(None)` when the username is taken.
-    pub async fn create_user(&self, new: NewUser<'_>) -> Result<Option<user::Model>, DbErr> {
+    pub async fn create_user(&self, new: NewUser<'_>) -> Result<Option<UserRow>, DbErr> {
         let row = user::ActiveModel {
             username: Set(new.username.to_owned()),
             display_name: Set(new.display_name.to_owned()),
@@ -30,37 +30,49 @@ impl Store {
             ..Default::default()
         };
         match row.insert(&self.db).await {
-            Ok(user) => Ok(Some(user)),
+            Ok(user) => Ok(Some(user.into())),
             Err(e) if is_unique_violation(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    pub async fn user(&self, id: i64) -> Result<Option<user::Model>, DbErr> {
-        user::Entity::find_by_id(id).one(&self.db).await
+    pub async fn user(&self, id: i64) -> Result<Option<UserRow>, DbErr> {
+        Ok(user::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(Into::into))
     }
 
     /// By folded (lower-case) username.
-    pub async fn user_by_username(&self, username: &str) -> Result<Option<user::Model>, DbErr> {
-        user::Entity::find()
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, DbErr> {
+        Ok(user::Entity::find()
             .filter(user::Column::Username.eq(username))
             .one(&self.db)
-            .await
+            .await?
+            .map(Into::into))
     }
 
-    pub async fn users(
+    pub async fn users(&self, ids: impl IntoIterator<Item = i64>) -> Result<Vec<UserRow>, DbErr> {
+        super::conversations::users(&self.db, ids).await
+    }
+
+    /// Which of these users exist.
+    pub async fn existing_users(
         &self,
         ids: impl IntoIterator<Item = i64>,
-    ) -> Result<Vec<user::Model>, DbErr> {
+    ) -> Result<Vec<i64>, DbErr> {
         user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
             .filter(user::Column::Id.is_in(ids))
+            .into_tuple()
             .all(&self.db)
             .await
     }
 
     /// Users whose username or display name contains `needle` (already lower-case),
     /// those where either starts with it first, then by username.
-    pub async fn search_users(&self, needle: &str, limit: u64) -> Result<Vec<user::Model>, DbErr> {
+    pub async fn search_users(&self, needle: &str, limit: u64) -> Result<Vec<UserRow>, DbErr> {
         let escaped: String = needle
             .chars()
             .flat_map(|c| match c {
@@ -77,7 +89,7 @@ impl Store {
         let anywhere = Condition::any()
             .add(username().like(like(format!("%{escaped}%"))))
             .add(display().like(like(format!("%{escaped}%"))));
-        user::Entity::find()
+        Ok(user::Entity::find()
             .filter(anywhere)
             .order_by(
                 Into::<Expr>::into(Expr::case(prefix, 0).finally(1)),
@@ -86,6 +98,9 @@ impl Store {
             .order_by_asc(user::Column::Username)
             .limit(limit)
             .all(&self.db)
-            .await
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }

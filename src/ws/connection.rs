@@ -1,26 +1,36 @@
 //! One socket's life: `hello`, then commands in and events out, until the client
 //! leaves or the server closes it (too slow, logged out, shutting down).
 //!
-//! One task owns the socket. It waits on three things at once: a kick from the hub,
-//! the next delivery from its bounded queue, and the next frame from the client. A
-//! command is handled to the end before the next thing is looked at, so a command
-//! whose answer was sent has been committed, even when the server is shutting down.
+//! One task owns the socket. It waits on four things at once: a kick from the hub,
+//! the next delivery from its bounded queue, the answer to its oldest send, and the
+//! next frame from the client.
+//!
+//! Sends are pipelined: a `send` is handed to the message engine and the socket reads
+//! on, so a client with many sends in flight fills the engine's batches. Their `sent`
+//! answers leave in the order the sends came in. Other commands are handled to the
+//! end before the next frame is read. Writes are fed without flushing while more is
+//! ready and flushed once: one system call carries many frames under load.
 
-use std::{
-    collections::{HashSet, VecDeque},
-    time::Duration,
-};
+use std::{collections::VecDeque, future::poll_fn, pin::Pin, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use super::frames::{self, Command, Reply};
 use crate::{
-    chat::{Chat, ChatError, SendTo, Session, events::Event, views::Hello},
+    chat::{
+        Chat, ChatError, PendingSend, SeenMessages, SendOutcome, SendTo, Session, events::Event,
+    },
     hub::{CloseReason, ConnectionId, Delivery},
 };
+
+/// Sends a socket may have in flight before it stops reading until one is answered.
+const MAX_PENDING_SENDS: usize = 256;
+
+/// Frames written without a flush before the socket flushes anyway.
+const MAX_UNFLUSHED: usize = 64;
 
 /// How long one write may take before the client is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,28 +74,60 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
         session: &session,
         id: registration.id,
         sink,
-        sent: SentMessages::after_hello(&hello),
+        seen: SeenMessages::after_hello(hello.last_message_id),
+        unflushed: 0,
     };
+    let mut pending: VecDeque<InFlight> = VecDeque::new();
     let kick = registration.kick.clone();
     let expiry = tokio::time::sleep(until(session.expires_at));
     tokio::pin!(expiry);
     let mut open = conn
         .write(Reply::Hello { hello: &hello }.to_json())
         .await
-        .is_ok();
+        .is_ok()
+        && conn.flush().await.is_ok();
     // The snapshot is big and only needed until it is sent.
     drop(hello);
     while open {
-        open = tokio::select! {
+        let step = tokio::select! {
             biased;
-            reason = kick.kicked() => conn.close(reason).await,
-            () = &mut expiry => conn.close(CloseReason::SESSION_EXPIRED).await,
-            Some(delivery) = registration.deliveries.recv() => conn.deliver(delivery).await.is_ok(),
-            incoming = stream.next() => conn.receive(incoming).await.is_ok(),
+            reason = kick.kicked() => Err(conn.close(reason).await),
+            () = &mut expiry => Err(conn.close(CloseReason::SESSION_EXPIRED).await),
+            Some(delivery) = registration.deliveries.recv() => conn.deliver(delivery).await,
+            answer = oldest_answer(&mut pending), if !pending.is_empty() => conn.answered(answer).await,
+            incoming = stream.next(), if pending.len() < MAX_PENDING_SENDS => {
+                conn.receive(incoming, &mut pending).await
+            }
+        };
+        open = match step {
+            Ok(()) => conn.write_ready(&mut registration.deliveries).await.is_ok(),
+            Err(Gone) => false,
         };
     }
     Box::pin(chat.disconnect(registration)).await;
     tracing::info!("disconnected");
+}
+
+/// A send handed to the engine, waiting for its commit.
+struct InFlight {
+    req: Option<Box<RawValue>>,
+    txn_id: Option<String>,
+    answer: PendingSend,
+}
+
+/// The answer to the oldest send in flight (the engine answers in queue order).
+async fn oldest_answer(
+    pending: &mut VecDeque<InFlight>,
+) -> (InFlight, Result<SendOutcome, ChatError>) {
+    let result = poll_fn(|cx| match pending.front_mut() {
+        Some(front) => Pin::new(&mut front.answer).poll(cx),
+        None => std::task::Poll::Pending,
+    })
+    .await;
+    let done = pending
+        .pop_front()
+        .expect("polled only while a send is in flight");
+    (done, result)
 }
 
 /// How long from now until a Unix time (in seconds); zero if it has passed.
@@ -122,59 +164,9 @@ struct Connection<'a> {
     session: &'a Session,
     id: ConnectionId,
     sink: Sink,
-    sent: SentMessages,
-}
-
-/// Which messages this socket has been sent, so that the snapshot, live delivery
-/// and replays never show one twice.
-///
-/// Live deliveries are messages committed after the socket registered, in id
-/// order. They can overlap the `hello` snapshot (committed while it was being
-/// taken) and a replay (committed while it ran); a replay can overlap what was
-/// delivered live before it.
-struct SentMessages {
-    in_hello: HashSet<i64>,
-    /// The newest id a replay has sent: live messages up to it came in the replay.
-    replayed_up_to: i64,
-    /// The latest live ids, so that a replay skips them.
-    recent_live: VecDeque<i64>,
-}
-
-/// How many live ids a socket remembers for replays. A replay right after a
-/// reconnect (its purpose) overlaps only the first few live messages.
-const RECENT_LIVE: usize = 1024;
-
-impl SentMessages {
-    fn after_hello(hello: &Hello) -> Self {
-        Self {
-            in_hello: hello
-                .conversations
-                .iter()
-                .flat_map(|c| c.messages.iter().map(|m| m.id))
-                .collect(),
-            replayed_up_to: 0,
-            recent_live: VecDeque::new(),
-        }
-    }
-
-    fn has_before_live(&self, id: i64) -> bool {
-        id <= self.replayed_up_to || self.in_hello.contains(&id)
-    }
-
-    fn live(&mut self, id: i64) {
-        if self.recent_live.len() == RECENT_LIVE {
-            self.recent_live.pop_front();
-        }
-        self.recent_live.push_back(id);
-    }
-
-    fn has_before_replay(&self, id: i64) -> bool {
-        self.recent_live.contains(&id)
-    }
-
-    fn replayed(&mut self, id: i64) {
-        self.replayed_up_to = self.replayed_up_to.max(id);
-    }
+    seen: SeenMessages,
+    /// Frames fed to the sink since its last flush.
+    unflushed: usize,
 }
 
 impl Connection<'_> {
@@ -182,8 +174,31 @@ impl Connection<'_> {
         self.write_shared(text.into()).await
     }
 
+    /// Queues a frame on the socket; it leaves at the next flush (or sooner, when many
+    /// are waiting).
     async fn write_shared(&mut self, text: Utf8Bytes) -> Result<(), Gone> {
-        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(WsMessage::Text(text))).await {
+        self.io(|sink| sink.feed(WsMessage::Text(text))).await?;
+        self.unflushed += 1;
+        if self.unflushed >= MAX_UNFLUSHED {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Gone> {
+        if self.unflushed > 0 {
+            self.io(|sink| sink.flush()).await?;
+            self.unflushed = 0;
+        }
+        Ok(())
+    }
+
+    /// One write operation on the socket, bounded by the write timeout.
+    async fn io<'s, F>(&'s mut self, op: impl FnOnce(&'s mut Sink) -> F) -> Result<(), Gone>
+    where
+        F: Future<Output = Result<(), axum::Error>> + 's,
+    {
+        match tokio::time::timeout(WRITE_TIMEOUT, op(&mut self.sink)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "socket write failed");
@@ -196,31 +211,69 @@ impl Connection<'_> {
         }
     }
 
-    /// Sends the close frame; the loop ends either way.
-    async fn close(&mut self, reason: CloseReason) -> bool {
-        tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
-        let _ = close(&mut self.sink, reason).await;
-        false
+    /// Writes the deliveries that are already queued, then flushes once.
+    async fn write_ready(
+        &mut self,
+        deliveries: &mut tokio::sync::mpsc::Receiver<Delivery>,
+    ) -> Result<(), Gone> {
+        while self.unflushed > 0 {
+            match deliveries.try_recv() {
+                Ok(delivery) => self.deliver(delivery).await?,
+                Err(_) => break,
+            }
+        }
+        self.flush().await
     }
 
-    /// Forwards an event from the hub, unless this socket already has that message.
+    /// Sends the close frame; the loop ends either way.
+    async fn close(&mut self, reason: CloseReason) -> Gone {
+        tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
+        let _ = self.flush().await;
+        let _ = close(&mut self.sink, reason).await;
+        Gone
+    }
+
+    /// Forwards an event from the hub, unless this socket already showed that message.
     async fn deliver(&mut self, delivery: Delivery) -> Result<(), Gone> {
-        if let Some(id) = delivery.message_id {
-            if self.sent.has_before_live(id) {
-                return Ok(());
-            }
-            self.sent.live(id);
+        if let Some(id) = delivery.message_id
+            && !self.seen.show_live(id)
+        {
+            return Ok(());
         }
         self.write_shared(delivery.text).await
+    }
+
+    /// Answers a send once the engine has committed it (or refused it).
+    async fn answered(
+        &mut self,
+        (send, outcome): (InFlight, Result<SendOutcome, ChatError>),
+    ) -> Result<(), Gone> {
+        let req = send.req.as_deref();
+        let result = match outcome {
+            Ok(outcome) => self.chat.sent(self.session, outcome).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok((message, _new)) => {
+                let reply = Reply::Sent {
+                    req,
+                    txn_id: send.txn_id.as_deref(),
+                    message: &message,
+                };
+                self.write(reply.to_json()).await
+            }
+            Err(e) => self.refused(req, &e).await,
+        }
     }
 
     /// Handles what the client sent; `Err` when the socket is done.
     async fn receive(
         &mut self,
         incoming: Option<Result<WsMessage, axum::Error>>,
+        pending: &mut VecDeque<InFlight>,
     ) -> Result<(), Gone> {
         match incoming {
-            Some(Ok(WsMessage::Text(text))) => self.command(&text).await,
+            Some(Ok(WsMessage::Text(text))) => self.command(&text, pending).await,
             Some(Ok(WsMessage::Binary(_))) => {
                 self.error(None, "bad_frame", "frames are JSON text, not binary")
                     .await
@@ -241,67 +294,72 @@ impl Connection<'_> {
         }
     }
 
-    async fn error(&mut self, req: Option<&Value>, code: &str, message: &str) -> Result<(), Gone> {
+    async fn error(
+        &mut self,
+        req: Option<&RawValue>,
+        code: &str,
+        message: &str,
+    ) -> Result<(), Gone> {
         self.write(Reply::Error { req, code, message }.to_json())
             .await
     }
 
+    async fn refused(&mut self, req: Option<&RawValue>, e: &ChatError) -> Result<(), Gone> {
+        if let ChatError::Internal(cause) = e {
+            tracing::error!(error = ?cause, "command failed");
+        }
+        self.error(req, e.code(), &e.to_string()).await
+    }
+
     /// Handles one text frame. A bad frame or a refused command is answered with an
     /// `error` frame and changes nothing; only a dead socket ends the loop.
-    async fn command(&mut self, text: &str) -> Result<(), Gone> {
+    async fn command(&mut self, text: &str, pending: &mut VecDeque<InFlight>) -> Result<(), Gone> {
         let (req, command) = match frames::parse(text) {
             Ok(parsed) => parsed,
-            Err(bad) => return self.error(bad.req.as_ref(), bad.code, &bad.message).await,
+            Err(bad) => return self.error(bad.req.as_deref(), bad.code, &bad.message).await,
         };
-        let req = req.as_ref();
+        if let Command::Send(send) = command {
+            let queued = match SendTo::parse(send.conversation_id, send.to_user) {
+                Ok(to) => {
+                    self.chat
+                        .queue_send(
+                            self.session,
+                            to,
+                            &send.body,
+                            send.txn_id.as_deref(),
+                            Some(self.id),
+                        )
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            return match queued {
+                Ok(answer) => {
+                    pending.push_back(InFlight {
+                        req,
+                        txn_id: send.txn_id,
+                        answer,
+                    });
+                    Ok(())
+                }
+                Err(e) => self.refused(req.as_deref(), &e).await,
+            };
+        }
+        let req = req.as_deref();
         match Box::pin(self.execute(req, command)).await {
             Ok(()) => Ok(()),
             Err(Failure::Gone) => Err(Gone),
-            Err(Failure::Chat(e)) => {
-                if let ChatError::Internal(cause) = &e {
-                    tracing::error!(error = ?cause, "command failed");
-                }
-                self.error(req, e.code(), &e.to_string()).await
-            }
+            Err(Failure::Chat(e)) => self.refused(req, &e).await,
         }
     }
 
-    async fn execute(&mut self, req: Option<&Value>, command: Command) -> Result<(), Failure> {
+    async fn execute(&mut self, req: Option<&RawValue>, command: Command) -> Result<(), Failure> {
         let (chat, me) = (self.chat, self.session);
         match command {
-            Command::Send {
-                to_user,
-                conversation_id,
-                body,
-                txn_id,
-            } => {
-                let to = match (conversation_id, to_user) {
-                    (Some(id), None) => SendTo::Conversation(id),
-                    (None, Some(user)) => SendTo::User(user),
-                    _ => {
-                        return Err(ChatError::Invalid {
-                            field: "conversation_id",
-                            reason: "give either conversation_id or to_user".into(),
-                        }
-                        .into());
-                    }
-                };
-                let (message, _new) = chat
-                    .send(me, to, &body, txn_id.as_deref(), Some(self.id))
-                    .await?;
-                let reply = Reply::Sent {
-                    req,
-                    txn_id: txn_id.as_deref(),
-                    message: &message,
-                };
-                self.write(reply.to_json()).await?;
-            }
-            Command::Read {
-                conversation_id,
-                up_to_seq,
-            } => {
+            Command::Send(_) => unreachable!("sends are pipelined by `command`"),
+            Command::Read(read) => {
                 let marker = chat
-                    .read(me, conversation_id, up_to_seq, Some(self.id))
+                    .read(me, read.conversation_id, read.up_to_seq, Some(self.id))
                     .await?;
                 if marker.moved {
                     let reply = Reply::Unread {
@@ -311,8 +369,8 @@ impl Connection<'_> {
                     self.write(reply.to_json()).await?;
                 }
             }
-            Command::Open { user_id } => {
-                let (conversation, created) = chat.open_conversation(me, user_id).await?;
+            Command::Open(open) => {
+                let (conversation, created) = chat.open_conversation(me, open.user_id).await?;
                 let reply = Reply::Conversation {
                     req,
                     conversation: &conversation,
@@ -320,24 +378,27 @@ impl Connection<'_> {
                 };
                 self.write(reply.to_json()).await?;
             }
-            Command::History {
-                conversation_id,
-                before_seq,
-                limit,
-            } => {
-                let messages = chat.history(me, conversation_id, before_seq, limit).await?;
+            Command::History(history) => {
+                let messages = chat
+                    .history(
+                        me,
+                        history.conversation_id,
+                        history.before_seq,
+                        history.limit,
+                    )
+                    .await?;
                 let reply = Reply::History {
                     req,
-                    conversation_id,
+                    conversation_id: history.conversation_id,
                     messages: &messages,
                 };
                 self.write(reply.to_json()).await?;
             }
-            Command::Typing {
-                conversation_id,
-                typing,
-            } => chat.typing(me, conversation_id, typing).await?,
-            Command::Resume { since } => self.resume(req, since).await?,
+            Command::Typing(typing) => {
+                chat.typing(me, typing.conversation_id, typing.typing)
+                    .await?
+            }
+            Command::Resume(resume) => self.resume(req, resume.since).await?,
             Command::Ping => self.write(Reply::Pong { req }.to_json()).await?,
         }
         Ok(())
@@ -345,7 +406,7 @@ impl Connection<'_> {
 
     /// Replays every message since `since` in id order, then the current read
     /// markers, then the unread summary (which carries the `req`).
-    async fn resume(&mut self, req: Option<&Value>, since: i64) -> Result<(), Failure> {
+    async fn resume(&mut self, req: Option<&RawValue>, since: i64) -> Result<(), Failure> {
         let (chat, me) = (self.chat, self.session);
         let mut after = since;
         loop {
@@ -353,12 +414,12 @@ impl Connection<'_> {
             let Some(last) = page.last() else { break };
             after = last.id;
             for message in page {
-                let id = message.id;
-                if !self.sent.has_before_replay(id) {
-                    self.write_shared(Event::Message { message }.delivery().text)
-                        .await?;
+                if self.seen.show_replayed(message.id) {
+                    let event = Event::Message {
+                        message: message.into(),
+                    };
+                    self.write_shared(event.delivery().text).await?;
                 }
-                self.sent.replayed(id);
             }
         }
         for receipt in chat.markers(me).await? {

@@ -5,41 +5,67 @@
 //! answer to its question. Events (`message`, `receipt`, `unread`, `typing`,
 //! `presence`) are serialised by `chat::events` in the same shape.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
 
 use crate::chat::views::{Conversation, Hello, Message, UnreadSummary};
 
 /// A command from the client.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum Command {
     /// Send a message to a conversation or to a user (opening the conversation).
-    Send {
-        to_user: Option<i64>,
-        conversation_id: Option<i64>,
-        body: String,
-        txn_id: Option<String>,
-    },
+    Send(Send),
     /// Move my read marker (never backwards); without `up_to_seq`, to the newest.
-    Read {
-        conversation_id: i64,
-        up_to_seq: Option<i64>,
-    },
+    Read(Read),
     /// Open (or create) the conversation with a user, with its latest messages.
-    Open { user_id: i64 },
+    Open(Open),
     /// Older messages.
-    History {
-        conversation_id: i64,
-        before_seq: Option<i64>,
-        limit: Option<i64>,
-    },
+    History(History),
     /// Typing indicator, not stored.
-    Typing { conversation_id: i64, typing: bool },
+    Typing(Typing),
     /// After a reconnect: every message since that id, then markers and unread counts.
-    Resume { since: i64 },
+    Resume(Resume),
     /// Application-level keep-alive.
     Ping,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Send {
+    pub to_user: Option<i64>,
+    pub conversation_id: Option<i64>,
+    pub body: String,
+    pub txn_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Read {
+    pub conversation_id: i64,
+    pub up_to_seq: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Open {
+    pub user_id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct History {
+    pub conversation_id: i64,
+    pub before_seq: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Typing {
+    pub conversation_id: i64,
+    pub typing: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Resume {
+    pub since: i64,
 }
 
 /// The `type`s a client may send.
@@ -50,42 +76,69 @@ const COMMANDS: [&str; 7] = [
 /// Why a frame could not be understood.
 #[derive(Debug)]
 pub struct BadFrame {
-    pub req: Option<Value>,
+    pub req: Option<Box<RawValue>>,
     pub code: &'static str,
     pub message: String,
 }
 
-/// Parses a text frame into its `req` (if any) and command.
-pub fn parse(text: &str) -> Result<(Option<Value>, Command), BadFrame> {
-    let value: Value = serde_json::from_str(text).map_err(|e| BadFrame {
+/// The two fields every frame may have; the rest is read by the command's own type.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    req: Option<&'a RawValue>,
+}
+
+/// Parses a text frame into its `req` (if any) and command. The frame is read
+/// straight into typed structs (no `serde_json::Value` in between), and `req` is kept
+/// as raw JSON to echo back unchanged.
+pub fn parse(text: &str) -> Result<(Option<Box<RawValue>>, Command), BadFrame> {
+    let not_an_object = |e: String| BadFrame {
         req: None,
         code: "bad_frame",
         message: format!("not a JSON object: {e}"),
-    })?;
-    let req = value.get("req").cloned();
-    let bad = |code, message: String| BadFrame {
-        req: req.clone(),
-        code,
-        message,
     };
-    let Some(kind) = value.get("type").and_then(Value::as_str) else {
+    if !text.trim_start().starts_with('{') {
+        return Err(not_an_object("expected `{`".into()));
+    }
+    let envelope: Envelope =
+        serde_json::from_str(text).map_err(|e| not_an_object(e.to_string()))?;
+    let req = envelope.req.map(RawValue::to_owned);
+    let bad = |req: Option<Box<RawValue>>, code, message: String| BadFrame { req, code, message };
+    let Some(kind) = envelope.kind else {
         return Err(bad(
+            req,
             "bad_frame",
             "a frame is an object with a string \"type\"".into(),
         ));
     };
-    if !COMMANDS.contains(&kind) {
-        return Err(bad(
-            "unknown_type",
-            format!(
-                "unknown type {kind:?}; expected one of {}",
-                COMMANDS.join(", ")
-            ),
-        ));
+    fn body<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_str(text)
     }
-    let command = serde_json::from_value(value.clone())
-        .map_err(|e| bad("bad_frame", format!("{kind}: {e}")))?;
-    Ok((req, command))
+    let command = match kind.as_ref() {
+        "send" => body(text).map(Command::Send),
+        "read" => body(text).map(Command::Read),
+        "open" => body(text).map(Command::Open),
+        "history" => body(text).map(Command::History),
+        "typing" => body(text).map(Command::Typing),
+        "resume" => body(text).map(Command::Resume),
+        "ping" => Ok(Command::Ping),
+        other => {
+            return Err(bad(
+                req,
+                "unknown_type",
+                format!(
+                    "unknown type {other:?}; expected one of {}",
+                    COMMANDS.join(", ")
+                ),
+            ));
+        }
+    };
+    match command {
+        Ok(command) => Ok((req, command)),
+        Err(e) => Err(bad(req, "bad_frame", format!("{kind}: {e}"))),
+    }
 }
 
 /// A frame the server sends in answer to a command (or, `hello`, on connect).
@@ -98,36 +151,36 @@ pub enum Reply<'a> {
     },
     Sent {
         #[serde(skip_serializing_if = "Option::is_none")]
-        req: Option<&'a Value>,
+        req: Option<&'a RawValue>,
         txn_id: Option<&'a str>,
         message: &'a Message,
     },
     Conversation {
         #[serde(skip_serializing_if = "Option::is_none")]
-        req: Option<&'a Value>,
+        req: Option<&'a RawValue>,
         conversation: &'a Conversation,
         /// Whether this `open` created it.
         created: bool,
     },
     History {
         #[serde(skip_serializing_if = "Option::is_none")]
-        req: Option<&'a Value>,
+        req: Option<&'a RawValue>,
         conversation_id: i64,
         messages: &'a [Message],
     },
     Unread {
         #[serde(skip_serializing_if = "Option::is_none")]
-        req: Option<&'a Value>,
+        req: Option<&'a RawValue>,
         #[serde(flatten)]
         unread: &'a UnreadSummary,
     },
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]
-        req: Option<&'a Value>,
+        req: Option<&'a RawValue>,
     },
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]
-        req: Option<&'a Value>,
+        req: Option<&'a RawValue>,
         code: &'a str,
         message: &'a str,
     },
@@ -152,17 +205,17 @@ mod tests {
     fn commands_parse_with_their_req() {
         let (req, command) =
             parse(r#"{"type":"send","to_user":2,"body":"hej","txn_id":"c-17","req":5}"#).unwrap();
-        assert_eq!(req, Some(Value::from(5)));
+        assert_eq!(req.unwrap().get(), "5");
         assert!(matches!(
             command,
-            Command::Send {
+            Command::Send(Send {
                 to_user: Some(2),
                 ..
-            }
+            })
         ));
-        let (req, command) = parse(r#"{"type":"resume","since":40}"#).unwrap();
-        assert!(req.is_none());
-        assert!(matches!(command, Command::Resume { since: 40 }));
+        let (req, command) = parse(r#"{"type":"resume","since":40,"req":{"a":[1]}}"#).unwrap();
+        assert_eq!(req.unwrap().get(), r#"{"a":[1]}"#);
+        assert!(matches!(command, Command::Resume(Resume { since: 40 })));
     }
 
     #[test]
@@ -171,10 +224,11 @@ mod tests {
         assert_eq!(bad.code, "bad_frame");
         let bad = parse(r#"{"type":"dance","req":"r1"}"#).unwrap_err();
         assert_eq!(bad.code, "unknown_type");
-        assert_eq!(bad.req, Some(Value::from("r1")));
+        assert_eq!(bad.req.unwrap().get(), r#""r1""#);
         let bad = parse(r#"{"type":"read","req":3}"#).unwrap_err();
         assert_eq!(bad.code, "bad_frame");
         assert!(bad.message.contains("conversation_id"), "{}", bad.message);
         assert_eq!(parse("[1]").unwrap_err().code, "bad_frame");
+        assert_eq!(parse(r#"{"type":5}"#).unwrap_err().code, "bad_frame");
     }
 }

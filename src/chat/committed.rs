@@ -1,0 +1,53 @@
+//! The stream of committed changes: what the message engine tells its subscribers
+//! after each commit, in commit order.
+//!
+//! Two ways to listen, for two kinds of listener:
+//! - a [`Subscriber`] is called by the writer right after the commit, inline and in
+//!   order; it must never wait (the hub only queues frames on bounded queues);
+//! - [`super::Engine::subscribe`] hands out a bounded broadcast receiver for listeners
+//!   that do slow work (the Matrix bridge, a NATS link); one that falls behind is told
+//!   it lagged and catches up from the database, so it never slows the writer.
+//!
+//! A [`TxnHook`] adds rows to the very transaction that commits the change: the
+//! bridge's outbox row commits with the message or not at all.
+
+use std::sync::Arc;
+
+use super::views::Message;
+use crate::{hub::ConnectionId, store::OutboxEntry};
+
+/// A change the engine committed.
+#[derive(Debug, Clone)]
+pub enum Committed {
+    /// A new message (never a replayed duplicate).
+    Message {
+        message: Arc<Message>,
+        recipient_id: i64,
+        /// The socket it came from, which is answered with `sent` instead.
+        origin: Option<ConnectionId>,
+    },
+    /// A member's read marker moved forward.
+    Marker {
+        conversation_id: i64,
+        user_id: i64,
+        peer_id: i64,
+        up_to_seq: i64,
+        origin: Option<ConnectionId>,
+    },
+    /// A direct conversation was created.
+    Conversation {
+        conversation_id: i64,
+        members: [i64; 2],
+    },
+}
+
+/// Hears every commit, inline on the writer, in commit order. Must never wait.
+pub trait Subscriber: Send + Sync + 'static {
+    fn committed(&self, events: &[Committed]);
+}
+
+/// Adds rows to the transaction that commits an event.
+pub trait TxnHook: Send + Sync + 'static {
+    /// Pushes the rows `event` needs onto `rows`; called before the commit.
+    fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>);
+}

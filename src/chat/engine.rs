@@ -1,0 +1,843 @@
+//! The message engine: one writer task per node that owns every change others must
+//! hear about (a message, a read marker, a new conversation).
+//!
+//! Transports hand it owned commands over a bounded queue. It takes whatever is
+//! queued, up to `limits.writer_batch`, and commits it in one transaction (group
+//! commit: one fsync carries the whole batch). Only after that commit does it emit the
+//! [`Committed`] events, in commit order, and answer each command.
+//!
+//! - Everything a command can be refused for (a conversation the sender is not in, a
+//!   missing user) is checked before the transaction, so a bad command fails alone and
+//!   never its batch.
+//! - `seq` is assigned here, from one `UPDATE … RETURNING` per conversation per batch.
+//! - `txn_id` idempotency is exact within a batch (the first command wins, the later
+//!   ones get its message) and across batches (looked up before the insert, and the
+//!   insert skips a conflict instead of failing, which on PostgreSQL would abort the
+//!   whole transaction).
+//! - No lock is held across an `.await` of the database: the writer is the only one
+//!   that writes these rows, so it needs none.
+//!
+//! Members of a conversation never change, so the writer caches them (and the
+//! conversation of each pair) and checks most commands without reading anything.
+
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    sync::Arc,
+    time::Instant,
+};
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::{
+    ChatError, SendTo,
+    committed::{Committed, Subscriber, TxnHook},
+    now_ms,
+    views::Message,
+};
+use crate::{
+    hub::ConnectionId,
+    store::{Batch, MessageRow, NewMessage, OutboxEntry, Store},
+};
+
+/// How many batches a slow broadcast subscriber may fall behind before it lags.
+const BROADCAST_BATCHES: usize = 1024;
+
+/// Cached conversations above this are forgotten all at once (they are re-read on need).
+const CACHE_ENTRIES: usize = 200_000;
+
+/// What a send came to.
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    /// Committed now; delivered to the recipient and the sender's other sockets.
+    New(Arc<Message>),
+    /// Sent twice in one batch: the first send's message, committed now.
+    Repeat(Arc<Message>),
+    /// The sender already stored this `txn_id`: the first message, unchanged.
+    Duplicate(MessageRow),
+}
+
+/// What a read came to.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOutcome {
+    /// The new marker, when it moved.
+    pub moved_to: Option<i64>,
+    pub peer_id: i64,
+}
+
+/// Where a send's answer goes.
+type SendReply = oneshot::Sender<Result<SendOutcome, ChatError>>;
+
+/// A command for the writer. Everything is owned: it crosses a channel.
+pub(crate) enum Command {
+    Send {
+        sender_id: i64,
+        to: SendTo,
+        body: String,
+        txn_id: Option<String>,
+        origin: Option<ConnectionId>,
+        reply: SendReply,
+    },
+    Read {
+        user_id: i64,
+        conversation_id: i64,
+        up_to_seq: Option<i64>,
+        origin: Option<ConnectionId>,
+        reply: oneshot::Sender<Result<ReadOutcome, ChatError>>,
+    },
+    Open {
+        user_id: i64,
+        peer_id: i64,
+        reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
+    },
+}
+
+/// The handle every transport holds; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    queue: mpsc::Sender<Command>,
+    events: broadcast::Sender<Arc<[Committed]>>,
+}
+
+/// How the engine is put together.
+pub struct EngineConfig {
+    /// The most commands one transaction commits.
+    pub batch: usize,
+    /// Commands that may wait for the writer before senders wait.
+    pub queue: usize,
+    pub subscribers: Vec<Arc<dyn Subscriber>>,
+    pub hooks: Vec<Arc<dyn TxnHook>>,
+}
+
+impl Engine {
+    /// Starts the writer task. It stops once every handle is dropped and its queue is
+    /// drained; the returned handle resolves then.
+    pub fn start(store: Store, config: EngineConfig) -> (Self, tokio::task::JoinHandle<()>) {
+        let (queue, commands) = mpsc::channel(config.queue.max(1));
+        let (events, _) = broadcast::channel(BROADCAST_BATCHES);
+        let writer = Writer {
+            store,
+            commands,
+            batch: config.batch.max(1),
+            subscribers: config.subscribers,
+            hooks: config.hooks,
+            events: events.clone(),
+            members: HashMap::new(),
+            pairs: HashMap::new(),
+        };
+        let task = tokio::spawn(writer.run());
+        (Self { queue, events }, task)
+    }
+
+    /// Every later commit's events, in commit order, one slice per batch.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Committed]>> {
+        self.events.subscribe()
+    }
+
+    /// Queues a command; waits only while the queue is full.
+    pub(crate) async fn submit(&self, command: Command) -> Result<(), ChatError> {
+        self.queue
+            .send(command)
+            .await
+            .map_err(|_| ChatError::Internal(anyhow::anyhow!("the message writer has stopped")))
+    }
+}
+
+/// The answer to a command, once the writer sends it.
+pub(crate) async fn answer<T>(
+    reply: oneshot::Receiver<Result<T, ChatError>>,
+) -> Result<T, ChatError> {
+    reply
+        .await
+        .map_err(|_| ChatError::Internal(anyhow::anyhow!("the message writer dropped a command")))?
+}
+
+struct Writer {
+    store: Store,
+    commands: mpsc::Receiver<Command>,
+    batch: usize,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+    hooks: Vec<Arc<dyn TxnHook>>,
+    events: broadcast::Sender<Arc<[Committed]>>,
+    /// conversation → (low, high) member ids.
+    members: HashMap<i64, (i64, i64)>,
+    /// (low, high) → conversation.
+    pairs: HashMap<(i64, i64), i64>,
+}
+
+/// Where a command's conversation comes from, once resolved.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Existing(i64),
+    /// The pair has no conversation yet: this batch creates it.
+    New((i64, i64)),
+}
+
+/// A command checked and ready for the transaction.
+enum Planned {
+    Send {
+        target: Target,
+        sender_id: i64,
+        recipient_id: i64,
+        body: String,
+        txn_id: Option<String>,
+        origin: Option<ConnectionId>,
+        reply: SendReply,
+    },
+    /// Same sender and `txn_id` as an earlier send of this batch (its index).
+    SameAs { first: usize, reply: SendReply },
+    Read {
+        conversation_id: i64,
+        user_id: i64,
+        peer_id: i64,
+        up_to_seq: Option<i64>,
+        origin: Option<ConnectionId>,
+        reply: oneshot::Sender<Result<ReadOutcome, ChatError>>,
+    },
+    Open {
+        target: Target,
+        reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
+    },
+}
+
+/// What the transaction did for one planned command.
+enum Done {
+    Sent(Arc<Message>),
+    /// Another node stored the same `txn_id` between our look-up and our insert.
+    Lost,
+    Read(Option<i64>),
+    Opened,
+    Nothing,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut commands = Vec::with_capacity(self.batch);
+        while self.commands.recv_many(&mut commands, self.batch).await > 0 {
+            metrics::gauge!("gadka_writer_queue_depth").set(self.commands.len() as f64);
+            metrics::histogram!("gadka_writer_batch_size").record(commands.len() as f64);
+            let started = Instant::now();
+            self.run_batch(std::mem::take(&mut commands)).await;
+            metrics::histogram!("gadka_writer_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        tracing::debug!("message writer stopped");
+    }
+
+    async fn run_batch(&mut self, commands: Vec<Command>) {
+        if let Err(e) = self.load_conversations(&commands).await {
+            fail_all(commands, &e);
+            return;
+        }
+        let missing_peers = match self.missing_peers(&commands).await {
+            Ok(missing) => missing,
+            Err(e) => {
+                fail_all(commands, &e);
+                return;
+            }
+        };
+        let planned = self.plan(commands, &missing_peers);
+        let known = match self.known_txns(&planned).await {
+            Ok(known) => known,
+            Err(e) => {
+                fail_planned(planned, &e);
+                return;
+            }
+        };
+        let (planned, duplicates) = split_duplicates(planned, known);
+        for (reply, row) in duplicates {
+            let _ = reply.send(Ok(SendOutcome::Duplicate(row)));
+        }
+        let now = now_ms();
+        let mut created = HashMap::new();
+        let result = self.transact(&planned, now, &mut created).await;
+        match result {
+            Ok((done, events)) => {
+                for (pair, id) in &created {
+                    self.remember(*id, *pair);
+                }
+                self.publish(events);
+                self.answer(planned, done, &created).await;
+            }
+            Err(e) => fail_planned(planned, &e),
+        }
+    }
+
+    /// Reads the members of conversations and the conversations of pairs that the
+    /// cache does not know yet: at most two queries.
+    async fn load_conversations(&mut self, commands: &[Command]) -> Result<(), sea_orm::DbErr> {
+        let mut ids = Vec::new();
+        let mut pairs = Vec::new();
+        for command in commands {
+            match command {
+                Command::Send {
+                    to: SendTo::Conversation(id),
+                    ..
+                }
+                | Command::Read {
+                    conversation_id: id,
+                    ..
+                } => {
+                    if !self.members.contains_key(id) {
+                        ids.push(*id);
+                    }
+                }
+                Command::Send {
+                    sender_id,
+                    to: SendTo::User(peer),
+                    ..
+                } => pairs.extend(pair(*sender_id, *peer)),
+                Command::Open {
+                    user_id, peer_id, ..
+                } => pairs.extend(pair(*user_id, *peer_id)),
+            }
+        }
+        pairs.retain(|p| !self.pairs.contains_key(p));
+        pairs.sort_unstable();
+        pairs.dedup();
+        if self.members.len() + ids.len() + pairs.len() > CACHE_ENTRIES {
+            self.members.clear();
+            self.pairs.clear();
+        }
+        if !ids.is_empty() {
+            ids.sort_unstable();
+            ids.dedup();
+            for (id, low, high) in self.store.conversation_members(ids).await? {
+                self.remember(id, (low, high));
+            }
+        }
+        if !pairs.is_empty() {
+            for (id, low, high) in self.store.conversations_of_pairs(&pairs).await? {
+                self.remember(id, (low, high));
+            }
+        }
+        Ok(())
+    }
+
+    /// The peers of pairs without a conversation that do not exist (one query).
+    async fn missing_peers(&self, commands: &[Command]) -> Result<Vec<i64>, sea_orm::DbErr> {
+        let mut peers: Vec<i64> = commands
+            .iter()
+            .filter_map(|command| match command {
+                Command::Send {
+                    sender_id,
+                    to: SendTo::User(peer),
+                    ..
+                } => Some((*sender_id, *peer)),
+                Command::Open {
+                    user_id, peer_id, ..
+                } => Some((*user_id, *peer_id)),
+                _ => None,
+            })
+            .filter(|(me, peer)| pair(*me, *peer).is_some_and(|p| !self.pairs.contains_key(&p)))
+            .map(|(_, peer)| peer)
+            .collect();
+        if peers.is_empty() {
+            return Ok(Vec::new());
+        }
+        peers.sort_unstable();
+        peers.dedup();
+        let existing = self.store.existing_users(peers.iter().copied()).await?;
+        peers.retain(|p| !existing.contains(p));
+        Ok(peers)
+    }
+
+    fn remember(&mut self, id: i64, members: (i64, i64)) {
+        self.members.insert(id, members);
+        self.pairs.insert(members, id);
+    }
+
+    /// Resolves each command's conversation and refuses what the rules refuse; the
+    /// refused are answered at once.
+    fn plan(&self, commands: Vec<Command>, missing_peers: &[i64]) -> Vec<Planned> {
+        let mut planned = Vec::with_capacity(commands.len());
+        let mut first_of_txn: HashMap<(i64, String), usize> = HashMap::new();
+        for command in commands {
+            match command {
+                Command::Send {
+                    sender_id,
+                    to,
+                    body,
+                    txn_id,
+                    origin,
+                    reply,
+                } => {
+                    let resolved = match to {
+                        SendTo::Conversation(id) => self.member_of(id, sender_id),
+                        SendTo::User(peer) => self.pair_target(sender_id, peer, missing_peers),
+                    };
+                    let (target, recipient_id) = match resolved {
+                        Ok(found) => found,
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                            continue;
+                        }
+                    };
+                    if let Some(txn) = &txn_id {
+                        match first_of_txn.entry((sender_id, txn.clone())) {
+                            Entry::Occupied(first) => {
+                                planned.push(Planned::SameAs {
+                                    first: *first.get(),
+                                    reply,
+                                });
+                                continue;
+                            }
+                            Entry::Vacant(slot) => {
+                                slot.insert(planned.len());
+                            }
+                        }
+                    }
+                    planned.push(Planned::Send {
+                        target,
+                        sender_id,
+                        recipient_id,
+                        body,
+                        txn_id,
+                        origin,
+                        reply,
+                    });
+                }
+                Command::Read {
+                    user_id,
+                    conversation_id,
+                    up_to_seq,
+                    origin,
+                    reply,
+                } => match self.member_of(conversation_id, user_id) {
+                    Ok((_, peer_id)) => planned.push(Planned::Read {
+                        conversation_id,
+                        user_id,
+                        peer_id,
+                        up_to_seq,
+                        origin,
+                        reply,
+                    }),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
+                Command::Open {
+                    user_id,
+                    peer_id,
+                    reply,
+                } => match self.pair_target(user_id, peer_id, missing_peers) {
+                    Ok((target, _)) => planned.push(Planned::Open { target, reply }),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                },
+            }
+        }
+        planned
+    }
+
+    /// The conversation and the other member, if `user_id` is a member. One the user is
+    /// not in is "not found", exactly like one that does not exist.
+    fn member_of(&self, conversation_id: i64, user_id: i64) -> Result<(Target, i64), ChatError> {
+        match self.members.get(&conversation_id) {
+            Some(&(low, high)) if low == user_id => Ok((Target::Existing(conversation_id), high)),
+            Some(&(low, high)) if high == user_id => Ok((Target::Existing(conversation_id), low)),
+            _ => Err(ChatError::NotFound("conversation")),
+        }
+    }
+
+    /// The direct conversation of `me` and `peer`, existing or to create.
+    fn pair_target(
+        &self,
+        me: i64,
+        peer: i64,
+        missing_peers: &[i64],
+    ) -> Result<(Target, i64), ChatError> {
+        let Some(key) = pair(me, peer) else {
+            return Err(ChatError::invalid(
+                "user_id",
+                "a conversation needs another user",
+            ));
+        };
+        if let Some(id) = self.pairs.get(&key) {
+            return Ok((Target::Existing(*id), peer));
+        }
+        if missing_peers.contains(&peer) {
+            return Err(ChatError::NotFound("user"));
+        }
+        Ok((Target::New(key), peer))
+    }
+
+    /// The messages already stored under the `txn_id`s of this batch's sends.
+    async fn known_txns(
+        &self,
+        planned: &[Planned],
+    ) -> Result<HashMap<(i64, String), MessageRow>, sea_orm::DbErr> {
+        let keys: Vec<(i64, &str)> = planned
+            .iter()
+            .filter_map(|p| match p {
+                Planned::Send {
+                    sender_id,
+                    txn_id: Some(txn),
+                    ..
+                } => Some((*sender_id, txn.as_str())),
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .store
+            .messages_by_txn(&keys)
+            .await?
+            .into_iter()
+            .filter_map(|row| Some(((row.sender_id, row.txn_id.clone()?), row)))
+            .collect())
+    }
+
+    /// Runs the batch's statements and commits them.
+    async fn transact(
+        &self,
+        planned: &[Planned],
+        now: i64,
+        created: &mut HashMap<(i64, i64), i64>,
+    ) -> Result<(Vec<Done>, Vec<Committed>), sea_orm::DbErr> {
+        let batch = self.store.begin_batch().await?;
+        let mut events = Vec::new();
+        let mut new_pairs: Vec<(i64, i64)> = planned
+            .iter()
+            .filter_map(|p| match p {
+                Planned::Send {
+                    target: Target::New(pair),
+                    ..
+                }
+                | Planned::Open {
+                    target: Target::New(pair),
+                    ..
+                } => Some(*pair),
+                _ => None,
+            })
+            .collect();
+        new_pairs.sort_unstable();
+        new_pairs.dedup();
+        for (low, high) in new_pairs {
+            let (id, is_new) = batch.create_conversation(low, high, now).await?;
+            created.insert((low, high), id);
+            if is_new {
+                events.push(Committed::Conversation {
+                    conversation_id: id,
+                    members: [low, high],
+                });
+            }
+        }
+        let conversation_of = |target: &Target| match target {
+            Target::Existing(id) => *id,
+            Target::New(pair) => created.get(pair).copied().unwrap_or_default(),
+        };
+        let rows = assign_seqs(&batch, planned, &conversation_of, now).await?;
+        let stored = batch.insert_messages(&rows).await?;
+        let mut stored = stored.into_iter().peekable();
+        let mut rows = rows.into_iter();
+        let mut done = Vec::with_capacity(planned.len());
+        for p in planned {
+            done.push(match p {
+                Planned::Send {
+                    recipient_id,
+                    origin,
+                    ..
+                } => {
+                    let Some(row) = rows.next() else {
+                        return Err(sea_orm::DbErr::Custom("a send lost its row".into()));
+                    };
+                    match stored
+                        .next_if(|s| s.conversation_id == row.conversation_id && s.seq == row.seq)
+                    {
+                        Some(stored) => {
+                            let message = Arc::new(Message::from_row(stored, 0));
+                            events.push(Committed::Message {
+                                message: message.clone(),
+                                recipient_id: *recipient_id,
+                                origin: *origin,
+                            });
+                            Done::Sent(message)
+                        }
+                        None => Done::Lost,
+                    }
+                }
+                Planned::Read {
+                    conversation_id,
+                    user_id,
+                    peer_id,
+                    up_to_seq,
+                    origin,
+                    ..
+                } => {
+                    let moved = batch
+                        .advance_marker(*conversation_id, *user_id, up_to_seq.unwrap_or(i64::MAX))
+                        .await?;
+                    if let Some(up_to_seq) = moved {
+                        events.push(Committed::Marker {
+                            conversation_id: *conversation_id,
+                            user_id: *user_id,
+                            peer_id: *peer_id,
+                            up_to_seq,
+                            origin: *origin,
+                        });
+                    }
+                    Done::Read(moved)
+                }
+                Planned::Open { .. } => Done::Opened,
+                Planned::SameAs { .. } => Done::Nothing,
+            });
+        }
+        if !self.hooks.is_empty() {
+            let mut outbox: Vec<OutboxEntry> = Vec::new();
+            for event in &events {
+                for hook in &self.hooks {
+                    hook.rows(event, &mut outbox);
+                }
+            }
+            batch.insert_outbox(&outbox, now).await?;
+        }
+        batch.commit().await?;
+        let messages = events
+            .iter()
+            .filter(|e| matches!(e, Committed::Message { .. }))
+            .count();
+        metrics::counter!("gadka_messages_committed_total").increment(messages as u64);
+        Ok((done, events))
+    }
+
+    fn publish(&self, events: Vec<Committed>) {
+        if events.is_empty() {
+            return;
+        }
+        for subscriber in &self.subscribers {
+            subscriber.committed(&events);
+        }
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(events.into());
+        }
+    }
+
+    /// Answers every command of a committed batch.
+    async fn answer(
+        &self,
+        planned: Vec<Planned>,
+        done: Vec<Done>,
+        created: &HashMap<(i64, i64), i64>,
+    ) {
+        let mut sent: Vec<Option<Arc<Message>>> = Vec::with_capacity(planned.len());
+        for (p, d) in planned.into_iter().zip(done) {
+            let mut this = None;
+            match (p, d) {
+                (Planned::Send { reply, .. }, Done::Sent(message)) => {
+                    this = Some(message.clone());
+                    let _ = reply.send(Ok(SendOutcome::New(message)));
+                }
+                (
+                    Planned::Send {
+                        reply,
+                        sender_id,
+                        txn_id: Some(txn),
+                        ..
+                    },
+                    Done::Lost,
+                ) => {
+                    let outcome = match self.store.messages_by_txn(&[(sender_id, &txn)]).await {
+                        Ok(rows) => rows
+                            .into_iter()
+                            .next()
+                            .map(SendOutcome::Duplicate)
+                            .ok_or_else(|| lost("a message lost its txn_id conflict")),
+                        Err(e) => Err(e.into()),
+                    };
+                    let _ = reply.send(outcome);
+                }
+                (Planned::SameAs { first, reply }, _) => {
+                    let outcome = match sent.get(first).cloned().flatten() {
+                        Some(message) => Ok(SendOutcome::Repeat(message)),
+                        None => Err(lost("the first send of this txn_id failed")),
+                    };
+                    let _ = reply.send(outcome);
+                }
+                (Planned::Read { reply, peer_id, .. }, Done::Read(moved_to)) => {
+                    let _ = reply.send(Ok(ReadOutcome { moved_to, peer_id }));
+                }
+                (Planned::Open { target, reply }, Done::Opened) => {
+                    let outcome = match target {
+                        Target::Existing(id) => Ok((id, false)),
+                        Target::New(pair) => created
+                            .get(&pair)
+                            .map(|id| (*id, true))
+                            .ok_or_else(|| lost("a new conversation has no id")),
+                    };
+                    let _ = reply.send(outcome);
+                }
+                (other, _) => fail_one(other, &lost("a command and its result do not match")),
+            }
+            sent.push(this);
+        }
+    }
+}
+
+/// Reserves `seq`s for the batch's sends, per conversation in id order (so writers on
+/// several nodes lock rows in the same order and cannot deadlock), and returns the
+/// rows to insert in command order (so message ids follow the queue).
+async fn assign_seqs(
+    batch: &Batch,
+    planned: &[Planned],
+    conversation_of: &impl Fn(&Target) -> i64,
+    now: i64,
+) -> Result<Vec<NewMessage>, sea_orm::DbErr> {
+    let mut counts: Vec<(i64, i64)> = Vec::new();
+    for p in planned {
+        if let Planned::Send { target, .. } = p {
+            let id = conversation_of(target);
+            match counts.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((id, 1)),
+            }
+        }
+    }
+    counts.sort_unstable();
+    let mut next_seq: HashMap<i64, i64> = HashMap::with_capacity(counts.len());
+    for (id, count) in counts {
+        let last = batch.reserve_seqs(id, count, now).await?;
+        next_seq.insert(id, last - count + 1);
+    }
+    let mut rows = Vec::new();
+    for p in planned {
+        if let Planned::Send {
+            target,
+            sender_id,
+            body,
+            txn_id,
+            ..
+        } = p
+        {
+            let conversation_id = conversation_of(target);
+            let seq = next_seq.entry(conversation_id).or_default();
+            rows.push(NewMessage {
+                conversation_id,
+                seq: *seq,
+                sender_id: *sender_id,
+                body: body.clone(),
+                txn_id: txn_id.clone(),
+                created_at: now,
+            });
+            *seq += 1;
+        }
+    }
+    Ok(rows)
+}
+
+/// Answers the sends whose `txn_id` is already stored, and keeps the rest.
+fn split_duplicates(
+    planned: Vec<Planned>,
+    mut known: HashMap<(i64, String), MessageRow>,
+) -> (Vec<Planned>, Vec<(SendReply, MessageRow)>) {
+    if known.is_empty() {
+        return (planned, Vec::new());
+    }
+    let mut duplicates = Vec::new();
+    let mut kept: Vec<Planned> = Vec::with_capacity(planned.len());
+    // Indexes move as duplicates leave: map old positions to new ones for `SameAs`.
+    let mut new_index: Vec<Option<usize>> = Vec::with_capacity(planned.len());
+    let mut known_rows: Vec<Option<MessageRow>> = Vec::with_capacity(planned.len());
+    for p in planned {
+        match p {
+            Planned::Send {
+                sender_id,
+                txn_id: Some(txn),
+                reply,
+                target,
+                recipient_id,
+                body,
+                origin,
+            } => match known.remove(&(sender_id, txn.clone())) {
+                Some(row) => {
+                    new_index.push(None);
+                    known_rows.push(Some(row.clone()));
+                    duplicates.push((reply, row));
+                }
+                None => {
+                    new_index.push(Some(kept.len()));
+                    known_rows.push(None);
+                    kept.push(Planned::Send {
+                        sender_id,
+                        txn_id: Some(txn),
+                        reply,
+                        target,
+                        recipient_id,
+                        body,
+                        origin,
+                    });
+                }
+            },
+            Planned::SameAs { first, reply } => match new_index.get(first).copied().flatten() {
+                Some(first) => {
+                    new_index.push(Some(kept.len()));
+                    known_rows.push(None);
+                    kept.push(Planned::SameAs { first, reply });
+                }
+                None => {
+                    let row = known_rows.get(first).cloned().flatten();
+                    new_index.push(None);
+                    known_rows.push(None);
+                    match row {
+                        Some(row) => duplicates.push((reply, row)),
+                        None => {
+                            let _ = reply.send(Err(lost("a txn_id lost its first send")));
+                        }
+                    }
+                }
+            },
+            other => {
+                new_index.push(Some(kept.len()));
+                known_rows.push(None);
+                kept.push(other);
+            }
+        }
+    }
+    (kept, duplicates)
+}
+
+/// The ordered pair of two different users.
+fn pair(a: i64, b: i64) -> Option<(i64, i64)> {
+    (a != b).then_some((Ord::min(a, b), Ord::max(a, b)))
+}
+
+fn lost(what: &'static str) -> ChatError {
+    ChatError::Internal(anyhow::anyhow!(what))
+}
+
+fn internal(e: &sea_orm::DbErr) -> ChatError {
+    tracing::error!(error = %e, "a batch failed");
+    ChatError::Internal(anyhow::anyhow!("the batch failed: {e}"))
+}
+
+fn fail_all(commands: Vec<Command>, e: &sea_orm::DbErr) {
+    let error = || ChatError::Internal(anyhow::anyhow!("the batch failed: {e}"));
+    tracing::error!(error = %e, "a batch failed");
+    for command in commands {
+        match command {
+            Command::Send { reply, .. } => drop(reply.send(Err(error()))),
+            Command::Read { reply, .. } => drop(reply.send(Err(error()))),
+            Command::Open { reply, .. } => drop(reply.send(Err(error()))),
+        }
+    }
+}
+
+fn fail_planned(planned: Vec<Planned>, e: &sea_orm::DbErr) {
+    let error = internal(e);
+    for p in planned {
+        fail_one(p, &error);
+    }
+}
+
+fn fail_one(p: Planned, error: &ChatError) {
+    let again = || ChatError::Internal(anyhow::anyhow!("{error}"));
+    match p {
+        Planned::Send { reply, .. } | Planned::SameAs { reply, .. } => {
+            drop(reply.send(Err(again())))
+        }
+        Planned::Read { reply, .. } => drop(reply.send(Err(again()))),
+        Planned::Open { reply, .. } => drop(reply.send(Err(again()))),
+    }
+}

@@ -1,0 +1,64 @@
+//! Who hears of a commit on this node: the engine's events turned into socket frames.
+//!
+//! Each event is serialised once and the one buffer is queued on every recipient
+//! socket. The hub never waits, so this runs inline on the writer, in commit order:
+//! every socket sees messages and receipts in the order the database committed them.
+
+use super::{
+    committed::{Committed, Subscriber},
+    events::Event,
+};
+use crate::hub::Hub;
+
+/// Delivers committed events to the sockets of the people they concern.
+pub struct Fanout {
+    hub: Hub,
+}
+
+impl Fanout {
+    pub fn new(hub: Hub) -> Self {
+        Self { hub }
+    }
+}
+
+impl Subscriber for Fanout {
+    fn committed(&self, events: &[Committed]) {
+        for event in events {
+            match event {
+                // The recipient, and the sender's other sockets (the sending one is
+                // answered with `sent`).
+                Committed::Message {
+                    message,
+                    recipient_id,
+                    origin,
+                } => self.hub.deliver(
+                    &[*recipient_id, message.sender_id],
+                    &Event::Message {
+                        message: message.clone(),
+                    }
+                    .delivery(),
+                    *origin,
+                ),
+                // A receipt only after the marker is committed (F6): to the other
+                // member, and to the reader's other sockets.
+                Committed::Marker {
+                    conversation_id,
+                    user_id,
+                    peer_id,
+                    up_to_seq,
+                    origin,
+                } => self.hub.deliver(
+                    &[*peer_id, *user_id],
+                    &Event::Receipt {
+                        conversation_id: *conversation_id,
+                        user_id: *user_id,
+                        up_to_seq: *up_to_seq,
+                    }
+                    .delivery(),
+                    *origin,
+                ),
+                Committed::Conversation { .. } => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! What the store hands back: plain rows, so that nothing outside `store/` depends on
+//! SeaORM's entity types.
+
+use entity::{conversation, message, user};
+
+/// A user's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: i64,
+    /// Lower-case; unique.
+    pub username: String,
+    pub display_name: String,
+    /// argon2id PHC string; `None` for accounts that cannot log in here.
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<user::Model> for UserRow {
+    fn from(u: user::Model) -> Self {
+        Self {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            password_hash: u.password_hash,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A direct conversation's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub user_low: i64,
+    pub user_high: i64,
+    /// `seq` of the newest message (0: none).
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub last_activity_at: i64,
+}
+
+impl From<conversation::Model> for ConversationRow {
+    fn from(c: conversation::Model) -> Self {
+        Self {
+            id: c.id,
+            user_low: c.user_low,
+            user_high: c.user_high,
+            last_seq: c.last_seq,
+            created_at: c.created_at,
+            last_activity_at: c.last_activity_at,
+        }
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRow {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub seq: i64,
+    pub sender_id: i64,
+    pub body: String,
+    pub created_at: i64,
+    pub txn_id: Option<String>,
+}
+
+impl From<message::Model> for MessageRow {
+    fn from(m: message::Model) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
+            body: m.body,
+            created_at: m.created_at,
+            txn_id: m.txn_id,
+        }
+    }
+}
+
+/// One of my conversations as the list shows it: the conversation, my read marker,
+/// the other member and their marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationOfUser {
+    pub conversation: ConversationRow,
+    pub my_last_read_seq: i64,
+    pub peer_id: i64,
+    pub peer_last_read_seq: i64,
+}
