@@ -27,6 +27,7 @@ use std::{
 use axum::http::Uri;
 use clap::{
     ArgMatches, Args, Command as ClapCommand, CommandFactory, FromArgMatches, Parser, Subcommand,
+    ValueEnum,
     builder::BoolishValueParser,
     error::{ContextKind, ContextValue, ErrorKind},
     parser::ValueSource,
@@ -183,6 +184,8 @@ struct Layer {
     #[command(flatten)]
     limits: LimitsSection,
     #[command(flatten)]
+    metrics: MetricsSection,
+    #[command(flatten)]
     logging: LoggingSection,
 }
 
@@ -242,6 +245,14 @@ struct DatabaseSection {
         value_name = "URL"
     )]
     url: Option<DatabaseUrl>,
+    /// When a commit is on disk: `full` survives a power cut, `normal` only a crash of the process
+    #[arg(
+        id = "database.durability",
+        long = "durability",
+        env = "GADKA_DURABILITY",
+        value_name = "LEVEL"
+    )]
+    durability: Option<Durability>,
 }
 
 /// `session:` in the file.
@@ -305,6 +316,37 @@ struct LimitsSection {
         value_name = "N"
     )]
     ws_queue_frames: Option<NonZeroUsize>,
+    /// The most commands the message writer commits in one transaction
+    #[arg(
+        id = "limits.writer_batch",
+        long = "writer-batch",
+        env = "GADKA_WRITER_BATCH",
+        value_name = "N"
+    )]
+    writer_batch: Option<NonZeroUsize>,
+    /// Commands waiting for the message writer before senders wait
+    #[arg(
+        id = "limits.writer_queue",
+        long = "writer-queue",
+        env = "GADKA_WRITER_QUEUE",
+        value_name = "N"
+    )]
+    writer_queue: Option<NonZeroUsize>,
+}
+
+/// `metrics:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Metrics")]
+struct MetricsSection {
+    /// Serve /metrics on its own address instead of the main listener
+    #[arg(
+        id = "metrics.listen",
+        long = "metrics-listen",
+        env = "GADKA_METRICS_LISTEN",
+        value_name = "ADDR"
+    )]
+    listen: Option<SocketAddr>,
 }
 
 /// `logging:` in the file.
@@ -331,6 +373,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite:…` or `postgres://…`.
     pub database_url: String,
+    /// How far a commit must reach before it counts as done.
+    pub durability: Durability,
     /// Origins trusted besides the server's own, normalised as `scheme://host[:port]`.
     pub origins: Vec<String>,
     /// Whether the session cookie is marked `Secure`.
@@ -341,6 +385,8 @@ pub struct Settings {
     pub session_secret: Option<Vec<u8>>,
     /// Sizes and rates that protect the server.
     pub limits: Limits,
+    /// Where `/metrics` is served; `None`: on the main listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// The `tracing` filter, e.g. `info` or `gadka=debug`.
     pub log_filter: String,
 }
@@ -356,6 +402,10 @@ pub struct Limits {
     pub login_attempts_per_minute_per_ip: u32,
     /// Frames a socket may have waiting to be sent before it is closed as too slow.
     pub ws_queue_frames: usize,
+    /// The most commands the message writer commits in one transaction.
+    pub writer_batch: usize,
+    /// Commands waiting for the writer before senders wait.
+    pub writer_queue: usize,
 }
 
 impl Limits {
@@ -364,6 +414,19 @@ impl Limits {
     pub fn max_request_bytes(&self) -> usize {
         (self.max_message_bytes * 6).max(64 * 1024) + 4 * 1024
     }
+}
+
+/// How far a commit must reach before the writer acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// SQLite `synchronous=FULL`: every commit is synced to disk, so an acknowledged
+    /// message survives a power cut.
+    #[default]
+    Full,
+    /// SQLite `synchronous=NORMAL`: an acknowledged message survives a crash of the
+    /// process (kill -9), not a power cut.
+    Normal,
 }
 
 impl Settings {
@@ -397,6 +460,7 @@ impl Settings {
             database,
             session,
             limits,
+            metrics,
             logging,
         } = layer;
         let data_dir = server.data_dir.unwrap_or_else(|| "./gadka-data".into());
@@ -406,6 +470,7 @@ impl Settings {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: database.url.map_or_else(|| sqlite_url(&data_dir), |u| u.0),
             data_dir,
+            durability: database.durability.unwrap_or_default(),
             origins: server.origins.map(|o| o.0).unwrap_or_default(),
             cookie_secure: server.cookie_secure.unwrap_or(false),
             session_ttl: Duration::from_secs(
@@ -423,7 +488,10 @@ impl Settings {
                     .login_attempts_per_minute_per_ip
                     .map_or(60, NonZeroU32::get),
                 ws_queue_frames: limits.ws_queue_frames.map_or(256, NonZeroUsize::get),
+                writer_batch: limits.writer_batch.map_or(256, NonZeroUsize::get),
+                writer_queue: limits.writer_queue.map_or(4096, NonZeroUsize::get),
             },
+            metrics_listen: metrics.listen,
             log_filter: logging.filter.unwrap_or_else(|| "info".into()),
         }
     }
@@ -737,7 +805,11 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./gadka-data"));
         assert!(s.database_url.starts_with("sqlite://./gadka-data/gadka.db"));
+        assert_eq!(s.durability, Durability::Full);
         assert_eq!(s.limits.max_message_bytes, 16 * 1024);
+        assert_eq!(s.limits.writer_batch, 256);
+        assert_eq!(s.limits.writer_queue, 4096);
+        assert_eq!(s.metrics_listen, None);
         assert!(s.origins.is_empty());
         assert_eq!(s.log_filter, "info");
     }
@@ -749,8 +821,8 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("/srv/gadka"));
         assert_eq!(s.database_url, "sqlite:///srv/gadka/gadka.db?mode=rwc");
         assert_eq!(
-            (s.listen, s.session_ttl, s.limits.ws_queue_frames),
-            (d.listen, d.session_ttl, d.limits.ws_queue_frames)
+            (s.listen, s.session_ttl, s.limits.writer_queue, s.durability),
+            (d.listen, d.session_ttl, d.limits.writer_queue, d.durability)
         );
     }
 
@@ -824,6 +896,36 @@ mod tests {
         assert_names(err, "server.listen", "GADKA_LISTEN", "--listen");
     }
 
+    #[test]
+    fn the_new_keys_are_read_from_file_and_flags() {
+        let s = settings(
+            "database:\n  durability: normal\nmetrics:\n  listen: 127.0.0.1:9100\nlimits:\n  writer_batch: 8\n  writer_queue: 16\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.durability, Durability::Normal);
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (8, 16));
+
+        let s = settings(
+            "database:\n  durability: normal\n",
+            &[
+                "--durability",
+                "full",
+                "--metrics-listen",
+                "[::1]:9100",
+                "--writer-batch",
+                "1",
+                "--writer-queue",
+                "2",
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.durability, Durability::Full);
+        assert_eq!(s.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (1, 2));
+    }
+
     /// The error is one line and names the key in all its spellings.
     fn assert_names(err: ConfigError, file: &str, env: &str, flag: &str) {
         let err = err.to_string();
@@ -841,6 +943,26 @@ mod tests {
                 &["--listen", "nowhere"][..],
                 "server.listen",
                 "GADKA_LISTEN",
+            ),
+            (
+                &["--writer-batch", "0"],
+                "limits.writer_batch",
+                "GADKA_WRITER_BATCH",
+            ),
+            (
+                &["--writer-queue", "many"],
+                "limits.writer_queue",
+                "GADKA_WRITER_QUEUE",
+            ),
+            (
+                &["--durability", "fast"],
+                "database.durability",
+                "GADKA_DURABILITY",
+            ),
+            (
+                &["--metrics-listen", "9100"],
+                "metrics.listen",
+                "GADKA_METRICS_LISTEN",
             ),
             (
                 &["--ws-queue-frames", "0"],
@@ -875,6 +997,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("hunter2"), "the secret is not echoed: {err}");
+        let err = flags(&["--durability", "fast"]).unwrap_err().to_string();
+        assert!(
+            err.contains("full, normal"),
+            "the choices are listed: {err}"
+        );
     }
 
     #[test]
@@ -891,6 +1018,24 @@ mod tests {
                 "limits.max_message_bytes",
                 "GADKA_MAX_MESSAGE_BYTES",
                 "--max-message-bytes",
+            ),
+            (
+                "limits:\n  writer_batch: 0\n",
+                "limits.writer_batch",
+                "GADKA_WRITER_BATCH",
+                "--writer-batch",
+            ),
+            (
+                "limits:\n  writer_queue: -1\n",
+                "limits.writer_queue",
+                "GADKA_WRITER_QUEUE",
+                "--writer-queue",
+            ),
+            (
+                "database:\n  durability: fast\n",
+                "database.durability",
+                "GADKA_DURABILITY",
+                "--durability",
             ),
             (
                 "limits:\n  ws_queue_frames: 0\n",
@@ -938,6 +1083,8 @@ mod tests {
             ("server:\n  lisen: 1\n", "lisen"),
             ("limits:\n  max_message_byte: 1\n", "max_message_byte"),
             ("limit:\n  max_message_bytes: 1\n", "limit"),
+            ("limits:\n  writer_batches: 1\n", "writer_batches"),
+            ("metric:\n  listen: 127.0.0.1:9100\n", "metric"),
         ] {
             let err = settings(yaml, &[]).unwrap_err().to_string();
             assert!(err.contains(typo) && !err.contains('\n'), "{err}");

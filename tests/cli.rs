@@ -113,7 +113,7 @@ fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
 fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 3] = [
+    let cases: [Case; 5] = [
         (&["--listen", "nowhere"], &[], "server.listen"),
         (
             &[],
@@ -121,6 +121,12 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
             "GADKA_MAX_MESSAGE_BYTES",
         ),
         (&[], &[("GADKA_ORIGINS", "example.org")], "GADKA_ORIGINS"),
+        (
+            &["serve"],
+            &[("GADKA_DURABILITY", "fast")],
+            "database.durability",
+        ),
+        (&["serve", "--writer-batch", "0"], &[], "GADKA_WRITER_BATCH"),
     ];
     for (args, env, key) in cases {
         let out = gadka()
