@@ -1,19 +1,41 @@
 //! Configuration: defaults < YAML file < `GADKA_*` environment < command-line flags.
 //!
-//! Flags and environment variables are read by clap as raw strings and the file by
-//! serde, then everything is validated once, here, into [`Settings`]. A bad value
-//! stops the start with one line that names the key in all its spellings, so the
-//! operator finds it wherever they set it.
+//! Every key is declared once, as a typed field of a section struct (`ServerSection`
+//! and its siblings). serde reads that struct from the file and clap reads the same
+//! struct from flags and environment, so each value is parsed into its type exactly
+//! once, wherever it comes from. The clap id of each field is its file key
+//! (`server.listen`), which is how a bad value from any source is reported in one
+//! line naming the key in all its spellings. [`Settings::load`] lays the flags over
+//! the file with clap's own update, then turns the result into [`Settings`], where
+//! the defaults live.
+//!
+//! Adding a key: a field in its section (doc comment, `#[arg]` with id, flag and
+//! variable), a field in [`Settings`] or [`Limits`] and its line with the default in
+//! `Settings::from_layer`; and a row in the README's table.
 
 use std::{
+    ffi::OsString,
+    fmt,
+    marker::PhantomData,
     net::SocketAddr,
+    num::{NonZeroU32, NonZeroU64, NonZeroUsize},
     path::{Path, PathBuf},
+    str::FromStr,
     time::Duration,
 };
 
 use axum::http::Uri;
-use clap::{Args, Parser, Subcommand};
-use serde::Deserialize;
+use clap::{
+    ArgMatches, Args, Command as ClapCommand, CommandFactory, FromArgMatches, Parser, Subcommand,
+    ValueEnum,
+    builder::BoolishValueParser,
+    error::{ContextKind, ContextValue, ErrorKind},
+    parser::ValueSource,
+};
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, SeqAccess, Visitor},
+};
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -36,97 +58,347 @@ pub enum Command {
     Serve,
 }
 
-/// Settings that flags and `GADKA_*` variables override; each mirrors a key of the file.
-#[derive(Debug, Default, Args)]
-pub struct Overrides {
-    /// Address to listen on; port 0 picks a free port [file: server.listen]
-    #[arg(long, env = "GADKA_LISTEN", value_name = "ADDR", global = true)]
-    pub listen: Option<String>,
-    /// Directory for the SQLite database and the generated session secret [file: server.data_dir]
-    #[arg(long, env = "GADKA_DATA_DIR", value_name = "DIR", global = true)]
-    pub data_dir: Option<String>,
-    /// sqlite://… or postgres://…; default: gadka.db in the data dir [file: database.url]
-    #[arg(long, env = "GADKA_DATABASE_URL", value_name = "URL", global = true)]
-    pub database_url: Option<String>,
-    /// Comma-separated origins trusted besides the server's own [file: server.origins]
-    #[arg(long, env = "GADKA_ORIGINS", value_name = "ORIGINS", global = true)]
-    pub origins: Option<String>,
-    /// Mark the session cookie `Secure` (serve over HTTPS) [file: server.cookie_secure]
-    #[arg(long, env = "GADKA_COOKIE_SECURE", value_name = "BOOL", global = true)]
-    pub cookie_secure: Option<String>,
-    /// Session lifetime in seconds [file: session.ttl_secs]
+impl Cli {
+    /// Reads the command line and the `GADKA_*` environment.
+    ///
+    /// `--help`, `--version` and usage mistakes such as an unknown flag are clap's to
+    /// print, and end the process. A value that does not parse comes back as the
+    /// one-line [`ConfigError`] naming its key, like a bad value in the file.
+    pub fn parse_args() -> Result<Self, ConfigError> {
+        Self::parse_from_command(Self::command_with_file_keys(), std::env::args_os())
+    }
+
+    fn parse_from_command(
+        command: ClapCommand,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Result<Self, ConfigError> {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        // clap reads the variable of a global flag at every level where the flag is
+        // absent: for `gadka serve --listen …` it parses `GADKA_LISTEN` before `serve`,
+        // and a bad variable would stop a start whose flag overrides it. So a first
+        // pass without variables finds the flags given, and the real pass reads only
+        // the variables of the others. The first pass's errors, if any, the second
+        // reports (or `--help` prints) with the variables in place.
+        let first = command
+            .clone()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(&args)
+            .ok();
+        let given: Vec<_> = command
+            .get_arguments()
+            .map(|arg| arg.get_id().clone())
+            .filter(|id| {
+                first.as_ref().and_then(|m| m.value_source(id.as_str()))
+                    == Some(ValueSource::CommandLine)
+            })
+            .collect();
+        let command = given.iter().fold(command, |command, id| {
+            command.mut_arg(id, |arg| arg.env(None))
+        });
+        command
+            .try_get_matches_from(args)
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .map_err(|e| ConfigError::from_clap(&e).unwrap_or_else(|| e.exit()))
+    }
+
+    /// The command with each flag's help naming its file key, taken from its id so
+    /// the key is written once.
+    fn command_with_file_keys() -> ClapCommand {
+        Self::command().mut_args(|arg| match Key::of(&arg) {
+            Some(key) => {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                arg.help(format!("{help} [file: {}]", key.file))
+            }
+            None => arg,
+        })
+    }
+}
+
+/// The flags and `GADKA_*` variables given, to be laid over the file.
+///
+/// It keeps clap's matches rather than a typed copy, so that laying them over the
+/// file is clap's own update (`FromArgMatches::update_from_arg_matches`), which
+/// sets exactly the keys given and needs no code per key. The default gives none.
+#[derive(Clone, Default)]
+pub struct Overrides(Option<ArgMatches>);
+
+impl Args for Overrides {
+    fn augment_args(cmd: ClapCommand) -> ClapCommand {
+        Self::global(Layer::augment_args(cmd))
+    }
+    fn augment_args_for_update(cmd: ClapCommand) -> ClapCommand {
+        Self::global(Layer::augment_args_for_update(cmd))
+    }
+}
+
+impl Overrides {
+    /// Every configuration flag may also follow the command (`gadka serve --listen …`).
+    fn global(cmd: ClapCommand) -> ClapCommand {
+        cmd.mut_args(|arg| match Key::of(&arg) {
+            Some(_) => arg.global(true),
+            None => arg,
+        })
+    }
+}
+
+impl FromArgMatches for Overrides {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(Self(Some(matches.clone())))
+    }
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0 = Some(matches.clone());
+        Ok(())
+    }
+}
+
+/// Lists which keys were given, never their values: one of them may be the secret.
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let given: Vec<_> = self
+            .0
+            .iter()
+            .flat_map(|matches| {
+                matches
+                    .ids()
+                    .filter(|id| matches.contains_id(id.as_str()) && id.as_str().contains('.'))
+            })
+            .map(|id| id.as_str())
+            .collect();
+        f.debug_struct("Overrides").field("given", &given).finish()
+    }
+}
+
+/// One layer of configuration, section by section: what the file says, then what
+/// flags and environment say laid over it. `None` means "not set at this layer".
+///
+/// serde refuses unknown keys so a typo in the file is an error naming it.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+struct Layer {
+    #[command(flatten)]
+    server: ServerSection,
+    #[command(flatten)]
+    database: DatabaseSection,
+    #[command(flatten)]
+    session: SessionSection,
+    #[command(flatten)]
+    limits: LimitsSection,
+    #[command(flatten)]
+    metrics: MetricsSection,
+    #[command(flatten)]
+    logging: LoggingSection,
+}
+
+// In every section, a field's clap `id` is its file key: errors and help name the key
+// through it (see `Key::of`), and a test checks that the file knows every such key.
+
+/// `server:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Server")]
+struct ServerSection {
+    /// Address to listen on; port 0 picks a free port
     #[arg(
-        long,
-        env = "GADKA_SESSION_TTL_SECS",
-        value_name = "SECS",
-        global = true
+        id = "server.listen",
+        long = "listen",
+        env = "GADKA_LISTEN",
+        value_name = "ADDR"
     )]
-    pub session_ttl_secs: Option<String>,
-    /// Session signing secret, at least 32 bytes; default: generated into the data dir [file: session.secret]
+    listen: Option<SocketAddr>,
+    /// Directory for the SQLite database and the generated session secret
     #[arg(
-        long,
+        id = "server.data_dir",
+        long = "data-dir",
+        env = "GADKA_DATA_DIR",
+        value_name = "DIR"
+    )]
+    data_dir: Option<PathBuf>,
+    /// Comma-separated origins trusted besides the server's own
+    #[arg(
+        id = "server.origins",
+        long = "origins",
+        env = "GADKA_ORIGINS",
+        value_name = "ORIGINS"
+    )]
+    origins: Option<Origins>,
+    /// Mark the session cookie `Secure` (serve over HTTPS)
+    #[arg(
+        id = "server.cookie_secure",
+        long = "cookie-secure",
+        env = "GADKA_COOKIE_SECURE",
+        value_name = "BOOL",
+        value_parser = BoolishValueParser::new()
+    )]
+    cookie_secure: Option<bool>,
+}
+
+/// `database:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Database")]
+struct DatabaseSection {
+    /// sqlite://… or postgres://…; default: gadka.db in the data dir
+    #[arg(
+        id = "database.url",
+        long = "database-url",
+        env = "GADKA_DATABASE_URL",
+        value_name = "URL"
+    )]
+    url: Option<DatabaseUrl>,
+    /// When a commit is on disk: `full` survives a power cut, `normal` only a crash of the process
+    #[arg(
+        id = "database.durability",
+        long = "durability",
+        env = "GADKA_DURABILITY",
+        value_name = "LEVEL"
+    )]
+    durability: Option<Durability>,
+}
+
+/// `session:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Session")]
+struct SessionSection {
+    /// Session lifetime in seconds
+    #[arg(
+        id = "session.ttl_secs",
+        long = "session-ttl-secs",
+        env = "GADKA_SESSION_TTL_SECS",
+        value_name = "SECS"
+    )]
+    ttl_secs: Option<NonZeroU64>,
+    /// Session signing secret, at least 32 bytes; default: generated into the data dir
+    #[arg(
+        id = "session.secret",
+        long = "session-secret",
         env = "GADKA_SESSION_SECRET",
         value_name = "SECRET",
-        hide_env_values = true,
-        global = true
+        hide_env_values = true
     )]
-    pub session_secret: Option<String>,
-    /// Largest message body in bytes [file: limits.max_message_bytes]
+    secret: Option<Secret>,
+}
+
+/// `limits:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Limits")]
+struct LimitsSection {
+    /// Largest message body in bytes
     #[arg(
-        long,
+        id = "limits.max_message_bytes",
+        long = "max-message-bytes",
         env = "GADKA_MAX_MESSAGE_BYTES",
-        value_name = "BYTES",
-        global = true
+        value_name = "BYTES"
     )]
-    pub max_message_bytes: Option<String>,
-    /// Login attempts allowed per username per minute [file: limits.login_attempts_per_minute]
+    max_message_bytes: Option<NonZeroUsize>,
+    /// Login attempts allowed per username per minute
     #[arg(
-        long,
+        id = "limits.login_attempts_per_minute",
+        long = "login-attempts-per-minute",
         env = "GADKA_LOGIN_ATTEMPTS_PER_MINUTE",
-        value_name = "N",
-        global = true
+        value_name = "N"
     )]
-    pub login_attempts_per_minute: Option<String>,
-    /// Login attempts allowed per client IP per minute [file: limits.login_attempts_per_minute_per_ip]
+    login_attempts_per_minute: Option<NonZeroU32>,
+    /// Login attempts allowed per client IP per minute
     #[arg(
-        long,
+        id = "limits.login_attempts_per_minute_per_ip",
+        long = "login-attempts-per-minute-per-ip",
         env = "GADKA_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP",
-        value_name = "N",
-        global = true
+        value_name = "N"
     )]
-    pub login_attempts_per_minute_per_ip: Option<String>,
-    /// Frames a socket may have queued before it is closed as too slow [file: limits.ws_queue_frames]
-    #[arg(long, env = "GADKA_WS_QUEUE_FRAMES", value_name = "N", global = true)]
-    pub ws_queue_frames: Option<String>,
-    /// Log filter, e.g. `info` or `gadka=debug` [file: logging.filter]
-    #[arg(long, env = "GADKA_LOG", value_name = "FILTER", global = true)]
-    pub log: Option<String>,
+    login_attempts_per_minute_per_ip: Option<NonZeroU32>,
+    /// Frames a socket may have queued before it is closed as too slow
+    #[arg(
+        id = "limits.ws_queue_frames",
+        long = "ws-queue-frames",
+        env = "GADKA_WS_QUEUE_FRAMES",
+        value_name = "N"
+    )]
+    ws_queue_frames: Option<NonZeroUsize>,
+    /// The most commands the message writer commits in one transaction
+    #[arg(
+        id = "limits.writer_batch",
+        long = "writer-batch",
+        env = "GADKA_WRITER_BATCH",
+        value_name = "N"
+    )]
+    writer_batch: Option<NonZeroUsize>,
+    /// Commands waiting for the message writer before senders wait
+    #[arg(
+        id = "limits.writer_queue",
+        long = "writer-queue",
+        env = "GADKA_WRITER_QUEUE",
+        value_name = "N"
+    )]
+    writer_queue: Option<NonZeroUsize>,
+}
+
+/// `metrics:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Metrics")]
+struct MetricsSection {
+    /// Serve /metrics on its own address instead of the main listener
+    #[arg(
+        id = "metrics.listen",
+        long = "metrics-listen",
+        env = "GADKA_METRICS_LISTEN",
+        value_name = "ADDR"
+    )]
+    listen: Option<SocketAddr>,
+}
+
+/// `logging:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Logging")]
+struct LoggingSection {
+    /// Log filter, e.g. `info` or `gadka=debug`
+    #[arg(
+        id = "logging.filter",
+        long = "log",
+        env = "GADKA_LOG",
+        value_name = "FILTER"
+    )]
+    filter: Option<String>,
 }
 
 /// The validated settings the application is built from.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the HTTP and WebSocket listener binds; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Home of the SQLite database and the generated session secret.
     pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`.
     pub database_url: String,
+    /// How far a commit must reach before it counts as done.
+    pub durability: Durability,
     /// Origins trusted besides the server's own, normalised as `scheme://host[:port]`.
     pub origins: Vec<String>,
+    /// Whether the session cookie is marked `Secure`.
     pub cookie_secure: bool,
+    /// How long a session lasts.
     pub session_ttl: Duration,
     /// `None`: use (or create) the secret file in the data dir.
     pub session_secret: Option<Vec<u8>>,
+    /// Sizes and rates that protect the server.
     pub limits: Limits,
-    pub log_filter: String,
-    pub durability: Durability,
-    /// Serve `/metrics` on its own address instead of the main listener.
+    /// Where `/metrics` is served; `None`: on the main listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// The `tracing` filter, e.g. `info` or `gadka=debug`.
+    pub log_filter: String,
 }
 
-/// Sizes and rates that protect the server.
+/// Sizes and rates that protect the server; each is at least 1.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// The largest message body, in bytes.
     pub max_message_bytes: usize,
+    /// Login attempts allowed per username per minute.
     pub login_attempts_per_minute: u32,
+    /// Login attempts allowed per client IP per minute.
     pub login_attempts_per_minute_per_ip: u32,
     /// Frames a socket may have waiting to be sent before it is closed as too slow.
     pub ws_queue_frames: usize,
@@ -144,131 +416,98 @@ impl Limits {
     }
 }
 
+/// How far a commit must reach before the writer acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// SQLite `synchronous=FULL`: every commit is synced to disk, so an acknowledged
+    /// message survives a power cut.
+    #[default]
+    Full,
+    /// SQLite `synchronous=NORMAL`: an acknowledged message survives a crash of the
+    /// process (kill -9), not a power cut.
+    Normal,
+}
+
 impl Settings {
     /// Settings for a server in `data_dir` with every other value at its default.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let data_dir = data_dir.into();
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database_url: sqlite_url(&data_dir),
-            data_dir,
-            origins: Vec::new(),
-            cookie_secure: false,
-            session_ttl: Duration::from_secs(30 * 24 * 3600),
-            session_secret: None,
-            limits: Limits {
-                max_message_bytes: 16 * 1024,
-                login_attempts_per_minute: 10,
-                login_attempts_per_minute_per_ip: 60,
-                ws_queue_frames: 256,
-                writer_batch: 256,
-                writer_queue: 4096,
-            },
-            log_filter: "info".into(),
-            durability: Durability::Full,
-            metrics_listen: None,
-        }
+        let mut layer = Layer::default();
+        layer.server.data_dir = Some(data_dir.into());
+        Self::from_layer(layer)
     }
 
     /// Layers the file (if any), then the flags and environment, over the defaults.
     pub fn load(config: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let file = match config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
+        let mut layer = match config {
+            Some(path) => Layer::read(path)?,
+            None => Layer::default(),
         };
-        Self::layer(file, overrides)
+        // Sets exactly the keys given as flags or variables; their values were parsed
+        // when the command line was, so this only fails on a programming error.
+        if let Some(matches) = &overrides.0 {
+            layer
+                .update_from_arg_matches(matches)
+                .map_err(|e| ConfigError::Args(e.kind()))?;
+        }
+        Ok(Self::from_layer(layer))
     }
 
-    fn layer(file: FileConfig, o: &Overrides) -> Result<Self, ConfigError> {
-        let data_dir = pick(&o.data_dir, file.server.data_dir, Key::DATA_DIR, |s| {
-            Ok(PathBuf::from(s))
-        })?
-        .unwrap_or_else(|| PathBuf::from("./gadka-data"));
-        let mut s = Self::with_data_dir(data_dir);
-
-        if let Some(listen) = pick(&o.listen, file.server.listen, Key::LISTEN, parse_addr)? {
-            s.listen = listen;
-        }
-        if let Some(url) = pick(&o.database_url, file.database.url, Key::DATABASE_URL, |u| {
-            parse_database_url(&u)
-        })? {
-            s.database_url = url;
-        }
-        let origins = match (&o.origins, file.server.origins) {
-            (Some(raw), _) => raw.split(',').map(str::to_owned).collect(),
-            (None, Some(list)) => list,
-            (None, None) => Vec::new(),
-        };
-        s.origins = origins
-            .iter()
-            .map(|o| o.trim())
-            .filter(|o| !o.is_empty())
-            .map(|o| parse_origin(o).map_err(|why| Key::ORIGINS.error(why)))
-            .collect::<Result<_, _>>()?;
-        if let Some(secure) = pick(
-            &o.cookie_secure,
-            file.server.cookie_secure,
-            Key::COOKIE_SECURE,
-            parse_bool,
-        )? {
-            s.cookie_secure = secure;
-        }
-        if let Some(ttl) = pick(
-            &o.session_ttl_secs,
-            file.session.ttl_secs,
-            Key::SESSION_TTL,
-            parse_positive::<u64>,
-        )? {
-            s.session_ttl = Duration::from_secs(ttl);
-        }
-        s.session_secret = pick(
-            &o.session_secret,
-            file.session.secret.map(String::into_bytes),
-            Key::SESSION_SECRET,
-            |v| {
-                if v.len() < 32 {
-                    Err("must be at least 32 bytes long".into())
-                } else {
-                    Ok(v.into_bytes())
-                }
+    /// Every value is valid by its type already; what is left is the defaults.
+    fn from_layer(layer: Layer) -> Self {
+        let Layer {
+            server,
+            database,
+            session,
+            limits,
+            metrics,
+            logging,
+        } = layer;
+        let data_dir = server.data_dir.unwrap_or_else(|| "./gadka-data".into());
+        Self {
+            listen: server
+                .listen
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url: database.url.map_or_else(|| sqlite_url(&data_dir), |u| u.0),
+            data_dir,
+            durability: database.durability.unwrap_or_default(),
+            origins: server.origins.map(|o| o.0).unwrap_or_default(),
+            cookie_secure: server.cookie_secure.unwrap_or(false),
+            session_ttl: Duration::from_secs(
+                session.ttl_secs.map_or(30 * 24 * 3600, NonZeroU64::get),
+            ),
+            session_secret: session.secret.map(|s| s.0.into_bytes()),
+            limits: Limits {
+                max_message_bytes: limits
+                    .max_message_bytes
+                    .map_or(16 * 1024, NonZeroUsize::get),
+                login_attempts_per_minute: limits
+                    .login_attempts_per_minute
+                    .map_or(10, NonZeroU32::get),
+                login_attempts_per_minute_per_ip: limits
+                    .login_attempts_per_minute_per_ip
+                    .map_or(60, NonZeroU32::get),
+                ws_queue_frames: limits.ws_queue_frames.map_or(256, NonZeroUsize::get),
+                writer_batch: limits.writer_batch.map_or(256, NonZeroUsize::get),
+                writer_queue: limits.writer_queue.map_or(4096, NonZeroUsize::get),
             },
-        )?;
-        if let Some(n) = pick(
-            &o.max_message_bytes,
-            file.limits.max_message_bytes,
-            Key::MAX_MESSAGE_BYTES,
-            parse_positive::<usize>,
-        )? {
-            s.limits.max_message_bytes = n;
+            metrics_listen: metrics.listen,
+            log_filter: logging.filter.unwrap_or_else(|| "info".into()),
         }
-        if let Some(n) = pick(
-            &o.login_attempts_per_minute,
-            file.limits.login_attempts_per_minute,
-            Key::LOGIN_PER_USER,
-            parse_positive::<u32>,
-        )? {
-            s.limits.login_attempts_per_minute = n;
+    }
+}
+
+impl Layer {
+    fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        // An empty file is a valid "nothing set", though not a valid YAML document.
+        if text.trim().is_empty() {
+            return Ok(Self::default());
         }
-        if let Some(n) = pick(
-            &o.login_attempts_per_minute_per_ip,
-            file.limits.login_attempts_per_minute_per_ip,
-            Key::LOGIN_PER_IP,
-            parse_positive::<u32>,
-        )? {
-            s.limits.login_attempts_per_minute_per_ip = n;
-        }
-        if let Some(n) = pick(
-            &o.ws_queue_frames,
-            file.limits.ws_queue_frames,
-            Key::WS_QUEUE,
-            parse_positive::<usize>,
-        )? {
-            s.limits.ws_queue_frames = n;
-        }
-        if let Some(filter) = pick(&o.log, file.logging.filter, Key::LOG, Ok)? {
-            s.log_filter = filter;
-        }
-        Ok(s)
+        serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::from_yaml(path, &e))
     }
 }
 
@@ -277,55 +516,121 @@ fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("gadka.db").display())
 }
 
-/// A flag or environment value (a string to parse) wins over the file's value
-/// (already typed by serde); a bad string is reported under the key's names.
-fn pick<T, F>(
-    raw: &Option<String>,
-    file: Option<T>,
-    key: Key,
-    parse: F,
-) -> Result<Option<T>, ConfigError>
-where
-    F: FnOnce(String) -> Result<T, String>,
-{
-    match raw {
-        Some(raw) => parse(raw.trim().to_owned())
-            .map(Some)
-            .map_err(|why| key.error(why)),
-        None => Ok(file),
+/// A `sqlite:` or `postgres://` URL.
+#[derive(Debug, Clone)]
+struct DatabaseUrl(String);
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
+            Ok(Self(url.to_owned()))
+        } else {
+            Err(format!(
+                "{url:?} is neither a sqlite:// nor a postgres:// URL"
+            ))
+        }
     }
 }
 
-fn parse_addr(s: String) -> Result<SocketAddr, String> {
-    s.parse()
-        .map_err(|_| format!("{s:?} is not an address like 127.0.0.1:8080"))
-}
-
-fn parse_bool(s: String) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(format!("{s:?} is not true or false")),
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Parsed(PhantomData))
     }
 }
 
-fn parse_positive<T: std::str::FromStr + Default + PartialEq>(s: String) -> Result<T, String> {
-    match s.parse::<T>() {
-        Ok(n) if n != T::default() => Ok(n),
-        _ => Err(format!("{s:?} is not a positive whole number")),
+/// A session signing secret of at least 32 bytes.
+#[derive(Clone)]
+struct Secret(String);
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(secret: &str) -> Result<Self, String> {
+        if secret.len() < 32 {
+            Err("must be at least 32 bytes long".into())
+        } else {
+            Ok(Self(secret.to_owned()))
+        }
     }
 }
 
-fn parse_database_url(url: &str) -> Result<String, String> {
-    if url.starts_with("sqlite:")
-        || url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
-    {
-        Ok(url.to_owned())
-    } else {
-        Err(format!(
-            "{url:?} is neither a sqlite:// nor a postgres:// URL"
-        ))
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Parsed(PhantomData))
+    }
+}
+
+/// Never prints the secret itself.
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Trusted origins, normalised: a list in the file, comma-separated as a flag or variable.
+#[derive(Debug, Clone)]
+struct Origins(Vec<String>);
+
+impl FromStr for Origins {
+    type Err = String;
+    fn from_str(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .try_into()
+    }
+}
+
+impl TryFrom<Vec<String>> for Origins {
+    type Error = String;
+    /// Blank entries are skipped, so a trailing comma or an empty variable means none.
+    fn try_from(list: Vec<String>) -> Result<Self, String> {
+        list.iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(parse_origin)
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Origins {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(OriginList)
+    }
+}
+
+/// Parses a string while serde is still inside the value, so that serde_yaml_ng reports a bad one under the key's own
+/// path; `#[serde(try_from)]` would check it later and report the section instead.
+struct Parsed<T>(PhantomData<T>);
+
+impl<'de, T: FromStr<Err = String>> Visitor<'de> for Parsed<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
+        value.parse().map_err(E::custom)
+    }
+}
+
+/// Like [`Parsed`], for the file's list of origins.
+struct OriginList;
+
+impl<'de> Visitor<'de> for OriginList {
+    type Value = Origins;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of origins")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Origins, A::Error> {
+        let mut list = Vec::new();
+        while let Some(origin) = seq.next_element::<String>()? {
+            list.push(origin);
+        }
+        Origins::try_from(list).map_err(de::Error::custom)
     }
 }
 
@@ -351,54 +656,33 @@ pub fn parse_origin(raw: &str) -> Result<String, String> {
 }
 
 /// The names one setting goes by: file key, environment variable, flag.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
-    file: &'static str,
-    env: &'static str,
-    flag: &'static str,
+    file: String,
+    env: String,
+    flag: String,
 }
 
 impl Key {
-    const LISTEN: Key = Key::new("server.listen", "GADKA_LISTEN", "--listen");
-    const DATA_DIR: Key = Key::new("server.data_dir", "GADKA_DATA_DIR", "--data-dir");
-    const DATABASE_URL: Key = Key::new("database.url", "GADKA_DATABASE_URL", "--database-url");
-    const ORIGINS: Key = Key::new("server.origins", "GADKA_ORIGINS", "--origins");
-    const COOKIE_SECURE: Key = Key::new(
-        "server.cookie_secure",
-        "GADKA_COOKIE_SECURE",
-        "--cookie-secure",
-    );
-    const SESSION_TTL: Key = Key::new(
-        "session.ttl_secs",
-        "GADKA_SESSION_TTL_SECS",
-        "--session-ttl-secs",
-    );
-    const SESSION_SECRET: Key =
-        Key::new("session.secret", "GADKA_SESSION_SECRET", "--session-secret");
-    const MAX_MESSAGE_BYTES: Key = Key::new(
-        "limits.max_message_bytes",
-        "GADKA_MAX_MESSAGE_BYTES",
-        "--max-message-bytes",
-    );
-    const LOGIN_PER_USER: Key = Key::new(
-        "limits.login_attempts_per_minute",
-        "GADKA_LOGIN_ATTEMPTS_PER_MINUTE",
-        "--login-attempts-per-minute",
-    );
-    const LOGIN_PER_IP: Key = Key::new(
-        "limits.login_attempts_per_minute_per_ip",
-        "GADKA_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP",
-        "--login-attempts-per-minute-per-ip",
-    );
-    const WS_QUEUE: Key = Key::new(
-        "limits.ws_queue_frames",
-        "GADKA_WS_QUEUE_FRAMES",
-        "--ws-queue-frames",
-    );
-    const LOG: Key = Key::new("logging.filter", "GADKA_LOG", "--log");
+    /// The names of a configuration flag; `None` for others (`--config`, `--help`).
+    fn of(arg: &clap::Arg) -> Option<Self> {
+        let file = arg.get_id().as_str();
+        if !file.contains('.') {
+            return None;
+        }
+        Some(Self {
+            file: file.to_owned(),
+            env: arg.get_env()?.to_string_lossy().into_owned(),
+            flag: format!("--{}", arg.get_long()?),
+        })
+    }
 
-    const fn new(file: &'static str, env: &'static str, flag: &'static str) -> Self {
-        Self { file, env, flag }
+    /// The key whose file name is `file`, looked up among the flags.
+    fn by_file_key(file: &str) -> Option<Self> {
+        Cli::command()
+            .get_arguments()
+            .find(|arg| arg.get_id() == file)
+            .and_then(Key::of)
     }
 
     fn error(self, why: String) -> ConfigError {
@@ -412,108 +696,84 @@ impl Key {
 /// Why the configuration was refused; its `Display` is the one line printed at start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file named by `--config` could not be read.
     #[error("config: cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The file is not YAML, or has a key that does not exist.
     #[error("config: {path}: {message}")]
     File { path: PathBuf, message: String },
+    /// A key has a value that does not parse, from whichever source.
     #[error("config: {key}: {why}")]
     Invalid { key: String, why: String },
+    /// clap could not apply the flags; a bug, not an operator's mistake.
+    #[error("config: cannot apply the flags: {0}")]
+    Args(ErrorKind),
 }
 
-/// The YAML file, section by section; unknown keys are errors so typos do not pass silently.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct FileConfig {
-    server: ServerSection,
-    database: DatabaseSection,
-    session: SessionSection,
-    limits: LimitsSection,
-    logging: LoggingSection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ServerSection {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    origins: Option<Vec<String>>,
-    cookie_secure: Option<bool>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct DatabaseSection {
-    url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct SessionSection {
-    ttl_secs: Option<u64>,
-    secret: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct LimitsSection {
-    max_message_bytes: Option<usize>,
-    login_attempts_per_minute: Option<u32>,
-    login_attempts_per_minute_per_ip: Option<u32>,
-    ws_queue_frames: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct LoggingSection {
-    filter: Option<String>,
-}
-
-impl FileConfig {
-    fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        if text.trim().is_empty() {
-            return Ok(Self::default());
+impl ConfigError {
+    /// The one line for a flag or variable whose value did not parse. `None` for
+    /// everything else clap reports (`--help`, an unknown flag), which clap prints.
+    fn from_clap(err: &clap::Error) -> Option<Self> {
+        if !matches!(
+            err.kind(),
+            ErrorKind::InvalidValue | ErrorKind::ValueValidation
+        ) {
+            return None;
         }
-        let file: Self = serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::File {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        // The file's typed values still need the checks that flags and env get.
-        if let Some(url) = &file.database.url {
-            parse_database_url(url).map_err(|why| Key::DATABASE_URL.error(why))?;
-        }
-        if let Some(secret) = &file.session.secret
-            && secret.len() < 32
-        {
-            return Err(Key::SESSION_SECRET.error("must be at least 32 bytes long".into()));
-        }
-        for (value, key) in [
-            (file.session.ttl_secs, Key::SESSION_TTL),
-            (
-                file.limits.max_message_bytes.map(|n| n as u64),
-                Key::MAX_MESSAGE_BYTES,
-            ),
-            (
-                file.limits.login_attempts_per_minute.map(u64::from),
-                Key::LOGIN_PER_USER,
-            ),
-            (
-                file.limits.login_attempts_per_minute_per_ip.map(u64::from),
-                Key::LOGIN_PER_IP,
-            ),
-            (file.limits.ws_queue_frames.map(|n| n as u64), Key::WS_QUEUE),
-        ] {
-            if value == Some(0) {
-                return Err(key.error("must be a positive whole number".into()));
+        // clap names the argument as it shows it (`--listen <ADDR>`); find it by that.
+        let Some(ContextValue::String(shown)) = err.get(ContextKind::InvalidArg) else {
+            return None;
+        };
+        let mut command = Cli::command();
+        command.build(); // an argument shows itself only once built
+        let arg = command
+            .get_arguments()
+            .find(|arg| arg.to_string() == *shown)?;
+        let key = Key::of(arg)?;
+        let value = match err.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(value)) => value.as_str(),
+            _ => "",
+        };
+        let why = std::error::Error::source(err).map(ToString::to_string);
+        let why = match (err.get(ContextKind::ValidValue), why) {
+            _ if value.is_empty() => "needs a value".to_owned(),
+            // A secret is not echoed to the terminal or the service's log.
+            (_, Some(why)) if arg.is_hide_env_values_set() => why,
+            (Some(ContextValue::Strings(valid)), _) => {
+                format!("{value:?} is not one of {}", valid.join(", "))
             }
+            // Our own parsers quote the value already; the standard ones do not.
+            (_, Some(why)) if why.contains(&format!("{value:?}")) => why,
+            (_, Some(why)) => format!("{value:?}: {why}"),
+            _ => format!("{value:?} is not a valid value"),
+        };
+        Some(key.error(why))
+    }
+
+    /// A bad value in the file is reported like one from a flag, under all the key's
+    /// names; anything else (bad YAML, an unknown key) as it is, with the file's path.
+    fn from_yaml(path: &Path, err: &serde_yaml_ng::Error) -> Self {
+        // serde_yaml_ng starts its message with the dotted path of the bad value
+        // (`limits.max_message_bytes: invalid value: …`), or of the map holding an unknown key.
+        let message = err.to_string();
+        let key = message
+            .split_once(": ")
+            .and_then(|(at, _)| Key::by_file_key(at.split('[').next().unwrap_or(at)));
+        match key {
+            Some(key) => {
+                let why = message[key.file.len()..]
+                    .trim_start_matches(|c| c != ':')
+                    .trim_start_matches(": ");
+                key.error(format!("{why} in {}", path.display()))
+            }
+            None => ConfigError::File {
+                path: path.to_owned(),
+                message,
+            },
         }
-        Ok(file)
     }
 }
 
@@ -521,30 +781,58 @@ impl FileConfig {
 mod tests {
     use super::*;
 
-    fn file(yaml: &str) -> FileConfig {
-        serde_yaml_ng::from_str(yaml).expect("test yaml parses")
+    /// The command line without any variable: the tests must not see the developer's
+    /// `GADKA_*` environment.
+    fn command() -> ClapCommand {
+        Cli::command().mut_args(|arg| arg.env(None))
+    }
+
+    fn flags(args: &[&str]) -> Result<Overrides, ConfigError> {
+        let args = std::iter::once("gadka").chain(args.iter().copied());
+        Cli::parse_from_command(command(), args).map(|cli| cli.overrides)
+    }
+
+    fn settings(yaml: &str, args: &[&str]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("gadka.yaml");
+        std::fs::write(&path, yaml).expect("the file is written");
+        Settings::load(Some(&path), &flags(args)?)
     }
 
     #[test]
     fn defaults_need_nothing() {
-        let s = Settings::layer(FileConfig::default(), &Overrides::default()).unwrap();
+        let s = Settings::load(None, &Overrides::default()).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./gadka-data"));
         assert!(s.database_url.starts_with("sqlite://./gadka-data/gadka.db"));
+        assert_eq!(s.durability, Durability::Full);
         assert_eq!(s.limits.max_message_bytes, 16 * 1024);
+        assert_eq!(s.limits.writer_batch, 256);
+        assert_eq!(s.limits.writer_queue, 4096);
+        assert_eq!(s.metrics_listen, None);
         assert!(s.origins.is_empty());
+        assert_eq!(s.log_filter, "info");
     }
 
     #[test]
-    fn flag_or_env_beats_file_beats_default() {
-        let f = file(
-            "server:\n  listen: 127.0.0.1:9000\n  data_dir: /srv/gadka\nlimits:\n  max_message_bytes: 100\n",
+    fn with_data_dir_gives_the_defaults_but_the_dir() {
+        let s = Settings::with_data_dir("/srv/gadka");
+        let d = Settings::load(None, &Overrides::default()).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/gadka"));
+        assert_eq!(s.database_url, "sqlite:///srv/gadka/gadka.db?mode=rwc");
+        assert_eq!(
+            (s.listen, s.session_ttl, s.limits.writer_queue, s.durability),
+            (d.listen, d.session_ttl, d.limits.writer_queue, d.durability)
         );
-        let o = Overrides {
-            listen: Some("127.0.0.1:0".into()),
-            ..Overrides::default()
-        };
-        let s = Settings::layer(f, &o).unwrap();
+    }
+
+    #[test]
+    fn a_flag_beats_the_file_which_beats_the_default() {
+        let s = settings(
+            "server:\n  listen: 127.0.0.1:9000\n  data_dir: /srv/gadka\nlimits:\n  max_message_bytes: 100\n",
+            &["--listen", "127.0.0.1:0"],
+        )
+        .unwrap();
         assert_eq!(s.listen.port(), 0, "the flag wins");
         assert_eq!(
             s.data_dir,
@@ -559,56 +847,312 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_value_names_its_key() {
-        let o = Overrides {
-            listen: Some("not-an-address".into()),
-            ..Overrides::default()
+    fn a_variable_beats_the_file_and_a_flag_beats_the_variable() {
+        // Setting a variable is unsafe in a threaded test binary, so the test points
+        // `--data-dir` at one that cargo sets for every test process instead.
+        let Some(from_env) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+            panic!("run under cargo, which sets CARGO_MANIFEST_DIR");
         };
-        let err = Settings::layer(FileConfig::default(), &o)
-            .unwrap_err()
-            .to_string();
+        let command = || command().mut_arg("server.data_dir", |arg| arg.env("CARGO_MANIFEST_DIR"));
+        let yaml = "server:\n  data_dir: /from/file\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gadka.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let load = |args: &[&str]| {
+            let cli = Cli::parse_from_command(
+                command(),
+                std::iter::once("gadka").chain(args.iter().copied()),
+            )
+            .unwrap();
+            Settings::load(Some(&path), &cli.overrides)
+                .unwrap()
+                .data_dir
+        };
+        assert_eq!(
+            load(&[]),
+            PathBuf::from(from_env),
+            "the variable beats the file"
+        );
+        assert_eq!(
+            load(&["--data-dir", "/from/flag"]),
+            PathBuf::from("/from/flag")
+        );
+    }
+
+    #[test]
+    fn a_flag_after_the_command_overrides_a_bad_variable() {
+        // `server.listen` reads a variable holding no address, as a bad GADKA_LISTEN would.
+        let command = || command().mut_arg("server.listen", |arg| arg.env("CARGO_MANIFEST_DIR"));
+        for args in [
+            &["gadka", "serve", "--listen", "127.0.0.1:0"][..],
+            &["gadka", "--listen", "127.0.0.1:0", "serve"],
+            &["gadka", "--listen", "127.0.0.1:0"],
+        ] {
+            let cli = Cli::parse_from_command(command(), args).unwrap();
+            let s = Settings::load(None, &cli.overrides).unwrap();
+            assert_eq!(s.listen.port(), 0, "{args:?}");
+        }
+        let err = Cli::parse_from_command(command(), ["gadka", "serve"]).unwrap_err();
+        assert_names(err, "server.listen", "GADKA_LISTEN", "--listen");
+    }
+
+    #[test]
+    fn the_new_keys_are_read_from_file_and_flags() {
+        let s = settings(
+            "database:\n  durability: normal\nmetrics:\n  listen: 127.0.0.1:9100\nlimits:\n  writer_batch: 8\n  writer_queue: 16\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.durability, Durability::Normal);
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (8, 16));
+
+        let s = settings(
+            "database:\n  durability: normal\n",
+            &[
+                "--durability",
+                "full",
+                "--metrics-listen",
+                "[::1]:9100",
+                "--writer-batch",
+                "1",
+                "--writer-queue",
+                "2",
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.durability, Durability::Full);
+        assert_eq!(s.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (1, 2));
+    }
+
+    /// The error is one line and names the key in all its spellings.
+    fn assert_names(err: ConfigError, file: &str, env: &str, flag: &str) {
+        let err = err.to_string();
         assert!(
-            err.contains("server.listen") && err.contains("GADKA_LISTEN"),
-            "{err}"
+            err.contains(file) && err.contains(env) && err.contains(flag),
+            "{file}, {env}, {flag} named in: {err}"
         );
         assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]
-    fn an_unknown_or_mistyped_file_key_is_refused_with_its_name() {
-        let err = serde_yaml_ng::from_str::<FileConfig>("server:\n  lisen: 1\n").unwrap_err();
-        assert!(err.to_string().contains("lisen"), "{err}");
-        let err = serde_yaml_ng::from_str::<FileConfig>("limits:\n  max_message_bytes: lots\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("max_message_bytes"), "{err}");
+    fn a_bad_flag_or_variable_names_its_key() {
+        for (args, file, env) in [
+            (
+                &["--listen", "nowhere"][..],
+                "server.listen",
+                "GADKA_LISTEN",
+            ),
+            (
+                &["--writer-batch", "0"],
+                "limits.writer_batch",
+                "GADKA_WRITER_BATCH",
+            ),
+            (
+                &["--writer-queue", "many"],
+                "limits.writer_queue",
+                "GADKA_WRITER_QUEUE",
+            ),
+            (
+                &["--durability", "fast"],
+                "database.durability",
+                "GADKA_DURABILITY",
+            ),
+            (
+                &["--metrics-listen", "9100"],
+                "metrics.listen",
+                "GADKA_METRICS_LISTEN",
+            ),
+            (
+                &["--ws-queue-frames", "0"],
+                "limits.ws_queue_frames",
+                "GADKA_WS_QUEUE_FRAMES",
+            ),
+            (
+                &["--origins", "example.org"],
+                "server.origins",
+                "GADKA_ORIGINS",
+            ),
+            (
+                &["--session-secret", "short"],
+                "session.secret",
+                "GADKA_SESSION_SECRET",
+            ),
+            (
+                &["--cookie-secure", "maybe"],
+                "server.cookie_secure",
+                "GADKA_COOKIE_SECURE",
+            ),
+            (
+                &["--database-url", "mysql://x"],
+                "database.url",
+                "GADKA_DATABASE_URL",
+            ),
+        ] {
+            let err = flags(args).unwrap_err();
+            assert_names(err, file, env, args[0]);
+        }
+        let err = flags(&["--session-secret", "hunter2"])
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "the secret is not echoed: {err}");
+        let err = flags(&["--durability", "fast"]).unwrap_err().to_string();
+        assert!(
+            err.contains("full, normal"),
+            "the choices are listed: {err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_file_value_names_its_key() {
+        for (yaml, file, env, flag) in [
+            (
+                "server:\n  listen: nowhere\n",
+                "server.listen",
+                "GADKA_LISTEN",
+                "--listen",
+            ),
+            (
+                "limits:\n  max_message_bytes: lots\n",
+                "limits.max_message_bytes",
+                "GADKA_MAX_MESSAGE_BYTES",
+                "--max-message-bytes",
+            ),
+            (
+                "limits:\n  writer_batch: 0\n",
+                "limits.writer_batch",
+                "GADKA_WRITER_BATCH",
+                "--writer-batch",
+            ),
+            (
+                "limits:\n  writer_queue: -1\n",
+                "limits.writer_queue",
+                "GADKA_WRITER_QUEUE",
+                "--writer-queue",
+            ),
+            (
+                "database:\n  durability: fast\n",
+                "database.durability",
+                "GADKA_DURABILITY",
+                "--durability",
+            ),
+            (
+                "limits:\n  ws_queue_frames: 0\n",
+                "limits.ws_queue_frames",
+                "GADKA_WS_QUEUE_FRAMES",
+                "--ws-queue-frames",
+            ),
+            (
+                "session:\n  ttl_secs: -1\n",
+                "session.ttl_secs",
+                "GADKA_SESSION_TTL_SECS",
+                "--session-ttl-secs",
+            ),
+            (
+                "session:\n  secret: short\n",
+                "session.secret",
+                "GADKA_SESSION_SECRET",
+                "--session-secret",
+            ),
+            (
+                "server:\n  origins: [example.org]\n",
+                "server.origins",
+                "GADKA_ORIGINS",
+                "--origins",
+            ),
+            (
+                "server:\n  origins: [1, [2]]\n",
+                "server.origins",
+                "GADKA_ORIGINS",
+                "--origins",
+            ),
+        ] {
+            let err = settings(yaml, &[]).unwrap_err();
+            assert!(
+                err.to_string().contains("gadka.yaml"),
+                "the file is named: {err}"
+            );
+            assert_names(err, file, env, flag);
+        }
+    }
+
+    #[test]
+    fn an_unknown_file_key_is_refused_with_its_name() {
+        for (yaml, typo) in [
+            ("server:\n  lisen: 1\n", "lisen"),
+            ("limits:\n  max_message_byte: 1\n", "max_message_byte"),
+            ("limit:\n  max_message_bytes: 1\n", "limit"),
+            ("limits:\n  writer_batches: 1\n", "writer_batches"),
+            ("metric:\n  listen: 127.0.0.1:9100\n", "metric"),
+        ] {
+            let err = settings(yaml, &[]).unwrap_err().to_string();
+            assert!(err.contains(typo) && !err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_flag_names_a_key_the_file_knows() {
+        let command = Cli::command();
+        let others: Vec<_> = command
+            .get_arguments()
+            .filter(|arg| Key::of(arg).is_none())
+            .map(|arg| arg.get_id().as_str())
+            .collect();
+        assert_eq!(others, ["config"], "every other flag has a file key");
+        let keys = command.get_arguments().filter_map(Key::of);
+        for key in keys {
+            let (section, name) = key.file.split_once('.').unwrap();
+            // A value of the wrong type for every key: refused, but not as unknown.
+            let err = serde_yaml_ng::from_str::<Layer>(&format!("{section}:\n  {name}: {{}}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("unknown field"), "{}: {err}", key.file);
+        }
     }
 
     #[test]
     fn origins_are_normalised_and_checked() {
-        let o = Overrides {
-            origins: Some("https://Chat.Example.org/, http://localhost:3000".into()),
-            ..Overrides::default()
-        };
-        let s = Settings::layer(FileConfig::default(), &o).unwrap();
+        let s = settings(
+            "",
+            &[
+                "--origins",
+                "https://Chat.Example.org/, http://localhost:3000,",
+            ],
+        )
+        .unwrap();
         assert_eq!(
             s.origins,
             ["https://chat.example.org", "http://localhost:3000"]
         );
-        let o = Overrides {
-            origins: Some("chat.example.org".into()),
-            ..Overrides::default()
-        };
-        assert!(Settings::layer(FileConfig::default(), &o).is_err());
+        let s = settings("server:\n  origins: [' HTTPS://a.example ']\n", &[]).unwrap();
+        assert_eq!(s.origins, ["https://a.example"]);
     }
-}
 
-/// How hard a commit is pushed to disk before it is acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// `synchronous=FULL`: an acknowledged message survives a power cut.
-    #[default]
-    Full,
-    /// Survives a crash of the process (kill -9), not a power cut.
-    Normal,
+    #[test]
+    fn booleans_read_as_operators_write_them() {
+        for (raw, expected) in [
+            ("yes", true),
+            ("on", true),
+            ("1", true),
+            ("false", false),
+            ("off", false),
+        ] {
+            let s = settings("", &["--cookie-secure", raw]).unwrap();
+            assert_eq!(s.cookie_secure, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_secret_is_not_printed() {
+        let secret = "s".repeat(40);
+        let overrides = flags(&["--session-secret", &secret]).unwrap();
+        let layer =
+            serde_yaml_ng::from_str::<Layer>(&format!("session:\n  secret: {secret}\n")).unwrap();
+        for shown in [format!("{overrides:?}"), format!("{layer:?}")] {
+            assert!(!shown.contains(&secret), "{shown}");
+        }
+        let s = Settings::load(None, &overrides).unwrap();
+        assert_eq!(s.session_secret.as_deref(), Some(secret.as_bytes()));
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use gadka::{
     config::{Cli, Command, Settings},
     startup::{Application, shutdown_signal},
@@ -12,9 +11,12 @@ use gadka::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref(), &cli.overrides) {
-        Ok(settings) => settings,
+    // A bad flag or variable is reported like a bad file value: one line, exit code 2.
+    let (command, settings) = match Cli::parse_args().and_then(|cli| {
+        let settings = Settings::load(cli.config.as_deref(), &cli.overrides)?;
+        Ok((cli.command.unwrap_or_default(), settings))
+    }) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("gadka: {e}");
             return ExitCode::from(2);
@@ -24,7 +26,7 @@ async fn main() -> ExitCode {
         eprintln!("gadka: {e}");
         return ExitCode::from(2);
     }
-    let result = match cli.command.unwrap_or_default() {
+    let result = match command {
         Command::Serve => match Application::build(settings).await {
             Ok(app) => app.run_until(shutdown_signal()).await,
             Err(e) => Err(e),

@@ -55,12 +55,16 @@ fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
 }
 
 #[test]
-fn serves_on_a_free_port_from_flags_over_env_and_stops_on_sigterm() {
+fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gadka.yaml");
+    let file_data_dir = dir.path().join("from-file");
     std::fs::write(
         &config,
-        "server:\n  listen: 127.0.0.1:1\nlimits:\n  max_message_bytes: 64\n",
+        format!(
+            "server:\n  listen: 127.0.0.1:1\n  data_dir: {}\nlimits:\n  max_message_bytes: 64\n",
+            file_data_dir.display()
+        ),
     )
     .unwrap();
     let mut child = gadka()
@@ -90,6 +94,10 @@ fn serves_on_a_free_port_from_flags_over_env_and_stops_on_sigterm() {
         "the database is in GADKA_DATA_DIR"
     );
     assert!(
+        !file_data_dir.exists(),
+        "GADKA_DATA_DIR beats the file's server.data_dir"
+    );
+    assert!(
         dir.path().join("session.key").exists(),
         "and the generated secret beside it"
     );
@@ -105,7 +113,7 @@ fn serves_on_a_free_port_from_flags_over_env_and_stops_on_sigterm() {
 fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 3] = [
+    let cases: [Case; 5] = [
         (&["--listen", "nowhere"], &[], "server.listen"),
         (
             &[],
@@ -113,6 +121,12 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
             "GADKA_MAX_MESSAGE_BYTES",
         ),
         (&[], &[("GADKA_ORIGINS", "example.org")], "GADKA_ORIGINS"),
+        (
+            &["serve"],
+            &[("GADKA_DURABILITY", "fast")],
+            "database.durability",
+        ),
+        (&["serve", "--writer-batch", "0"], &[], "GADKA_WRITER_BATCH"),
     ];
     for (args, env, key) in cases {
         let out = gadka()
@@ -127,6 +141,17 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
         assert!(stderr.contains(key), "{key} named in {stderr}");
     }
     let config = dir.path().join("bad.yaml");
+    std::fs::write(&config, "limits:\n  ws_queue_frames: 0\n").unwrap();
+    let out = gadka().arg("--config").arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("limits.ws_queue_frames")
+            && stderr.contains("GADKA_WS_QUEUE_FRAMES")
+            && stderr.contains("--ws-queue-frames")
+            && stderr.trim().lines().count() == 1,
+        "a bad file value is named in all its spellings: {stderr}"
+    );
     std::fs::write(&config, "server:\n  lisen: 127.0.0.1:8080\n").unwrap();
     let out = gadka().arg("--config").arg(&config).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
