@@ -5,6 +5,7 @@ pub mod api;
 pub mod chat;
 pub mod config;
 pub mod hub;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -841,3 +841,242 @@ fn fail_one(p: Planned, error: &ChatError) {
         Planned::Open { reply, .. } => drop(reply.send(Err(again()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The writer on a real SQLite file. A test submits several commands before it
+    //! awaits any answer: on the test's single-threaded runtime the writer task only
+    //! runs at that await, so all of them land in one batch.
+
+    use super::*;
+    use crate::{config::Durability, store::NewUser};
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        store: Store,
+        engine: Engine,
+        events: broadcast::Receiver<Arc<[Committed]>>,
+    }
+
+    async fn setup(users: &[&str]) -> (Setup, Vec<i64>) {
+        setup_with(users, Vec::new()).await
+    }
+
+    async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec<i64>) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Durability::Full)
+            .await
+            .expect("a database");
+        let mut ids = Vec::new();
+        for name in users {
+            let user = store
+                .create_user(NewUser {
+                    username: name,
+                    display_name: name,
+                    password_hash: "",
+                    created_at: 0,
+                })
+                .await
+                .expect("insert")
+                .expect("a new user");
+            ids.push(user.id);
+        }
+        let (engine, _task) = Engine::start(
+            store.clone(),
+            EngineConfig {
+                batch: 64,
+                queue: 64,
+                subscribers: Vec::new(),
+                hooks,
+            },
+        );
+        let events = engine.subscribe();
+        (
+            Setup {
+                _dir: dir,
+                store,
+                engine,
+                events,
+            },
+            ids,
+        )
+    }
+
+    impl Setup {
+        async fn send(
+            &self,
+            sender_id: i64,
+            to: SendTo,
+            txn_id: Option<&str>,
+        ) -> oneshot::Receiver<Result<SendOutcome, ChatError>> {
+            let (reply, answer) = oneshot::channel();
+            self.engine
+                .submit(Command::Send {
+                    sender_id,
+                    to,
+                    body: "hej".into(),
+                    txn_id: txn_id.map(str::to_owned),
+                    origin: None,
+                    reply,
+                })
+                .await
+                .expect("the writer runs");
+            answer
+        }
+
+        async fn open(&self, user_id: i64, peer_id: i64) -> i64 {
+            let (reply, answer) = oneshot::channel();
+            self.engine
+                .submit(Command::Open {
+                    user_id,
+                    peer_id,
+                    reply,
+                })
+                .await
+                .expect("the writer runs");
+            answer.await.expect("answered").expect("opened").0
+        }
+    }
+
+    fn new_message(outcome: Result<SendOutcome, ChatError>) -> Arc<Message> {
+        match outcome {
+            Ok(SendOutcome::New(message)) => message,
+            other => panic!("expected a new message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_txn_id_retried_inside_one_batch_is_stored_once() {
+        let (s, ids) = setup(&["ann", "bob"]).await;
+        let (ann, bob) = (ids[0], ids[1]);
+        let first = s.send(ann, SendTo::User(bob), Some("t-1")).await;
+        let again = s.send(ann, SendTo::User(bob), Some("t-1")).await;
+        let other = s.send(ann, SendTo::User(bob), Some("t-2")).await;
+
+        let first = new_message(first.await.expect("answered"));
+        match again.await.expect("answered") {
+            Ok(SendOutcome::Repeat(message)) => assert_eq!(message, first),
+            other => panic!("expected the first message again, got {other:?}"),
+        }
+        let other = new_message(other.await.expect("answered"));
+        assert_eq!((first.seq, other.seq), (1, 2));
+
+        // And across batches: the stored original, unchanged.
+        let later = s.send(ann, SendTo::User(bob), Some("t-1")).await;
+        match later.await.expect("answered") {
+            Ok(SendOutcome::Duplicate(row)) => assert_eq!(row.id, first.id),
+            other => panic!("expected the stored message, got {other:?}"),
+        }
+        let stored = s
+            .store
+            .messages_before(first.conversation_id, None, 10)
+            .await
+            .expect("read");
+        assert_eq!(stored.len(), 2, "{stored:?}");
+    }
+
+    #[tokio::test]
+    async fn one_bad_command_fails_alone_and_never_its_batch() {
+        let (mut s, ids) = setup(&["ann", "bob", "cid"]).await;
+        let (ann, bob, cid) = (ids[0], ids[1], ids[2]);
+        let ann_bob = s.open(ann, bob).await;
+        let _ = s.events.recv().await;
+
+        let good = s.send(ann, SendTo::Conversation(ann_bob), None).await;
+        // cid is not in ann and bob's conversation; 999 is no one; nor is one's self.
+        let intruder = s.send(cid, SendTo::Conversation(ann_bob), None).await;
+        let nobody = s.send(ann, SendTo::User(999), None).await;
+        let alone = s.send(ann, SendTo::User(ann), None).await;
+        let also_good = s.send(bob, SendTo::Conversation(ann_bob), None).await;
+
+        assert_eq!(new_message(good.await.expect("answered")).seq, 1);
+        assert!(matches!(
+            intruder.await.expect("answered"),
+            Err(ChatError::NotFound("conversation"))
+        ));
+        assert!(matches!(
+            nobody.await.expect("answered"),
+            Err(ChatError::NotFound("user"))
+        ));
+        assert!(matches!(
+            alone.await.expect("answered"),
+            Err(ChatError::Invalid { .. })
+        ));
+        assert_eq!(new_message(also_good.await.expect("answered")).seq, 2);
+
+        // One batch, one slice of events, in commit order, with nothing of the refused.
+        let events = s.events.recv().await.expect("the batch's events");
+        let ids: Vec<i64> = events
+            .iter()
+            .filter_map(|e| match e {
+                Committed::Message { message, .. } => Some(message.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn sends_to_a_new_pair_in_one_batch_create_one_conversation() {
+        let (mut s, ids) = setup(&["ann", "bob"]).await;
+        let (ann, bob) = (ids[0], ids[1]);
+        let a = s.send(ann, SendTo::User(bob), None).await;
+        let b = s.send(bob, SendTo::User(ann), None).await;
+        let a = new_message(a.await.expect("answered"));
+        let b = new_message(b.await.expect("answered"));
+        assert_eq!(a.conversation_id, b.conversation_id);
+        assert_eq!((a.seq, b.seq), (1, 2));
+        let events = s.events.recv().await.expect("the batch's events");
+        assert!(matches!(
+            events.first(),
+            Some(Committed::Conversation { members, .. }) if *members == [ann, bob]
+        ));
+        assert_eq!(events.len(), 3);
+    }
+
+    /// Outboxes every message, as the bridge will.
+    struct EveryMessage;
+
+    impl TxnHook for EveryMessage {
+        fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>) {
+            if let Committed::Message { message, .. } = event {
+                rows.push(OutboxEntry {
+                    topic: "test",
+                    payload: message.id.to_string(),
+                });
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hook_s_rows_commit_with_the_batch() {
+        let (s, ids) = setup_with(&["ann", "bob", "cid"], vec![Arc::new(EveryMessage)]).await;
+        let (ann, bob, cid) = (ids[0], ids[1], ids[2]);
+        let ann_bob = s.open(ann, bob).await;
+        let answers = [
+            s.send(ann, SendTo::Conversation(ann_bob), None).await,
+            s.send(cid, SendTo::Conversation(ann_bob), None).await,
+            s.send(bob, SendTo::Conversation(ann_bob), None).await,
+        ];
+        let mut committed = Vec::new();
+        for answer in answers {
+            if let Ok(SendOutcome::New(message)) = answer.await.expect("answered") {
+                committed.push(message.id.to_string());
+            }
+        }
+        let outbox: Vec<String> = s
+            .store
+            .outbox_after("test", 0, 100)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|row| row.payload)
+            .collect();
+        assert_eq!(committed.len(), 2);
+        assert_eq!(
+            outbox, committed,
+            "one row per committed message, none for the refused"
+        );
+    }
+}

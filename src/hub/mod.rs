@@ -157,6 +157,7 @@ impl Hub {
             sockets.len() == 1
         };
         self.inner.open.send_modify(|n| *n += 1);
+        metrics::gauge!("gadka_sockets_open").increment(1.0);
         if let Some(reason) = self.inner.closing.get() {
             kick.kick(*reason);
         }
@@ -184,6 +185,7 @@ impl Hub {
             last
         };
         self.inner.open.send_modify(|n| *n = n.saturating_sub(1));
+        metrics::gauge!("gadka_sockets_open").decrement(1.0);
         last
     }
 

@@ -5,6 +5,7 @@
 mod batch;
 mod conversations;
 mod messages;
+mod outbox;
 mod rows;
 mod sessions;
 mod users;
@@ -26,6 +27,7 @@ use sea_orm::{
 use crate::config::Durability;
 pub use batch::{Batch, NewMessage, OutboxEntry};
 pub use conversations::{ConversationList, HelloRows};
+pub use outbox::OutboxRow;
 pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
 pub use sessions::NewSession;
 pub use users::NewUser;

@@ -1,0 +1,110 @@
+//! Metrics in the Prometheus text format, at `GET /metrics`.
+//!
+//! The code records through the `metrics` facade (`metrics::counter!` and friends,
+//! where the thing happens); this module installs the Prometheus recorder once per
+//! process and renders it. What is recorded:
+//!
+//! | metric | kind | where |
+//! |---|---|---|
+//! | `gadka_messages_committed_total` | counter | the engine, after each commit |
+//! | `gadka_writer_batch_size` | histogram | commands per batch |
+//! | `gadka_writer_commit_seconds` | histogram | one batch, from first read to commit |
+//! | `gadka_writer_queue_depth` | gauge | commands waiting when a batch starts |
+//! | `gadka_sockets_open` | gauge | the hub |
+//! | `gadka_db_queries_total` | counter | every statement the store runs |
+//! | `gadka_http_requests_total{route,method,status}` | counter | the HTTP layer |
+
+use std::sync::OnceLock;
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use. Every application in the process
+/// (tests start many) records into the same one.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("gadka_writer_batch_size".into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("gadka_writer_commit_seconds".into()),
+                        &[
+                            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                            0.25, 1.0,
+                        ],
+                    )
+                });
+            let recorder = match builder {
+                Ok(builder) => builder.build_recorder(),
+                // Only an empty bucket list fails, and these are constants.
+                Err(e) => {
+                    tracing::error!(error = %e, "metrics buckets refused; using summaries");
+                    PrometheusBuilder::new().build_recorder()
+                }
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows ours only"
+                );
+            }
+            handle
+        })
+        .clone()
+}
+
+/// `GET /metrics`.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    let handle = handle();
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move { render(&handle) }
+        }),
+    )
+}
+
+fn render(handle: &PrometheusHandle) -> Response {
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Counts every HTTP request by route (the matched pattern, never the raw path, so
+/// ids do not explode the label set), method and status.
+pub async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    metrics::counter!(
+        "gadka_http_requests_total",
+        "route" => route,
+        "method" => method,
+        "status" => response.status().as_u16().to_string(),
+    )
+    .increment(1);
+    response
+}

@@ -1,0 +1,40 @@
+//! The outbox: rows subscribers committed with a batch (see `batch.rs`), read back by
+//! the consumer of their topic.
+
+use entity::outbox;
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::Store;
+
+/// A stored outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub payload: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Up to `limit` rows of `topic` after `after`, oldest first.
+    pub async fn outbox_after(
+        &self,
+        topic: &str,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<OutboxRow>, DbErr> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::Topic.eq(topic))
+            .filter(outbox::Column::Id.gt(after))
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| OutboxRow {
+                id: row.id,
+                payload: row.payload,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+}
