@@ -18,6 +18,7 @@
 mod client;
 mod frames;
 mod idle;
+mod pace;
 mod send;
 mod stats;
 

@@ -6,17 +6,17 @@
 //!
 //! - closed loop (the default): each sender keeps `window` sends unacknowledged at most,
 //!   so the load adapts to the server and throughput is what is measured;
-//! - open loop (`--rate`): sends go out on a fixed schedule whatever the replies, and
-//!   latency is measured from the *scheduled* time, so that a server stall shows up in
-//!   every message it delayed (no coordinated omission).
+//! - open loop (`--rate`): sends go out on a fixed schedule whatever the replies (see
+//!   [`crate::pace`]), and latency is measured from the *scheduled* time, so that a
+//!   server stall shows up in every message it delayed (no coordinated omission).
 //!
 //! The client must be cheaper than the server it measures, so per message it does no
 //! hashing and no `Value` parse: a message is named by its counter, send times live in
-//! a vector indexed by it (or follow from the schedule), incoming frames are scanned
-//! (see [`crate::frames`]), ready sends are fed and flushed once, and latencies go into
-//! histograms. Each pair runs as one task whose writer and two readers are joined
-//! futures: a write that waits on the network never stops the reads, and waking the
-//! writer when an acknowledgement frees the window costs no cross-thread hand-off.
+//! a vector indexed by it, incoming frames are scanned (see [`crate::frames`]), ready
+//! sends are fed and flushed once, and latencies go into histograms. Each pair runs as
+//! one task whose writer and two readers are joined futures: a write that waits on the
+//! network never stops the reads, and waking the writer when an acknowledgement frees
+//! the window costs no cross-thread hand-off.
 
 use std::{
     sync::{
@@ -29,12 +29,12 @@ use std::{
 use anyhow::{Context, anyhow, bail};
 use futures_util::{Sink, SinkExt, Stream, StreamExt, TryStreamExt, stream};
 use serde::Serialize;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::{
     client::{Socket, User},
     frames::{self, Frame, SendEncoder},
+    pace::{Gate, Pacer, Schedule, nanos_since},
     stats::{Latency, Summary},
 };
 
@@ -191,27 +191,11 @@ struct Pair {
     recipient: Socket,
 }
 
-/// Counters a pair shares with its writer and with the stall watchdog.
+/// A pair's counts, watched for stalls.
 #[derive(Default)]
 struct Progress {
     acked: AtomicUsize,
     delivered: AtomicUsize,
-    /// Wakes a closed-loop writer waiting for its window to open.
-    window_opened: Notify,
-}
-
-/// Open loop: when message `k` is due, `first + k × interval` nanoseconds after the
-/// clock started.
-#[derive(Debug, Clone, Copy)]
-struct Schedule {
-    first_ns: f64,
-    interval_ns: f64,
-}
-
-impl Schedule {
-    fn due(&self, k: usize) -> u64 {
-        (self.first_ns + k as f64 * self.interval_ns) as u64
-    }
 }
 
 /// When message `k` counts as sent (nanoseconds since the clock started, 0 while it is
@@ -249,17 +233,34 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
     );
 
     let base = Instant::now();
-    let start_ns = match plan.mode {
-        Mode::Closed { .. } => 0,
-        Mode::Open { .. } => LEAD.as_nanos() as u64,
+    let (start_ns, schedule) = match plan.mode {
+        Mode::Closed { .. } => (0, None),
+        Mode::Open { rate } => {
+            let start_ns = LEAD.as_nanos() as u64;
+            (start_ns, Some(Schedule::new(start_ns, rate, plan.pairs)))
+        }
     };
     let mut progress = Vec::with_capacity(pairs.len());
+    let mut gates = Vec::with_capacity(pairs.len());
     let mut tasks = Vec::with_capacity(pairs.len());
     for pair in pairs {
-        let shared = Arc::new(Progress::default());
-        progress.push(shared.clone());
-        tasks.push(tokio::spawn(run_pair(pair, plan, base, start_ns, shared)));
+        let counts = Arc::new(Progress::default());
+        let gate = Arc::new(Gate::default());
+        if let Mode::Closed { window } = plan.mode {
+            gate.open_to(window);
+        }
+        progress.push(counts.clone());
+        gates.push(gate.clone());
+        let job = run_pair(pair, plan, schedule, base, counts, gate);
+        tasks.push(tokio::spawn(job));
     }
+    // Stops when the run ends, however it ends.
+    let _pacer = match schedule {
+        Some(schedule) => Some(
+            Pacer::start(gates, plan.messages, schedule, base).context("start the pacer thread")?,
+        ),
+        None => None,
+    };
     let all = futures_util::future::try_join_all(
         tasks
             .into_iter()
@@ -314,9 +315,10 @@ async fn connect(url: &str, run_id: &str, count: usize) -> anyhow::Result<Vec<Pa
 async fn run_pair(
     pair: Pair,
     plan: Plan,
+    schedule: Option<Schedule>,
     base: Instant,
-    start_ns: u64,
     progress: Arc<Progress>,
+    gate: Arc<Gate>,
 ) -> anyhow::Result<PairResult> {
     let n = plan.messages;
     let encoder = SendEncoder::new(pair.conversation, pair.index, plan.body_bytes);
@@ -324,35 +326,30 @@ async fn run_pair(
     let mut inbox = pair.recipient;
     let sent_at: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
     let mut lag = Latency::new();
-    let writer = async {
-        match plan.mode {
-            Mode::Closed { window } => {
-                write_closed(&mut sink, &encoder, &sent_at, window, &progress, base).await
-            }
-            Mode::Open { rate } => {
-                let interval_ns = 1e9 * plan.pairs as f64 / rate;
-                let schedule = Schedule {
-                    // Senders take turns within each interval rather than all at once.
-                    first_ns: start_ns as f64 + interval_ns * pair.index as f64 / plan.pairs as f64,
-                    interval_ns,
-                };
-                write_open(&mut sink, &encoder, &sent_at, schedule, &mut lag, base).await
-            }
-        }
+    let writer = write(
+        &mut sink,
+        &encoder,
+        &sent_at,
+        &gate,
+        schedule.map(|s| (s, pair.index)),
+        &mut lag,
+        base,
+    );
+    let window = match plan.mode {
+        Mode::Closed { window } => Some((&*gate, window)),
+        Mode::Open { .. } => None,
     };
     let reading_acks = read(
         &mut acks,
         Expect::Sent,
-        n,
         &sent_at,
         &progress.acked,
-        Some(&progress.window_opened),
+        window,
         base,
     );
     let reading_deliveries = read(
         &mut inbox,
         Expect::Delivered,
-        n,
         &sent_at,
         &progress.delivered,
         None,
@@ -367,57 +364,20 @@ async fn run_pair(
         sent,
         acks: acks_tally,
         deliveries,
-        lag: matches!(plan.mode, Mode::Open { .. }).then_some(lag),
+        lag: schedule.map(|_| lag),
     })
 }
 
-/// Closed loop: keeps `window` sends unacknowledged, feeding every send the window
-/// allows and flushing once.
-async fn write_closed<S>(
+/// Sends every message the gate lets through, feeding them all and flushing once, and
+/// records when each counts as sent: now in the closed loop; in the open loop the time
+/// it was due (`schedule`: this sender's and its number), whatever held it up, with
+/// the lateness recorded in `lag`.
+async fn write<S>(
     sink: &mut S,
     encoder: &SendEncoder,
     sent_at: &[AtomicU64],
-    window: usize,
-    progress: &Progress,
-    base: Instant,
-) -> anyhow::Result<usize>
-where
-    S: Sink<Message, Error = tungstenite::Error> + Unpin,
-{
-    let n = sent_at.len();
-    let mut next = 0;
-    while next < n {
-        let limit = n.min(progress.acked.load(Ordering::Acquire) + window);
-        if next >= limit {
-            // notify_one keeps a permit, so an ack that lands before this await wakes it.
-            progress.window_opened.notified().await;
-            continue;
-        }
-        // One clock reading per batch; at most the encoding of the batch early.
-        let now = nanos_since(base).max(1);
-        for (at, k) in sent_at[next..limit].iter().zip(next..) {
-            at.store(now, Ordering::Release);
-            sink.feed(encoder.frame(k as u64)).await?;
-        }
-        sink.flush().await?;
-        next = limit;
-    }
-    Ok(n)
-}
-
-/// Open loop: sends each message at its scheduled time, or as soon after as the client
-/// manages, and records how late that was.
-///
-/// Latency counts from the scheduled time, so that a send held up by the server (its
-/// backpressure blocking the write) still counts from when it was due. The one
-/// exception is the client's own timer: tokio's has a 1 ms grain, so a writer that went
-/// to sleep waiting for the next due send wakes up to 1 ms late, and the sends that fell
-/// due while it slept count from when it woke. `schedule_lag` reports both delays.
-async fn write_open<S>(
-    sink: &mut S,
-    encoder: &SendEncoder,
-    sent_at: &[AtomicU64],
-    schedule: Schedule,
+    gate: &Gate,
+    schedule: Option<(Schedule, usize)>,
     lag: &mut Latency,
     base: Instant,
 ) -> anyhow::Result<usize>
@@ -425,30 +385,25 @@ where
     S: Sink<Message, Error = tungstenite::Error> + Unpin,
 {
     let n = sent_at.len();
-    let timer = tokio::time::sleep_until(base.into());
-    tokio::pin!(timer);
     let mut next = 0;
     while next < n {
-        let due = schedule.due(next);
-        let slept = due > nanos_since(base);
-        if slept {
-            timer
-                .as_mut()
-                .reset((base + Duration::from_nanos(due)).into());
-            timer.as_mut().await;
-        }
-        let now = nanos_since(base);
-        for (at, k) in sent_at[next..].iter().zip(next..) {
-            let due = schedule.due(k);
-            if due > now {
-                break;
-            }
-            lag.record_nanos(now - due);
-            at.store(if slept { now } else { due }.max(1), Ordering::Release);
+        let limit = gate.wait_past(next).await.min(n);
+        // One clock reading per batch; at most the encoding of the batch early.
+        let now = nanos_since(base).max(1);
+        for (at, k) in sent_at[next..limit].iter().zip(next..) {
+            let origin = match schedule {
+                None => now,
+                Some((schedule, sender)) => {
+                    let due = schedule.due(sender, k);
+                    lag.record_nanos(now.saturating_sub(due));
+                    due.max(1)
+                }
+            };
+            at.store(origin, Ordering::Release);
             sink.feed(encoder.frame(k as u64)).await?;
-            next = k + 1;
         }
         sink.flush().await?;
+        next = limit;
     }
     Ok(n)
 }
@@ -462,14 +417,14 @@ enum Expect {
     Delivered,
 }
 
-/// Reads one socket until all `n` expected frames have arrived, timing each.
+/// Reads one socket until a frame has arrived for each message in `sent_at`, timing
+/// each. In the closed loop, the acknowledgements' reader opens the sender's `window`.
 async fn read<S>(
     stream: &mut S,
     expect: Expect,
-    n: usize,
     sent_at: &[AtomicU64],
     count: &AtomicUsize,
-    wake: Option<&Notify>,
+    window: Option<(&Gate, usize)>,
     base: Instant,
 ) -> anyhow::Result<Tally>
 where
@@ -479,6 +434,7 @@ where
         Expect::Sent => "sender",
         Expect::Delivered => "recipient",
     };
+    let n = sent_at.len();
     let mut seen = vec![0u64; n.div_ceil(64)];
     let mut tally = Tally {
         latency: Latency::new(),
@@ -517,9 +473,9 @@ where
         tally.latency.record_nanos(now.saturating_sub(origin_ns));
         tally.last_ns = now;
         received += 1;
-        count.store(received, Ordering::Release);
-        if let Some(wake) = wake {
-            wake.notify_one();
+        count.store(received, Ordering::Relaxed);
+        if let Some((gate, window)) = window {
+            gate.open_to(received + window);
         }
     }
     Ok(tally)
@@ -603,9 +559,4 @@ fn summarize(plan: &Plan, start_ns: u64, results: Vec<PairResult>) -> Report {
         send_to_delivered,
         schedule_lag,
     }
-}
-
-/// Nanoseconds since `base`.
-fn nanos_since(base: Instant) -> u64 {
-    base.elapsed().as_nanos() as u64
 }
