@@ -1,0 +1,198 @@
+//! Runs the `gadka-load` binary against the real gadka server, started in-process the
+//! way gadka's own tests start it (a fresh SQLite database in a temporary directory, a
+//! free port), on a tiny workload. It checks that every message is accounted for and
+//! that the JSON report is whole and consistent; it never asserts timing figures, which
+//! depend on the machine.
+
+use std::{net::SocketAddr, process::Command};
+
+use gadka::{config::Settings, startup::Application};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A running server; stopped when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: TempDir,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut settings = Settings::with_data_dir(dir.path());
+        settings.listen = "127.0.0.1:0".parse().expect("an address");
+        let app = Application::build(settings)
+            .await
+            .expect("the server starts");
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and checks that it stopped cleanly.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("the server task")
+                .expect("the server ran and stopped cleanly");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Runs `gadka-load --url URL ARGS…` (off the runtime, which serves the server) and
+/// returns its standard output, failing the test if it failed.
+async fn gadka_load(url: &str, args: &[&str]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gadka-load"));
+    command.arg("--url").arg(url).args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the blocking task")
+        .expect("gadka-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "gadka-load {args:?} failed: {}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The report as JSON: exactly one object on standard output.
+fn report(stdout: &str) -> Value {
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The percentiles of a latency series are all there, in order, and count `n` samples.
+fn assert_percentiles(report: &Value, series: &str, n: u64) {
+    let s = &report[series];
+    assert_eq!(s["count"], n, "{series}: {s}");
+    let figure = |key: &str| {
+        s[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{series}.{key} in {s}"))
+    };
+    let (p50, p90, p99, p999, max) = (
+        figure("p50_us"),
+        figure("p90_us"),
+        figure("p99_us"),
+        figure("p999_us"),
+        figure("max_us"),
+    );
+    assert!(
+        p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max,
+        "{series}: {s}"
+    );
+    assert!(s["mean_us"].is_number(), "{series}: {s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_delivers_every_message() {
+    let server = Server::start().await;
+    let stdout = gadka_load(
+        &server.url(),
+        &[
+            "send",
+            "--pairs",
+            "2",
+            "--messages",
+            "20",
+            "--window",
+            "4",
+            "--json",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "send", "{r}");
+    assert_eq!(r["mode"], "closed", "{r}");
+    assert_eq!(r["pairs"], 2);
+    assert_eq!(r["window"], 4);
+    assert_eq!(r["messages_per_sender"], 20);
+    for count in ["sent", "acked", "delivered"] {
+        assert_eq!(r[count], 40, "{count}: {r}");
+    }
+    assert_eq!(r["unexpected_frames"], 0, "{r}");
+    assert!(r["messages_per_s"].as_f64().is_some_and(|m| m > 0.0), "{r}");
+    assert!(r["elapsed_s"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+    assert_percentiles(&r, "send_to_sent", 40);
+    assert_percentiles(&r, "send_to_delivered", 40);
+    assert!(r["schedule_lag"].is_null(), "{r}");
+    assert!(r["rate_target"].is_null(), "{r}");
+
+    // The default output is for people, and says the same.
+    let text = gadka_load(&server.url(), &["send", "--pairs", "1", "--messages", "3"]).await;
+    assert!(text.contains("3 messages from 1 senders"), "{text}");
+    assert!(text.contains("p99.9="), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_loop_sends_on_schedule() {
+    let server = Server::start().await;
+    // 100 messages/s across 2 senders for 0.2 s: 10 messages each.
+    let stdout = gadka_load(
+        &server.url(),
+        &[
+            "--json",
+            "send",
+            "--pairs",
+            "2",
+            "--rate",
+            "100",
+            "--duration",
+            "0.2",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["mode"], "open", "{r}");
+    assert_eq!(r["rate_target"], 100.0, "{r}");
+    assert_eq!(r["messages_per_sender"], 10, "{r}");
+    assert!(r["window"].is_null(), "{r}");
+    for count in ["sent", "acked", "delivered"] {
+        assert_eq!(r[count], 20, "{count}: {r}");
+    }
+    assert_eq!(r["unexpected_frames"], 0, "{r}");
+    assert_percentiles(&r, "send_to_sent", 20);
+    assert_percentiles(&r, "send_to_delivered", 20);
+    assert_percentiles(&r, "schedule_lag", 20);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn refuses_a_nonsensical_rate() {
+    let output = Command::new(env!("CARGO_BIN_EXE_gadka-load"))
+        .args(["--url", "http://127.0.0.1:9", "send", "--rate", "0"])
+        .output()
+        .expect("gadka-load runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--rate"), "{stderr}");
+}
