@@ -4,15 +4,29 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use anyhow::Context;
-use axum::Router;
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::StatusCode,
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 
 use crate::{
-    api::{self, AppState},
+    api,
     chat::{Chat, SessionKeys},
     config::Settings,
+    http::{ApiError, AppState, origin},
     hub::{CloseReason, Hub},
     store::Store,
+    ws,
 };
 
 /// How long shutdown waits for sockets to finish their command and close.
@@ -52,7 +66,7 @@ impl Application {
             settings.limits.clone(),
             Hub::new(settings.limits.ws_queue_frames),
         );
-        let router = api::router(AppState {
+        let router = router(AppState {
             chat: chat.clone(),
             origins: settings.origins.clone().into(),
             cookie_secure: settings.cookie_secure,
@@ -117,6 +131,57 @@ impl Application {
         self.store.close().await?;
         tracing::info!("stopped");
         Ok(served?)
+    }
+}
+
+/// The whole HTTP surface. Each surface brings its own routes and the layers only it
+/// needs (the API its body limit, a later bridge under `/_matrix/app/v1` its own);
+/// what they all share is layered here, around all of them.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router(state.chat.limits()))
+        .merge(ws::routes())
+        .route("/healthz", get(health))
+        // An unknown API path is a JSON 404 whoever takes the fallback below.
+        .route("/api/{*rest}", any(not_found))
+        // Everything that matched no route. The web client (`web/`) takes this over.
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), origin::check))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}
+
+/// The span every request runs in, so that what it logs names its request id.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NoRoute
+}
+
+/// 200 when the database answers, 503 when it does not.
+async fn health(State(state): State<AppState>) -> Response {
+    if state.chat.healthy().await {
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response()
+    } else {
+        let body = serde_json::json!({"error": {"code": "unavailable", "message": "the database does not answer"}});
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
 }
 

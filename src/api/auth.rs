@@ -14,12 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState, SESSION_COOKIE,
-    error::ErrorBody,
-    extract::{AppJson, CurrentSession},
-};
 use crate::chat::{IssuedSession, views::User};
+use crate::http::{
+    ApiError, AppState, CurrentSession, SESSION_COOKIE, error::ErrorBody, extract::AppJson,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

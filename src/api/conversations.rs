@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState,
-    error::ErrorBody,
-    extract::{AppJson, AppPath, AppQuery, CurrentSession, OptionalJson},
-};
 use crate::chat::{
     SendTo,
     views::{Conversation, Message, ReadMarker},
+};
+use crate::http::{
+    ApiError, AppState, CurrentSession,
+    error::ErrorBody,
+    extract::{AppJson, AppPath, AppQuery, OptionalJson},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

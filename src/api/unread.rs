@@ -3,12 +3,8 @@
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState,
-    error::ErrorBody,
-    extract::{AppJson, CurrentSession},
-};
 use crate::chat::views::UnreadSummary;
+use crate::http::{ApiError, AppState, CurrentSession, error::ErrorBody, extract::AppJson};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(summary))

@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState,
-    error::ErrorBody,
-    extract::{AppJson, AppPath, AppQuery, CurrentSession},
-};
 use crate::chat::views::{Profile, User};
+use crate::http::{
+    ApiError, AppState, CurrentSession,
+    error::ErrorBody,
+    extract::{AppJson, AppPath, AppQuery},
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

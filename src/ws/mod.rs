@@ -13,11 +13,13 @@ use axum::{
     routing::get,
 };
 
-use crate::api::{ApiError, AppState, extract::session_from_parts, origin};
+use crate::http::{ApiError, AppState, origin, session::session_from_parts};
 
 /// An idle socket keeps this much read buffer (axum's default is 128 KiB).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
+/// The socket's route. It needs no body limit of its own (an upgrade has no body);
+/// its frames are capped at the upgrade.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }

@@ -1,16 +1,13 @@
 //! Extractors: gadka's versions of `Json`, `Query` and `Path` whose rejections are
-//! `ApiError`s (so even a malformed request gets the usual error body), and
-//! `CurrentSession`, which makes "this handler needs a login" part of its signature.
+//! `ApiError`s, so even a malformed request gets the usual error body.
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
-    http::{header, request::Parts},
+    http::header,
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::CookieJar;
 
-use super::{ApiError, AppState, SESSION_COOKIE};
-use crate::chat::{ChatError, Session};
+use super::ApiError;
 
 /// A JSON body; malformed input is a 400 in gadka's error shape.
 #[derive(Debug, FromRequest)]
@@ -58,32 +55,3 @@ pub struct AppQuery<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct AppPath<T>(pub T);
-
-/// The live session named by the `gadka_session` cookie; 401 without one.
-///
-/// There is no `Option<CurrentSession>`: a handler that works with or without a
-/// login would turn a bad or revoked cookie into "not logged in" without a word.
-#[derive(Debug, Clone)]
-pub struct CurrentSession(pub Session);
-
-impl FromRequestParts<AppState> for CurrentSession {
-    type Rejection = ApiError;
-
-    #[tracing::instrument(name = "auth", skip_all, fields(user.id))]
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let session = session_from_parts(parts, state).await?;
-        tracing::Span::current().record("user.id", session.user_id);
-        Ok(Self(session))
-    }
-}
-
-/// Authenticates a request from its session cookie: the one way any transport turns
-/// a cookie into a session.
-pub async fn session_from_parts(parts: &Parts, state: &AppState) -> Result<Session, ApiError> {
-    let jar = CookieJar::from_headers(&parts.headers);
-    let token = jar
-        .get(SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
-        .ok_or(ChatError::Unauthenticated)?;
-    Ok(state.chat.authenticate(&token).await?)
-}
