@@ -20,8 +20,8 @@ impl<T: serde::Serialize> IntoResponse for AppJson<T> {
     }
 }
 
-/// A JSON body whose every field is optional, so that no body at all means `{}`:
-/// `curl -X POST …/read` marks everything read.
+/// A JSON body whose every field is optional, so that no body at all, or `null`,
+/// means `{}`: `curl -X POST …/read` marks everything read.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
 
@@ -41,8 +41,8 @@ where
         if empty {
             return Ok(Self(T::default()));
         }
-        let AppJson(value) = AppJson::<T>::from_request(request, state).await?;
-        Ok(Self(value))
+        let AppJson(value) = AppJson::<Option<T>>::from_request(request, state).await?;
+        Ok(Self(value.unwrap_or_default()))
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod integer;
 pub mod origin;
 pub mod session;
 mod state;
