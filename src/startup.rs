@@ -1,13 +1,13 @@
 //! Builds the whole application from settings and runs it: `main` and the tests
 //! start the very same thing.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
     Router,
     extract::{Request, State},
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::{any, get},
@@ -137,10 +137,28 @@ impl Application {
 /// The whole HTTP surface. Each surface brings its own routes and the layers only it
 /// needs (the API its body limit, a later bridge under `/_matrix/app/v1` its own);
 /// what they all share is layered here, around all of them.
+///
+/// Each surface describes its routes in OpenAPI; the merged document, the contract
+/// clients and the fuzzer in `.ci/schemathesis.sh` are driven from, is served at
+/// `/api/openapi.json`.
 fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(api::router(state.chat.limits()))
+    let (surfaces, contract) = api::router(state.chat.limits())
         .merge(ws::routes())
+        .split_for_parts();
+    let contract: Arc<str> = contract.to_json().unwrap_or_default().into();
+    surfaces
+        .route(
+            "/api/openapi.json",
+            get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    contract.to_string(),
+                )
+            }),
+        )
         .route("/healthz", get(health))
         // An unknown API path is a JSON 404 whoever takes the fallback below.
         .route("/api/{*rest}", any(not_found))
