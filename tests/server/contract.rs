@@ -151,3 +151,21 @@ async fn integers_are_integers_in_every_notation_the_document_allows() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_body_is_an_object_not_an_array_of_its_fields() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let id = alice.open(&bob).await;
+    for (path, body) in [
+        ("/api/conversations".to_owned(), json!([bob.id()])),
+        (format!("/api/conversations/{id}/messages"), json!(["hi"])),
+        (format!("/api/conversations/{id}/read"), json!([])),
+        ("/api/login".to_owned(), json!(["alice", "password-alice"])),
+    ] {
+        let (s, reply) = alice.post(&path, body).await;
+        crate::helpers::assert_error(s, &reply, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    assert!(alice.history(id, "").await.is_empty());
+}
