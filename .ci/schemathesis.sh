@@ -19,13 +19,15 @@ say() { printf '\n== %s\n' "$*"; }
 
 say "schemathesis $SCHEMATHESIS_VERSION"
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
-    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
-    fi
     rm -rf "$VENV"
     mkdir -p "$(dirname "$VENV")"
-    python3 -m venv "$VENV"
+    # Debian's python3 makes virtualenvs only with python3-venv installed.
+    if ! python3 -m venv "$VENV" 2>/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+    fi
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 "$VENV/bin/schemathesis" --version
