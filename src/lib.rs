@@ -4,6 +4,7 @@
 pub mod api;
 pub mod chat;
 pub mod config;
+pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod startup;

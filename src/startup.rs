@@ -4,15 +4,30 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::Router;
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
 use tokio::{net::TcpListener, task::JoinHandle};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
 
 use crate::{
-    api::{self, AppState},
+    api,
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, committed::TxnHook},
     config::Settings,
+    http::{ApiError, AppState, origin},
+    metrics,
     hub::{CloseReason, Hub},
     store::Store,
+    ws,
 };
 
 /// How long shutdown waits for sockets to finish their command and close.
@@ -25,6 +40,8 @@ pub struct Application {
     chat: Chat,
     store: Store,
     writer: JoinHandle<()>,
+    /// `/metrics` on its own address, when configured.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -73,11 +90,24 @@ impl Application {
             hub,
             engine,
         );
-        let router = api::router(AppState {
-            chat: chat.clone(),
-            origins: settings.origins.clone().into(),
-            cookie_secure: settings.cookie_secure,
-        });
+        // Installed before anything records, so the first commit is counted.
+        metrics::handle();
+        let router = router(
+            AppState {
+                chat: chat.clone(),
+                origins: settings.origins.clone().into(),
+                cookie_secure: settings.cookie_secure,
+            },
+            settings.metrics_listen.is_none(),
+        );
+        let metrics_listener = match settings.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {address}"))?,
+            ),
+            None => None,
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -87,6 +117,7 @@ impl Application {
             chat,
             store,
             writer,
+            metrics_listener,
         })
     }
 
@@ -106,6 +137,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "listening");
+        let metrics_server = self.metrics_listener.map(|listener| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving /metrics");
+            }
+            tokio::spawn(async move { axum::serve(listener, metrics::routes::<()>()).await })
+        });
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -136,6 +173,9 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         upkeep.abort();
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         // The writer stops once the last handle on the chat is gone and its queue is
         // drained: every command it accepted is committed before the database closes.
         drop(self.chat);
@@ -145,6 +185,79 @@ impl Application {
         self.store.close().await?;
         tracing::info!("stopped");
         Ok(served?)
+    }
+}
+
+/// The whole HTTP surface. Each surface brings its own routes and the layers only it
+/// needs (the API its body limit, a later bridge under `/_matrix/app/v1` its own);
+/// what they all share is layered here, around all of them.
+///
+/// Each surface describes its routes in OpenAPI; the merged document, the contract
+/// clients and the fuzzer in `.ci/schemathesis.sh` are driven from, is served at
+/// `/api/openapi.json`.
+fn router(state: AppState, with_metrics: bool) -> Router {
+    let (mut surfaces, contract) = api::router(state.chat.limits())
+        .merge(ws::routes())
+        .split_for_parts();
+    if with_metrics {
+        surfaces = surfaces.merge(metrics::routes());
+    }
+    let contract: Arc<str> = contract.to_json().unwrap_or_default().into();
+    surfaces
+        .route(
+            "/api/openapi.json",
+            get(move || async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    contract.to_string(),
+                )
+            }),
+        )
+        .route("/healthz", get(health))
+        // An unknown API path is a JSON 404 whoever takes the fallback below.
+        .route("/api/{*rest}", any(not_found))
+        // Everything that matched no route. The web client (`web/`) takes this over.
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), origin::check))
+        .layer(middleware::from_fn(metrics::count_requests))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+        .with_state(state)
+}
+
+/// The span every request runs in, so that what it logs names its request id.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NoRoute
+}
+
+/// 200 when the database answers, 503 when it does not.
+async fn health(State(state): State<AppState>) -> Response {
+    if state.chat.healthy().await {
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok"})),
+        )
+            .into_response()
+    } else {
+        let body = serde_json::json!({"error": {"code": "unavailable", "message": "the database does not answer"}});
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
 }
 

@@ -14,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState, SESSION_COOKIE,
-    error::ErrorBody,
-    extract::{AppJson, CurrentSession},
+use super::doc;
+use crate::{
+    chat::{IssuedSession, views::User},
+    http::{
+        ApiError, AppState, CurrentSession, SESSION_COOKIE, error::ErrorBody, extract::AppJson,
+    },
 };
-use crate::chat::{IssuedSession, views::User};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,14 +32,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// 3 to 32 of a-z, 0-9, '.', '_', '-'; case-insensitive.
+    #[schema(schema_with = doc::username)]
     username: String,
-    /// At least 8 characters.
+    #[schema(schema_with = doc::password)]
     password: String,
-    /// Defaults to the username.
+    #[schema(schema_with = doc::display_name)]
     display_name: Option<String>,
 }
 
+/// Any strings: a wrong or malformed name or password is the same 401.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
     username: String,
@@ -53,8 +55,15 @@ pub struct UserBody {
 
 /// Creates an account and logs it in.
 #[utoipa::path(post, path = "/api/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = UserBody, description = "Created; the session cookie is set"),
-              (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses(
+        (status = 201, body = UserBody, description = "Created and logged in",
+            headers(("Set-Cookie" = String, description = "The session cookie `gadka_session`"))),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 409, body = ErrorBody, description = "The username is taken, in any case (`username_taken`)"),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+    ))]
 async fn register(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -68,10 +77,20 @@ async fn register(
     Ok((StatusCode::CREATED, jar, AppJson(UserBody { user })))
 }
 
-/// Logs in: sets `gadka_session` (HttpOnly, SameSite=Lax, Path=/).
+/// Logs in: sets `gadka_session` (HttpOnly, SameSite=Lax, Path=/). Attempts are
+/// limited per username and per client address; every attempt counts.
 #[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = UserBody), (status = 401, body = ErrorBody),
-              (status = 429, body = ErrorBody, description = "Too many attempts for this username or address")))]
+    responses(
+        (status = 200, body = UserBody, description = "Logged in",
+            headers(("Set-Cookie" = String, description = "The session cookie `gadka_session`"))),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = "Wrong username or password (`invalid_credentials`)"),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+        (status = 429, body = ErrorBody, description = "Too many attempts for this username or address (`rate_limited`)",
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt may succeed"))),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -90,7 +109,12 @@ async fn login(
 
 /// Logs out: the session is revoked on the server and the cookie cleared.
 /// Without a live session there is nothing to revoke, and the answer is the same.
-#[utoipa::path(post, path = "/api/logout", tag = "auth", responses((status = 204)))]
+#[utoipa::path(post, path = "/api/logout", tag = "auth", security((), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Logged out; the cookie is cleared",
+            headers(("Set-Cookie" = String, description = "`gadka_session` expired"))),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+    ))]
 async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -105,8 +129,11 @@ async fn logout(
 }
 
 /// The logged-in user.
-#[utoipa::path(get, path = "/api/me", tag = "auth",
-    responses((status = 200, body = UserBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/me", tag = "auth", security(("cookie" = [])),
+    responses(
+        (status = 200, body = UserBody),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+    ))]
 async fn me(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,

@@ -5,15 +5,27 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState,
-    error::ErrorBody,
-    extract::{AppJson, AppPath, AppQuery, CurrentSession, OptionalJson},
+use super::doc;
+use crate::{
+    chat::{
+        SendTo,
+        views::{Conversation, Message, ReadMarker},
+    },
+    http::{
+        ApiError, AppState, CurrentSession,
+        error::ErrorBody,
+        extract::{AppJson, AppPath, AppQuery, OptionalJson},
+        integer::{Id, integer, optional_integer, optional_text_integer},
+    },
 };
-use crate::chat::{
-    SendTo,
-    views::{Conversation, Message, ReadMarker},
-};
+
+/// The one rule the document cannot state is that the other user is not the caller.
+const OPEN_BAD_REQUEST: &str = "The request breaks this document (malformed JSON, a missing or mistyped \
+    field, a value outside its range), or `user_id` is the caller's own: a conversation needs another user \
+    (`invalid_input`, field `user_id`)";
+
+/// A conversation the caller is not in is not found, exactly like a missing one.
+const NOT_MINE: &str = "No such conversation, or not one of mine (`not_found`)";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,10 +35,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// How many conversations (default 5, at most 100).
+    /// How many conversations (default 5); more than 100 is served as 100.
+    #[param(minimum = 1, nullable = false)]
+    #[serde(default, deserialize_with = "optional_text_integer")]
     limit: Option<i64>,
-    /// How many of the newest messages with each (default 10, at most 100; 0 for none).
+    /// How many of the newest messages with each (default 10; 0 for none); more than
+    /// 100 is served as 100.
+    #[param(minimum = 0, nullable = false)]
+    #[serde(default, deserialize_with = "optional_text_integer")]
     messages: Option<i64>,
 }
 
@@ -38,7 +56,12 @@ pub struct ConversationsBody {
 
 /// My latest conversations, newest activity first (F2).
 #[utoipa::path(get, path = "/api/conversations", tag = "conversations", params(ListParams),
-    responses((status = 200, body = ConversationsBody), (status = 401, body = ErrorBody)))]
+    security(("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationsBody),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+    ))]
 async fn list(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
@@ -54,6 +77,8 @@ async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct OpenRequest {
     /// The other user.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "integer")]
     user_id: i64,
 }
 
@@ -66,9 +91,17 @@ pub struct ConversationBody {
 /// Opens the direct conversation with a user, creating it the first time (F1, F3b);
 /// it comes with its latest 10 messages.
 #[utoipa::path(post, path = "/api/conversations", tag = "conversations", request_body = OpenRequest,
-    responses((status = 201, body = ConversationBody, description = "Created now"),
-              (status = 200, body = ConversationBody, description = "It already existed"),
-              (status = 404, body = ErrorBody, description = "No such user")))]
+    security(("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationBody, description = "It already existed"),
+        (status = 201, body = ConversationBody, description = "Created now"),
+        (status = 400, body = ErrorBody, description = OPEN_BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+    ))]
 async fn open(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
@@ -84,10 +117,15 @@ async fn open(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages with a smaller `seq`; without it, the newest.
+    #[param(nullable = false)]
+    #[serde(default, deserialize_with = "optional_text_integer")]
     before: Option<i64>,
-    /// At most this many (default 50, at most 100).
+    /// At most this many (default 50); more than 100 is served as 100.
+    #[param(minimum = 1, nullable = false)]
+    #[serde(default, deserialize_with = "optional_text_integer")]
     limit: Option<i64>,
 }
 
@@ -99,12 +137,18 @@ pub struct MessagesBody {
 
 /// A page of history.
 #[utoipa::path(get, path = "/api/conversations/{id}/messages", tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id"), HistoryParams),
-    responses((status = 200, body = MessagesBody), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, description = "Conversation id"), HistoryParams),
+    security(("cookie" = [])),
+    responses(
+        (status = 200, body = MessagesBody),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 404, body = ErrorBody, description = NOT_MINE),
+    ))]
 async fn history(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
-    AppPath(id): AppPath<i64>,
+    AppPath(Id(id)): AppPath<Id>,
     AppQuery(params): AppQuery<HistoryParams>,
 ) -> Result<AppJson<MessagesBody>, ApiError> {
     let messages = state
@@ -116,8 +160,9 @@ async fn history(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendRequest {
+    #[schema(schema_with = doc::message_body)]
     body: String,
-    /// Idempotency key: the same `txn_id` again returns the first message, stored once.
+    #[schema(schema_with = doc::txn_id)]
     txn_id: Option<String>,
 }
 
@@ -130,13 +175,21 @@ pub struct MessageBody {
 /// Sends a message. It is committed before the answer; a retry with the same
 /// `txn_id` gets the same answer and stores nothing new.
 #[utoipa::path(post, path = "/api/conversations/{id}/messages", tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")), request_body = SendRequest,
-    responses((status = 201, body = MessageBody), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, description = "Conversation id")), request_body = SendRequest,
+    security(("cookie" = [])),
+    responses(
+        (status = 201, body = MessageBody, description = "Committed (or, for a `txn_id` used before, the first message)"),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 404, body = ErrorBody, description = NOT_MINE),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+    ))]
 async fn send(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
-    AppPath(id): AppPath<i64>,
+    AppPath(Id(id)): AppPath<Id>,
     AppJson(req): AppJson<SendRequest>,
 ) -> Result<(StatusCode, AppJson<MessageBody>), ApiError> {
     let (message, _new) = state
@@ -154,19 +207,31 @@ async fn send(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ReadRequest {
-    /// Mark read up to this `seq`; without it, up to the newest message.
+    /// Mark read up to this `seq` (past the newest: up to the newest); without it, up
+    /// to the newest message.
+    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "optional_integer")]
     up_to_seq: Option<i64>,
 }
 
 /// Moves my read marker forward (never back) (F3b, F5). The body may be left out:
 /// then everything is marked read.
 #[utoipa::path(post, path = "/api/conversations/{id}/read", tag = "conversations",
-    params(("id" = i64, Path, description = "Conversation id")), request_body = ReadRequest,
-    responses((status = 200, body = ReadMarker), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, minimum = 1, description = "Conversation id")),
+    request_body = Option<ReadRequest>, security(("cookie" = [])),
+    responses(
+        (status = 200, body = ReadMarker),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 404, body = ErrorBody, description = NOT_MINE),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+    ))]
 async fn read(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
-    AppPath(id): AppPath<i64>,
+    AppPath(Id(id)): AppPath<Id>,
     OptionalJson(req): OptionalJson<ReadRequest>,
 ) -> Result<AppJson<ReadMarker>, ApiError> {
     Ok(AppJson(

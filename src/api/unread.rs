@@ -3,20 +3,22 @@
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState,
-    error::ErrorBody,
-    extract::{AppJson, CurrentSession},
+use super::doc;
+use crate::{
+    chat::views::UnreadSummary,
+    http::{ApiError, AppState, CurrentSession, error::ErrorBody, extract::AppJson},
 };
-use crate::chat::views::UnreadSummary;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(summary))
 }
 
 /// `{total, senders: [{user, count}]}`
-#[utoipa::path(get, path = "/api/unread", tag = "conversations",
-    responses((status = 200, body = UnreadSummary), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/unread", tag = "conversations", security(("cookie" = [])),
+    responses(
+        (status = 200, body = UnreadSummary),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+    ))]
 async fn summary(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,

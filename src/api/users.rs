@@ -5,12 +5,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{
-    ApiError, AppState,
-    error::ErrorBody,
-    extract::{AppJson, AppPath, AppQuery, CurrentSession},
+use super::doc;
+use crate::{
+    chat::views::{Profile, User},
+    http::{
+        ApiError, AppState, CurrentSession,
+        error::ErrorBody,
+        extract::{AppJson, AppPath, AppQuery},
+        integer::{Id, optional_text_integer},
+    },
 };
-use crate::chat::views::{Profile, User};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -19,11 +23,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Text to find in usernames and display names, case-insensitively.
     #[serde(default)]
+    #[param(schema_with = doc::search_text)]
     q: String,
-    /// At most this many (default 20, at most 100).
+    /// At most this many (default 20); more than 100 is served as 100.
+    #[param(minimum = 1, nullable = false)]
+    #[serde(default, deserialize_with = "optional_text_integer")]
     limit: Option<i64>,
 }
 
@@ -34,8 +41,12 @@ pub struct UsersBody {
 }
 
 /// Finds people; names that start with `q` come first.
-#[utoipa::path(get, path = "/api/users", tag = "users", params(SearchParams),
-    responses((status = 200, body = UsersBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/users", tag = "users", params(SearchParams), security(("cookie" = [])),
+    responses(
+        (status = 200, body = UsersBody),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+    ))]
 async fn search(
     State(state): State<AppState>,
     CurrentSession(_viewer): CurrentSession,
@@ -46,12 +57,18 @@ async fn search(
 }
 
 /// A profile, with `conversation_id` when we already talk.
-#[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path, description = "User id")),
-    responses((status = 200, body = Profile), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("cookie" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "User id")),
+    responses(
+        (status = 200, body = Profile),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+    ))]
 async fn profile(
     State(state): State<AppState>,
     CurrentSession(session): CurrentSession,
-    AppPath(id): AppPath<i64>,
+    AppPath(Id(id)): AppPath<Id>,
 ) -> Result<AppJson<Profile>, ApiError> {
     Ok(AppJson(state.chat.profile(&session, id).await?))
 }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use super::{
     Chat, ChatError, IssuedSession, Session,
-    input::{DisplayName, Password, Username, page_size},
+    input::{DisplayName, Password, SearchText, Username, page_size},
     now_ms,
     views::{Profile, User},
 };
@@ -150,11 +150,8 @@ impl Chat {
         limit: Option<i64>,
     ) -> Result<Vec<User>, ChatError> {
         let limit = page_size("limit", limit, 20, 100)?;
-        let needle = text.trim().to_lowercase();
-        if needle.chars().count() > 64 {
-            return Err(ChatError::invalid("q", "at most 64 characters"));
-        }
-        let users = self.store().search_users(&needle, limit).await?;
+        let needle = SearchText::parse(text)?;
+        let users = self.store().search_users(needle.as_str(), limit).await?;
         Ok(users.into_iter().map(User::from).collect())
     }
 

@@ -1,28 +1,40 @@
 //! The values clients send, parsed once into types that can only hold valid values
 //! ("parse, don't validate"): code past the parse never checks them again.
+//!
+//! Each type also states its rule as a JSON Schema `pattern` (ECMA-262 syntax, which
+//! Python's and Rust's regex engines read the same way here), which the API's OpenAPI
+//! document publishes. The tests below check every pattern against its `parse`, so
+//! the document and the server cannot drift apart.
+//!
+//! The patterns spell character classes out instead of using `\s`: `\s` means
+//! different sets in ECMA-262, Python and Rust, while the server's notion of
+//! whitespace is Rust's `char::is_whitespace` (the Unicode `White_Space` property):
+//! U+0009–U+000D, U+0020, U+0085, U+00A0, U+1680, U+2000–U+200A, U+2028, U+2029,
+//! U+202F, U+205F, U+3000. "Control characters" are `char::is_control` (category
+//! Cc): U+0000–U+001F and U+007F–U+009F.
 
 use super::ChatError;
 
-/// A username: 3 to 32 of `a-z 0-9 . _ -`, starting with a letter or digit.
+/// A username: 3 to 32 of `a-z A-Z 0-9 . _ -`, starting with a letter or digit.
 ///
 /// Usernames are case-insensitive, so they are folded to lower case on the way in;
-/// lower case is also what Matrix localparts allow, which the bridge relies on.
+/// lower case is also what Matrix localparts allow, which the bridge relies on. They
+/// are not trimmed: what the pattern refuses, the server refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
+    pub const PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$";
+
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
-        let folded = raw.trim().to_lowercase();
-        let ok_len = (3..=32).contains(&folded.chars().count());
-        let ok_chars = folded
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-        let ok_start = folded
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let bytes = raw.as_bytes();
+        let ok_len = (3..=32).contains(&bytes.len());
+        let ok_chars = bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let ok_start = bytes.first().is_some_and(u8::is_ascii_alphanumeric);
         if ok_len && ok_chars && ok_start {
-            Ok(Self(folded))
+            Ok(Self(raw.to_ascii_lowercase()))
         } else {
             Err(ChatError::invalid(
                 "username",
@@ -36,16 +48,21 @@ impl Username {
     }
 }
 
-/// A password: at least 8 characters; at most 1024 bytes, so that hashing stays cheap
-/// enough not to be a denial-of-service lever.
+/// A password: 8 to 1024 characters. The upper bound keeps hashing cheap enough not to
+/// be a denial-of-service lever; it counts characters, as JSON Schema's `maxLength`
+/// does, so the document can state it exactly.
 pub struct Password(String);
 
 impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 1024;
+
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
-        if raw.chars().count() < 8 {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
             Err(ChatError::invalid("password", "at least 8 characters"))
-        } else if raw.len() > 1024 {
-            Err(ChatError::invalid("password", "at most 1024 bytes"))
+        } else if chars > Self::MAX_CHARS {
+            Err(ChatError::invalid("password", "at most 1024 characters"))
         } else {
             Ok(Self(raw.to_owned()))
         }
@@ -62,16 +79,22 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A display name: 1 to 64 characters after trimming, no control characters.
+/// A display name: at most 64 characters, no control characters, not blank; kept
+/// without its leading and trailing whitespace.
 #[derive(Debug, Clone)]
 pub struct DisplayName(String);
 
 impl DisplayName {
+    pub const MAX_CHARS: usize = 64;
+    /// Optional whitespace (none of it a control character), a character that is
+    /// neither, then anything but control characters.
+    pub const PATTERN: &str = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$";
+
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
         let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.chars().count() > 64 {
+        if trimmed.is_empty() || raw.chars().count() > Self::MAX_CHARS {
             Err(ChatError::invalid("display_name", "1 to 64 characters"))
-        } else if trimmed.chars().any(char::is_control) {
+        } else if raw.chars().any(char::is_control) {
             Err(ChatError::invalid("display_name", "no control characters"))
         } else {
             Ok(Self(trimmed.to_owned()))
@@ -83,14 +106,21 @@ impl DisplayName {
     }
 }
 
-/// A message body: not blank, at most the configured number of bytes.
+/// A message body: not blank, no NUL (PostgreSQL cannot store one in text), at most
+/// the configured number of bytes.
 #[derive(Debug, Clone)]
 pub struct MessageBody(String);
 
 impl MessageBody {
+    /// Optional whitespace, a character that is neither whitespace nor NUL, then
+    /// anything but NUL. The byte limit is configured, so the document adds it.
+    pub const PATTERN: &str = r"^[\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
+
     pub fn parse(raw: &str, max_bytes: usize) -> Result<Self, ChatError> {
         if raw.trim().is_empty() {
             Err(ChatError::invalid("body", "may not be empty"))
+        } else if raw.contains('\0') {
+            Err(ChatError::invalid("body", "may not contain NUL characters"))
         } else if raw.len() > max_bytes {
             Err(ChatError::TooLarge {
                 field: "body",
@@ -111,16 +141,22 @@ impl MessageBody {
     }
 }
 
-/// A client's idempotency key for a send: 1 to 128 bytes, no control characters.
+/// A client's idempotency key for a send: 1 to 128 characters, no control characters.
 #[derive(Debug, Clone)]
 pub struct TxnId(String);
 
 impl TxnId {
+    pub const MAX_CHARS: usize = 128;
+    pub const PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]+$";
+
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
-        if raw.is_empty() || raw.len() > 128 || raw.chars().any(char::is_control) {
+        if raw.is_empty()
+            || raw.chars().count() > Self::MAX_CHARS
+            || raw.chars().any(char::is_control)
+        {
             Err(ChatError::invalid(
                 "txn_id",
-                "1 to 128 bytes, no control characters",
+                "1 to 128 characters, no control characters",
             ))
         } else {
             Ok(Self(raw.to_owned()))
@@ -134,6 +170,30 @@ impl TxnId {
     /// The validated value, owned.
     pub fn into_string(self) -> String {
         self.0
+    }
+}
+
+/// Text to find in names: at most 64 characters and no control characters (no name
+/// holds one); searched for trimmed and in lower case.
+#[derive(Debug, Clone)]
+pub struct SearchText(String);
+
+impl SearchText {
+    pub const MAX_CHARS: usize = 64;
+    pub const PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        if raw.chars().count() > Self::MAX_CHARS {
+            Err(ChatError::invalid("q", "at most 64 characters"))
+        } else if raw.chars().any(char::is_control) {
+            Err(ChatError::invalid("q", "no control characters"))
+        } else {
+            Ok(Self(raw.trim().to_lowercase()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -153,15 +213,18 @@ pub fn page_size(
 
 #[cfg(test)]
 mod tests {
+    use regex::Regex;
+
     use super::*;
 
     #[test]
     fn usernames_fold_case_and_refuse_odd_characters() {
-        assert_eq!(Username::parse(" Alice_1 ").unwrap().as_str(), "alice_1");
+        assert_eq!(Username::parse("Alice_1").unwrap().as_str(), "alice_1");
         for bad in [
             "al",
             "a".repeat(33).as_str(),
             "ali ce",
+            " alice",
             "_alice",
             "alicé",
             "<b>",
@@ -177,7 +240,15 @@ mod tests {
             MessageBody::parse("elevenbytes", 10),
             Err(ChatError::TooLarge { .. })
         ));
+        assert!(MessageBody::parse("a\0b", 10).is_err());
         assert_eq!(MessageBody::parse("hej", 10).unwrap().as_str(), "hej");
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_counted_whole() {
+        assert_eq!(DisplayName::parse(" Anna A. ").unwrap().as_str(), "Anna A.");
+        assert!(DisplayName::parse(&format!(" {}", "x".repeat(64))).is_err());
+        assert!(DisplayName::parse("Anna\n").is_err());
     }
 
     #[test]
@@ -185,5 +256,83 @@ mod tests {
         assert_eq!(page_size("limit", None, 10, 100).unwrap(), 10);
         assert_eq!(page_size("limit", Some(1000), 10, 100).unwrap(), 100);
         assert!(page_size("limit", Some(0), 10, 100).is_err());
+    }
+
+    /// Every character whose class matters (all whitespace and control characters
+    /// are below U+3100), and a spread of the rest.
+    fn characters() -> impl Iterator<Item = char> {
+        (0..0x3100)
+            .chain((0x3100..=0x10ffff).step_by(257))
+            .filter_map(char::from_u32)
+    }
+
+    /// Asserts that `pattern` matches exactly the strings `rule` accepts, for strings
+    /// built around every character of [`characters`]. (Lengths are stated apart from
+    /// the patterns, as `minLength`/`maxLength`; the shapes stay short.)
+    #[track_caller]
+    fn pattern_agrees(pattern: &str, rule: impl Fn(&str) -> bool, shapes: &[fn(char) -> String]) {
+        let regex = Regex::new(pattern).expect("a valid pattern");
+        for c in characters() {
+            for shape in shapes {
+                let s = shape(c);
+                assert_eq!(
+                    regex.is_match(&s),
+                    rule(&s),
+                    "{pattern} on {s:?} (U+{:04X})",
+                    c as u32
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_published_patterns_say_what_the_rules_do() {
+        pattern_agrees(
+            Username::PATTERN,
+            |s| Username::parse(s).is_ok(),
+            &[
+                |c| format!("{c}ab"),
+                |c| format!("ab{c}"),
+                |c| format!("a{c}b"),
+                |c| format!("{c}{}", "a".repeat(31)),
+                |c| format!("{}{c}", "a".repeat(32)),
+            ],
+        );
+        let max = 1 << 20;
+        pattern_agrees(
+            MessageBody::PATTERN,
+            |s| MessageBody::parse(s, max).is_ok(),
+            &[
+                |c| c.to_string(),
+                |c| format!(" {c}"),
+                |c| format!("{c} "),
+                |c| format!("a{c}"),
+                |c| format!("{c}a"),
+                |c| format!("\u{3000}{c}\n"),
+            ],
+        );
+        pattern_agrees(
+            DisplayName::PATTERN,
+            |s| DisplayName::parse(s).is_ok(),
+            &[
+                |c| c.to_string(),
+                |c| format!(" {c} "),
+                |c| format!("a{c}"),
+                |c| format!("{c}a"),
+                |c| format!("\u{a0}{c}\u{3000}"),
+            ],
+        );
+        pattern_agrees(
+            TxnId::PATTERN,
+            |s| TxnId::parse(s).is_ok(),
+            &[|c| c.to_string(), |c| format!("a{c}"), |c| format!("{c}a")],
+        );
+        pattern_agrees(
+            SearchText::PATTERN,
+            |s| SearchText::parse(s).is_ok(),
+            &[|c| c.to_string(), |c| format!("a{c}"), |c| format!(" {c} ")],
+        );
+        assert!(Regex::new(SearchText::PATTERN).unwrap().is_match(""));
+        assert!(!Regex::new(TxnId::PATTERN).unwrap().is_match(""));
     }
 }

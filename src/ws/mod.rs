@@ -6,22 +6,49 @@ mod connection;
 pub mod frames;
 
 use axum::{
-    Router,
     extract::{State, WebSocketUpgrade, ws::rejection::WebSocketUpgradeRejection},
     http::request::Parts,
     response::{IntoResponse, Response},
-    routing::get,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::{ApiError, AppState, extract::session_from_parts, origin};
+use crate::http::{ApiError, AppState, error::ErrorBody, origin, session::session_from_parts};
 
 /// An idle socket keeps this much read buffer (axum's default is 128 KiB).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+/// The socket's route and its description in the OpenAPI document. It needs no body
+/// limit of its own (an upgrade has no body); its frames are capped at the upgrade.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upgrade))
 }
 
+/// The realtime socket: JSON text frames, each an object with a `type`.
+///
+/// A command may carry a `req`, echoed in its answer. Client → server: `send
+/// {conversation_id | to_user, body, txn_id?}` (→ `sent {txn_id, message}`), `read
+/// {conversation_id, up_to_seq?}` (→ `unread`), `open {user_id}` (→ `conversation
+/// {conversation, created}`), `history {conversation_id, before_seq?, limit?}` (→
+/// `history {conversation_id, messages}`), `typing {conversation_id, typing}`, `resume
+/// {since}` (every `message` after that id, then `receipt`s, then `unread`), `ping` (→
+/// `pong`). The fields follow the same rules as the HTTP calls.
+///
+/// Server → client: first `hello {me, conversations, unread, online,
+/// last_message_id}`; then `message {message}`, `receipt {conversation_id, user_id,
+/// up_to_seq}` (only after the marker is committed), `unread {total, senders}`,
+/// `typing {conversation_id, user_id, typing}`, `presence {user_id, online}`, and
+/// `error {req, code, message}` for a bad frame or a refused command (the socket
+/// stays open). Close codes: 1001 shutdown, 1008 too slow (reconnect and `resume`),
+/// 1009 frame too large, 4001 session ended or expired, 1011 the socket could not
+/// start.
+#[utoipa::path(get, path = "/ws", tag = "socket", security(("cookie" = [])),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, body = ErrorBody, description = "Not a WebSocket upgrade request (`bad_request`)"),
+        (status = 401, body = ErrorBody, description = "No live session (`unauthenticated`)"),
+        (status = 403, body = ErrorBody, description = "A browser `Origin` that is neither this server nor a configured one (`forbidden_origin`)"),
+        (status = "5XX", body = ErrorBody, description = "A fault of the server, logged there (`internal`)"),
+    ))]
 #[tracing::instrument(name = "ws_upgrade", skip_all)]
 async fn upgrade(
     State(state): State<AppState>,

@@ -1,5 +1,6 @@
-//! `ApiError`: the one error type of the HTTP API, rendered as
-//! `{"error": {"code": "...", "message": "..."}}` with the matching status.
+//! `ApiError`: the one error type of every HTTP surface (the API, the socket's
+//! upgrade, the fallbacks), rendered as `{"error": {"code": "...", "message": "..."}}`
+//! with the matching status.
 
 use axum::{
     Json,

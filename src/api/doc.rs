@@ -1,0 +1,208 @@
+//! The OpenAPI document, served at `/api/openapi.json`: the contract of the API.
+//!
+//! Clients and a schema-driven fuzzer (`.ci/schemathesis.sh`) are both driven from
+//! it, so it states every status a route can answer and every rule the server
+//! enforces on a request, and nothing the server does not enforce. The rules
+//! themselves live in `chat/input.rs`; the field schemas here are built from their
+//! constants, and the parts that depend on settings (the message size) are filled in
+//! from the limits when the router is built.
+//!
+//! Statuses that come from shared layers are the same on every route: 400 for a
+//! request that breaks this document, 401 without a live session, 403 for a
+//! state-changing call from a foreign `Origin`, 413 for a body over the limit, 415
+//! for a body that is not `application/json`. Each route lists those it can reach,
+//! with the wording below.
+
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        self, Object, ObjectBuilder, RefOr, Response, Schema, Type,
+        schema::SchemaType,
+        security::{ApiKey, ApiKeyValue, SecurityScheme},
+    },
+};
+
+use crate::{
+    chat::input::{DisplayName, MessageBody, Password, SearchText, TxnId, Username},
+    config::Limits,
+    http::SESSION_COOKIE,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gadka",
+        description = "A 1:1 chat server. Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`. \
+            The session is the `gadka_session` cookie set by `/api/register` and `/api/login` \
+            (security scheme `cookie`). State-changing calls that carry an `Origin` header must come from \
+            the server's own origin or a configured one (else 403). An undocumented method on a \
+            documented path is 405 with `Allow`. `GET /ws` is the realtime socket."
+    ),
+    tags((name = "auth"), (name = "users"), (name = "conversations"), (name = "socket")),
+    modifiers(&SessionCookie)
+)]
+pub(super) struct ApiDoc;
+
+/// The security scheme every authenticated route names: `security(("cookie" = []))`.
+struct SessionCookie;
+
+impl Modify for SessionCookie {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "cookie",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    SESSION_COOKIE,
+                    "Set by /api/register and /api/login; HttpOnly, SameSite=Lax.",
+                ))),
+            );
+    }
+}
+
+/// Completes the document once every route is in: what the settings decide (the
+/// largest message body), and the 5XX that any call can answer.
+pub(super) fn complete(doc: &mut openapi::OpenApi, limits: &Limits) {
+    message_limit(doc, limits.max_message_bytes);
+    server_errors(doc);
+}
+
+/// Any call can fail inside the server (the database does not answer). That is
+/// documented once, here, for every operation; the fuzzer still counts any 5xx as
+/// a failure.
+fn server_errors(doc: &mut openapi::OpenApi) {
+    let response = || -> RefOr<Response> {
+        openapi::ResponseBuilder::new()
+            .description(INTERNAL)
+            .content(
+                "application/json",
+                openapi::ContentBuilder::new()
+                    .schema(Some(openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("5XX".to_owned())
+                .or_insert_with(response);
+        }
+    }
+}
+
+/// The message body's `maxLength`: the configured byte limit, which bounds the
+/// characters too (each is at least a byte).
+fn message_limit(doc: &mut openapi::OpenApi, max: usize) {
+    let body = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("SendRequest"))
+        .and_then(|schema| match schema {
+            RefOr::T(Schema::Object(request)) => request.properties.get_mut("body"),
+            _ => None,
+        });
+    if let Some(RefOr::T(Schema::Object(body))) = body {
+        body.max_length = Some(max);
+        body.description = Some(format!(
+            "Not blank, no NUL; at most {max} bytes of UTF-8 (so at most {max} characters). \
+             A body within {max} characters but over {max} bytes is refused with 413 too."
+        ));
+    }
+}
+
+// What each error status means, worded once.
+pub(super) const BAD_REQUEST: &str = "The request breaks this document: malformed JSON, a missing or \
+    mistyped field, a value outside its stated range, length or pattern (`bad_request` from the parser, \
+    `invalid_input` with `field` from the rules)";
+pub(super) const UNAUTHENTICATED: &str =
+    "No `gadka_session` cookie, or its session expired or was revoked (`unauthenticated`)";
+pub(super) const FOREIGN_ORIGIN: &str =
+    "The `Origin` header names neither this server nor a configured origin (`forbidden_origin`)";
+pub(super) const TOO_LARGE: &str = "The body is over the request limit, or a field over its \
+    configured byte limit (`payload_too_large`)";
+pub(super) const NOT_JSON: &str =
+    "The body is not declared as `Content-Type: application/json` (`unsupported_media_type`)";
+pub(super) const INTERNAL: &str = "A fault of the server, logged there (`internal`)";
+
+pub(super) fn username() -> Object {
+    string(Some(Username::PATTERN))
+        .min_length(Some(3))
+        .max_length(Some(32))
+        .description(Some(
+            "3 to 32 of a-z, A-Z, 0-9, '.', '_', '-', starting with a letter or digit; \
+             case-insensitive (kept in lower case)",
+        ))
+        .build()
+}
+
+pub(super) fn password() -> Object {
+    string(None)
+        .min_length(Some(Password::MIN_CHARS))
+        .max_length(Some(Password::MAX_CHARS))
+        .description(Some("8 to 1024 characters"))
+        .build()
+}
+
+pub(super) fn display_name() -> Object {
+    nullable_string(DisplayName::PATTERN)
+        .min_length(Some(1))
+        .max_length(Some(DisplayName::MAX_CHARS))
+        .description(Some(
+            "At most 64 characters, not blank, no control characters; kept without leading and \
+             trailing whitespace. Defaults to the username.",
+        ))
+        .build()
+}
+
+/// Its `maxLength` is the configured limit, set by [`complete`].
+pub(super) fn message_body() -> Object {
+    string(Some(MessageBody::PATTERN))
+        .min_length(Some(1))
+        .build()
+}
+
+pub(super) fn txn_id() -> Object {
+    nullable_string(TxnId::PATTERN)
+        .min_length(Some(1))
+        .max_length(Some(TxnId::MAX_CHARS))
+        .description(Some(
+            "Idempotency key, 1 to 128 characters, no control characters: the same `txn_id` again \
+             returns the first message, stored once.",
+        ))
+        .build()
+}
+
+pub(super) fn search_text() -> Object {
+    string(Some(SearchText::PATTERN))
+        .max_length(Some(SearchText::MAX_CHARS))
+        .description(Some(
+            "Text to find in usernames and display names, case-insensitively; at most 64 \
+             characters, no control characters",
+        ))
+        .build()
+}
+
+fn string(pattern: Option<&str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(pattern)
+}
+
+fn nullable_string(pattern: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(pattern))
+}
