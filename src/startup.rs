@@ -24,8 +24,8 @@ use crate::{
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, committed::TxnHook},
     config::Settings,
     http::{ApiError, AppState, origin},
-    metrics,
     hub::{CloseReason, Hub},
+    metrics,
     store::Store,
     ws,
 };

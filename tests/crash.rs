@@ -22,7 +22,17 @@ const WINDOW: usize = 16;
 /// Acknowledged messages, in all, before the kill.
 const ACKED_BEFORE_KILL: usize = 300;
 
-fn start(data_dir: &std::path::Path, durability: &str) -> (Child, String) {
+/// The server process; killed when dropped, so a failing test leaves none behind.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(data_dir: &std::path::Path, durability: &str) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gadka"))
         .args(["serve", "--listen", "127.0.0.1:0", "--log", "info"])
         .arg("--data-dir")
@@ -42,7 +52,7 @@ fn start(data_dir: &std::path::Path, durability: &str) -> (Child, String) {
         {
             let address = address.trim().to_owned();
             std::thread::spawn(move || lines.for_each(drop));
-            return (child, address);
+            return (Server(child), address);
         }
     }
     panic!("the server exited without saying where it listens");
@@ -122,7 +132,7 @@ async fn crash_keeps_every_acknowledged_message(durability: &str) {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut pumps = Vec::new();
     for i in 0..SENDERS {
-        let name = format!("s{i}");
+        let name = format!("sender{i}");
         let (_, cookie) = register(&http, &address, &name).await;
         pumps.push(tokio::spawn(pump(
             address.clone(),
@@ -140,15 +150,15 @@ async fn crash_keeps_every_acknowledged_message(durability: &str) {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("the server died");
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("the server died");
     for pump in pumps {
         pump.await.expect("the pump ends with the server");
     }
     let acked = acked.lock().expect("not poisoned").clone();
 
     // Restart on the same files: recovery happens here, as after a real crash.
-    let (mut child, _) = start(dir.path(), durability);
+    let (child, _) = start(dir.path(), durability);
     let url = format!("sqlite://{}?mode=ro", dir.path().join("gadka.db").display());
     let db = sea_orm::Database::connect(url)
         .await
@@ -181,8 +191,7 @@ async fn crash_keeps_every_acknowledged_message(durability: &str) {
         .try_get_by_index::<i64>(0)
         .expect("a count");
     db.close().await.ok();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     assert!(acked.len() >= ACKED_BEFORE_KILL);
     let lost: Vec<&String> = acked.iter().filter(|t| !stored.contains_key(*t)).collect();
