@@ -33,7 +33,7 @@ impl Drop for Server {
 }
 
 fn start(data_dir: &std::path::Path, durability: &str) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gadka"))
+    let child = Command::new(env!("CARGO_BIN_EXE_gadka"))
         .args(["serve", "--listen", "127.0.0.1:0", "--log", "info"])
         .arg("--data-dir")
         .arg(data_dir)
@@ -43,7 +43,8 @@ fn start(data_dir: &std::path::Path, durability: &str) -> (Server, String) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("gadka starts");
-    let stdout = child.stdout.take().expect("piped stdout");
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let line = line.expect("a log line");
@@ -52,7 +53,7 @@ fn start(data_dir: &std::path::Path, durability: &str) -> (Server, String) {
         {
             let address = address.trim().to_owned();
             std::thread::spawn(move || lines.for_each(drop));
-            return (Server(child), address);
+            return (server, address);
         }
     }
     panic!("the server exited without saying where it listens");
