@@ -696,10 +696,11 @@ async fn assign_seqs(
         }
     }
     counts.sort_unstable();
-    let mut next_seq: HashMap<i64, i64> = HashMap::with_capacity(counts.len());
-    for (id, count) in counts {
-        let last = batch.reserve_seqs(id, count, now).await?;
-        next_seq.insert(id, last - count + 1);
+    let mut next_seq: HashMap<i64, i64> = counts.iter().copied().collect();
+    for (id, last) in batch.reserve_seqs(&counts, now).await? {
+        if let Some(next) = next_seq.get_mut(&id) {
+            *next = last - *next + 1;
+        }
     }
     let mut rows = Vec::new();
     for p in planned {

@@ -10,7 +10,7 @@ use entity::{conversation, membership, message, outbox};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait,
-    sea_query::{Expr, ExprTrait, OnConflict, Query},
+    sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query},
 };
 
 use super::{MessageRow, Store};
@@ -120,31 +120,47 @@ impl Batch {
         Ok((row.try_get("", "id")?, false))
     }
 
-    /// Reserves `count` sequence numbers in a conversation and records its activity;
-    /// returns the new `last_seq` (the reserved numbers end there). On PostgreSQL the
-    /// row lock serialises writers of one conversation across nodes.
+    /// Reserves sequence numbers in several conversations at once and records their
+    /// activity: `counts` is `(conversation, how many)`. Returns each conversation's new
+    /// `last_seq` (its reserved numbers end there). One statement, whatever the number
+    /// of conversations; on PostgreSQL its row locks serialise writers of one
+    /// conversation across nodes.
     pub async fn reserve_seqs(
         &self,
-        conversation_id: i64,
-        count: i64,
+        counts: &[(i64, i64)],
         now: i64,
-    ) -> Result<i64, DbErr> {
+    ) -> Result<Vec<(i64, i64)>, DbErr> {
+        if counts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let by_id = counts
+            .iter()
+            .fold(CaseStatement::new(), |case, (id, n)| {
+                case.case(Expr::col(conversation::Column::Id).eq(*id), *n)
+            })
+            .finally(0i64);
         let update = Query::update()
             .table(conversation::Entity)
             .value(
                 conversation::Column::LastSeq,
-                Expr::col(conversation::Column::LastSeq).add(count),
+                Expr::col(conversation::Column::LastSeq).add(Into::<Expr>::into(by_id)),
             )
             .value(conversation::Column::LastActivityAt, now)
-            .and_where(Expr::col(conversation::Column::Id).eq(conversation_id))
-            .returning_col(conversation::Column::LastSeq)
+            .and_where(Expr::col(conversation::Column::Id).is_in(counts.iter().map(|(id, _)| *id)))
+            .returning(
+                Query::returning()
+                    .columns([conversation::Column::Id, conversation::Column::LastSeq]),
+            )
             .to_owned();
-        let row = self
-            .txn
-            .query_one(&update)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("conversation {conversation_id}")))?;
-        row.try_get("", "last_seq")
+        let rows = self.txn.query_all(&update).await?;
+        let reserved = rows
+            .iter()
+            .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "last_seq")?)))
+            .collect::<Result<Vec<(i64, i64)>, DbErr>>()?;
+        if reserved.len() != counts.len() {
+            return Err(DbErr::RecordNotFound("a conversation of the batch".into()));
+        }
+        Ok(reserved)
     }
 
     /// Inserts messages in one statement, in the given order (so their ids follow it).
