@@ -89,7 +89,9 @@ impl Kick {
 
 struct Socket {
     session_id: String,
-    queue: mpsc::Sender<Delivery>,
+    /// One pointer per queued frame: the channel allocates its slots in blocks up
+    /// front, so a small item keeps an idle socket small.
+    queue: mpsc::Sender<Arc<Delivery>>,
     kick: Arc<Kick>,
 }
 
@@ -98,7 +100,7 @@ struct Socket {
 pub struct Registration {
     pub id: ConnectionId,
     pub user_id: i64,
-    pub deliveries: mpsc::Receiver<Delivery>,
+    pub deliveries: mpsc::Receiver<Arc<Delivery>>,
     pub kick: Arc<Kick>,
 }
 
@@ -197,6 +199,7 @@ impl Hub {
     /// Queues `delivery` on every socket of every user in `recipients`, except `skip`.
     /// Never waits: a socket with a full queue is kicked instead.
     pub fn deliver(&self, recipients: &[i64], delivery: &Delivery, skip: Option<ConnectionId>) {
+        let delivery = Arc::new(delivery.clone());
         let users = self.users();
         for user_id in recipients {
             for (id, socket) in users.get(user_id).into_iter().flatten() {

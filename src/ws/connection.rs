@@ -11,7 +11,7 @@
 //! end before the next frame is read. Writes are fed without flushing while more is
 //! ready and flushed once: one system call carries many frames under load.
 
-use std::{collections::VecDeque, future::poll_fn, pin::Pin, time::Duration};
+use std::{collections::VecDeque, future::poll_fn, pin::Pin, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
@@ -93,14 +93,20 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
             biased;
             reason = kick.kicked() => Err(conn.close(reason).await),
             () = &mut expiry => Err(conn.close(CloseReason::SESSION_EXPIRED).await),
-            Some(delivery) = registration.deliveries.recv() => conn.deliver(delivery).await,
-            answer = oldest_answer(&mut pending), if !pending.is_empty() => conn.answered(answer).await,
+            // Boxed, each handler's future takes heap only while it runs; inline, every
+            // idle socket's task would carry the largest of them for its whole life.
+            Some(delivery) = registration.deliveries.recv() => Box::pin(conn.deliver(delivery)).await,
+            answer = oldest_answer(&mut pending), if !pending.is_empty() => {
+                Box::pin(conn.answered(answer)).await
+            }
             incoming = stream.next(), if pending.len() < MAX_PENDING_SENDS => {
-                conn.receive(incoming, &mut pending).await
+                Box::pin(conn.receive(incoming, &mut pending)).await
             }
         };
         open = match step {
-            Ok(()) => conn.write_ready(&mut registration.deliveries).await.is_ok(),
+            Ok(()) => Box::pin(conn.write_ready(&mut registration.deliveries))
+                .await
+                .is_ok(),
             Err(Gone) => false,
         };
     }
@@ -214,7 +220,7 @@ impl Connection<'_> {
     /// Writes the deliveries that are already queued, then flushes once.
     async fn write_ready(
         &mut self,
-        deliveries: &mut tokio::sync::mpsc::Receiver<Delivery>,
+        deliveries: &mut tokio::sync::mpsc::Receiver<Arc<Delivery>>,
     ) -> Result<(), Gone> {
         while self.unflushed > 0 {
             match deliveries.try_recv() {
@@ -234,13 +240,13 @@ impl Connection<'_> {
     }
 
     /// Forwards an event from the hub, unless this socket already showed that message.
-    async fn deliver(&mut self, delivery: Delivery) -> Result<(), Gone> {
+    async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), Gone> {
         if let Some(id) = delivery.message_id
             && !self.seen.show_live(id)
         {
             return Ok(());
         }
-        self.write_shared(delivery.text).await
+        self.write_shared(delivery.text.clone()).await
     }
 
     /// Answers a send once the engine has committed it (or refused it).
@@ -250,7 +256,7 @@ impl Connection<'_> {
     ) -> Result<(), Gone> {
         let req = send.req.as_deref();
         let result = match outcome {
-            Ok(outcome) => self.chat.sent(self.session, outcome).await,
+            Ok(outcome) => Box::pin(self.chat.sent(self.session, outcome)).await,
             Err(e) => Err(e),
         };
         match result {
@@ -321,15 +327,14 @@ impl Connection<'_> {
         if let Command::Send(send) = command {
             let queued = match SendTo::parse(send.conversation_id, send.to_user) {
                 Ok(to) => {
-                    self.chat
-                        .queue_send(
-                            self.session,
-                            to,
-                            &send.body,
-                            send.txn_id.as_deref(),
-                            Some(self.id),
-                        )
-                        .await
+                    Box::pin(self.chat.queue_send(
+                        self.session,
+                        to,
+                        &send.body,
+                        send.txn_id.as_deref(),
+                        Some(self.id),
+                    ))
+                    .await
                 }
                 Err(e) => Err(e),
             };
