@@ -1,0 +1,154 @@
+//! The hot path of a message, piece by piece: parsing the client's `send` frame,
+//! serialising the `message` event and the `sent` reply, and the engine's batch
+//! insert on a real SQLite file (one transaction of 256 messages, as under load).
+//!
+//! `cargo bench --bench hot_path`; figures are in BENCHMARKS.md.
+
+use std::{hint::black_box, sync::Arc};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use gadka::{
+    chat::{events::Event, views::Message},
+    config::Durability,
+    store::{NewMessage, NewUser, Store},
+    ws::frames::{self, Reply},
+};
+
+const SEND: &str = r#"{"type":"send","to_user":42,"body":"Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie o dziesiątej.","txn_id":"c-1764171234-17","req":17}"#;
+
+fn message() -> Message {
+    Message {
+        id: 123_456,
+        conversation_id: 77,
+        seq: 4_321,
+        sender_id: 42,
+        body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie o dziesiątej.".into(),
+        created_at: "2026-11-26T17:30:00.123Z".into(),
+        read: false,
+        txn_id: Some("c-1764171234-17".into()),
+    }
+}
+
+fn frames(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frames");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("parse send", |b| {
+        b.iter(|| frames::parse(black_box(SEND)).map(|(req, _)| req.is_some()))
+    });
+    let message = Arc::new(message());
+    group.bench_function("serialise message event", |b| {
+        b.iter(|| {
+            Event::Message {
+                message: black_box(message.clone()),
+            }
+            .delivery()
+        })
+    });
+    let req = serde_json::value::RawValue::from_string("17".into()).expect("raw JSON");
+    group.bench_function("serialise sent reply", |b| {
+        b.iter(|| {
+            Reply::Sent {
+                req: Some(&req),
+                txn_id: Some("c-1764171234-17"),
+                message: black_box(&message),
+            }
+            .to_json()
+        })
+    });
+    group.finish();
+}
+
+fn batch_insert(c: &mut Criterion) {
+    const BATCH: usize = 256;
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let (store, conversations) = runtime.block_on(async {
+        let store = Store::connect(&url, Durability::Full)
+            .await
+            .expect("a database");
+        let mut users = Vec::new();
+        for i in 0..17 {
+            let name = format!("user{i}");
+            let user = store
+                .create_user(NewUser {
+                    username: &name,
+                    display_name: &name,
+                    password_hash: "",
+                    created_at: 0,
+                })
+                .await
+                .expect("insert")
+                .expect("new");
+            users.push(user.id);
+        }
+        let mut conversations = Vec::new();
+        let batch = store.begin_batch().await.expect("begin");
+        for peer in &users[1..] {
+            let (id, _) = batch
+                .create_conversation(users[0], *peer, 0)
+                .await
+                .expect("create");
+            conversations.push((id, *peer));
+        }
+        batch.commit().await.expect("commit");
+        (store, conversations)
+    });
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
+    let mut txn = 0u64;
+    group.bench_function(format!("batch of {BATCH} into 16 conversations"), |b| {
+            b.to_async(&runtime).iter_batched(
+                || {
+                    txn += 1;
+                    txn
+                },
+                |txn| {
+                    let store = store.clone();
+                    let conversations = conversations.clone();
+                    async move {
+                        let batch = store.begin_batch().await.expect("begin");
+                        let counts: Vec<(i64, i64)> = conversations
+                            .iter()
+                            .map(|(id, _)| (*id, (BATCH / conversations.len()) as i64))
+                            .collect();
+                        let reserved = batch.reserve_seqs(&counts, 0).await.expect("reserve");
+                        let rows: Vec<NewMessage> = reserved
+                            .iter()
+                            .flat_map(|(id, last)| {
+                                let n = (BATCH / conversations.len()) as i64;
+                                let sender = conversations
+                                    .iter()
+                                    .find(|(c, _)| c == id)
+                                    .map(|(_, peer)| *peer)
+                                    .unwrap_or_default();
+                                (last - n + 1..=*last).map(move |seq| NewMessage {
+                                    conversation_id: *id,
+                                    seq,
+                                    sender_id: sender,
+                                    body:
+                                        "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
+                                            .into(),
+                                    txn_id: Some(format!("b{txn}-{id}-{seq}")),
+                                    created_at: 0,
+                                })
+                            })
+                            .collect();
+                        let stored = batch.insert_messages(&rows).await.expect("insert");
+                        batch.commit().await.expect("commit");
+                        assert_eq!(stored.len(), BATCH);
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, frames, batch_insert);
+criterion_main!(benches);
