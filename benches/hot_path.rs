@@ -102,51 +102,49 @@ fn batch_insert(c: &mut Criterion) {
     group.sample_size(20);
     let mut txn = 0u64;
     group.bench_function(format!("batch of {BATCH} into 16 conversations"), |b| {
-            b.to_async(&runtime).iter_batched(
-                || {
-                    txn += 1;
-                    txn
-                },
-                |txn| {
-                    let store = store.clone();
-                    let conversations = conversations.clone();
-                    async move {
-                        let batch = store.begin_batch().await.expect("begin");
-                        let counts: Vec<(i64, i64)> = conversations
-                            .iter()
-                            .map(|(id, _)| (*id, (BATCH / conversations.len()) as i64))
-                            .collect();
-                        let reserved = batch.reserve_seqs(&counts, 0).await.expect("reserve");
-                        let rows: Vec<NewMessage> = reserved
-                            .iter()
-                            .flat_map(|(id, last)| {
-                                let n = (BATCH / conversations.len()) as i64;
-                                let sender = conversations
-                                    .iter()
-                                    .find(|(c, _)| c == id)
-                                    .map(|(_, peer)| *peer)
-                                    .unwrap_or_default();
-                                (last - n + 1..=*last).map(move |seq| NewMessage {
-                                    conversation_id: *id,
-                                    seq,
-                                    sender_id: sender,
-                                    body:
-                                        "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
-                                            .into(),
-                                    txn_id: Some(format!("b{txn}-{id}-{seq}")),
-                                    created_at: 0,
-                                })
+        b.to_async(&runtime).iter_batched(
+            || {
+                txn += 1;
+                txn
+            },
+            |txn| {
+                let store = store.clone();
+                let conversations = conversations.clone();
+                async move {
+                    let batch = store.begin_batch().await.expect("begin");
+                    let counts: Vec<(i64, i64)> = conversations
+                        .iter()
+                        .map(|(id, _)| (*id, (BATCH / conversations.len()) as i64))
+                        .collect();
+                    let reserved = batch.reserve_seqs(&counts, 0).await.expect("reserve");
+                    let rows: Vec<NewMessage> = reserved
+                        .iter()
+                        .flat_map(|(id, last)| {
+                            let n = (BATCH / conversations.len()) as i64;
+                            let sender = conversations
+                                .iter()
+                                .find(|(c, _)| c == id)
+                                .map(|(_, peer)| *peer)
+                                .unwrap_or_default();
+                            (last - n + 1..=*last).map(move |seq| NewMessage {
+                                conversation_id: *id,
+                                seq,
+                                sender_id: sender,
+                                body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
+                                    .into(),
+                                txn_id: Some(format!("b{txn}-{id}-{seq}")),
+                                created_at: 0,
                             })
-                            .collect();
-                        let stored = batch.insert_messages(&rows).await.expect("insert");
-                        batch.commit().await.expect("commit");
-                        assert_eq!(stored.len(), BATCH);
-                    }
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
+                        })
+                        .collect();
+                    let stored = batch.insert_messages(&rows).await.expect("insert");
+                    batch.commit().await.expect("commit");
+                    assert_eq!(stored.len(), BATCH);
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
