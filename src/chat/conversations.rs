@@ -52,13 +52,7 @@ impl Future for PendingSend {
     type Output = Result<SendOutcome, ChatError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|answer| {
-            answer.unwrap_or_else(|_| {
-                Err(ChatError::Internal(anyhow::anyhow!(
-                    "the message writer dropped a send"
-                )))
-            })
-        })
+        Pin::new(&mut self.0).poll(cx).map(engine::answered)
     }
 }
 
@@ -88,15 +82,14 @@ impl Chat {
         me: &Session,
         peer_id: i64,
     ) -> Result<(Conversation, bool), ChatError> {
-        let (reply, answer) = oneshot::channel();
-        self.engine()
-            .submit(Command::Open {
+        let (id, created) = self
+            .engine()
+            .request(|reply| Command::Open {
                 user_id: me.user_id,
                 peer_id,
                 reply,
             })
             .await?;
-        let (id, created) = engine::answer(answer).await?;
         let m = self.membership(me.user_id, id).await?;
         let list = self
             .store()
@@ -174,9 +167,9 @@ impl Chat {
     ) -> Result<PendingSend, ChatError> {
         let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
         let txn_id = txn_id.map(TxnId::parse).transpose()?;
-        let (reply, answer) = oneshot::channel();
-        self.engine()
-            .submit(Command::Send {
+        let answer = self
+            .engine()
+            .submit(|reply| Command::Send {
                 sender_id: me.user_id,
                 to,
                 body: body.into_string(),
@@ -223,9 +216,9 @@ impl Chat {
         if up_to_seq.is_some_and(|seq| seq < 0) {
             return Err(ChatError::invalid("up_to_seq", "may not be negative"));
         }
-        let (reply, answer) = oneshot::channel();
-        self.engine()
-            .submit(Command::Read {
+        let outcome = self
+            .engine()
+            .request(|reply| Command::Read {
                 user_id: me.user_id,
                 conversation_id,
                 up_to_seq,
@@ -233,7 +226,6 @@ impl Chat {
                 reply,
             })
             .await?;
-        let outcome = engine::answer(answer).await?;
         let unread = self.unread(me).await?;
         let last_read_seq = match outcome.moved_to {
             Some(marker) => {

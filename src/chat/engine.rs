@@ -133,22 +133,38 @@ impl Engine {
         self.events.subscribe()
     }
 
-    /// Queues a command; waits only while the queue is full.
-    pub(crate) async fn submit(&self, command: Command) -> Result<(), ChatError> {
+    /// Queues the command `make` builds around its reply channel; waits only while
+    /// the queue is full. The receiver resolves once the batch is committed.
+    pub(crate) async fn submit<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ChatError>>) -> Command,
+    ) -> Result<oneshot::Receiver<Result<T, ChatError>>, ChatError> {
+        let (reply, answer) = oneshot::channel();
         self.queue
-            .send(command)
+            .send(make(reply))
             .await
-            .map_err(|_| ChatError::Internal(anyhow::anyhow!("the message writer has stopped")))
+            .map_err(|_| ChatError::Internal(anyhow::anyhow!("the message writer has stopped")))?;
+        Ok(answer)
+    }
+
+    /// [`Engine::submit`], then waits for the answer.
+    pub(crate) async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ChatError>>) -> Command,
+    ) -> Result<T, ChatError> {
+        answered(self.submit(make).await?.await)
     }
 }
 
-/// The answer to a command, once the writer sends it.
-pub(crate) async fn answer<T>(
-    reply: oneshot::Receiver<Result<T, ChatError>>,
+/// The writer's answer, or why there is none.
+pub(crate) fn answered<T>(
+    answer: Result<Result<T, ChatError>, oneshot::error::RecvError>,
 ) -> Result<T, ChatError> {
-    reply
-        .await
-        .map_err(|_| ChatError::Internal(anyhow::anyhow!("the message writer dropped a command")))?
+    answer.unwrap_or_else(|_| {
+        Err(ChatError::Internal(anyhow::anyhow!(
+            "the message writer dropped a command"
+        )))
+    })
 }
 
 struct Writer {
@@ -224,29 +240,23 @@ impl Writer {
     }
 
     async fn run_batch(&mut self, commands: Vec<Command>) {
-        if let Err(e) = self.load_conversations(&commands).await {
-            fail_all(commands, &e);
-            return;
-        }
-        let missing_peers = match self.missing_peers(&commands).await {
-            Ok(missing) => missing,
+        let reads = async {
+            self.load_conversations(&commands).await?;
+            let missing_peers = self.missing_peers(&commands).await?;
+            let known = self.known_txns(&commands).await?;
+            Ok::<_, sea_orm::DbErr>((missing_peers, known))
+        };
+        let (missing_peers, known) = match reads.await {
+            Ok(found) => found,
             Err(e) => {
-                fail_all(commands, &e);
+                let error = batch_failed(&e);
+                for command in commands {
+                    command.fail(&error);
+                }
                 return;
             }
         };
-        let planned = self.plan(commands, &missing_peers);
-        let known = match self.known_txns(&planned).await {
-            Ok(known) => known,
-            Err(e) => {
-                fail_planned(planned, &e);
-                return;
-            }
-        };
-        let (planned, duplicates) = split_duplicates(planned, known);
-        for (reply, row) in duplicates {
-            let _ = reply.send(Ok(SendOutcome::Duplicate(row)));
-        }
+        let planned = self.plan(commands, &missing_peers, &known);
         let now = now_ms();
         let mut created = HashMap::new();
         let result = self.transact(&planned, now, &mut created).await;
@@ -258,7 +268,12 @@ impl Writer {
                 self.publish(events);
                 self.answer(planned, done, &created).await;
             }
-            Err(e) => fail_planned(planned, &e),
+            Err(e) => {
+                let error = batch_failed(&e);
+                for p in planned {
+                    p.fail(&error);
+                }
+            }
         }
     }
 
@@ -348,7 +363,14 @@ impl Writer {
 
     /// Resolves each command's conversation and refuses what the rules refuse; the
     /// refused are answered at once.
-    fn plan(&self, commands: Vec<Command>, missing_peers: &[i64]) -> Vec<Planned> {
+    /// A send whose `txn_id` is already stored (`known`) is answered with the stored
+    /// message at once.
+    fn plan(
+        &self,
+        commands: Vec<Command>,
+        missing_peers: &[i64],
+        known: &HashMap<(i64, String), MessageRow>,
+    ) -> Vec<Planned> {
         let mut planned = Vec::with_capacity(commands.len());
         let mut first_of_txn: HashMap<(i64, String), usize> = HashMap::new();
         for command in commands {
@@ -373,7 +395,12 @@ impl Writer {
                         }
                     };
                     if let Some(txn) = &txn_id {
-                        match first_of_txn.entry((sender_id, txn.clone())) {
+                        let key = (sender_id, txn.clone());
+                        if let Some(row) = known.get(&key) {
+                            let _ = reply.send(Ok(SendOutcome::Duplicate(row.clone())));
+                            continue;
+                        }
+                        match first_of_txn.entry(key) {
                             Entry::Occupied(first) => {
                                 planned.push(Planned::SameAs {
                                     first: *first.get(),
@@ -462,15 +489,15 @@ impl Writer {
         Ok((Target::New(key), peer))
     }
 
-    /// The messages already stored under the `txn_id`s of this batch's sends.
+    /// The messages already stored under the `txn_id`s of this batch's sends (one query).
     async fn known_txns(
         &self,
-        planned: &[Planned],
+        commands: &[Command],
     ) -> Result<HashMap<(i64, String), MessageRow>, sea_orm::DbErr> {
-        let keys: Vec<(i64, &str)> = planned
+        let keys: Vec<(i64, &str)> = commands
             .iter()
-            .filter_map(|p| match p {
-                Planned::Send {
+            .filter_map(|c| match c {
+                Command::Send {
                     sender_id,
                     txn_id: Some(txn),
                     ..
@@ -669,7 +696,7 @@ impl Writer {
                     };
                     let _ = reply.send(outcome);
                 }
-                (other, _) => fail_one(other, &lost("a command and its result do not match")),
+                (other, _) => other.fail(&lost("a command and its result do not match")),
             }
             sent.push(this);
         }
@@ -728,77 +755,6 @@ async fn assign_seqs(
     Ok(rows)
 }
 
-/// Answers the sends whose `txn_id` is already stored, and keeps the rest.
-fn split_duplicates(
-    planned: Vec<Planned>,
-    mut known: HashMap<(i64, String), MessageRow>,
-) -> (Vec<Planned>, Vec<(SendReply, MessageRow)>) {
-    if known.is_empty() {
-        return (planned, Vec::new());
-    }
-    let mut duplicates = Vec::new();
-    let mut kept: Vec<Planned> = Vec::with_capacity(planned.len());
-    // Indexes move as duplicates leave: map old positions to new ones for `SameAs`.
-    let mut new_index: Vec<Option<usize>> = Vec::with_capacity(planned.len());
-    let mut known_rows: Vec<Option<MessageRow>> = Vec::with_capacity(planned.len());
-    for p in planned {
-        match p {
-            Planned::Send {
-                sender_id,
-                txn_id: Some(txn),
-                reply,
-                target,
-                recipient_id,
-                body,
-                origin,
-            } => match known.remove(&(sender_id, txn.clone())) {
-                Some(row) => {
-                    new_index.push(None);
-                    known_rows.push(Some(row.clone()));
-                    duplicates.push((reply, row));
-                }
-                None => {
-                    new_index.push(Some(kept.len()));
-                    known_rows.push(None);
-                    kept.push(Planned::Send {
-                        sender_id,
-                        txn_id: Some(txn),
-                        reply,
-                        target,
-                        recipient_id,
-                        body,
-                        origin,
-                    });
-                }
-            },
-            Planned::SameAs { first, reply } => match new_index.get(first).copied().flatten() {
-                Some(first) => {
-                    new_index.push(Some(kept.len()));
-                    known_rows.push(None);
-                    kept.push(Planned::SameAs { first, reply });
-                }
-                None => {
-                    let row = known_rows.get(first).cloned().flatten();
-                    new_index.push(None);
-                    known_rows.push(None);
-                    match row {
-                        Some(row) => duplicates.push((reply, row)),
-                        None => {
-                            let _ = reply.send(Err(lost("a txn_id lost its first send")));
-                        }
-                    }
-                }
-            },
-            other => {
-                new_index.push(Some(kept.len()));
-                known_rows.push(None);
-                kept.push(other);
-            }
-        }
-    }
-    (kept, duplicates)
-}
-
 /// The ordered pair of two different users.
 fn pair(a: i64, b: i64) -> Option<(i64, i64)> {
     (a != b).then_some((Ord::min(a, b), Ord::max(a, b)))
@@ -808,38 +764,36 @@ fn lost(what: &'static str) -> ChatError {
     ChatError::Internal(anyhow::anyhow!(what))
 }
 
-fn internal(e: &sea_orm::DbErr) -> ChatError {
+/// The error every command of a failed batch gets; logged once.
+fn batch_failed(e: &sea_orm::DbErr) -> ChatError {
     tracing::error!(error = %e, "a batch failed");
     ChatError::Internal(anyhow::anyhow!("the batch failed: {e}"))
 }
 
-fn fail_all(commands: Vec<Command>, e: &sea_orm::DbErr) {
-    let error = || ChatError::Internal(anyhow::anyhow!("the batch failed: {e}"));
-    tracing::error!(error = %e, "a batch failed");
-    for command in commands {
-        match command {
-            Command::Send { reply, .. } => drop(reply.send(Err(error()))),
-            Command::Read { reply, .. } => drop(reply.send(Err(error()))),
-            Command::Open { reply, .. } => drop(reply.send(Err(error()))),
+/// A copy of an internal error for one more command (`ChatError` is not `Clone`).
+fn again(error: &ChatError) -> ChatError {
+    ChatError::Internal(anyhow::anyhow!("{error}"))
+}
+
+impl Command {
+    fn fail(self, error: &ChatError) {
+        match self {
+            Self::Send { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
         }
     }
 }
 
-fn fail_planned(planned: Vec<Planned>, e: &sea_orm::DbErr) {
-    let error = internal(e);
-    for p in planned {
-        fail_one(p, &error);
-    }
-}
-
-fn fail_one(p: Planned, error: &ChatError) {
-    let again = || ChatError::Internal(anyhow::anyhow!("{error}"));
-    match p {
-        Planned::Send { reply, .. } | Planned::SameAs { reply, .. } => {
-            drop(reply.send(Err(again())))
+impl Planned {
+    fn fail(self, error: &ChatError) {
+        match self {
+            Self::Send { reply, .. } | Self::SameAs { reply, .. } => {
+                drop(reply.send(Err(again(error))))
+            }
+            Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
         }
-        Planned::Read { reply, .. } => drop(reply.send(Err(again()))),
-        Planned::Open { reply, .. } => drop(reply.send(Err(again()))),
     }
 }
 
@@ -911,9 +865,8 @@ mod tests {
             to: SendTo,
             txn_id: Option<&str>,
         ) -> oneshot::Receiver<Result<SendOutcome, ChatError>> {
-            let (reply, answer) = oneshot::channel();
             self.engine
-                .submit(Command::Send {
+                .submit(|reply| Command::Send {
                     sender_id,
                     to,
                     body: "hej".into(),
@@ -922,21 +875,19 @@ mod tests {
                     reply,
                 })
                 .await
-                .expect("the writer runs");
-            answer
+                .expect("the writer runs")
         }
 
         async fn open(&self, user_id: i64, peer_id: i64) -> i64 {
-            let (reply, answer) = oneshot::channel();
             self.engine
-                .submit(Command::Open {
+                .request(|reply| Command::Open {
                     user_id,
                     peer_id,
                     reply,
                 })
                 .await
-                .expect("the writer runs");
-            answer.await.expect("answered").expect("opened").0
+                .expect("opened")
+                .0
         }
     }
 
