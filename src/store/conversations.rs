@@ -62,16 +62,7 @@ impl Store {
         &self,
         ids: impl IntoIterator<Item = i64>,
     ) -> Result<Vec<(i64, i64, i64)>, DbErr> {
-        conversation::Entity::find()
-            .select_only()
-            .columns([
-                conversation::Column::Id,
-                conversation::Column::UserLow,
-                conversation::Column::UserHigh,
-            ])
-            .filter(conversation::Column::Id.is_in(ids))
-            .into_tuple()
-            .all(&self.db)
+        self.members_where(conversation::Column::Id.is_in(ids).into())
             .await
     }
 
@@ -90,6 +81,10 @@ impl Store {
                     .add(conversation::Column::UserHigh.eq(*high)),
             )
         });
+        self.members_where(any).await
+    }
+
+    async fn members_where(&self, filter: Condition) -> Result<Vec<(i64, i64, i64)>, DbErr> {
         conversation::Entity::find()
             .select_only()
             .columns([
@@ -97,7 +92,7 @@ impl Store {
                 conversation::Column::UserLow,
                 conversation::Column::UserHigh,
             ])
-            .filter(any)
+            .filter(filter)
             .into_tuple()
             .all(&self.db)
             .await
