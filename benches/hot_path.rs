@@ -66,7 +66,7 @@ fn batch_insert(c: &mut Criterion) {
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()
     );
-    let (store, conversations) = runtime.block_on(async {
+    let (store, users) = runtime.block_on(async {
         let store = Store::connect(&url, Durability::Full)
             .await
             .expect("a database");
@@ -85,62 +85,57 @@ fn batch_insert(c: &mut Criterion) {
                 .expect("new");
             users.push(user.id);
         }
-        let mut conversations = Vec::new();
-        let batch = store.begin_batch().await.expect("begin");
-        for peer in &users[1..] {
-            let (id, _) = batch
-                .create_conversation(users[0], *peer, 0)
-                .await
-                .expect("create");
-            conversations.push((id, *peer));
-        }
-        batch.commit().await.expect("commit");
-        (store, conversations)
+        (store, users)
     });
+    let _entered = runtime.enter();
+    let mut writer = store.batch_writer().expect("a batch writer");
+    writer.begin().expect("begin");
+    let conversations: Vec<(i64, i64)> = users[1..]
+        .iter()
+        .map(|peer| {
+            let (id, _) = writer
+                .create_conversation(users[0], *peer, 0)
+                .expect("create");
+            (id, *peer)
+        })
+        .collect();
+    writer.commit().expect("commit");
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(20);
     let mut txn = 0u64;
     group.bench_function(format!("batch of {BATCH} into 16 conversations"), |b| {
-        b.to_async(&runtime).iter_batched(
+        b.iter_batched(
             || {
                 txn += 1;
                 txn
             },
             |txn| {
-                let store = store.clone();
-                let conversations = conversations.clone();
-                async move {
-                    let batch = store.begin_batch().await.expect("begin");
-                    let counts: Vec<(i64, i64)> = conversations
-                        .iter()
-                        .map(|(id, _)| (*id, (BATCH / conversations.len()) as i64))
-                        .collect();
-                    let reserved = batch.reserve_seqs(&counts, 0).await.expect("reserve");
-                    let rows: Vec<NewMessage> = reserved
-                        .iter()
-                        .flat_map(|(id, last)| {
-                            let n = (BATCH / conversations.len()) as i64;
-                            let sender = conversations
-                                .iter()
-                                .find(|(c, _)| c == id)
-                                .map(|(_, peer)| *peer)
-                                .unwrap_or_default();
-                            (last - n + 1..=*last).map(move |seq| NewMessage {
-                                conversation_id: *id,
-                                seq,
-                                sender_id: sender,
-                                body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
-                                    .into(),
-                                txn_id: Some(format!("b{txn}-{id}-{seq}")),
-                                created_at: 0,
-                            })
+                writer.begin().expect("begin");
+                let per_conversation = (BATCH / conversations.len()) as i64;
+                let counts: Vec<(i64, i64)> = conversations
+                    .iter()
+                    .map(|(id, _)| (*id, per_conversation))
+                    .collect();
+                let reserved = writer.reserve_seqs(&counts, 0).expect("reserve");
+                let rows: Vec<NewMessage> = reserved
+                    .iter()
+                    .zip(&conversations)
+                    .flat_map(|((id, last), (_, sender))| {
+                        (last - per_conversation + 1..=*last).map(move |seq| NewMessage {
+                            conversation_id: *id,
+                            seq,
+                            sender_id: *sender,
+                            body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
+                                .into(),
+                            txn_id: Some(format!("b{txn}-{id}-{seq}")),
+                            created_at: 0,
                         })
-                        .collect();
-                    let stored = batch.insert_messages(&rows).await.expect("insert");
-                    batch.commit().await.expect("commit");
-                    assert_eq!(stored.len(), BATCH);
-                }
+                    })
+                    .collect();
+                let stored = writer.insert_messages(rows).expect("insert");
+                writer.commit().expect("commit");
+                assert_eq!(stored.len(), BATCH);
             },
             BatchSize::SmallInput,
         )

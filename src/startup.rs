@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{any, get},
 };
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -21,7 +21,7 @@ use tower_http::{
 
 use crate::{
     api,
-    chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, committed::TxnHook},
+    chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, WriterStopped, committed::TxnHook},
     config::Settings,
     http::{ApiError, AppState, origin},
     hub::{CloseReason, Hub},
@@ -39,7 +39,7 @@ pub struct Application {
     router: Router,
     chat: Chat,
     store: Store,
-    writer: JoinHandle<()>,
+    writer: WriterStopped,
     /// `/metrics` on its own address, when configured.
     metrics_listener: Option<TcpListener>,
 }
@@ -75,14 +75,15 @@ impl Application {
         };
         let hub = Hub::new(settings.limits.ws_queue_frames);
         let (engine, writer) = Engine::start(
-            store.clone(),
+            &store,
             EngineConfig {
                 batch: settings.limits.writer_batch,
                 queue: settings.limits.writer_queue,
                 subscribers: vec![Arc::new(Fanout::new(hub.clone()))],
                 hooks,
             },
-        );
+        )
+        .context("cannot start the message writer")?;
         let chat = Chat::new(
             store.clone(),
             SessionKeys::new(&secret, settings.session_ttl),
@@ -181,7 +182,7 @@ impl Application {
         drop(self.chat);
         match tokio::time::timeout(SOCKETS_CLOSE_TIMEOUT, self.writer).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "the message writer failed"),
+            Ok(Err(_)) => tracing::error!("the message writer failed"),
             // A socket that never closed still holds the chat; what the writer
             // acknowledged is committed already.
             Err(_) => tracing::warn!("the message writer did not stop in time"),

@@ -15,7 +15,10 @@
 //!   insert skips a conflict instead of failing, which on PostgreSQL would abort the
 //!   whole transaction).
 //! - No lock is held across an `.await` of the database: the writer is the only one
-//!   that writes these rows, so it needs none.
+//!   that writes these rows, so it needs none. It runs on its own thread and talks to
+//!   the database synchronously through a [`BatchWriter`] (on SQLite, its own
+//!   connection with cached statements), so a batch costs one thread hop each way,
+//!   not one per statement.
 //!
 //! Members of a conversation never change, so the writer caches them (and the
 //! conversation of each pair) and checks most commands without reading anything.
@@ -36,7 +39,7 @@ use super::{
 };
 use crate::{
     hub::ConnectionId,
-    store::{Batch, MessageRow, NewMessage, OutboxEntry, Store},
+    store::{BatchWriter, MessageRow, NewMessage, OutboxEntry, Store, StoreError},
 };
 
 /// How many batches a slow broadcast subscriber may fall behind before it lags.
@@ -108,14 +111,31 @@ pub struct EngineConfig {
     pub hooks: Vec<Arc<dyn TxnHook>>,
 }
 
+/// Resolves once the writer has stopped; an error means it panicked.
+pub type WriterStopped = oneshot::Receiver<()>;
+
 impl Engine {
-    /// Starts the writer task. It stops once every handle is dropped and its queue is
-    /// drained; the returned handle resolves then.
-    pub fn start(store: Store, config: EngineConfig) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer on its own thread. It stops once every handle is dropped and
+    /// its queue is drained; the returned receiver resolves then. Call it inside the
+    /// runtime (PostgreSQL's writer runs its futures there).
+    pub fn start(store: &Store, config: EngineConfig) -> Result<(Self, WriterStopped), StoreError> {
+        let (engine, writer) = Self::new(store, config)?;
+        let (stopped, on_stop) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("gadka-writer".into())
+            .spawn(move || {
+                writer.run();
+                let _ = stopped.send(());
+            })
+            .map_err(|_| StoreError::Inconsistent("cannot start the message writer's thread"))?;
+        Ok((engine, on_stop))
+    }
+
+    fn new(store: &Store, config: EngineConfig) -> Result<(Self, Writer), StoreError> {
         let (queue, commands) = mpsc::channel(config.queue.max(1));
         let (events, _) = broadcast::channel(BROADCAST_BATCHES);
         let writer = Writer {
-            store,
+            db: store.batch_writer()?,
             commands,
             batch: config.batch.max(1),
             subscribers: config.subscribers,
@@ -124,8 +144,7 @@ impl Engine {
             members: HashMap::new(),
             pairs: HashMap::new(),
         };
-        let task = tokio::spawn(writer.run());
-        (Self { queue, events }, task)
+        Ok((Self { queue, events }, writer))
     }
 
     /// Every later commit's events, in commit order, one slice per batch.
@@ -168,7 +187,7 @@ pub(crate) fn answered<T>(
 }
 
 struct Writer {
-    store: Store,
+    db: Box<dyn BatchWriter>,
     commands: mpsc::Receiver<Command>,
     batch: usize,
     subscribers: Vec<Arc<dyn Subscriber>>,
@@ -226,29 +245,39 @@ enum Done {
 }
 
 impl Writer {
-    async fn run(mut self) {
+    fn run(mut self) {
         let mut commands = Vec::with_capacity(self.batch);
-        while self.commands.recv_many(&mut commands, self.batch).await > 0 {
+        while let Some(first) = self.commands.blocking_recv() {
+            commands.push(first);
+            while commands.len() < self.batch {
+                match self.commands.try_recv() {
+                    Ok(command) => commands.push(command),
+                    Err(_) => break,
+                }
+            }
             metrics::gauge!("gadka_writer_queue_depth").set(self.commands.len() as f64);
             metrics::histogram!("gadka_writer_batch_size").record(commands.len() as f64);
             let started = Instant::now();
-            self.run_batch(std::mem::take(&mut commands)).await;
+            self.run_batch(std::mem::take(&mut commands));
             metrics::histogram!("gadka_writer_commit_seconds")
                 .record(started.elapsed().as_secs_f64());
         }
         tracing::debug!("message writer stopped");
     }
 
-    async fn run_batch(&mut self, commands: Vec<Command>) {
-        let reads = async {
-            self.load_conversations(&commands).await?;
-            let missing_peers = self.missing_peers(&commands).await?;
-            let known = self.known_txns(&commands).await?;
-            Ok::<_, sea_orm::DbErr>((missing_peers, known))
-        };
-        let (missing_peers, known) = match reads.await {
+    /// One transaction: the reads the plan needs, the plan, the writes, the commit;
+    /// then the events and the answers.
+    fn run_batch(&mut self, commands: Vec<Command>) {
+        let reads = self.db.begin().and_then(|()| {
+            self.load_conversations(&commands)?;
+            let missing_peers = self.missing_peers(&commands)?;
+            let known = self.known_txns(&commands)?;
+            Ok((missing_peers, known))
+        });
+        let (missing_peers, known) = match reads {
             Ok(found) => found,
             Err(e) => {
+                self.db.rollback();
                 let error = batch_failed(&e);
                 for command in commands {
                     command.fail(&error);
@@ -259,16 +288,16 @@ impl Writer {
         let planned = self.plan(commands, &missing_peers, &known);
         let now = now_ms();
         let mut created = HashMap::new();
-        let result = self.transact(&planned, now, &mut created).await;
-        match result {
+        match self.transact(&planned, now, &mut created) {
             Ok((done, events)) => {
                 for (pair, id) in &created {
                     self.remember(*id, *pair);
                 }
                 self.publish(events);
-                self.answer(planned, done, &created).await;
+                self.answer(planned, done, &created);
             }
             Err(e) => {
+                self.db.rollback();
                 let error = batch_failed(&e);
                 for p in planned {
                     p.fail(&error);
@@ -279,7 +308,7 @@ impl Writer {
 
     /// Reads the members of conversations and the conversations of pairs that the
     /// cache does not know yet: at most two queries.
-    async fn load_conversations(&mut self, commands: &[Command]) -> Result<(), sea_orm::DbErr> {
+    fn load_conversations(&mut self, commands: &[Command]) -> Result<(), StoreError> {
         let mut ids = Vec::new();
         let mut pairs = Vec::new();
         for command in commands {
@@ -316,12 +345,12 @@ impl Writer {
         if !ids.is_empty() {
             ids.sort_unstable();
             ids.dedup();
-            for (id, low, high) in self.store.conversation_members(ids).await? {
+            for (id, low, high) in self.db.conversation_members(&ids)? {
                 self.remember(id, (low, high));
             }
         }
         if !pairs.is_empty() {
-            for (id, low, high) in self.store.conversations_of_pairs(&pairs).await? {
+            for (id, low, high) in self.db.conversations_of_pairs(&pairs)? {
                 self.remember(id, (low, high));
             }
         }
@@ -329,7 +358,7 @@ impl Writer {
     }
 
     /// The peers of pairs without a conversation that do not exist (one query).
-    async fn missing_peers(&self, commands: &[Command]) -> Result<Vec<i64>, sea_orm::DbErr> {
+    fn missing_peers(&mut self, commands: &[Command]) -> Result<Vec<i64>, StoreError> {
         let mut peers: Vec<i64> = commands
             .iter()
             .filter_map(|command| match command {
@@ -351,7 +380,7 @@ impl Writer {
         }
         peers.sort_unstable();
         peers.dedup();
-        let existing = self.store.existing_users(peers.iter().copied()).await?;
+        let existing = self.db.existing_users(&peers)?;
         peers.retain(|p| !existing.contains(p));
         Ok(peers)
     }
@@ -490,10 +519,10 @@ impl Writer {
     }
 
     /// The messages already stored under the `txn_id`s of this batch's sends (one query).
-    async fn known_txns(
-        &self,
+    fn known_txns(
+        &mut self,
         commands: &[Command],
-    ) -> Result<HashMap<(i64, String), MessageRow>, sea_orm::DbErr> {
+    ) -> Result<HashMap<(i64, String), MessageRow>, StoreError> {
         let keys: Vec<(i64, &str)> = commands
             .iter()
             .filter_map(|c| match c {
@@ -509,22 +538,21 @@ impl Writer {
             return Ok(HashMap::new());
         }
         Ok(self
-            .store
-            .messages_by_txn(&keys)
-            .await?
+            .db
+            .messages_by_txn(&keys)?
             .into_iter()
             .filter_map(|row| Some(((row.sender_id, row.txn_id.clone()?), row)))
             .collect())
     }
 
-    /// Runs the batch's statements and commits them.
-    async fn transact(
-        &self,
+    /// Runs the batch's writes and commits them.
+    fn transact(
+        &mut self,
         planned: &[Planned],
         now: i64,
         created: &mut HashMap<(i64, i64), i64>,
-    ) -> Result<(Vec<Done>, Vec<Committed>), sea_orm::DbErr> {
-        let batch = self.store.begin_batch().await?;
+    ) -> Result<(Vec<Done>, Vec<Committed>), StoreError> {
+        let db = &mut *self.db;
         let mut events = Vec::new();
         let mut new_pairs: Vec<(i64, i64)> = planned
             .iter()
@@ -543,7 +571,7 @@ impl Writer {
         new_pairs.sort_unstable();
         new_pairs.dedup();
         for (low, high) in new_pairs {
-            let (id, is_new) = batch.create_conversation(low, high, now).await?;
+            let (id, is_new) = db.create_conversation(low, high, now)?;
             created.insert((low, high), id);
             if is_new {
                 events.push(Committed::Conversation {
@@ -556,10 +584,11 @@ impl Writer {
             Target::Existing(id) => *id,
             Target::New(pair) => created.get(pair).copied().unwrap_or_default(),
         };
-        let rows = assign_seqs(&batch, planned, &conversation_of, now).await?;
-        let stored = batch.insert_messages(&rows).await?;
+        let rows = assign_seqs(db, planned, &conversation_of, now)?;
+        let keys: Vec<(i64, i64)> = rows.iter().map(|r| (r.conversation_id, r.seq)).collect();
+        let stored = db.insert_messages(rows)?;
         let mut stored = stored.into_iter().peekable();
-        let mut rows = rows.into_iter();
+        let mut rows = keys.into_iter();
         let mut done = Vec::with_capacity(planned.len());
         for p in planned {
             done.push(match p {
@@ -568,12 +597,10 @@ impl Writer {
                     origin,
                     ..
                 } => {
-                    let Some(row) = rows.next() else {
-                        return Err(sea_orm::DbErr::Custom("a send lost its row".into()));
+                    let Some(key) = rows.next() else {
+                        return Err(StoreError::Inconsistent("a send lost its row"));
                     };
-                    match stored
-                        .next_if(|s| s.conversation_id == row.conversation_id && s.seq == row.seq)
-                    {
+                    match stored.next_if(|s| (s.conversation_id, s.seq) == key) {
                         Some(stored) => {
                             let message = Arc::new(Message::from_row(stored, 0));
                             events.push(Committed::Message {
@@ -594,9 +621,11 @@ impl Writer {
                     origin,
                     ..
                 } => {
-                    let moved = batch
-                        .advance_marker(*conversation_id, *user_id, up_to_seq.unwrap_or(i64::MAX))
-                        .await?;
+                    let moved = db.advance_marker(
+                        *conversation_id,
+                        *user_id,
+                        up_to_seq.unwrap_or(i64::MAX),
+                    )?;
                     if let Some(up_to_seq) = moved {
                         events.push(Committed::Marker {
                             conversation_id: *conversation_id,
@@ -619,9 +648,9 @@ impl Writer {
                     hook.rows(event, &mut outbox);
                 }
             }
-            batch.insert_outbox(&outbox, now).await?;
+            db.insert_outbox(&outbox, now)?;
         }
-        batch.commit().await?;
+        db.commit()?;
         let messages = events
             .iter()
             .filter(|e| matches!(e, Committed::Message { .. }))
@@ -643,8 +672,8 @@ impl Writer {
     }
 
     /// Answers every command of a committed batch.
-    async fn answer(
-        &self,
+    fn answer(
+        &mut self,
         planned: Vec<Planned>,
         done: Vec<Done>,
         created: &HashMap<(i64, i64), i64>,
@@ -666,7 +695,7 @@ impl Writer {
                     },
                     Done::Lost,
                 ) => {
-                    let outcome = match self.store.messages_by_txn(&[(sender_id, &txn)]).await {
+                    let outcome = match self.db.messages_by_txn(&[(sender_id, &txn)]) {
                         Ok(rows) => rows
                             .into_iter()
                             .next()
@@ -706,12 +735,12 @@ impl Writer {
 /// Reserves `seq`s for the batch's sends, per conversation in id order (so writers on
 /// several nodes lock rows in the same order and cannot deadlock), and returns the
 /// rows to insert in command order (so message ids follow the queue).
-async fn assign_seqs(
-    batch: &Batch,
+fn assign_seqs(
+    db: &mut dyn BatchWriter,
     planned: &[Planned],
     conversation_of: &impl Fn(&Target) -> i64,
     now: i64,
-) -> Result<Vec<NewMessage>, sea_orm::DbErr> {
+) -> Result<Vec<NewMessage>, StoreError> {
     let mut counts: Vec<(i64, i64)> = Vec::new();
     for p in planned {
         if let Planned::Send { target, .. } = p {
@@ -724,7 +753,7 @@ async fn assign_seqs(
     }
     counts.sort_unstable();
     let mut next_seq: HashMap<i64, i64> = counts.iter().copied().collect();
-    for (id, last) in batch.reserve_seqs(&counts, now).await? {
+    for (id, last) in db.reserve_seqs(&counts, now)? {
         if let Some(next) = next_seq.get_mut(&id) {
             *next = last - *next + 1;
         }
@@ -765,7 +794,7 @@ fn lost(what: &'static str) -> ChatError {
 }
 
 /// The error every command of a failed batch gets; logged once.
-fn batch_failed(e: &sea_orm::DbErr) -> ChatError {
+fn batch_failed(e: &StoreError) -> ChatError {
     tracing::error!(error = %e, "a batch failed");
     ChatError::Internal(anyhow::anyhow!("the batch failed: {e}"))
 }
@@ -799,9 +828,8 @@ impl Planned {
 
 #[cfg(test)]
 mod tests {
-    //! The writer on a real SQLite file. A test submits several commands before it
-    //! awaits any answer: on the test's single-threaded runtime the writer task only
-    //! runs at that await, so all of them land in one batch.
+    //! The writer on a real SQLite file, driven one batch at a time: a test hands it
+    //! the commands of a batch, then reads the answers.
 
     use super::*;
     use crate::{config::Durability, store::NewUser};
@@ -809,9 +837,11 @@ mod tests {
     struct Setup {
         _dir: tempfile::TempDir,
         store: Store,
-        engine: Engine,
+        writer: Writer,
         events: broadcast::Receiver<Arc<[Committed]>>,
     }
+
+    type Answer<T> = oneshot::Receiver<Result<T, ChatError>>;
 
     async fn setup(users: &[&str]) -> (Setup, Vec<i64>) {
         setup_with(users, Vec::new()).await
@@ -837,21 +867,22 @@ mod tests {
                 .expect("a new user");
             ids.push(user.id);
         }
-        let (engine, _task) = Engine::start(
-            store.clone(),
+        let (engine, writer) = Engine::new(
+            &store,
             EngineConfig {
                 batch: 64,
                 queue: 64,
                 subscribers: Vec::new(),
                 hooks,
             },
-        );
+        )
+        .expect("a writer");
         let events = engine.subscribe();
         (
             Setup {
                 _dir: dir,
                 store,
-                engine,
+                writer,
                 events,
             },
             ids,
@@ -859,35 +890,36 @@ mod tests {
     }
 
     impl Setup {
-        async fn send(
-            &self,
+        fn send(
             sender_id: i64,
             to: SendTo,
             txn_id: Option<&str>,
-        ) -> oneshot::Receiver<Result<SendOutcome, ChatError>> {
-            self.engine
-                .submit(|reply| Command::Send {
-                    sender_id,
-                    to,
-                    body: "hej".into(),
-                    txn_id: txn_id.map(str::to_owned),
-                    origin: None,
-                    reply,
-                })
-                .await
-                .expect("the writer runs")
+        ) -> (Command, Answer<SendOutcome>) {
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Send {
+                sender_id,
+                to,
+                body: "hej".into(),
+                txn_id: txn_id.map(str::to_owned),
+                origin: None,
+                reply,
+            };
+            (command, answer)
         }
 
-        async fn open(&self, user_id: i64, peer_id: i64) -> i64 {
-            self.engine
-                .request(|reply| Command::Open {
-                    user_id,
-                    peer_id,
-                    reply,
-                })
-                .await
-                .expect("opened")
-                .0
+        /// Commits `commands` in one batch.
+        fn batch(&mut self, commands: impl IntoIterator<Item = Command>) {
+            self.writer.run_batch(commands.into_iter().collect());
+        }
+
+        async fn open(&mut self, user_id: i64, peer_id: i64) -> i64 {
+            let (reply, answer) = oneshot::channel();
+            self.batch([Command::Open {
+                user_id,
+                peer_id,
+                reply,
+            }]);
+            answered(answer.await).expect("opened").0
         }
     }
 
@@ -900,11 +932,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_txn_id_retried_inside_one_batch_is_stored_once() {
-        let (s, ids) = setup(&["ann", "bob"]).await;
+        let (mut s, ids) = setup(&["ann", "bob"]).await;
         let (ann, bob) = (ids[0], ids[1]);
-        let first = s.send(ann, SendTo::User(bob), Some("t-1")).await;
-        let again = s.send(ann, SendTo::User(bob), Some("t-1")).await;
-        let other = s.send(ann, SendTo::User(bob), Some("t-2")).await;
+        let (c1, first) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
+        let (c2, again) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
+        let (c3, other) = Setup::send(ann, SendTo::User(bob), Some("t-2"));
+        s.batch([c1, c2, c3]);
 
         let first = new_message(first.await.expect("answered"));
         match again.await.expect("answered") {
@@ -915,7 +948,8 @@ mod tests {
         assert_eq!((first.seq, other.seq), (1, 2));
 
         // And across batches: the stored original, unchanged.
-        let later = s.send(ann, SendTo::User(bob), Some("t-1")).await;
+        let (c4, later) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
+        s.batch([c4]);
         match later.await.expect("answered") {
             Ok(SendOutcome::Duplicate(row)) => assert_eq!(row.id, first.id),
             other => panic!("expected the stored message, got {other:?}"),
@@ -935,12 +969,13 @@ mod tests {
         let ann_bob = s.open(ann, bob).await;
         let _ = s.events.recv().await;
 
-        let good = s.send(ann, SendTo::Conversation(ann_bob), None).await;
+        let (c1, good) = Setup::send(ann, SendTo::Conversation(ann_bob), None);
         // cid is not in ann and bob's conversation; 999 is no one; nor is one's self.
-        let intruder = s.send(cid, SendTo::Conversation(ann_bob), None).await;
-        let nobody = s.send(ann, SendTo::User(999), None).await;
-        let alone = s.send(ann, SendTo::User(ann), None).await;
-        let also_good = s.send(bob, SendTo::Conversation(ann_bob), None).await;
+        let (c2, intruder) = Setup::send(cid, SendTo::Conversation(ann_bob), None);
+        let (c3, nobody) = Setup::send(ann, SendTo::User(999), None);
+        let (c4, alone) = Setup::send(ann, SendTo::User(ann), None);
+        let (c5, also_good) = Setup::send(bob, SendTo::Conversation(ann_bob), None);
+        s.batch([c1, c2, c3, c4, c5]);
 
         assert_eq!(new_message(good.await.expect("answered")).seq, 1);
         assert!(matches!(
@@ -973,8 +1008,9 @@ mod tests {
     async fn sends_to_a_new_pair_in_one_batch_create_one_conversation() {
         let (mut s, ids) = setup(&["ann", "bob"]).await;
         let (ann, bob) = (ids[0], ids[1]);
-        let a = s.send(ann, SendTo::User(bob), None).await;
-        let b = s.send(bob, SendTo::User(ann), None).await;
+        let (c1, a) = Setup::send(ann, SendTo::User(bob), None);
+        let (c2, b) = Setup::send(bob, SendTo::User(ann), None);
+        s.batch([c1, c2]);
         let a = new_message(a.await.expect("answered"));
         let b = new_message(b.await.expect("answered"));
         assert_eq!(a.conversation_id, b.conversation_id);
@@ -1003,14 +1039,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_hook_s_rows_commit_with_the_batch() {
-        let (s, ids) = setup_with(&["ann", "bob", "cid"], vec![Arc::new(EveryMessage)]).await;
+        let (mut s, ids) = setup_with(&["ann", "bob", "cid"], vec![Arc::new(EveryMessage)]).await;
         let (ann, bob, cid) = (ids[0], ids[1], ids[2]);
         let ann_bob = s.open(ann, bob).await;
-        let answers = [
-            s.send(ann, SendTo::Conversation(ann_bob), None).await,
-            s.send(cid, SendTo::Conversation(ann_bob), None).await,
-            s.send(bob, SendTo::Conversation(ann_bob), None).await,
-        ];
+        let (commands, answers): (Vec<_>, Vec<_>) = [
+            Setup::send(ann, SendTo::Conversation(ann_bob), None),
+            Setup::send(cid, SendTo::Conversation(ann_bob), None),
+            Setup::send(bob, SendTo::Conversation(ann_bob), None),
+        ]
+        .into_iter()
+        .unzip();
+        s.batch(commands);
         let mut committed = Vec::new();
         for answer in answers {
             if let Ok(SendOutcome::New(message)) = answer.await.expect("answered") {

@@ -1,6 +1,6 @@
 //! What can go wrong in a chat operation, in words a client can act on.
 
-use sea_orm::DbErr;
+use crate::store::StoreError;
 
 /// The error of every chat operation. Transports map it to their own shape (an HTTP
 /// status and JSON body, or an `error` frame) but never change its meaning.
@@ -53,8 +53,14 @@ impl ChatError {
     }
 }
 
-impl From<DbErr> for ChatError {
-    fn from(err: DbErr) -> Self {
+impl From<sea_orm::DbErr> for ChatError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<StoreError> for ChatError {
+    fn from(err: StoreError) -> Self {
         Self::Internal(err.into())
     }
 }

@@ -25,7 +25,7 @@ pub mod views;
 use std::sync::Arc;
 
 pub use conversations::{PendingSend, SendTo};
-pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome};
+pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped};
 pub use error::ChatError;
 pub use fanout::Fanout;
 pub use seen::SeenMessages;

@@ -11,6 +11,8 @@ mod sessions;
 mod users;
 
 use std::{
+    path::Path,
+    str::FromStr,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -21,11 +23,11 @@ use std::{
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
 use crate::config::Durability;
-pub use batch::{Batch, NewMessage, OutboxEntry};
+pub use batch::{BatchWriter, NewMessage, OutboxEntry};
 pub use conversations::{ConversationList, HelloRows};
 pub use outbox::OutboxRow;
 pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
@@ -37,6 +39,21 @@ pub use users::NewUser;
 pub struct Store {
     db: DatabaseConnection,
     queries: Arc<AtomicU64>,
+    /// The SQLite database file, which the message writer opens for itself.
+    sqlite_file: Option<Arc<str>>,
+    durability: Durability,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database does not hold what it must (a bug, or a hand-edited database).
+    #[error("{0}")]
+    Inconsistent(&'static str),
 }
 
 impl Store {
@@ -48,6 +65,7 @@ impl Store {
     /// (it survives a crash of the process); on PostgreSQL `normal` turns
     /// `synchronous_commit` off, which the server's crash does not touch.
     pub async fn connect(url: &str, durability: Durability) -> Result<Self, DbErr> {
+        let sqlite_file = sqlite_file(url)?;
         let mut options = ConnectOptions::new(url);
         options
             .sqlx_logging(false)
@@ -73,7 +91,12 @@ impl Store {
             counter.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("gadka_db_queries_total").increment(1);
         });
-        Ok(Self { db, queries })
+        Ok(Self {
+            db,
+            queries,
+            sqlite_file,
+            durability,
+        })
     }
 
     /// How many statements this store has run: the figure behind "a constant number
@@ -91,6 +114,20 @@ impl Store {
     pub async fn close(self) -> Result<(), DbErr> {
         self.db.close().await
     }
+}
+
+/// The file of an SQLite URL; `None` for another database or an in-memory one.
+fn sqlite_file(url: &str) -> Result<Option<Arc<str>>, DbErr> {
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| DbErr::Custom(format!("database.url: {e}")))?;
+    let file = options.get_filename();
+    if file.as_os_str().is_empty() || file == Path::new(":memory:") {
+        return Ok(None);
+    }
+    Ok(Some(file.to_string_lossy().into()))
 }
 
 /// Whether an error is a unique-constraint violation (a race the caller resolves).

@@ -1,69 +1,145 @@
-//! The message engine's transaction: everything one batch of commands changes,
-//! committed at once with one fsync.
-//!
-//! The engine (`chat::engine`) decides what a batch does; this module only runs the
-//! statements, a constant number per batch and per conversation it touches, never one
-//! per message. Everything here runs inside one transaction: either all of it is
-//! committed, or none of it.
+//! Batches on PostgreSQL: SeaORM on the pool, one set-based statement per kind of
+//! change per batch (every statement is a network round trip), run to completion on
+//! the runtime from the engine's thread.
 
 use entity::{conversation, membership, message, outbox};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
     sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query},
 };
+use tokio::runtime::Handle;
 
-use super::{MessageRow, Store};
+use super::{BatchWriter, NewMessage, OutboxEntry};
+use crate::store::{MessageRow, Store, StoreError};
 
-/// A message to insert, with the `seq` the engine assigned.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    pub conversation_id: i64,
-    pub seq: i64,
-    pub sender_id: i64,
-    pub body: String,
-    pub txn_id: Option<String>,
-    pub created_at: i64,
+/// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
+pub(super) struct PostgresBatches {
+    store: Store,
+    runtime: Handle,
+    txn: Option<Txn>,
 }
 
-/// A row a subscriber commits with the batch (see `entity::outbox`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    pub topic: &'static str,
-    pub payload: String,
+impl PostgresBatches {
+    pub(super) fn new(store: Store, runtime: Handle) -> Self {
+        Self {
+            store,
+            runtime,
+            txn: None,
+        }
+    }
+
+    fn txn(&self) -> Result<&Txn, StoreError> {
+        self.txn.as_ref().ok_or(StoreError::Inconsistent(
+            "a batch statement outside a batch",
+        ))
+    }
 }
 
-/// An open batch transaction. Dropped without [`Batch::commit`], it rolls back.
-pub struct Batch {
+impl BatchWriter for PostgresBatches {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        let txn = self.runtime.block_on(self.store.db.begin())?;
+        self.txn = Some(Txn { txn });
+        Ok(())
+    }
+
+    fn conversation_members(&mut self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .runtime
+            .block_on(self.store.conversation_members(ids.iter().copied()))?)
+    }
+
+    fn conversations_of_pairs(
+        &mut self,
+        pairs: &[(i64, i64)],
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        Ok(self
+            .runtime
+            .block_on(self.store.conversations_of_pairs(pairs))?)
+    }
+
+    fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .runtime
+            .block_on(self.store.existing_users(ids.iter().copied()))?)
+    }
+
+    fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(self.runtime.block_on(self.store.messages_by_txn(keys))?)
+    }
+
+    fn create_conversation(
+        &mut self,
+        low: i64,
+        high: i64,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.create_conversation(low, high, now))?)
+    }
+
+    fn reserve_seqs(
+        &mut self,
+        counts: &[(i64, i64)],
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.reserve_seqs(counts, now))?)
+    }
+
+    fn insert_messages(&mut self, rows: Vec<NewMessage>) -> Result<Vec<MessageRow>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.insert_messages(&rows))?)
+    }
+
+    fn advance_marker(
+        &mut self,
+        conversation_id: i64,
+        user_id: i64,
+        up_to_seq: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.advance_marker(conversation_id, user_id, up_to_seq))?)
+    }
+
+    fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.insert_outbox(entries, now))?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let txn = self
+            .txn
+            .take()
+            .ok_or(StoreError::Inconsistent("a commit outside a batch"))?;
+        Ok(self.runtime.block_on(txn.txn.commit())?)
+    }
+
+    fn rollback(&mut self) {
+        if let Some(txn) = self.txn.take()
+            && let Err(e) = self.runtime.block_on(txn.txn.rollback())
+        {
+            tracing::error!(error = %e, "rolling back a failed batch failed");
+        }
+    }
+}
+
+/// An open batch transaction. Dropped without a commit, it rolls back.
+struct Txn {
     txn: DatabaseTransaction,
 }
 
-impl Store {
-    /// Starts the batch's transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock
-    /// is taken at once, so no other writer can commit between the batch's reads and
-    /// its writes (which would fail the batch with `SQLITE_BUSY`).
-    pub async fn begin_batch(&self) -> Result<Batch, DbErr> {
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                isolation_level: None,
-                access_mode: None,
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            })
-            .await?;
-        Ok(Batch { txn })
-    }
-}
-
-impl Batch {
-    fn backend(&self) -> DbBackend {
-        self.txn.get_database_backend()
-    }
-
-    /// Creates the direct conversation of a pair with both memberships; when it
-    /// already exists (another node won the race), returns the existing one. `true`
-    /// when this call created it.
-    pub async fn create_conversation(
+impl Txn {
+    async fn create_conversation(
         &self,
         low: i64,
         high: i64,
@@ -120,12 +196,7 @@ impl Batch {
         Ok((row.try_get("", "id")?, false))
     }
 
-    /// Reserves sequence numbers in several conversations at once and records their
-    /// activity: `counts` is `(conversation, how many)`. Returns each conversation's new
-    /// `last_seq` (its reserved numbers end there). One statement, whatever the number
-    /// of conversations; on PostgreSQL its row locks serialise writers of one
-    /// conversation across nodes.
-    pub async fn reserve_seqs(
+    async fn reserve_seqs(
         &self,
         counts: &[(i64, i64)],
         now: i64,
@@ -163,11 +234,7 @@ impl Batch {
         Ok(reserved)
     }
 
-    /// Inserts messages in one statement, in the given order (so their ids follow it).
-    /// A row whose `(sender_id, txn_id)` is already stored is skipped, not an error:
-    /// an error would abort the whole transaction on PostgreSQL. Returns the rows
-    /// stored; a skipped one is missing, and its caller reads the original.
-    pub async fn insert_messages(&self, rows: &[NewMessage]) -> Result<Vec<MessageRow>, DbErr> {
+    async fn insert_messages(&self, rows: &[NewMessage]) -> Result<Vec<MessageRow>, DbErr> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -227,30 +294,20 @@ impl Batch {
             .collect())
     }
 
-    /// Moves a member's read marker forward to `up_to_seq`, clamped to the newest
-    /// message of the conversation; never backwards. `Some(new marker)` when it moved.
-    pub async fn advance_marker(
+    async fn advance_marker(
         &self,
         conversation_id: i64,
         user_id: i64,
         up_to_seq: i64,
     ) -> Result<Option<i64>, DbErr> {
-        let (least, p) = match self.backend() {
-            DbBackend::Postgres => ("LEAST", ["$1", "$2", "$3"]),
-            _ => ("MIN", ["?1", "?2", "?3"]),
-        };
-        let [up_to, conversation, user] = p;
-        let target = format!(
-            "{least}({up_to}, (SELECT last_seq FROM conversation WHERE id = {conversation}))"
-        );
-        let sql = format!(
-            "UPDATE membership SET last_read_seq = {target} \
-             WHERE conversation_id = {conversation} AND user_id = {user} AND last_read_seq < {target} \
-             RETURNING last_read_seq"
-        );
+        const ADVANCE_MARKER: &str = "UPDATE membership \
+             SET last_read_seq = LEAST($1, (SELECT last_seq FROM conversation WHERE id = $2)) \
+             WHERE conversation_id = $2 AND user_id = $3 \
+               AND last_read_seq < LEAST($1, (SELECT last_seq FROM conversation WHERE id = $2)) \
+             RETURNING last_read_seq";
         let statement = Statement::from_sql_and_values(
-            self.backend(),
-            sql,
+            DbBackend::Postgres,
+            ADVANCE_MARKER,
             [up_to_seq.into(), conversation_id.into(), user_id.into()],
         );
         match self.txn.query_one_raw(statement).await? {
@@ -259,8 +316,7 @@ impl Batch {
         }
     }
 
-    /// Stores subscribers' rows with the batch.
-    pub async fn insert_outbox(&self, entries: &[OutboxEntry], now: i64) -> Result<(), DbErr> {
+    async fn insert_outbox(&self, entries: &[OutboxEntry], now: i64) -> Result<(), DbErr> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -277,10 +333,5 @@ impl Batch {
         }
         self.txn.execute(&insert).await?;
         Ok(())
-    }
-
-    /// Commits everything the batch did.
-    pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
     }
 }

@@ -1,0 +1,134 @@
+//! The message engine's transaction: everything one batch of commands reads and
+//! changes, committed at once with one fsync.
+//!
+//! The engine (`chat::engine`) decides what a batch does; a [`BatchWriter`] only runs
+//! the statements, on the engine's own thread, synchronously. Each database has its own:
+//!
+//! - SQLite (`sqlite.rs`): a dedicated `rusqlite` connection with cached single-row
+//!   statements. A statement costs a few microseconds there, so a batch is one thread
+//!   hop for the whole batch instead of a hop to sqlx's worker for every statement.
+//! - PostgreSQL (`postgres.rs`): SeaORM on the pool, with set-based statements (one
+//!   per kind of change per batch), because each statement is a network round trip.
+//!
+//! Between [`BatchWriter::begin`] and [`BatchWriter::commit`] everything is one
+//! transaction: either all of it is committed, or none of it.
+
+mod postgres;
+mod sqlite;
+
+use std::path::Path;
+
+use sea_orm::DbBackend;
+
+use super::{MessageRow, Store, StoreError};
+
+/// A message to insert, with the `seq` the engine assigned.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conversation_id: i64,
+    pub seq: i64,
+    pub sender_id: i64,
+    pub body: String,
+    pub txn_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A row a subscriber commits with the batch (see `entity::outbox`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub topic: &'static str,
+    pub payload: String,
+}
+
+/// The statements of the engine's batches, on its own connection. Every call blocks
+/// the calling thread, which must not be one of the async runtime's.
+pub trait BatchWriter: Send {
+    /// Starts the batch's transaction. On SQLite it is `BEGIN IMMEDIATE`: the write
+    /// lock is taken at once, so the batch's reads and writes see one state.
+    fn begin(&mut self) -> Result<(), StoreError>;
+
+    /// `(id, low, high)` of those conversations that exist.
+    fn conversation_members(&mut self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+
+    /// `(id, low, high)` of the conversations of those pairs (each `low < high`) that
+    /// have one.
+    fn conversations_of_pairs(
+        &mut self,
+        pairs: &[(i64, i64)],
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+
+    /// Those of `ids` that are users.
+    fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError>;
+
+    /// The messages already stored under these `(sender, txn_id)` keys. Also usable
+    /// outside a batch.
+    fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError>;
+
+    /// Creates the direct conversation of a pair with both memberships; when it
+    /// already exists (another node won the race), returns the existing one. `true`
+    /// when this call created it.
+    fn create_conversation(
+        &mut self,
+        low: i64,
+        high: i64,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError>;
+
+    /// Reserves sequence numbers in several conversations and records their activity:
+    /// `counts` is `(conversation, how many)`, in id order (so writers on several nodes
+    /// lock rows in one order and cannot deadlock). Returns each conversation's new
+    /// `last_seq` (its reserved numbers end there).
+    fn reserve_seqs(
+        &mut self,
+        counts: &[(i64, i64)],
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+
+    /// Inserts messages in the given order (so their ids follow it). A row whose
+    /// `(sender_id, txn_id)` is already stored is skipped, not an error: an error would
+    /// abort the whole transaction on PostgreSQL. Returns the rows stored, in order; a
+    /// skipped one is missing, and its caller reads the original.
+    fn insert_messages(&mut self, rows: Vec<NewMessage>) -> Result<Vec<MessageRow>, StoreError>;
+
+    /// Moves a member's read marker forward to `up_to_seq`, clamped to the newest
+    /// message of the conversation; never backwards. `Some(new marker)` when it moved.
+    fn advance_marker(
+        &mut self,
+        conversation_id: i64,
+        user_id: i64,
+        up_to_seq: i64,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Stores subscribers' rows with the batch.
+    fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError>;
+
+    /// Commits everything since [`BatchWriter::begin`].
+    fn commit(&mut self) -> Result<(), StoreError>;
+
+    /// Undoes everything since [`BatchWriter::begin`], if a transaction is open.
+    fn rollback(&mut self);
+}
+
+impl Store {
+    /// The engine's connection for batches. For PostgreSQL it runs SeaORM's futures on
+    /// the runtime it is created in, so call it from inside that runtime.
+    pub fn batch_writer(&self) -> Result<Box<dyn BatchWriter>, StoreError> {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                let path = self.sqlite_file.as_deref().ok_or(StoreError::Inconsistent(
+                    "the message writer needs an SQLite file, not an in-memory database",
+                ))?;
+                Ok(Box::new(sqlite::SqliteBatches::open(
+                    Path::new(path),
+                    self.durability,
+                    self.queries.clone(),
+                )?))
+            }
+            _ => Ok(Box::new(postgres::PostgresBatches::new(
+                self.clone(),
+                tokio::runtime::Handle::try_current()
+                    .map_err(|_| StoreError::Inconsistent("the batch writer needs a runtime"))?,
+            ))),
+        }
+    }
+}

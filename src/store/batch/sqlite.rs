@@ -1,0 +1,273 @@
+//! Batches on SQLite: one `rusqlite` connection owned by the engine's thread, with
+//! cached prepared single-row statements. SQLite runs in-process, so a statement is a
+//! function call of a few microseconds; what used to cost most was handing each one
+//! to sqlx's worker thread and back.
+
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{BatchWriter, NewMessage, OutboxEntry};
+use crate::{
+    config::Durability,
+    store::{MessageRow, StoreError},
+};
+
+const MEMBERS: &str = "SELECT user_low, user_high FROM conversation WHERE id = ?1";
+const OF_PAIR: &str = "SELECT id FROM conversation WHERE user_low = ?1 AND user_high = ?2";
+const USER_EXISTS: &str = r#"SELECT 1 FROM "user" WHERE id = ?1"#;
+const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id \
+     FROM message WHERE sender_id = ?1 AND txn_id = ?2";
+const NEW_CONVERSATION: &str = "INSERT INTO conversation \
+     (user_low, user_high, last_seq, created_at, last_activity_at) VALUES (?1, ?2, 0, ?3, ?3) \
+     ON CONFLICT (user_low, user_high) DO NOTHING RETURNING id";
+const NEW_MEMBERSHIP: &str =
+    "INSERT INTO membership (conversation_id, user_id, last_read_seq) VALUES (?1, ?2, 0)";
+const RESERVE: &str = "UPDATE conversation SET last_seq = last_seq + ?1, last_activity_at = ?2 \
+     WHERE id = ?3 RETURNING last_seq";
+const NEW_MESSAGE: &str = "INSERT INTO message \
+     (conversation_id, seq, sender_id, body, created_at, txn_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+     ON CONFLICT (sender_id, txn_id) DO NOTHING RETURNING id";
+const ADVANCE_MARKER: &str = "UPDATE membership \
+     SET last_read_seq = MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
+     WHERE conversation_id = ?2 AND user_id = ?3 \
+       AND last_read_seq < MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
+     RETURNING last_read_seq";
+const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
+
+/// The engine's SQLite connection.
+pub(super) struct SqliteBatches {
+    conn: Connection,
+    /// The store's statement counter (`gadka_db_queries_total` counts these too).
+    queries: Arc<AtomicU64>,
+}
+
+impl SqliteBatches {
+    /// Opens the database file the pool already migrated, with the same settings as
+    /// the pool's connections.
+    pub(super) fn open(
+        path: &Path,
+        durability: Durability,
+        queries: Arc<AtomicU64>,
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        )?;
+        Ok(Self { conn, queries })
+    }
+
+    fn counted(&self, statements: usize) {
+        self.queries.fetch_add(statements as u64, Ordering::Relaxed);
+        metrics::counter!("gadka_db_queries_total").increment(statements as u64);
+    }
+}
+
+impl BatchWriter for SqliteBatches {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.counted(1);
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    fn conversation_members(&mut self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        self.counted(ids.len());
+        let mut statement = self.conn.prepare_cached(MEMBERS)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if let Some((low, high)) = statement
+                .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?
+            {
+                found.push((id, low, high));
+            }
+        }
+        Ok(found)
+    }
+
+    fn conversations_of_pairs(
+        &mut self,
+        pairs: &[(i64, i64)],
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        self.counted(pairs.len());
+        let mut statement = self.conn.prepare_cached(OF_PAIR)?;
+        let mut found = Vec::with_capacity(pairs.len());
+        for &(low, high) in pairs {
+            if let Some(id) = statement
+                .query_row([low, high], |row| row.get(0))
+                .optional()?
+            {
+                found.push((id, low, high));
+            }
+        }
+        Ok(found)
+    }
+
+    fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        self.counted(ids.len());
+        let mut statement = self.conn.prepare_cached(USER_EXISTS)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for &id in ids {
+            if statement.exists([id])? {
+                found.push(id);
+            }
+        }
+        Ok(found)
+    }
+
+    fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError> {
+        self.counted(keys.len());
+        let mut statement = self.conn.prepare_cached(BY_TXN)?;
+        let mut found = Vec::new();
+        for (sender_id, txn_id) in keys {
+            let row = statement
+                .query_row(params![sender_id, txn_id], |row| {
+                    Ok(MessageRow {
+                        id: row.get(0)?,
+                        conversation_id: row.get(1)?,
+                        seq: row.get(2)?,
+                        sender_id: row.get(3)?,
+                        body: row.get(4)?,
+                        created_at: row.get(5)?,
+                        txn_id: row.get(6)?,
+                    })
+                })
+                .optional()?;
+            found.extend(row);
+        }
+        Ok(found)
+    }
+
+    fn create_conversation(
+        &mut self,
+        low: i64,
+        high: i64,
+        now: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        self.counted(1);
+        let created: Option<i64> = self
+            .conn
+            .prepare_cached(NEW_CONVERSATION)?
+            .query_row([low, high, now], |row| row.get(0))
+            .optional()?;
+        if let Some(id) = created {
+            self.counted(2);
+            let mut membership = self.conn.prepare_cached(NEW_MEMBERSHIP)?;
+            membership.execute([id, low])?;
+            membership.execute([id, high])?;
+            return Ok((id, true));
+        }
+        let existing = self.conversations_of_pairs(&[(low, high)])?;
+        let (id, _, _) = existing.first().ok_or(StoreError::Inconsistent(
+            "a conversation vanished after its conflict",
+        ))?;
+        Ok((*id, false))
+    }
+
+    fn reserve_seqs(
+        &mut self,
+        counts: &[(i64, i64)],
+        now: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.counted(counts.len());
+        let mut statement = self.conn.prepare_cached(RESERVE)?;
+        let mut reserved = Vec::with_capacity(counts.len());
+        for &(id, n) in counts {
+            let last = statement
+                .query_row([n, now, id], |row| row.get(0))
+                .optional()?
+                .ok_or(StoreError::Inconsistent(
+                    "a conversation of the batch is missing",
+                ))?;
+            reserved.push((id, last));
+        }
+        Ok(reserved)
+    }
+
+    fn insert_messages(&mut self, rows: Vec<NewMessage>) -> Result<Vec<MessageRow>, StoreError> {
+        self.counted(rows.len());
+        let mut statement = self.conn.prepare_cached(NEW_MESSAGE)?;
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: Option<i64> = statement
+                .query_row(
+                    params![
+                        row.conversation_id,
+                        row.seq,
+                        row.sender_id,
+                        row.body,
+                        row.created_at,
+                        row.txn_id
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = id {
+                stored.push(MessageRow {
+                    id,
+                    conversation_id: row.conversation_id,
+                    seq: row.seq,
+                    sender_id: row.sender_id,
+                    body: row.body,
+                    created_at: row.created_at,
+                    txn_id: row.txn_id,
+                });
+            }
+        }
+        Ok(stored)
+    }
+
+    fn advance_marker(
+        &mut self,
+        conversation_id: i64,
+        user_id: i64,
+        up_to_seq: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        self.counted(1);
+        Ok(self
+            .conn
+            .prepare_cached(ADVANCE_MARKER)?
+            .query_row([up_to_seq, conversation_id, user_id], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
+        self.counted(entries.len());
+        let mut statement = self.conn.prepare_cached(NEW_OUTBOX)?;
+        for entry in entries {
+            statement.execute(params![entry.topic, entry.payload, now])?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.counted(1);
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(error = %e, "rolling back a failed batch failed");
+        }
+    }
+}
