@@ -2,8 +2,8 @@
 //! after each commit, in commit order.
 //!
 //! Two ways to listen, for two kinds of listener:
-//! - a [`Subscriber`] is called by the writer right after the commit, inline and in
-//!   order; it must never wait (the hub only queues frames on bounded queues);
+//! - a [`Subscriber`] is called by the engine's publisher right after the commit, in
+//!   commit order; it must never wait (the hub only queues frames on bounded queues);
 //! - [`super::Engine::subscribe`] hands out a bounded broadcast receiver for listeners
 //!   that do slow work (the Matrix bridge, a NATS link); one that falls behind is told
 //!   it lagged and catches up from the database, so it never slows the writer.

@@ -4,7 +4,9 @@
 //! Transports hand it owned commands over a bounded queue. It takes whatever is
 //! queued, up to `limits.writer_batch`, and commits it in one transaction (group
 //! commit: one fsync carries the whole batch). Only after that commit does it emit the
-//! [`Committed`] events, in commit order, and answer each command.
+//! [`Committed`] events, in commit order, and answer each command. Emitting and
+//! answering is a second stage, the publisher, on the async runtime: the writer's
+//! thread hands it each committed batch and goes on with the next one.
 //!
 //! - Everything a command can be refused for (a conversation the sender is not in, a
 //!   missing user) is checked before the transaction, so a bad command fails alone and
@@ -117,7 +119,7 @@ pub type WriterStopped = oneshot::Receiver<()>;
 impl Engine {
     /// Starts the writer on its own thread. It stops once every handle is dropped and
     /// its queue is drained; the returned receiver resolves then. Call it inside the
-    /// runtime (PostgreSQL's writer runs its futures there).
+    /// runtime: the publisher runs there, and so do PostgreSQL's statements.
     pub fn start(store: &Store, config: EngineConfig) -> Result<(Self, WriterStopped), StoreError> {
         let (engine, writer) = Self::new(store, config)?;
         let (stopped, on_stop) = oneshot::channel();
@@ -134,13 +136,14 @@ impl Engine {
     fn new(store: &Store, config: EngineConfig) -> Result<(Self, Writer), StoreError> {
         let (queue, commands) = mpsc::channel(config.queue.max(1));
         let (events, _) = broadcast::channel(BROADCAST_BATCHES);
+        let (published, batches) = mpsc::unbounded_channel();
+        tokio::spawn(publish(batches, config.subscribers, events.clone()));
         let writer = Writer {
             db: store.batch_writer()?,
             commands,
             batch: config.batch.max(1),
-            subscribers: config.subscribers,
             hooks: config.hooks,
-            events: events.clone(),
+            published,
             members: HashMap::new(),
             pairs: HashMap::new(),
         };
@@ -190,9 +193,11 @@ struct Writer {
     db: Box<dyn BatchWriter>,
     commands: mpsc::Receiver<Command>,
     batch: usize,
-    subscribers: Vec<Arc<dyn Subscriber>>,
     hooks: Vec<Arc<dyn TxnHook>>,
-    events: broadcast::Sender<Arc<[Committed]>>,
+    /// Committed batches, to the publisher. Unbounded, yet bounded in practice: each
+    /// entry answers commands that senders are still waiting for, and every sender
+    /// has a bounded number of those in flight.
+    published: mpsc::UnboundedSender<Outgoing>,
     /// conversation → (low, high) member ids.
     members: HashMap<i64, (i64, i64)>,
     /// (low, high) → conversation.
@@ -293,8 +298,10 @@ impl Writer {
                 for (pair, id) in &created {
                     self.remember(*id, *pair);
                 }
-                self.publish(events);
-                self.answer(planned, done, &created);
+                let answers = self.answers(planned, done, &created);
+                // The publisher outlives the writer (it stops when this sender is
+                // dropped), so this only fails while the runtime shuts down.
+                let _ = self.published.send(Outgoing { events, answers });
             }
             Err(e) => {
                 self.db.rollback();
@@ -659,32 +666,21 @@ impl Writer {
         Ok((done, events))
     }
 
-    fn publish(&self, events: Vec<Committed>) {
-        if events.is_empty() {
-            return;
-        }
-        for subscriber in &self.subscribers {
-            subscriber.committed(&events);
-        }
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(events.into());
-        }
-    }
-
-    /// Answers every command of a committed batch.
-    fn answer(
+    /// The answer to every command of a committed batch.
+    fn answers(
         &mut self,
         planned: Vec<Planned>,
         done: Vec<Done>,
         created: &HashMap<(i64, i64), i64>,
-    ) {
+    ) -> Vec<Answer> {
         let mut sent: Vec<Option<Arc<Message>>> = Vec::with_capacity(planned.len());
+        let mut answers = Vec::with_capacity(planned.len());
         for (p, d) in planned.into_iter().zip(done) {
             let mut this = None;
-            match (p, d) {
+            answers.push(match (p, d) {
                 (Planned::Send { reply, .. }, Done::Sent(message)) => {
                     this = Some(message.clone());
-                    let _ = reply.send(Ok(SendOutcome::New(message)));
+                    Answer::Send(reply, Ok(SendOutcome::New(message)))
                 }
                 (
                     Planned::Send {
@@ -703,17 +699,17 @@ impl Writer {
                             .ok_or_else(|| lost("a message lost its txn_id conflict")),
                         Err(e) => Err(e.into()),
                     };
-                    let _ = reply.send(outcome);
+                    Answer::Send(reply, outcome)
                 }
                 (Planned::SameAs { first, reply }, _) => {
                     let outcome = match sent.get(first).cloned().flatten() {
                         Some(message) => Ok(SendOutcome::Repeat(message)),
                         None => Err(lost("the first send of this txn_id failed")),
                     };
-                    let _ = reply.send(outcome);
+                    Answer::Send(reply, outcome)
                 }
                 (Planned::Read { reply, peer_id, .. }, Done::Read(moved_to)) => {
-                    let _ = reply.send(Ok(ReadOutcome { moved_to, peer_id }));
+                    Answer::Read(reply, Ok(ReadOutcome { moved_to, peer_id }))
                 }
                 (Planned::Open { target, reply }, Done::Opened) => {
                     let outcome = match target {
@@ -723,11 +719,69 @@ impl Writer {
                             .map(|id| (*id, true))
                             .ok_or_else(|| lost("a new conversation has no id")),
                     };
-                    let _ = reply.send(outcome);
+                    Answer::Open(reply, outcome)
                 }
-                (other, _) => other.fail(&lost("a command and its result do not match")),
-            }
+                (other, _) => {
+                    other.fail(&lost("a command and its result do not match"));
+                    continue;
+                }
+            });
             sent.push(this);
+        }
+        answers
+    }
+}
+
+/// A committed batch on its way out.
+struct Outgoing {
+    events: Vec<Committed>,
+    answers: Vec<Answer>,
+}
+
+/// One command's answer, with where it goes.
+enum Answer {
+    Send(SendReply, Result<SendOutcome, ChatError>),
+    Read(
+        oneshot::Sender<Result<ReadOutcome, ChatError>>,
+        Result<ReadOutcome, ChatError>,
+    ),
+    Open(
+        oneshot::Sender<Result<(i64, bool), ChatError>>,
+        Result<(i64, bool), ChatError>,
+    ),
+}
+
+impl Answer {
+    fn give(self) {
+        // A dropped receiver is a client that went away: nothing to tell.
+        match self {
+            Self::Send(reply, outcome) => drop(reply.send(outcome)),
+            Self::Read(reply, outcome) => drop(reply.send(outcome)),
+            Self::Open(reply, outcome) => drop(reply.send(outcome)),
+        }
+    }
+}
+
+/// The second stage: hands each committed batch to the subscribers, then answers its
+/// commands, batch after batch in commit order. It runs on the async runtime, where
+/// waking the tasks that wait for answers is cheap, while the writer's thread goes on
+/// with the next batch.
+async fn publish(
+    mut batches: mpsc::UnboundedReceiver<Outgoing>,
+    subscribers: Vec<Arc<dyn Subscriber>>,
+    stream: broadcast::Sender<Arc<[Committed]>>,
+) {
+    while let Some(Outgoing { events, answers }) = batches.recv().await {
+        if !events.is_empty() {
+            for subscriber in &subscribers {
+                subscriber.committed(&events);
+            }
+            if stream.receiver_count() > 0 {
+                let _ = stream.send(events.into());
+            }
+        }
+        for answer in answers {
+            answer.give();
         }
     }
 }

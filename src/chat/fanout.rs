@@ -1,7 +1,7 @@
 //! Who hears of a commit on this node: the engine's events turned into socket frames.
 //!
 //! Each event is serialised once and the one buffer is queued on every recipient
-//! socket. The hub never waits, so this runs inline on the writer, in commit order:
+//! socket. The hub never waits, so this runs inline on the engine's publisher, in commit order:
 //! every socket sees messages and receipts in the order the database committed them.
 
 use super::{
