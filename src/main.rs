@@ -9,6 +9,11 @@ use gadka::{
     telemetry,
 };
 
+/// glibc's malloc showed in the profile under load: its arena locks contend when the
+/// writer's thread frees what the socket tasks allocated. mimalloc keeps per-thread heaps.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // A bad flag or variable is reported like a bad file value: one line, exit code 2.
