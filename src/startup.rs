@@ -11,6 +11,7 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
     routing::{any, get},
+    serve::ListenerExt,
 };
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -160,8 +161,15 @@ impl Application {
                 hub.close_all(CloseReason::GOING_AWAY);
             }
         };
+        // Without TCP_NODELAY a small frame written while the previous one is still
+        // unacknowledged waits for the peer's delayed ACK: 40 ms stalls on a socket.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
