@@ -14,7 +14,7 @@
 use std::{collections::VecDeque, future::poll_fn, pin::Pin, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink};
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
@@ -104,7 +104,7 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
             }
         };
         open = match step {
-            Ok(()) => Box::pin(conn.write_ready(&mut registration.deliveries))
+            Ok(()) => Box::pin(conn.write_ready(&mut registration.deliveries, &mut pending))
                 .await
                 .is_ok(),
             Err(Gone) => false,
@@ -217,16 +217,31 @@ impl Connection<'_> {
         }
     }
 
-    /// Writes the deliveries that are already queued, then flushes once.
+    /// Writes the deliveries and the answers that are already there, then flushes
+    /// once: the engine commits and answers in batches, so several are usually ready
+    /// at once, and one `send` syscall carries them all.
     async fn write_ready(
         &mut self,
         deliveries: &mut tokio::sync::mpsc::Receiver<Arc<Delivery>>,
+        pending: &mut VecDeque<InFlight>,
     ) -> Result<(), Gone> {
         while self.unflushed > 0 {
-            match deliveries.try_recv() {
-                Ok(delivery) => self.deliver(delivery).await?,
-                Err(_) => break,
+            if let Ok(delivery) = deliveries.try_recv() {
+                self.deliver(delivery).await?;
+                continue;
             }
+            // Polled without this task's waker; the loop's `select!` polls the oldest
+            // answer again, with it, before the task sleeps.
+            let Some(outcome) = pending
+                .front_mut()
+                .and_then(|front| (&mut front.answer).now_or_never())
+            else {
+                break;
+            };
+            let Some(send) = pending.pop_front() else {
+                break;
+            };
+            Box::pin(self.answered((send, outcome))).await?;
         }
         self.flush().await
     }
