@@ -1124,4 +1124,29 @@ mod tests {
             "one row per committed message, none for the refused"
         );
     }
+
+    #[tokio::test]
+    async fn the_wal_starts_over_under_a_steady_load() {
+        let (mut s, ids) = setup(&["ann", "bob"]).await;
+        let (ann, bob) = (ids[0], ids[1]);
+        let ann_bob = s.open(ann, bob).await;
+        let body = "x".repeat(1000);
+        for _ in 0..100 {
+            let commands = (0..100).map(|_| {
+                let (reply, _) = oneshot::channel();
+                Command::Send {
+                    sender_id: ann,
+                    to: SendTo::Conversation(ann_bob),
+                    body: body.clone(),
+                    txn_id: None,
+                    origin: None,
+                    reply,
+                }
+            });
+            s.batch(commands);
+        }
+        // 10 MB of messages went through; the WAL holds about one checkpoint's worth.
+        let wal = std::fs::metadata(s._dir.path().join("t.db-wal")).expect("a WAL file");
+        assert!(wal.len() < 8 << 20, "the WAL grew to {} bytes", wal.len());
+    }
 }

@@ -6,7 +6,6 @@
 use std::{
     collections::HashMap,
     path::Path,
-    sync::mpsc::{SyncSender, sync_channel},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -42,8 +41,6 @@ const ADVANCE_MARKER: &str = "UPDATE membership \
      WHERE conversation_id = ?2 AND user_id = ?3 \
        AND last_read_seq < MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
      RETURNING last_read_seq";
-/// How many batches the writer commits between two requests for a checkpoint.
-const BATCHES_PER_CHECKPOINT: u32 = 32;
 const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
 
 /// `INSERT` of `rows` messages, skipping a known `(sender_id, txn_id)`, returning
@@ -112,9 +109,6 @@ pub(super) struct SqliteBatches {
     queries: Arc<AtomicU64>,
     insert_chunk: String,
     insert_one: String,
-    /// Asks the checkpointer for a checkpoint; the writer's own are off.
-    checkpoint: SyncSender<()>,
-    since_checkpoint: u32,
 }
 
 impl SqliteBatches {
@@ -126,17 +120,11 @@ impl SqliteBatches {
         queries: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
         let conn = connect(path, durability)?;
-        // A checkpoint copies the WAL into the database file and syncs it: work that
-        // would stall every message waiting on this thread. Another thread does it.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let checkpoint = start_checkpointer(path, durability)?;
         Ok(Self {
             conn,
             queries,
             insert_chunk: insert_messages_sql(MESSAGES_PER_INSERT),
             insert_one: insert_messages_sql(1),
-            checkpoint,
-            since_checkpoint: 0,
         })
     }
 
@@ -327,12 +315,6 @@ impl BatchWriter for SqliteBatches {
     fn commit(&mut self) -> Result<(), StoreError> {
         self.counted(1);
         self.conn.execute_batch("COMMIT")?;
-        self.since_checkpoint += 1;
-        if self.since_checkpoint >= BATCHES_PER_CHECKPOINT {
-            self.since_checkpoint = 0;
-            // Full: one is already asked for and not yet done, which is as good.
-            let _ = self.checkpoint.try_send(());
-        }
         Ok(())
     }
 
@@ -343,26 +325,4 @@ impl BatchWriter for SqliteBatches {
             tracing::error!(error = %e, "rolling back a failed batch failed");
         }
     }
-}
-
-/// Starts the thread that checkpoints the WAL when the writer asks (a passive
-/// checkpoint: it never blocks the writer or a reader). It stops when the writer's
-/// connection is dropped.
-fn start_checkpointer(path: &Path, durability: Durability) -> Result<SyncSender<()>, StoreError> {
-    let conn = connect(path, durability)?;
-    let (asks, asked) = sync_channel::<()>(1);
-    std::thread::Builder::new()
-        .name("gadka-checkpoint".into())
-        .spawn(move || {
-            while asked.recv().is_ok() {
-                let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                    row.get::<_, i64>(0)
-                });
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "a WAL checkpoint failed");
-                }
-            }
-        })
-        .map_err(|_| StoreError::Inconsistent("cannot start the checkpoint thread"))?;
-    Ok(asks)
 }
