@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use anyhow::bail;
+use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::client::User;
+use crate::client::{Socket, User};
 
 /// What an `idle` run measured.
 #[derive(Debug, Serialize)]
@@ -23,26 +26,38 @@ pub struct Report {
     pub rss_after_kib: u64,
     /// The growth divided by the sockets.
     pub kib_per_socket: f64,
+    /// Seconds the sockets were held open, idle, before the check.
+    pub hold_secs: f64,
+    /// Measured sockets that answered a ping after the hold (all of them, or the run
+    /// fails).
+    pub alive: usize,
 }
 
 impl Report {
     /// Prints the report for a person.
     pub fn print(&self) {
         println!(
-            "{} idle sockets: server RSS {} KiB → {} KiB, {:.1} KiB per socket",
-            self.sockets, self.rss_before_kib, self.rss_after_kib, self.kib_per_socket
+            "{} idle sockets: server RSS {} KiB → {} KiB, {:.1} KiB per socket; {} alive after {:.1} s",
+            self.sockets,
+            self.rss_before_kib,
+            self.rss_after_kib,
+            self.kib_per_socket,
+            self.alive,
+            self.hold_secs
         );
     }
 }
 
-/// Opens `sockets` sockets for `users` users on the server at `url` (process `pid`) and
-/// measures the server's memory growth.
+/// Opens `sockets` sockets for `users` users on the server at `url` (process `pid`),
+/// measures the server's memory growth, holds them for `hold`, then checks that every
+/// one still answers.
 pub async fn run(
     url: &str,
     run_id: &str,
     sockets: usize,
     users: usize,
     pid: u32,
+    hold: Duration,
 ) -> anyhow::Result<Report> {
     let users = users.max(1);
     eprintln!("registering {users} users…");
@@ -62,8 +77,21 @@ pub async fn run(
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid)?;
-    for mut ws in open {
+    tokio::time::sleep(hold).await;
+    let mut measured = open.split_off(users);
+    let alive = futures_util::future::join_all(measured.iter_mut().map(answers_ping))
+        .await
+        .into_iter()
+        .filter(|alive| *alive)
+        .count();
+    for mut ws in open.into_iter().chain(measured) {
         let _ = ws.close(None).await;
+    }
+    if alive < sockets {
+        bail!(
+            "{} of {sockets} sockets did not answer after the hold",
+            sockets - alive
+        );
     }
     Ok(Report {
         scenario: "idle",
@@ -76,7 +104,27 @@ pub async fn run(
         } else {
             after.saturating_sub(before) as f64 / sockets as f64
         },
+        hold_secs: hold.as_secs_f64(),
+        alive,
     })
+}
+
+/// Whether the server answers a ping on this socket within 10 s.
+async fn answers_ping(ws: &mut Socket) -> bool {
+    if ws.send(Message::Ping(Bytes::new())).await.is_err() {
+        return false;
+    }
+    let pong = async {
+        while let Some(Ok(message)) = ws.next().await {
+            if matches!(message, Message::Pong(_)) {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::time::timeout(Duration::from_secs(10), pong)
+        .await
+        .unwrap_or(false)
 }
 
 /// Resident memory of a process, in KiB (Linux).

@@ -82,6 +82,10 @@ enum Scenario {
         /// The server's process id, to read its resident memory.
         #[arg(long)]
         pid: u32,
+        /// Seconds to hold the sockets open and idle before checking that each one
+        /// still answers.
+        #[arg(long, default_value_t = 5.0)]
+        hold: f64,
     },
 }
 
@@ -128,8 +132,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sockets,
             users,
             pid,
+            hold,
         } => {
-            let report = bounded(limit, idle::run(&cli.url, &run_id, sockets, users, pid)).await?;
+            let hold = Duration::try_from_secs_f64(hold).context("--hold: seconds")?;
+            limit += hold;
+            let report = bounded(
+                limit,
+                idle::run(&cli.url, &run_id, sockets, users, pid, hold),
+            )
+            .await?;
             output(cli.json, &report, idle::Report::print)
         }
     }

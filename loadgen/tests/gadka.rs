@@ -186,6 +186,38 @@ async fn open_loop_sends_on_schedule() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_are_measured_and_still_answer_after_the_hold() {
+    let server = Server::start().await;
+    // The server runs in this process, so its memory is this process's.
+    let pid = std::process::id().to_string();
+    let stdout = gadka_load(
+        &server.url(),
+        &[
+            "--json",
+            "idle",
+            "--sockets",
+            "20",
+            "--users",
+            "2",
+            "--pid",
+            &pid,
+            "--hold",
+            "0.2",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "idle", "{r}");
+    assert_eq!(r["sockets"], 20, "{r}");
+    assert_eq!(r["alive"], 20, "{r}");
+    assert!(
+        r["rss_after_kib"].as_u64().is_some_and(|kib| kib > 0),
+        "{r}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn refuses_a_nonsensical_rate() {
     let output = Command::new(env!("CARGO_BIN_EXE_gadka-load"))
