@@ -1,4 +1,5 @@
-//! Accounts and sessions: `/api/register`, `/api/login`, `/api/logout`, `/api/me`.
+//! Accounts and sessions: `/api/register`, `/api/login`, `/api/logout`, `/api/me`
+//! (read and change).
 
 use std::net::SocketAddr;
 
@@ -27,7 +28,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(logout))
-        .routes(routes!(me))
+        .routes(routes!(me, update_me))
+}
+
+/// The changes `PATCH /api/me` takes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateMeRequest {
+    #[schema(schema_with = doc::display_name)]
+    display_name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -139,6 +147,30 @@ async fn me(
     CurrentSession(session): CurrentSession,
 ) -> Result<AppJson<UserBody>, ApiError> {
     let user = state.chat.me(&session).await?;
+    Ok(AppJson(UserBody { user }))
+}
+
+/// Changes the logged-in user's display name. Matrix users see their puppet renamed
+/// when the bridge runs.
+#[utoipa::path(patch, path = "/api/me", tag = "auth", request_body = UpdateMeRequest,
+    security(("cookie" = [])),
+    responses(
+        (status = 200, body = UserBody, description = "The user as stored now"),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+    ))]
+async fn update_me(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    AppJson(req): AppJson<UpdateMeRequest>,
+) -> Result<AppJson<UserBody>, ApiError> {
+    let user = state
+        .chat
+        .set_display_name(&session, &req.display_name)
+        .await?;
     Ok(AppJson(UserBody { user }))
 }
 

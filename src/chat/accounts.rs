@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use super::{
     Chat, ChatError, IssuedSession, Session,
+    engine::Command,
     input::{DisplayName, Password, SearchText, Username, page_size},
     now_ms,
     views::{Profile, User},
@@ -132,6 +133,26 @@ impl Chat {
     /// The logged-in user.
     pub async fn me(&self, session: &Session) -> Result<User, ChatError> {
         self.user(session.user_id).await
+    }
+
+    /// Changes the logged-in user's display name. It commits through the engine, so
+    /// the change is an event in commit order (the bridge renames the puppet).
+    #[tracing::instrument(skip_all, fields(user.id = session.user_id))]
+    pub async fn set_display_name(
+        &self,
+        session: &Session,
+        display_name: &str,
+    ) -> Result<User, ChatError> {
+        let display_name = DisplayName::parse(display_name)?;
+        let user = self
+            .engine()
+            .request(|reply| Command::Profile {
+                user_id: session.user_id,
+                display_name: display_name.as_str().to_owned(),
+                reply,
+            })
+            .await?;
+        Ok(user.into())
     }
 
     pub(crate) async fn user(&self, id: i64) -> Result<User, ChatError> {

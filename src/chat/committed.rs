@@ -34,6 +34,8 @@ pub enum Committed {
         up_to_seq: i64,
         origin: Option<ConnectionId>,
     },
+    /// A user's display name changed.
+    Profile { user_id: i64, display_name: String },
     /// A direct conversation was created.
     Conversation {
         conversation_id: i64,

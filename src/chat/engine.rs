@@ -41,7 +41,7 @@ use super::{
 };
 use crate::{
     hub::ConnectionId,
-    store::{BatchWriter, MessageRow, NewMessage, OutboxEntry, Store, StoreError},
+    store::{BatchWriter, MessageRow, NewMessage, OutboxEntry, Store, StoreError, UserRow},
 };
 
 /// How many batches a slow broadcast subscriber may fall behind before it lags.
@@ -94,7 +94,16 @@ pub(crate) enum Command {
         peer_id: i64,
         reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
     },
+    /// A new display name, already checked (`DisplayName`).
+    Profile {
+        user_id: i64,
+        display_name: String,
+        reply: ProfileReply,
+    },
 }
+
+/// Where a profile change's answer goes: the user as stored now.
+type ProfileReply = oneshot::Sender<Result<UserRow, ChatError>>;
 
 /// The handle every transport holds; cheap to clone.
 #[derive(Clone)]
@@ -237,6 +246,11 @@ enum Planned {
         target: Target,
         reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
     },
+    Profile {
+        user_id: i64,
+        display_name: String,
+        reply: ProfileReply,
+    },
 }
 
 /// What the transaction did for one planned command.
@@ -246,6 +260,8 @@ enum Done {
     Lost,
     Read(Option<i64>),
     Opened,
+    /// The user as stored now; `None` when there is no such user.
+    Profile(Option<UserRow>),
     Nothing,
 }
 
@@ -340,6 +356,7 @@ impl Writer {
                 Command::Open {
                     user_id, peer_id, ..
                 } => pairs.extend(pair(*user_id, *peer_id)),
+                Command::Profile { .. } => {}
             }
         }
         pairs.retain(|p| !self.pairs.contains_key(p));
@@ -488,6 +505,15 @@ impl Writer {
                         let _ = reply.send(Err(e));
                     }
                 },
+                Command::Profile {
+                    user_id,
+                    display_name,
+                    reply,
+                } => planned.push(Planned::Profile {
+                    user_id,
+                    display_name,
+                    reply,
+                }),
             }
         }
         planned
@@ -645,6 +671,20 @@ impl Writer {
                     Done::Read(moved)
                 }
                 Planned::Open { .. } => Done::Opened,
+                Planned::Profile {
+                    user_id,
+                    display_name,
+                    ..
+                } => {
+                    let user = db.set_display_name(*user_id, display_name)?;
+                    if let Some(user) = &user {
+                        events.push(Committed::Profile {
+                            user_id: user.id,
+                            display_name: user.display_name.clone(),
+                        });
+                    }
+                    Done::Profile(user)
+                }
                 Planned::SameAs { .. } => Done::Nothing,
             });
         }
@@ -721,6 +761,9 @@ impl Writer {
                     };
                     Answer::Open(reply, outcome)
                 }
+                (Planned::Profile { reply, .. }, Done::Profile(user)) => {
+                    Answer::Profile(reply, user.ok_or(ChatError::NotFound("user")))
+                }
                 (other, _) => {
                     other.fail(&lost("a command and its result do not match"));
                     continue;
@@ -749,6 +792,7 @@ enum Answer {
         oneshot::Sender<Result<(i64, bool), ChatError>>,
         Result<(i64, bool), ChatError>,
     ),
+    Profile(ProfileReply, Result<UserRow, ChatError>),
 }
 
 impl Answer {
@@ -758,6 +802,7 @@ impl Answer {
             Self::Send(reply, outcome) => drop(reply.send(outcome)),
             Self::Read(reply, outcome) => drop(reply.send(outcome)),
             Self::Open(reply, outcome) => drop(reply.send(outcome)),
+            Self::Profile(reply, outcome) => drop(reply.send(outcome)),
         }
     }
 }
@@ -864,6 +909,7 @@ impl Command {
             Self::Send { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Profile { reply, .. } => drop(reply.send(Err(again(error)))),
         }
     }
 }
@@ -876,6 +922,7 @@ impl Planned {
             }
             Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Profile { reply, .. } => drop(reply.send(Err(again(error)))),
         }
     }
 }
@@ -1148,5 +1195,43 @@ mod tests {
         // 10 MB of messages went through; the WAL holds about one checkpoint's worth.
         let wal = std::fs::metadata(s._dir.path().join("t.db-wal")).expect("a WAL file");
         assert!(wal.len() < 8 << 20, "the WAL grew to {} bytes", wal.len());
+    }
+
+    #[tokio::test]
+    async fn a_profile_change_is_an_event_in_commit_order() {
+        let (mut s, ids) = setup(&["ann", "bob"]).await;
+        let (ann, bob) = (ids[0], ids[1]);
+        let (c1, sent) = Setup::send(ann, SendTo::User(bob), None);
+        let (reply, renamed) = oneshot::channel();
+        let c2 = Command::Profile {
+            user_id: ann,
+            display_name: "Ann B.".into(),
+            reply,
+        };
+        let (reply, nobody) = oneshot::channel();
+        let c3 = Command::Profile {
+            user_id: 999,
+            display_name: "Ghost".into(),
+            reply,
+        };
+        s.batch([c1, c2, c3]);
+        new_message(sent.await.expect("answered"));
+        let user = answered(renamed.await).expect("renamed");
+        assert_eq!(user.display_name, "Ann B.");
+        assert!(matches!(
+            answered(nobody.await),
+            Err(ChatError::NotFound("user"))
+        ));
+        let events = s.events.recv().await.expect("the batch's events");
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| match e {
+                Committed::Conversation { .. } => "conversation",
+                Committed::Message { .. } => "message",
+                Committed::Profile { .. } => "profile",
+                Committed::Marker { .. } => "marker",
+            })
+            .collect();
+        assert_eq!(kinds, ["conversation", "message", "profile"]);
     }
 }

@@ -57,7 +57,7 @@ impl Subscriber for Fanout {
                     .delivery(),
                     *origin,
                 ),
-                Committed::Conversation { .. } => {}
+                Committed::Conversation { .. } | Committed::Profile { .. } => {}
             }
         }
     }

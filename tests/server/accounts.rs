@@ -4,7 +4,7 @@ use gadka::chat::SECRET_FILE;
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{assert_error, spawn_app, spawn_with};
+use crate::helpers::{TestApp, assert_error, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn register_logs_in_with_an_httponly_samesite_cookie() {
@@ -313,4 +313,44 @@ async fn login_attempts_are_rate_limited_per_address() {
         )
         .await;
     assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+}
+
+#[tokio::test]
+async fn a_display_name_changes_and_others_see_it() {
+    let app = spawn_app().await;
+    display_name_changes(&app).await;
+}
+
+/// Carol renames herself; Dave sees it; bad names and strangers change nothing.
+pub async fn display_name_changes(app: &TestApp) {
+    let carol = app.register("carol").await;
+    let dave = app.register("dave").await;
+
+    let (status, body) = carol
+        .patch("/api/me", json!({"display_name": "  Carol Wonder "}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["display_name"], "Carol Wonder");
+    let (_, me) = carol.get("/api/me").await;
+    assert_eq!(me["user"]["display_name"], "Carol Wonder");
+    let (_, profile) = dave.get(&format!("/api/users/{}", carol.id())).await;
+    assert_eq!(profile["user"]["display_name"], "Carol Wonder", "{profile}");
+
+    // A bad name is refused and changes nothing; so is a change without a session.
+    for bad in [
+        json!({"display_name": "   "}),
+        json!({"display_name": "a\u{7}b"}),
+    ] {
+        let (status, body) = carol.patch("/api/me", bad.clone()).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    }
+    let (status, body) = carol.patch("/api/me", json!({})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (status, body) = app
+        .client()
+        .patch("/api/me", json!({"display_name": "Mallory"}))
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let (_, me) = carol.get("/api/me").await;
+    assert_eq!(me["user"]["display_name"], "Carol Wonder");
 }

@@ -165,6 +165,17 @@ impl Client {
         self.post_full(path, body).await.into_parts()
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(response).await.into_parts()
+    }
+
     pub async fn post_full(&self, path: &str, body: Value) -> Reply {
         let response = self
             .http

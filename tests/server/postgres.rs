@@ -1,6 +1,7 @@
 //! The same chat on PostgreSQL, the database for more than one machine.
 
 use crate::{
+    accounts::display_name_changes,
     conversations::{retried_txn_ids, two_users_chat},
     helpers::{create_postgres_database, drop_postgres_database, spawn_in, spawn_with},
 };
@@ -15,6 +16,7 @@ async fn the_chat_works_the_same_on_postgresql_and_survives_a_restart() {
     );
     two_users_chat(&app).await;
     retried_txn_ids(&app).await;
+    display_name_changes(&app).await;
 
     let dir = app.stop().await;
     let app = spawn_in(dir, |s| s.database_url = url.clone()).await;

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use sea_orm::DbBackend;
 
-use super::{MessageRow, Store, StoreError};
+use super::{MessageRow, Store, StoreError, UserRow};
 
 /// A message to insert, with the `seq` the engine assigned.
 #[derive(Debug, Clone)]
@@ -98,6 +98,13 @@ pub trait BatchWriter: Send {
         user_id: i64,
         up_to_seq: i64,
     ) -> Result<Option<i64>, StoreError>;
+
+    /// Sets a user's display name; the user as stored now, `None` when there is none.
+    fn set_display_name(
+        &mut self,
+        user_id: i64,
+        display_name: &str,
+    ) -> Result<Option<UserRow>, StoreError>;
 
     /// Stores subscribers' rows with the batch.
     fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError>;

@@ -2,15 +2,16 @@
 //! change per batch (every statement is a network round trip), run to completion on
 //! the runtime from the engine's thread.
 
-use entity::{conversation, membership, message, outbox};
+use entity::{conversation, membership, message, outbox, user};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
     sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query},
 };
 use tokio::runtime::Handle;
 
 use super::{BatchWriter, NewMessage, OutboxEntry};
-use crate::store::{MessageRow, Store, StoreError};
+use crate::store::{MessageRow, Store, StoreError, UserRow};
 
 /// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
 pub(super) struct PostgresBatches {
@@ -109,6 +110,17 @@ impl BatchWriter for PostgresBatches {
         Ok(self
             .runtime
             .block_on(txn.advance_marker(conversation_id, user_id, up_to_seq))?)
+    }
+
+    fn set_display_name(
+        &mut self,
+        user_id: i64,
+        display_name: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.set_display_name(user_id, display_name))?)
     }
 
     fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
@@ -314,6 +326,19 @@ impl Txn {
             Some(row) => Ok(Some(row.try_get("", "last_read_seq")?)),
             None => Ok(None),
         }
+    }
+
+    async fn set_display_name(
+        &self,
+        user_id: i64,
+        display_name: &str,
+    ) -> Result<Option<UserRow>, DbErr> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::DisplayName, Expr::value(display_name))
+            .filter(user::Column::Id.eq(user_id))
+            .exec_with_returning(&self.txn)
+            .await?;
+        Ok(updated.into_iter().next().map(UserRow::from))
     }
 
     async fn insert_outbox(&self, entries: &[OutboxEntry], now: i64) -> Result<(), DbErr> {

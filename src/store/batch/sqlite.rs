@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, param
 use super::{BatchWriter, NewMessage, OutboxEntry};
 use crate::{
     config::Durability,
-    store::{MessageRow, StoreError},
+    store::{MessageRow, StoreError, UserRow},
 };
 
 const MEMBERS: &str = "SELECT user_low, user_high FROM conversation WHERE id = ?1";
@@ -41,6 +41,8 @@ const ADVANCE_MARKER: &str = "UPDATE membership \
      WHERE conversation_id = ?2 AND user_id = ?3 \
        AND last_read_seq < MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
      RETURNING last_read_seq";
+const SET_DISPLAY_NAME: &str = r#"UPDATE "user" SET display_name = ?1 WHERE id = ?2
+     RETURNING id, username, display_name, password_hash, created_at"#;
 const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
 
 /// `INSERT` of `rows` messages, skipping a known `(sender_id, txn_id)`, returning
@@ -300,6 +302,27 @@ impl BatchWriter for SqliteBatches {
             .conn
             .prepare_cached(ADVANCE_MARKER)?
             .query_row([up_to_seq, conversation_id, user_id], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn set_display_name(
+        &mut self,
+        user_id: i64,
+        display_name: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        self.counted(1);
+        Ok(self
+            .conn
+            .prepare_cached(SET_DISPLAY_NAME)?
+            .query_row(params![display_name, user_id], |row| {
+                Ok(UserRow {
+                    id: row.get(0)?,
+                    username: row.get(1)?,
+                    display_name: row.get(2)?,
+                    password_hash: row.get(3)?,
+                    created_at: row.get(4)?,
+                })
+            })
             .optional()?)
     }
 
