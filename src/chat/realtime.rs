@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{
-    Chat, ChatError, Session,
+    Chat, ChatError, SeenMessages, Session,
     conversations::{conversation_views, list_sizes, unread_summary},
     events::Event,
     input::page_size,
@@ -13,7 +13,62 @@ use super::{
 };
 use crate::hub::{ConnectionId, Registration};
 
+/// Messages per page when replaying after a reconnect.
+const REPLAY_PAGE: i64 = 200;
+
+/// What `resume {since}` shows, a page at a time: every message of mine after `since`
+/// that the socket has not shown yet, in id order; then every member's current read
+/// marker, as receipts. The unread summary that closes it is [`Chat::unread`].
+pub struct Replay<'a> {
+    chat: &'a Chat,
+    me: &'a Session,
+    after: i64,
+    messages_done: bool,
+    markers_done: bool,
+}
+
+impl Replay<'_> {
+    /// The next page of events; `None` once everything is shown. `seen` is the
+    /// socket's record, so that nothing it showed live is shown again.
+    pub async fn next(&mut self, seen: &mut SeenMessages) -> Result<Option<Vec<Event>>, ChatError> {
+        if !self.messages_done {
+            let page = self
+                .chat
+                .missed_messages(self.me, self.after, Some(REPLAY_PAGE))
+                .await?;
+            if let Some(last) = page.last() {
+                self.after = last.id;
+                return Ok(Some(
+                    page.into_iter()
+                        .filter(|message| seen.show_replayed(message.id))
+                        .map(|message| Event::Message {
+                            message: message.into(),
+                        })
+                        .collect(),
+                ));
+            }
+            self.messages_done = true;
+        }
+        if !self.markers_done {
+            self.markers_done = true;
+            return Ok(Some(self.chat.markers(self.me).await?));
+        }
+        Ok(None)
+    }
+}
+
 impl Chat {
+    /// Starts the replay of a reconnecting socket (`resume {since}`).
+    pub fn replay<'a>(&'a self, me: &'a Session, since: i64) -> Replay<'a> {
+        Replay {
+            chat: self,
+            me,
+            after: since,
+            messages_done: false,
+            markers_done: false,
+        }
+    }
+
     /// Registers a socket of `session` and takes the snapshot it starts from (F2, F3a).
     /// Its registration must be handed back to [`Chat::disconnect`].
     #[tracing::instrument(skip_all, fields(user.id = session.user_id))]

@@ -20,9 +20,7 @@ use tracing::Instrument;
 
 use super::frames::{self, Command, Reply};
 use crate::{
-    chat::{
-        Chat, ChatError, PendingSend, SeenMessages, SendOutcome, SendTo, Session, events::Event,
-    },
+    chat::{Chat, ChatError, PendingSend, SeenMessages, SendOutcome, SendTo, Session},
     hub::{CloseReason, ConnectionId, Delivery},
 };
 
@@ -34,9 +32,6 @@ const MAX_UNFLUSHED: usize = 64;
 
 /// How long one write may take before the client is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Messages per page when replaying after a reconnect.
-const REPLAY_PAGE: i64 = 200;
 
 type Sink = SplitSink<WebSocket, WsMessage>;
 
@@ -424,26 +419,15 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// Replays every message since `since` in id order, then the current read
-    /// markers, then the unread summary (which carries the `req`).
+    /// Writes the replay `chat` makes, then the unread summary (which carries the
+    /// `req`).
     async fn resume(&mut self, req: Option<&RawValue>, since: i64) -> Result<(), Failure> {
         let (chat, me) = (self.chat, self.session);
-        let mut after = since;
-        loop {
-            let page = chat.missed_messages(me, after, Some(REPLAY_PAGE)).await?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            for message in page {
-                if self.seen.show_replayed(message.id) {
-                    let event = Event::Message {
-                        message: message.into(),
-                    };
-                    self.write_shared(event.delivery().text).await?;
-                }
+        let mut replay = chat.replay(me, since);
+        while let Some(events) = replay.next(&mut self.seen).await? {
+            for event in events {
+                self.write_shared(event.delivery().text).await?;
             }
-        }
-        for receipt in chat.markers(me).await? {
-            self.write_shared(receipt.delivery().text).await?;
         }
         let unread = chat.unread(me).await?;
         self.write(
