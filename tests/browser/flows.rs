@@ -1,0 +1,199 @@
+//! Two people, each in their own browser, through F1–F5: register, find each other,
+//! open the profile, "Send message", talk both ways, see the unread badge and the
+//! tab's title, clear them by opening the chat, see "Seen" only once the other has
+//! really read, and see each other typing. The screenshots of the README are taken
+//! on the way.
+
+use serde_json::json;
+
+use crate::{
+    helpers::spawn_app,
+    support::{Browser, DESKTOP, PHONE, keys},
+};
+
+#[tokio::test]
+async fn two_people_find_each_other_and_chat() {
+    let app = spawn_app().await;
+    let base = app.url("");
+    let (alice, bob) = tokio::join!(Browser::open(&base), Browser::open(&base));
+
+    // The login screen, as a newcomer sees it.
+    alice.goto("/").await;
+    alice.button("Log in").await;
+    alice.screenshot("login-desktop").await;
+    alice.resize(PHONE).await;
+    alice.screenshot("login-phone").await;
+    alice.resize(DESKTOP).await;
+
+    tokio::join!(
+        alice.register("alice", "Alice Liddell"),
+        bob.register("bob", "Bob Builder"),
+    );
+
+    // Carol writes to Bob over the API, so that Bob's list has more than one entry.
+    let carol = app.register("carol").await;
+    let (_, found) = carol.get("/api/users?q=bob").await;
+    let bob_id = found["users"][0]["id"].as_i64().expect("bob is found");
+    let (_, opened) = carol
+        .post("/api/conversations", json!({"user_id": bob_id}))
+        .await;
+    let carol_chat = opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation");
+    carol.send(carol_chat, "Are we still on for Friday?").await;
+    carol.send(carol_chat, "I can bring the cake").await;
+    bob.wait_for_text(".conversation", "I can bring the cake")
+        .await;
+
+    // F1: Alice searches, opens Bob's profile and presses "Send message".
+    alice.fill("Search people", "bo").await;
+    alice
+        .wait_for_text(".person", "@bob")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for_text(".profile-name", "Bob Builder").await;
+    alice.screenshot("profile-desktop").await;
+    alice
+        .button("Send message")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for(".chat").await;
+
+    // F4: Enter sends, Shift+Enter breaks the line.
+    alice
+        .fill(
+            "Message",
+            &format!(
+                "Hi Bob!{}{}{}Are you there?",
+                keys::SHIFT,
+                keys::ENTER,
+                keys::NULL
+            ),
+        )
+        .await;
+    alice.press_enter("Message").await;
+    let mine = alice.wait_for(".msg.mine[data-status=\"sent\"]").await;
+    assert_eq!(
+        mine.find(fantoccini::Locator::Css(".text"))
+            .await
+            .expect("the text")
+            .prop("textContent")
+            .await
+            .expect("its text")
+            .as_deref(),
+        Some("Hi Bob!\nAre you there?"),
+        "one message with a line break"
+    );
+
+    // F3a: Bob sees who wrote and how much, in the list and in the tab's title.
+    bob.wait_for(".conversation .badge[title=\"1 unread\"]")
+        .await;
+    bob.wait_for_title("(3) gadka").await;
+    bob.wait_for(".conversation .badge[title=\"2 unread\"]")
+        .await;
+    bob.screenshot("conversations-desktop").await;
+    let order = bob
+        .js(
+            "return [...document.querySelectorAll('.conversation .name')].map(n => n.textContent);",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        order,
+        json!(["Alice Liddell", "carol"]),
+        "newest activity first"
+    );
+
+    // F6: until Bob opens the chat, Alice's message is sent, not seen.
+    assert!(
+        alice
+            .client
+            .find(fantoccini::Locator::Css(".msg.mine[data-status=\"seen\"]"))
+            .await
+            .is_err(),
+        "\"Seen\" before Bob has opened the chat"
+    );
+
+    // F3b, F5: Bob opens the chat; the count clears, Alice sees "Seen".
+    bob.wait_for_text(".conversation", "Alice Liddell")
+        .await
+        .click()
+        .await
+        .expect("click");
+    bob.wait_for_text(".msg.theirs .text", "Are you there?")
+        .await;
+    bob.wait_for(".unread-divider").await;
+    bob.wait_for_title("(2) gadka").await;
+    bob.wait_js(
+        "Alice's badge gone",
+        "return !document.querySelector('.conversation[aria-current=\"page\"] .badge');",
+    )
+    .await;
+    alice
+        .wait_for_text(".msg.mine[data-status=\"seen\"] .status", "Seen")
+        .await;
+
+    // Typing, then live delivery both ways.
+    alice.fill("Message", "Let me think").await;
+    bob.wait_for_text(".typing-indicator", "Alice Liddell is typing")
+        .await;
+    alice.press_enter("Message").await;
+    bob.wait_for_text(".msg.theirs .text", "Let me think").await;
+    bob.wait_js(
+        "the typing indicator gone",
+        "return document.querySelector('.typing-indicator').textContent === '';",
+    )
+    .await;
+    bob.fill(
+        "Message",
+        "Hello Alice, the plan is at https://example.org/plan",
+    )
+    .await;
+    bob.press_enter("Message").await;
+    alice
+        .wait_for_text(".msg.theirs .text", "the plan is at")
+        .await;
+    // Alice has the chat open and visible: Bob's message is read, and Bob sees it.
+    bob.wait_for_text(".msg.mine[data-status=\"seen\"] .status", "Seen")
+        .await;
+    alice
+        .wait_for_text(".msg.mine[data-status=\"seen\"] .status", "Seen")
+        .await;
+    alice.screenshot("chat-desktop").await;
+
+    // Phone width: one pane at a time, with a way back.
+    alice.resize(PHONE).await;
+    alice.wait_for(".chat").await;
+    alice.screenshot("chat-phone").await;
+    alice
+        .client
+        .find(fantoccini::Locator::Css(".chat-peer"))
+        .await
+        .expect("the peer in the header")
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for_text(".profile-name", "Bob Builder").await;
+    alice.screenshot("profile-phone").await;
+    bob.resize(PHONE).await;
+    bob.wait_for("button[aria-label=\"Back to conversations\"]")
+        .await
+        .click()
+        .await
+        .expect("click");
+    bob.wait_for(".conversation .badge[title=\"2 unread\"]")
+        .await;
+    bob.screenshot("conversations-phone").await;
+
+    // A reload keeps the session; "Log out" ends it.
+    alice.goto("/").await;
+    alice.wait_for(".sidebar").await;
+    alice.button("Log out").await.click().await.expect("click");
+    alice.button("Log in").await;
+
+    tokio::join!(alice.close(), bob.close());
+}

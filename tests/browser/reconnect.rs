@@ -1,0 +1,77 @@
+//! The server goes away while a message is sent, and comes back on the same port with
+//! the same data: the client says the connection is lost, keeps the message
+//! "sending", reconnects on its own, sends it again with the same txn_id, and it is
+//! stored once.
+
+use crate::{
+    helpers::{spawn_app, spawn_in},
+    support::Browser,
+};
+
+#[tokio::test]
+async fn a_message_sent_while_the_server_restarts_arrives_once() {
+    let app = spawn_app().await;
+    let addr = app.addr;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let bob = app.register("bob").await;
+    let (_, found) = bob.get("/api/users?q=alice").await;
+    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
+    let (_, opened) = bob
+        .post(
+            "/api/conversations",
+            serde_json::json!({"user_id": alice_id}),
+        )
+        .await;
+    let chat = opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation");
+    bob.send(chat, "Ping me when you are back").await;
+    alice
+        .wait_for_text(".conversation", "Ping me when you are back")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for(".chat").await;
+
+    let data = app.stop().await;
+    alice.wait_for(".banner").await;
+
+    let body = "Written while the server was away";
+    alice.fill("Message", body).await;
+    alice.press_enter("Message").await;
+    alice.wait_for(".msg.mine[data-status=\"sending\"]").await;
+
+    let app = spawn_in(data, |s| s.listen = addr).await;
+    alice
+        .wait_for_text(".msg.mine[data-status=\"sent\"] .text", body)
+        .await;
+    alice
+        .wait_js(
+            "the banner gone",
+            "return document.querySelector('.banner').hidden;",
+        )
+        .await;
+
+    // Stored once, shown once, and the conversation goes on over the new socket.
+    let bob = app.login("bob").await;
+    let stored = bob.history(chat, "").await;
+    assert_eq!(
+        stored.iter().filter(|m| m["body"] == body).count(),
+        1,
+        "{stored:?}"
+    );
+    let shown = alice
+        .js(
+            "return [...document.querySelectorAll('.msg .text')].filter(t => t.textContent === arguments[0]).length;",
+            vec![body.into()],
+        )
+        .await;
+    assert_eq!(shown, 1);
+    bob.send(chat, "Welcome back").await;
+    alice
+        .wait_for_text(".msg.theirs .text", "Welcome back")
+        .await;
+    alice.close().await;
+}
