@@ -13,7 +13,7 @@ import { ChatState } from './lib/state.js';
 import { renderAuth } from './views/auth.js';
 import { ChatView } from './views/chat.js';
 import { profileView } from './views/profile.js';
-import { Sidebar } from './views/sidebar.js';
+import { Sidebar, bubblesIcon } from './views/sidebar.js';
 
 const root = document.getElementById('app');
 const TITLE = 'gadka';
@@ -205,6 +205,7 @@ class Session {
         back: () => navigate('/'),
       });
       this.setPane(this.view.element, true);
+      this.sidebar.endSearch();
       this.sidebar.setActive(id);
       // The latest messages, fresh (F3b); the answer updates the view.
       this.connection.request({ type: 'open', user_id: c.peer.id }).catch(() => {});
@@ -230,7 +231,7 @@ class Session {
       return;
     }
     this.setPane(el('div', { class: 'placeholder' },
-      el('div', { class: 'placeholder-art', 'aria-hidden': 'true' }),
+      el('div', { class: 'placeholder-art', 'aria-hidden': 'true' }, bubblesIcon()),
       el('h2', { text: 'Your messages' }),
       el('p', { class: 'muted', text: 'Pick a conversation, or search for someone to start one.' })), false);
   }

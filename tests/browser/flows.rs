@@ -197,3 +197,98 @@ async fn two_people_find_each_other_and_chat() {
 
     tokio::join!(alice.close(), bob.close());
 }
+
+/// F5: a chat open in a tab nobody looks at marks nothing read; looking at it does.
+#[tokio::test]
+async fn a_chat_in_a_background_tab_marks_nothing_read() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let bob = app.register("bob").await;
+    let (_, found) = bob.get("/api/users?q=alice").await;
+    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
+    let (_, opened) = bob
+        .post("/api/conversations", json!({"user_id": alice_id}))
+        .await;
+    let chat = opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation");
+    let last_read = || async {
+        bob.history(chat, "")
+            .await
+            .last()
+            .map(|m| m["read"].clone())
+    };
+
+    bob.send(chat, "first").await;
+    alice
+        .wait_for_text(".conversation", "first")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for_text(".msg.theirs .text", "first").await;
+    alice
+        .wait_until("the open chat to read \"first\"", || async {
+            (last_read().await == Some(json!(true))).then_some(())
+        })
+        .await;
+
+    // The chat's tab goes to the background; it tells a second tab (same origin) so.
+    alice
+        .js(
+            "document.addEventListener('visibilitychange', () => \
+             localStorage.setItem('chat-tab', document.visibilityState));",
+            vec![],
+        )
+        .await;
+    let chat_tab = alice.client.window().await.expect("the chat's tab");
+    let list_tab = alice
+        .client
+        .new_window(true)
+        .await
+        .expect("a new tab")
+        .handle;
+    alice
+        .client
+        .switch_to_window(list_tab)
+        .await
+        .expect("to the new tab");
+    alice.goto("/").await;
+    alice
+        .wait_js(
+            "the chat's tab hidden",
+            "return localStorage.getItem('chat-tab') === 'hidden';",
+        )
+        .await;
+
+    bob.send(chat, "second").await;
+    alice
+        .wait_for(".conversation .badge[title=\"1 unread\"]")
+        .await;
+    alice.wait_for_title("(1) gadka").await;
+    assert_eq!(
+        last_read().await,
+        Some(json!(false)),
+        "read in a hidden tab"
+    );
+
+    // Back to the chat's tab: now it is looked at, and read.
+    alice
+        .client
+        .close_window()
+        .await
+        .expect("the list tab closes");
+    alice
+        .client
+        .switch_to_window(chat_tab)
+        .await
+        .expect("back to the chat");
+    alice
+        .wait_until("\"second\" read once the chat is seen", || async {
+            (last_read().await == Some(json!(true))).then_some(())
+        })
+        .await;
+    alice.wait_for_title("gadka").await;
+    alice.close().await;
+}

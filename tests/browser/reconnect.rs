@@ -75,3 +75,30 @@ async fn a_message_sent_while_the_server_restarts_arrives_once() {
         .await;
     alice.close().await;
 }
+
+#[tokio::test]
+async fn a_session_ended_elsewhere_returns_to_the_login_screen() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let cookie = alice
+        .client
+        .get_named_cookie("gadka_session")
+        .await
+        .expect("the session cookie");
+    let logout = reqwest::Client::new()
+        .post(app.url("/api/logout"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("gadka_session={}", cookie.value()),
+        )
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(logout.status(), reqwest::StatusCode::NO_CONTENT);
+    alice
+        .wait_for_text(".notice", "Your session has ended")
+        .await;
+    alice.button("Log in").await;
+    alice.close().await;
+}

@@ -108,8 +108,9 @@ export class ChatView {
     if (change.kind === 'messages' || change.kind === 'outbox') this.updateTimeline({});
     if (change.kind === 'conversations') {
       const c = this.conversation();
-      // Unread arriving while I am not looking (hidden tab) starts a divider.
-      if (this.dividerAfter === null && c.unread > 0) {
+      // Unread arriving while I am not looking (hidden tab) starts a divider; in a
+      // visible chat it is read at once and needs none.
+      if (this.dividerAfter === null && c.unread > 0 && document.visibilityState !== 'visible') {
         this.dividerAfter = c.last_read_seq;
         this.updateTimeline({});
       }

@@ -158,6 +158,13 @@ export class Sidebar {
     );
   }
 
+  /** Back to the conversation list (a chat was opened from the results). */
+  endSearch() {
+    if (!this.search.value) return;
+    this.search.value = '';
+    this.runSearch();
+  }
+
   async runSearch() {
     const q = this.search.value.trim();
     const seq = ++this.searchSeq;
@@ -209,6 +216,7 @@ function svg(path, label) {
   icon.setAttribute('class', `icon ${label}`);
   const p = document.createElementNS(ns, 'path');
   p.setAttribute('d', path);
+  p.setAttribute('fill-rule', 'evenodd');
   icon.append(p);
   return icon;
 }
@@ -223,6 +231,10 @@ export function searchIcon() {
 
 export function backIcon() {
   return svg('M15.4 5.4 14 4l-8 8 8 8 1.4-1.4L8.8 12z', 'back');
+}
+
+export function bubblesIcon() {
+  return svg('M5 3h14a3 3 0 0 1 3 3v9a3 3 0 0 1-3 3H10l-5 4v-4a3 3 0 0 1-3-3V6a3 3 0 0 1 3-3zm2 5v2h10V8zm0 4v2h7v-2z', 'bubbles');
 }
 
 export function sendIcon() {
