@@ -193,7 +193,26 @@ async fn two_people_find_each_other_and_chat() {
     alice.goto("/").await;
     alice.wait_for(".sidebar").await;
     alice.button("Log out").await.click().await.expect("click");
-    alice.button("Log in").await;
+
+    // The server's refusals show inline, in its words.
+    alice.fill("Username", "alice").await;
+    alice.fill("Password", "not her password").await;
+    alice.button("Log in").await.click().await.expect("click");
+    alice
+        .wait_for_text(".form-error", "wrong username or password")
+        .await;
+    alice.button("Sign up").await.click().await.expect("click");
+    alice.fill("Username", "Alice").await;
+    alice.fill("Password", "another password").await;
+    alice
+        .button("Create account")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice
+        .wait_for_text(".form-error", "this username is taken")
+        .await;
 
     tokio::join!(alice.close(), bob.close());
 }
@@ -242,6 +261,18 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
             vec![],
         )
         .await;
+    // Headless Chromium shows no desktop notifications: the tab's Notification is
+    // stood in for by one that says, in localStorage, what it would have shown.
+    alice
+        .js(
+            "window.Notification = class { \
+               static get permission() { return 'granted'; } \
+               constructor(title, options) { \
+                 localStorage.setItem('notified', JSON.stringify([title, options.body])); } \
+               close() {} };",
+            vec![],
+        )
+        .await;
     let chat_tab = alice.client.window().await.expect("the chat's tab");
     let list_tab = alice
         .client
@@ -267,6 +298,12 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
         .wait_for(".conversation .badge[title=\"1 unread\"]")
         .await;
     alice.wait_for_title("(1) gadka").await;
+    alice
+        .wait_js(
+            "a notification from the hidden chat",
+            "return localStorage.getItem('notified') === JSON.stringify(['bob', 'second']);",
+        )
+        .await;
     assert_eq!(
         last_read().await,
         Some(json!(false)),
@@ -290,5 +327,71 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
         })
         .await;
     alice.wait_for_title("gadka").await;
+    alice.close().await;
+}
+
+#[tokio::test]
+async fn older_messages_load_when_scrolling_up() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let bob = app.register("bob").await;
+    let (_, found) = bob.get("/api/users?q=alice").await;
+    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
+    let (_, opened) = bob
+        .post("/api/conversations", json!({"user_id": alice_id}))
+        .await;
+    let chat = opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation");
+    let bodies: Vec<String> = (1..=45).map(|n| format!("message {n:02}")).collect();
+    for body in &bodies {
+        bob.send(chat, body).await;
+    }
+
+    alice
+        .wait_for_text(".conversation", "message 45")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for_text(".msg.theirs .text", "message 45").await;
+    alice
+        .wait_until("the beginning of the conversation", || async {
+            alice
+                .client
+                .execute(
+                    "document.querySelector('.timeline').scrollTop = 0; \
+                     return Boolean(document.querySelector('.beginning'));",
+                    vec![],
+                )
+                .await
+                .ok()
+                .filter(|shown| shown == &json!(true))
+        })
+        .await;
+    let shown = alice
+        .js(
+            "return [...document.querySelectorAll('.msg .text')].map(t => t.textContent);",
+            vec![],
+        )
+        .await;
+    assert_eq!(shown, json!(bodies), "every message once, in order");
+    let days = alice
+        .js("return document.querySelectorAll('.day').length;", vec![])
+        .await;
+    assert_eq!(days, json!(1));
+    let after_divider = alice
+        .js(
+            "return document.querySelector('.unread-divider').nextElementSibling.textContent;",
+            vec![],
+        )
+        .await;
+    assert!(
+        after_divider
+            .as_str()
+            .is_some_and(|t| t.starts_with("message 01")),
+        "the unread divider sits before the first unread message: {after_divider}"
+    );
     alice.close().await;
 }
