@@ -30,6 +30,8 @@ class Session {
     this.view = null;
     /** The read marker asked for per conversation, so a marker is asked for once. */
     this.readAsked = new Map();
+    /** Whether the full list has come: until then an unknown chat may still appear. */
+    this.listLoaded = false;
 
     this.banner = el('div', { class: 'banner', role: 'status', hidden: true },
       el('span', { class: 'banner-dot', 'aria-hidden': 'true' }), 'Connection lost. Reconnecting…');
@@ -115,6 +117,7 @@ class Session {
     try {
       const { conversations } = await api.conversations();
       for (const c of conversations) this.state.mergeConversation(c);
+      this.listLoaded = true;
       this.state.emit('conversations');
       if (this.pendingRoute) route();
     } catch {
@@ -188,8 +191,9 @@ class Session {
       const c = this.state.conversations.get(id);
       if (!c) {
         // Not known yet: the list is loading, or the id is not mine.
-        this.pendingRoute = true;
-        this.setPane(el('div', { class: 'placeholder' }, el('p', { class: 'muted', text: 'Loading conversation…' })), true);
+        this.pendingRoute = !this.listLoaded;
+        const text = this.listLoaded ? 'This conversation does not exist, or is not yours.' : 'Loading conversation…';
+        this.setPane(el('div', { class: 'placeholder' }, el('p', { class: 'muted', text })), true);
         this.sidebar.setActive(null);
         return;
       }
@@ -264,7 +268,6 @@ class Session {
 
 /** Desktop notifications: asked for on a click only, never on load. */
 const notifications = {
-  supported: () => 'Notification' in window,
   granted: () => 'Notification' in window && Notification.permission === 'granted',
   wanted: () => 'Notification' in window && Notification.permission === 'default',
   enable: async () => {

@@ -395,3 +395,91 @@ async fn older_messages_load_when_scrolling_up() {
     );
     alice.close().await;
 }
+
+/// Everything above, from the keyboard alone, with the focus always visible.
+#[tokio::test]
+async fn the_client_works_from_the_keyboard() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    let bob = app.register("bob").await;
+    let (_, created) = app
+        .client()
+        .post(
+            "/api/register",
+            json!({"username": "alice", "password": "password-alice", "display_name": "Alice"}),
+        )
+        .await;
+    let alice_id = created["user"]["id"].as_i64().expect("alice registered");
+    let (_, opened) = bob
+        .post("/api/conversations", json!({"user_id": alice_id}))
+        .await;
+    let chat = opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation");
+    bob.send(chat, "Can you read this without a mouse?").await;
+
+    // The form takes the focus; Tab moves on; Enter submits.
+    alice.goto("/").await;
+    alice.button("Log in").await;
+    let focused = "return document.activeElement.id;";
+    assert_eq!(alice.js(focused, vec![]).await, json!("username"));
+    alice
+        .client
+        .active_element()
+        .await
+        .expect("the focused field")
+        .send_keys(&format!("alice{}password-alice{}", keys::TAB, keys::ENTER))
+        .await
+        .expect("typing");
+    alice.wait_for(".sidebar").await;
+
+    // From the search box, Tab reaches the conversation; Enter opens it.
+    alice
+        .field("Search people")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice
+        .client
+        .active_element()
+        .await
+        .expect("the search box")
+        .send_keys(keys::TAB)
+        .await
+        .expect("Tab");
+    let entry = alice.js(
+        "return document.activeElement.classList.contains('conversation') \
+         && getComputedStyle(document.activeElement).outlineStyle !== 'none';",
+        vec![],
+    );
+    assert_eq!(entry.await, json!(true), "the entry has the focus, visibly");
+    alice
+        .client
+        .active_element()
+        .await
+        .expect("the entry")
+        .send_keys(keys::ENTER)
+        .await
+        .expect("Enter");
+    alice
+        .wait_for_text(".msg.theirs .text", "without a mouse")
+        .await;
+    assert_eq!(
+        alice.js(focused, vec![]).await,
+        json!("message"),
+        "ready to answer"
+    );
+    alice
+        .client
+        .active_element()
+        .await
+        .expect("the message box")
+        .send_keys(&format!("Yes!{}", keys::ENTER))
+        .await
+        .expect("typing");
+    alice
+        .wait_for_text(".msg.mine[data-status=\"sent\"] .text", "Yes!")
+        .await;
+    alice.close().await;
+}

@@ -44,6 +44,13 @@ async fn a_message_sent_while_the_server_restarts_arrives_once() {
     alice.wait_for(".msg.mine[data-status=\"sending\"]").await;
 
     let app = spawn_in(data, |s| s.listen = addr).await;
+    // More than a snapshot carries, sent while the client may still be waiting to
+    // reconnect: whether they come through `resume` or live, each shows once, in order.
+    let bob = app.login("bob").await;
+    let missed: Vec<String> = (1..=15).map(|n| format!("missed {n:02}")).collect();
+    for text in &missed {
+        bob.send(chat, text).await;
+    }
     alice
         .wait_for_text(".msg.mine[data-status=\"sent\"] .text", body)
         .await;
@@ -54,8 +61,18 @@ async fn a_message_sent_while_the_server_restarts_arrives_once() {
         )
         .await;
 
+    alice.wait_for_text(".msg.theirs .text", "missed 15").await;
+    let shown = alice
+        .js(
+            "return [...document.querySelectorAll('.msg.theirs .text')].map(t => t.textContent);",
+            vec![],
+        )
+        .await;
+    let mut expected = vec![serde_json::json!("Ping me when you are back")];
+    expected.extend(missed.iter().map(|m| serde_json::json!(m)));
+    assert_eq!(shown, serde_json::Value::Array(expected));
+
     // Stored once, shown once, and the conversation goes on over the new socket.
-    let bob = app.login("bob").await;
     let stored = bob.history(chat, "").await;
     assert_eq!(
         stored.iter().filter(|m| m["body"] == body).count(),

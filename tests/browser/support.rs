@@ -324,6 +324,7 @@ pub fn password(username: &str) -> String {
 
 /// WebDriver's key codes, for `send_keys`.
 pub mod keys {
+    pub const TAB: &str = "\u{E004}";
     pub const ENTER: &str = "\u{E007}";
     pub const SHIFT: &str = "\u{E008}";
     /// Releases held modifiers.
