@@ -164,6 +164,9 @@ async fn two_people_find_each_other_and_chat() {
         .wait_for_text(".msg.mine[data-status=\"seen\"] .status", "Seen")
         .await;
     alice.screenshot("chat-desktop").await;
+    alice.color_scheme("dark").await;
+    alice.screenshot("chat-dark-desktop").await;
+    alice.color_scheme("light").await;
 
     // Phone width: one pane at a time, with a way back.
     alice.resize(PHONE).await;

@@ -9,7 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use axum::http::Method;
+use fantoccini::{
+    Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
+};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -307,8 +310,44 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
     }
 
+    /// Emulates the system's colour scheme (`"light"` or `"dark"`).
+    pub async fn color_scheme(&self, scheme: &str) {
+        self.client
+            .issue_cmd(Cdp {
+                command: "Emulation.setEmulatedMedia",
+                params: json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+            })
+            .await
+            .expect("the colour scheme is emulated");
+    }
+
     pub async fn close(self) {
         self.client.close().await.expect("the browser closes");
+    }
+}
+
+/// A Chrome DevTools Protocol command, through chromedriver's own endpoint.
+#[derive(Debug)]
+struct Cdp {
+    command: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        let body = json!({"cmd": self.command, "params": self.params});
+        (Method::POST, Some(body.to_string()))
     }
 }
 
