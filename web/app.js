@@ -110,6 +110,7 @@ class Session {
     // The first snapshot shows the route the page was opened at; after a reconnect
     // the view stays as it is (a draft in the message box survives).
     if (!resuming || this.pendingRoute) route();
+    else this.markRead();
   }
 
   /** The list beyond the few conversations `hello` carries. */

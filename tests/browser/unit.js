@@ -117,7 +117,7 @@ const done = arguments[arguments.length - 1];
     eq([10, 50, 1000].map(high), [30000, 30000, 30000]);
   });
 
-  test('state: markers only move forward; a receipt makes my message seen', () => {
+  test('state: markers only move forward, messages are held once, the cursor follows message frames', () => {
     const me = { id: 1, username: 'me', display_name: 'Me' };
     const peer = { id: 2, username: 'p', display_name: 'P' };
     const s = new ChatState(me);
@@ -125,7 +125,8 @@ const done = arguments[arguments.length - 1];
     s.apply({ type: 'hello', me, online: [2], last_message_id: 101, unread: { total: 1, senders: [{ user: peer, count: 1 }] },
       conversations: [{ id: 7, peer, last_activity_at: '2026-11-26T10:01:00.000Z', last_seq: 1, last_read_seq: 0, peer_last_read_seq: 0, unread: 1, messages: [msg(1, 2)] }] });
     eq([s.totalUnread(), s.cursor], [1, 101]);
-    s.apply({ type: 'sent', txn_id: 't', message: msg(2, 1) });
+    s.apply({ type: 'sent', txn_id: 't', message: { ...msg(2, 1), id: 150 } });
+    eq(s.cursor, 101, 'an answer does not move the cursor');
     const again = s.apply({ type: 'message', message: msg(2, 1) });
     eq(again.isNew, false, 'a message held once');
     s.apply({ type: 'message', message: msg(3, 2) });

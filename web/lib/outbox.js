@@ -53,11 +53,6 @@ export class Outbox {
     return entry ?? null;
   }
 
-  /** Drops an entry (a failed one the user gave up on). */
-  remove(txnId) {
-    this.entries.delete(txnId);
-  }
-
   /** The entries still to send, in the order they were made: what a reconnect resends. */
   toResend() {
     return [...this.entries.values()].filter((e) => e.state === 'sending');

@@ -14,7 +14,7 @@ export class ChatState {
     this.online = new Set();
     /** conversation id → when its typing indicator lapses (ms). */
     this.typingUntil = new Map();
-    /** The highest message id this client holds: the cursor for `resume`. */
+    /** The highest message id the socket has delivered: the cursor for `resume`. */
     this.cursor = 0;
     this.listeners = new Set();
   }
@@ -46,6 +46,11 @@ export class ChatState {
         this.emit('messages', frame.conversation.id);
         return frame.conversation;
       case 'message':
+        // Only `message` frames move the cursor: they come in id order, while an
+        // answer (`sent`, `conversation`) or an HTTP read may run ahead of a message
+        // still on its way, which a `resume` from there would skip.
+        this.cursor = Math.max(this.cursor, frame.message.id);
+        return this.addMessage(frame.message);
       case 'sent':
         return this.addMessage(frame.message);
       case 'history': {
@@ -112,7 +117,6 @@ export class ChatState {
    * the conversation yet (the app then fetches the list).
    */
   addMessage(message) {
-    this.cursor = Math.max(this.cursor, message.id);
     const c = this.conversations.get(message.conversation_id);
     if (!c) return { unknown: message.conversation_id };
     const isNew = this.storeMessage(c, message);
@@ -132,7 +136,6 @@ export class ChatState {
     c.messages.set(m.seq, m);
     c.last_seq = Math.max(c.last_seq, m.seq);
     if (m.created_at > c.last_activity_at) c.last_activity_at = m.created_at;
-    this.cursor = Math.max(this.cursor, m.id);
     return isNew;
   }
 
@@ -188,10 +191,5 @@ export class ChatState {
   isTyping(id) {
     const until = this.typingUntil.get(id);
     return until !== undefined && until > Date.now();
-  }
-
-  conversationWith(userId) {
-    for (const c of this.conversations.values()) if (c.peer.id === userId) return c;
-    return null;
   }
 }
