@@ -62,6 +62,26 @@ async fn two_people_find_each_other_and_chat() {
         .await
         .expect("click");
     alice.wait_for(".chat").await;
+    let chat_path = alice
+        .client
+        .current_url()
+        .await
+        .expect("a URL")
+        .path()
+        .to_owned();
+    let roles = alice
+        .js(
+            "const log = document.querySelector('.timeline'); \
+             return [log.getAttribute('role'), log.getAttribute('aria-live'), \
+                     document.getElementById('search').type, \
+                     document.querySelector('.conversations').tagName];",
+            vec![],
+        )
+        .await;
+    assert_eq!(roles, json!(["log", "polite", "search", "UL"]));
+    alice
+        .wait_for_text(".chat-header .presence", "online")
+        .await;
 
     // F4: Enter sends, Shift+Enter breaks the line.
     alice
@@ -182,6 +202,18 @@ async fn two_people_find_each_other_and_chat() {
         .expect("click");
     alice.wait_for_text(".profile-name", "Bob Builder").await;
     alice.screenshot("profile-phone").await;
+    // F1: "Send message" again opens the same conversation.
+    alice
+        .button("Send message")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for_text(".msg.mine .text", "Let me think").await;
+    assert_eq!(
+        alice.client.current_url().await.expect("a URL").path(),
+        chat_path
+    );
     bob.resize(PHONE).await;
     bob.wait_for("button[aria-label=\"Back to conversations\"]")
         .await
@@ -275,6 +307,9 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
                close() {} };",
             vec![],
         )
+        .await;
+    alice
+        .wait_for_text(".chat-header .presence", "offline")
         .await;
     let chat_tab = alice.client.window().await.expect("the chat's tab");
     let list_tab = alice

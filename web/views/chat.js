@@ -140,9 +140,9 @@ export class ChatView {
     const c = this.conversation();
     const me = this.state.me.id;
     const stored = this.state.messages(this.id).map((m) => ({ kind: 'message', message: m, mine: m.sender_id === me }));
-    const stored_txns = new Set(stored.filter((i) => i.mine && i.message.txn_id).map((i) => i.message.txn_id));
+    const storedTxns = new Set(stored.filter((i) => i.mine && i.message.txn_id).map((i) => i.message.txn_id));
     const pending = this.outbox.pending(this.id)
-      .filter((p) => !stored_txns.has(p.txn_id))
+      .filter((p) => !storedTxns.has(p.txn_id))
       .map((p) => ({ kind: 'pending', message: p, mine: true }));
     const all = [...stored, ...pending];
     const items = [];

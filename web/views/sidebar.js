@@ -62,7 +62,7 @@ export class Sidebar {
 
     this.results = el('ul', { class: 'people', 'aria-label': 'People found' });
     this.resultsSection = el('section', { class: 'results', hidden: true, 'aria-label': 'Search results' }, this.results);
-    this.list = el('ul', { class: 'conversations', 'aria-label': 'Conversations' });
+    this.list = el('ul', { class: 'conversations' });
     this.empty = el('div', { class: 'list-empty' },
       el('p', { text: 'No conversations yet.' }),
       el('p', { class: 'muted', text: 'Search for someone above to start one.' }));
