@@ -17,6 +17,8 @@ import { Sidebar, bubblesIcon } from './views/sidebar.js';
 
 const root = document.getElementById('app');
 const TITLE = 'gadka';
+/** The smallest frame any gadka server accepts (64 KiB + 4 KiB, see `config.rs`). */
+const MIN_FRAME_LIMIT = 68 * 1024;
 
 /** The logged-in session: everything that lives from login to logout. */
 class Session {
@@ -59,6 +61,7 @@ class Session {
       },
       onSessionEnded: () => this.end('Your session has ended. Please log in again.'),
       checkSession: sessionState,
+      onFrameTooLarge: () => this.failOversized(),
     });
     this.connection.start();
   }
@@ -145,6 +148,24 @@ class Session {
     const frame = { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id, req };
     // Offline, it waits in the outbox: `hello` after the reconnect sends it.
     if (this.connection.send(frame)) this.sendReqs.set(req, entry.txn_id);
+  }
+
+  /**
+   * The server closed the socket over a frame too large: the sends in flight that
+   * no server takes (over the least frame limit any server has, 68 KiB) fail here,
+   * so that the reconnect does not send them again and again.
+   */
+  failOversized() {
+    const encoder = new TextEncoder();
+    for (const txn of this.sendReqs.values()) {
+      const entry = this.outbox.entries.get(txn);
+      if (!entry) continue;
+      const frame = { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
+      if (encoder.encode(JSON.stringify(frame)).length > MIN_FRAME_LIMIT) {
+        this.outbox.fail(txn, 'This message is too long to send.');
+        this.state.emit('outbox', entry.conversation_id);
+      }
+    }
   }
 
   retry(txnId) {

@@ -119,3 +119,76 @@ async fn a_session_ended_elsewhere_returns_to_the_login_screen() {
     alice.button("Log in").await;
     alice.close().await;
 }
+
+/// A message over the limit is refused, shown as not sent, and not sent again and
+/// again after the reconnect its frame may cause; the chat goes on.
+#[tokio::test]
+async fn a_message_too_long_is_not_sent_and_the_chat_goes_on() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let bob = app.register("bob").await;
+    let (_, found) = bob.get("/api/users?q=alice").await;
+    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
+    let (_, opened) = bob
+        .post(
+            "/api/conversations",
+            serde_json::json!({"user_id": alice_id}),
+        )
+        .await;
+    let chat = opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation");
+    bob.send(chat, "Tell me everything").await;
+    alice
+        .wait_for_text(".conversation", "Tell me everything")
+        .await
+        .click()
+        .await
+        .expect("click");
+    alice.wait_for(".chat").await;
+
+    // Over the message limit (16 KiB), then over any frame limit (the socket closes).
+    for (n, size) in [20_000, 200_000].into_iter().enumerate() {
+        alice
+            .js(
+                "const box = document.getElementById('message'); \
+                 box.value = 'x'.repeat(arguments[0]); \
+                 box.dispatchEvent(new Event('input'));",
+                vec![size.into()],
+            )
+            .await;
+        alice.press_enter("Message").await;
+        alice
+            .wait_until(&format!("{} refused message(s)", n + 1), || async {
+                let failed = alice
+                    .client
+                    .find_all(fantoccini::Locator::Css(
+                        ".msg.mine[data-status=\"failed\"]",
+                    ))
+                    .await
+                    .ok()?;
+                (failed.len() == n + 1).then_some(())
+            })
+            .await;
+    }
+    alice.wait_for_text(".msg.mine .status", "Not sent").await;
+    alice.button("Retry").await;
+
+    alice.fill("Message", "The short version").await;
+    alice.press_enter("Message").await;
+    alice
+        .wait_for_text(".msg.mine[data-status=\"sent\"] .text", "The short version")
+        .await;
+    let stored: Vec<_> = bob
+        .history(chat, "")
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().len())
+        .collect();
+    assert_eq!(
+        stored,
+        ["Tell me everything".len(), "The short version".len()]
+    );
+    alice.close().await;
+}

@@ -4,6 +4,8 @@
 
 /** Close code the server uses when the session ended (logout) or expired. */
 export const SESSION_ENDED = 4001;
+/** Close code for a frame over the server's size limit. */
+export const FRAME_TOO_LARGE = 1009;
 
 /**
  * The wait before reconnect attempt `attempt` (0 for the first): doubling from
@@ -26,9 +28,11 @@ export class Connection {
    * `onSessionEnded()`: the session is over; the connection has stopped.
    * `checkSession()`: resolves "ok", "ended" or "unreachable"; asked before each
    * reconnect, since a refused upgrade does not tell the browser why.
+   * `onFrameTooLarge()`: the server closed the socket over a frame too large; the
+   * connection reconnects after it, so what caused it must not be sent again.
    */
-  constructor({ url, onFrame, onState, onSessionEnded, checkSession }) {
-    Object.assign(this, { url, onFrame, onState, onSessionEnded, checkSession });
+  constructor({ url, onFrame, onState, onSessionEnded, checkSession, onFrameTooLarge }) {
+    Object.assign(this, { url, onFrame, onState, onSessionEnded, checkSession, onFrameTooLarge });
     this.socket = null;
     this.attempt = 0;
     this.stopped = false;
@@ -118,6 +122,7 @@ export class Connection {
       this.onSessionEnded();
       return;
     }
+    if (code === FRAME_TOO_LARGE) this.onFrameTooLarge();
     this.setState('offline');
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.reconnect(), backoffDelay(this.attempt));
