@@ -303,7 +303,8 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
             "window.Notification = class { \
                static get permission() { return 'granted'; } \
                constructor(title, options) { \
-                 localStorage.setItem('notified', JSON.stringify([title, options.body])); } \
+                 localStorage.setItem('notified', JSON.stringify([title, options.body])); \
+                 window.lastNotification = this; } \
                close() {} };",
             vec![],
         )
@@ -365,6 +366,21 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
         })
         .await;
     alice.wait_for_title("gadka").await;
+
+    // Clicking the notification opens its chat, from wherever the tab is.
+    alice
+        .js(
+            "history.pushState(null, '', '/'); dispatchEvent(new PopStateEvent('popstate'));",
+            vec![],
+        )
+        .await;
+    alice.wait_for(".placeholder").await;
+    alice.js("window.lastNotification.onclick();", vec![]).await;
+    alice.wait_for_text(".msg.theirs .text", "second").await;
+    assert_eq!(
+        alice.client.current_url().await.expect("a URL").path(),
+        format!("/c/{chat}")
+    );
     alice.close().await;
 }
 
