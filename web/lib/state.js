@@ -69,9 +69,15 @@ export class ChatState {
         return null;
       case 'typing': {
         if (frame.user_id === this.me.id) return null;
-        if (frame.typing) this.typingUntil.set(frame.conversation_id, Date.now() + TYPING_TTL_MS);
-        else this.typingUntil.delete(frame.conversation_id);
-        this.emit('typing', frame.conversation_id);
+        const id = frame.conversation_id;
+        if (frame.typing) {
+          this.typingUntil.set(id, Date.now() + TYPING_TTL_MS);
+          // Say so again when it lapses, in case no "stopped" comes (a closed tab).
+          setTimeout(() => this.emit('typing', id), TYPING_TTL_MS + 50);
+        } else {
+          this.typingUntil.delete(id);
+        }
+        this.emit('typing', id);
         return null;
       }
       case 'presence':

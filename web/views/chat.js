@@ -96,7 +96,6 @@ export class ChatView {
 
   destroy() {
     clearTimeout(this.typingTimer);
-    clearTimeout(this.typingLapse);
     if (this.typingSentAt) this.typingFn(false);
   }
 
@@ -131,8 +130,6 @@ export class ChatView {
       ? [el('span', { class: 'dots', 'aria-hidden': 'true' }, el('i'), el('i'), el('i')), `${c.peer.display_name} is typing…`]
       : []));
     this.typingEl.classList.toggle('shown', typing);
-    clearTimeout(this.typingLapse);
-    if (typing) this.typingLapse = setTimeout(() => this.updateHeader(), 6_100);
   }
 
   /** The items the log should show, in order: day separators, the divider, messages. */
