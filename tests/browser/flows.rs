@@ -29,6 +29,11 @@ async fn two_people_find_each_other_and_chat() {
         alice.register("alice", "Alice Liddell"),
         bob.register("bob", "Bob Builder"),
     );
+    // Anything the page does that its security policy forbids is recorded.
+    let record_violations = "window.violations = []; document.addEventListener(\
+        'securitypolicyviolation', e => violations.push(e.violatedDirective));";
+    alice.js(record_violations, vec![]).await;
+    bob.js(record_violations, vec![]).await;
 
     // Carol writes to Bob over the API, so that Bob's list has more than one entry.
     let carol = app.register("carol").await;
@@ -223,6 +228,11 @@ async fn two_people_find_each_other_and_chat() {
     bob.wait_for(".conversation .badge[title=\"2 unread\"]")
         .await;
     bob.screenshot("conversations-phone").await;
+
+    for browser in [&alice, &bob] {
+        let violations = browser.js("return window.violations;", vec![]).await;
+        assert_eq!(violations, json!([]), "the CSP was never violated");
+    }
 
     // A reload keeps the session; "Log out" ends it.
     alice.goto("/").await;
