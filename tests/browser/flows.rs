@@ -434,13 +434,21 @@ async fn older_messages_load_when_scrolling_up() {
                 .filter(|shown| shown == &json!(true))
         })
         .await;
-    let shown = alice
-        .js(
-            "return [...document.querySelectorAll('.msg .text')].map(t => t.textContent);",
-            vec![],
-        )
+    // Every message once, in order. Waited for, since a late first snapshot may
+    // redraw the chat once more; on failure the page's text shows what it holds.
+    alice
+        .wait_until("every message once, in order", || async {
+            let shown = alice
+                .client
+                .execute(
+                    "return [...document.querySelectorAll('.msg .text')].map(t => t.textContent);",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (shown == json!(bodies)).then_some(())
+        })
         .await;
-    assert_eq!(shown, json!(bodies), "every message once, in order");
     let days = alice
         .js("return document.querySelectorAll('.day').length;", vec![])
         .await;
