@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::{
     helpers::spawn_app,
-    support::{Browser, DESKTOP, PHONE, keys},
+    support::{Browser, DESKTOP, PHONE, keys, open_with},
 };
 
 #[tokio::test]
@@ -37,14 +37,7 @@ async fn two_people_find_each_other_and_chat() {
 
     // Carol writes to Bob over the API, so that Bob's list has more than one entry.
     let carol = app.register("carol").await;
-    let (_, found) = carol.get("/api/users?q=bob").await;
-    let bob_id = found["users"][0]["id"].as_i64().expect("bob is found");
-    let (_, opened) = carol
-        .post("/api/conversations", json!({"user_id": bob_id}))
-        .await;
-    let carol_chat = opened["conversation"]["id"]
-        .as_i64()
-        .expect("a conversation");
+    let carol_chat = open_with(&carol, "bob").await;
     carol.send(carol_chat, "Are we still on for Friday?").await;
     carol.send(carol_chat, "I can bring the cake").await;
     bob.wait_for_text(".conversation", "I can bring the cake")
@@ -269,14 +262,7 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
     let alice = Browser::open(&app.url("")).await;
     alice.register("alice", "Alice").await;
     let bob = app.register("bob").await;
-    let (_, found) = bob.get("/api/users?q=alice").await;
-    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
-    let (_, opened) = bob
-        .post("/api/conversations", json!({"user_id": alice_id}))
-        .await;
-    let chat = opened["conversation"]["id"]
-        .as_i64()
-        .expect("a conversation");
+    let chat = open_with(&bob, "alice").await;
     let last_read = || async {
         bob.history(chat, "")
             .await
@@ -400,14 +386,7 @@ async fn older_messages_load_when_scrolling_up() {
     let alice = Browser::open(&app.url("")).await;
     alice.register("alice", "Alice").await;
     let bob = app.register("bob").await;
-    let (_, found) = bob.get("/api/users?q=alice").await;
-    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
-    let (_, opened) = bob
-        .post("/api/conversations", json!({"user_id": alice_id}))
-        .await;
-    let chat = opened["conversation"]["id"]
-        .as_i64()
-        .expect("a conversation");
+    let chat = open_with(&bob, "alice").await;
     let bodies: Vec<String> = (1..=45).map(|n| format!("message {n:02}")).collect();
     for body in &bodies {
         bob.send(chat, body).await;

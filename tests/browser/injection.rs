@@ -2,7 +2,10 @@
 //! message stay characters, no dialog opens, and only http(s) URLs become links
 //! (opening a new tab without a handle back to the page).
 
-use crate::{helpers::spawn_app, support::Browser};
+use crate::{
+    helpers::spawn_app,
+    support::{Browser, open_with},
+};
 
 const HOSTILE: [&str; 4] = [
     "<img src=x onerror=alert(1)>",
@@ -17,17 +20,7 @@ async fn message_text_cannot_inject_markup_or_script() {
     let alice = Browser::open(&app.url("")).await;
     alice.register("alice", "Alice").await;
     let mallory = app.register("mallory").await;
-    let (_, found) = mallory.get("/api/users?q=alice").await;
-    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
-    let (_, opened) = mallory
-        .post(
-            "/api/conversations",
-            serde_json::json!({"user_id": alice_id}),
-        )
-        .await;
-    let chat = opened["conversation"]["id"]
-        .as_i64()
-        .expect("a conversation");
+    let chat = open_with(&mallory, "alice").await;
     for body in HOSTILE {
         mallory.send(chat, body).await;
     }

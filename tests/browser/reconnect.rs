@@ -5,7 +5,7 @@
 
 use crate::{
     helpers::{spawn_app, spawn_in},
-    support::Browser,
+    support::{Browser, open_with},
 };
 
 #[tokio::test]
@@ -15,17 +15,7 @@ async fn a_message_sent_while_the_server_restarts_arrives_once() {
     let alice = Browser::open(&app.url("")).await;
     alice.register("alice", "Alice").await;
     let bob = app.register("bob").await;
-    let (_, found) = bob.get("/api/users?q=alice").await;
-    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
-    let (_, opened) = bob
-        .post(
-            "/api/conversations",
-            serde_json::json!({"user_id": alice_id}),
-        )
-        .await;
-    let chat = opened["conversation"]["id"]
-        .as_i64()
-        .expect("a conversation");
+    let chat = open_with(&bob, "alice").await;
     bob.send(chat, "Ping me when you are back").await;
     alice
         .wait_for_text(".conversation", "Ping me when you are back")
@@ -128,17 +118,7 @@ async fn a_message_too_long_is_not_sent_and_the_chat_goes_on() {
     let alice = Browser::open(&app.url("")).await;
     alice.register("alice", "Alice").await;
     let bob = app.register("bob").await;
-    let (_, found) = bob.get("/api/users?q=alice").await;
-    let alice_id = found["users"][0]["id"].as_i64().expect("alice is found");
-    let (_, opened) = bob
-        .post(
-            "/api/conversations",
-            serde_json::json!({"user_id": alice_id}),
-        )
-        .await;
-    let chat = opened["conversation"]["id"]
-        .as_i64()
-        .expect("a conversation");
+    let chat = open_with(&bob, "alice").await;
     bob.send(chat, "Tell me everything").await;
     alice
         .wait_for_text(".conversation", "Tell me everything")

@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
 
+use crate::helpers::Client as ApiClient;
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a wait lasts before the test fails: generous, since two cores may be
@@ -354,6 +356,18 @@ impl WebDriverCompatibleCommand for Cdp {
 /// Where screenshots go: `docs/screenshots/` of this repository, the README's pictures.
 fn screenshots_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+}
+
+/// `from` finds `username`, opens their conversation over the API and returns its id.
+pub async fn open_with(from: &ApiClient, username: &str) -> i64 {
+    let (_, found) = from.get(&format!("/api/users?q={username}")).await;
+    let user_id = found["users"][0]["id"].as_i64().expect("found by name");
+    let (_, opened) = from
+        .post("/api/conversations", json!({"user_id": user_id}))
+        .await;
+    opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation")
 }
 
 /// The password the tests give `username`.
