@@ -145,7 +145,7 @@ class Session {
 
   transmit(entry) {
     const req = `s${this.nextSendReq++}`;
-    const frame = { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id, req };
+    const frame = { ...sendFrame(entry), req };
     // Offline, it waits in the outbox: `hello` after the reconnect sends it.
     if (this.connection.send(frame)) this.sendReqs.set(req, entry.txn_id);
   }
@@ -160,8 +160,7 @@ class Session {
     for (const txn of this.sendReqs.values()) {
       const entry = this.outbox.entries.get(txn);
       if (!entry) continue;
-      const frame = { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
-      if (encoder.encode(JSON.stringify(frame)).length > MIN_FRAME_LIMIT) {
+      if (encoder.encode(JSON.stringify(sendFrame(entry))).length > MIN_FRAME_LIMIT) {
         this.outbox.fail(txn, 'This message is too long to send.');
         this.state.emit('outbox', entry.conversation_id);
       }
@@ -201,7 +200,7 @@ class Session {
     };
   }
 
-  /** Shows what the path names; `null` when it must wait for the list to load. */
+  /** Shows what the path names: a chat, a profile, or the list alone. */
   show(path) {
     const chat = path.match(/^\/c\/(\d+)$/);
     const profile = path.match(/^\/u\/(\d+)$/);
@@ -286,6 +285,11 @@ class Session {
     history.replaceState(null, '', '/');
     showLogin(notice);
   }
+}
+
+/** The `send` frame of an outbox entry: the same `txn_id` every time it is sent. */
+function sendFrame(entry) {
+  return { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
 }
 
 /** Desktop notifications: asked for on a click only, never on load. */
