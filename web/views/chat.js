@@ -185,12 +185,18 @@ export class ChatView {
     const items = this.items();
     const messages = this.state.messages(this.id);
     const complete = messages.length === 0 || messages[0].seq <= 1;
-    const c = this.conversation();
-    this.top.replaceChildren(complete
-      ? el('div', { class: 'beginning' }, avatar(c.peer, 'large'),
-        el('p', { class: 'name', text: c.peer.display_name }),
-        el('p', { class: 'muted', text: `This is the beginning of your conversation with @${c.peer.username}.` }))
-      : el('div', { class: 'loading-older', text: this.loadingOlder ? 'Loading earlier messages…' : '' }));
+    // Redrawn only when it changes: the log is live, and a screen reader would read
+    // a replaced node out again.
+    const top = complete ? 'beginning' : this.loadingOlder ? 'loading' : 'more';
+    if (this.top.dataset.state !== top) {
+      const c = this.conversation();
+      this.top.dataset.state = top;
+      this.top.replaceChildren(complete
+        ? el('div', { class: 'beginning' }, avatar(c.peer, 'large'),
+          el('p', { class: 'name', text: c.peer.display_name }),
+          el('p', { class: 'muted', text: `This is the beginning of your conversation with @${c.peer.username}.` }))
+        : el('div', { class: 'loading-older', text: this.loadingOlder ? 'Loading earlier messages…' : '' }));
+    }
 
     const wanted = [this.top];
     const keys = new Set(['top']);
