@@ -145,7 +145,8 @@ export class ChatView {
     const items = [];
     let dividerPlaced = false;
     for (const group of groupByDay(all, (i) => i.message.created_at)) {
-      items.push({ key: `d${group.day}`, kind: 'day', label: group.label });
+      // Keyed by its label too: after midnight "Today" becomes "Yesterday".
+      items.push({ key: `d${group.day}:${group.label}`, kind: 'day', label: group.label });
       let previous = null;
       for (const item of group.items) {
         const m = item.message;
