@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 pub mod ws;

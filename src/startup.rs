@@ -28,7 +28,7 @@ use crate::{
     hub::{CloseReason, Hub},
     metrics,
     store::Store,
-    ws,
+    web, ws,
 };
 
 /// How long shutdown waits for sockets to finish their command and close.
@@ -232,8 +232,9 @@ fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/healthz", get(health))
         // An unknown API path is a JSON 404 whoever takes the fallback below.
         .route("/api/{*rest}", any(not_found))
-        // Everything that matched no route. The web client (`web/`) takes this over.
-        .fallback(not_found)
+        // Everything else is the web client: its assets, or its page for the paths
+        // it routes itself.
+        .fallback(web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), origin::check))
         .layer(middleware::from_fn(metrics::count_requests))

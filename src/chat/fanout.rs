@@ -57,7 +57,27 @@ impl Subscriber for Fanout {
                     .delivery(),
                     *origin,
                 ),
-                Committed::Conversation { .. } | Committed::Profile { .. } => {}
+                // Presence reaches people who share a conversation; these two just
+                // began to, so each learns whether the other is online now.
+                Committed::Conversation {
+                    members: [first, second],
+                    ..
+                } => {
+                    for (viewer, peer) in [(*first, *second), (*second, *first)] {
+                        if self.hub.is_online(peer) {
+                            self.hub.deliver(
+                                &[viewer],
+                                &Event::Presence {
+                                    user_id: peer,
+                                    online: true,
+                                }
+                                .delivery(),
+                                None,
+                            );
+                        }
+                    }
+                }
+                Committed::Profile { .. } => {}
             }
         }
     }

@@ -11,3 +11,4 @@ mod postgres;
 mod realtime;
 mod socket;
 mod users;
+mod web;

@@ -160,6 +160,9 @@ async fn http_and_socket_see_each_others_changes() {
     bob_socket
         .send(json!({"type": "send", "to_user": carol.id(), "body": "hi carol", "txn_id": "t"}))
         .await;
+    // The new conversation comes first: each learns that the other is online.
+    assert_eq!(bob_socket.expect("presence").await["user_id"], carol.id());
+    assert_eq!(carol_socket.expect("presence").await["user_id"], bob.id());
     let sent = bob_socket.expect("sent").await;
     let delivered = carol_socket.expect("message").await;
     assert_eq!(delivered["message"], sent["message"]);
@@ -341,6 +344,31 @@ async fn typing_and_presence_reach_only_people_who_share_a_conversation() {
         json!({"type": "presence", "user_id": bob.id(), "online": false})
     );
     carol_socket.assert_quiet().await; // carol shares nothing with alice or bob
+}
+
+#[tokio::test]
+async fn people_who_start_a_conversation_learn_each_others_presence() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let carol = app.register("carol").await;
+    let (mut alice_socket, _) = app.socket(&alice).await;
+    let (mut bob_socket, _) = app.socket(&bob).await;
+    alice_socket.assert_quiet().await; // nothing shared yet
+
+    alice.open(&bob).await;
+    assert_eq!(
+        alice_socket.drain().await,
+        [json!({"type": "presence", "user_id": bob.id(), "online": true})]
+    );
+    assert_eq!(
+        bob_socket.drain().await,
+        [json!({"type": "presence", "user_id": alice.id(), "online": true})]
+    );
+    alice.open(&bob).await;
+    alice.open(&carol).await;
+    alice_socket.assert_quiet().await; // no news: an old conversation, and carol is away
+    bob_socket.assert_quiet().await;
 }
 
 #[tokio::test]

@@ -1,0 +1,385 @@
+//! What the browser tests share: one `chromedriver` for the whole test binary, a
+//! fresh headless Chromium per person, and waits that poll for what a person would
+//! look for (an element, a text, a title) until a deadline.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use axum::http::Method;
+use fantoccini::{
+    Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
+};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::OnceCell;
+
+use crate::helpers::Client as ApiClient;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// How long a wait lasts before the test fails: generous, since two cores may be
+/// shared with compilers.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(50);
+
+/// Desktop and phone viewports of the screenshots.
+pub const DESKTOP: (u32, u32) = (1280, 800);
+pub const PHONE: (u32, u32) = (390, 844);
+
+/// The address of the chromedriver this test binary started.
+static DRIVER: OnceCell<String> = OnceCell::const_new();
+
+/// Starts chromedriver once per test binary. It runs under a small shell watchdog
+/// that stops it when this process is gone, since a test binary has no hook that
+/// runs after its last test.
+async fn driver() -> &'static str {
+    DRIVER
+        .get_or_init(|| async {
+            for program in [CHROMIUM, CHROMEDRIVER] {
+                assert!(
+                    Path::new(program).exists(),
+                    "{program} is missing: the browser tests drive Debian's Chromium through \
+                     chromedriver. Install them with `apt-get install -y chromium chromium-driver` \
+                     (`.ci/run` does)."
+                );
+            }
+            let port = free_port();
+            let watchdog = format!(
+                "{CHROMEDRIVER} --port={port} --silent & driver=$!; \
+                 trap 'kill $driver 2>/dev/null' EXIT; \
+                 while kill -0 {parent} 2>/dev/null && kill -0 $driver 2>/dev/null; do sleep 0.5; done",
+                parent = std::process::id()
+            );
+            let mut watchdog = Command::new("sh")
+                .args(["-c", &watchdog])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("sh starts chromedriver");
+            // Reaped whenever it ends, which is after this process.
+            std::thread::spawn(move || watchdog.wait());
+            let url = format!("http://127.0.0.1:{port}");
+            let status = format!("{url}/status");
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                let ready = reqwest::get(&status)
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success());
+                if ready.is_some() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "chromedriver did not start on {port}");
+                tokio::time::sleep(POLL).await;
+            }
+            url
+        })
+        .await
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One person's browser: a headless Chromium with a profile of its own.
+pub struct Browser {
+    pub client: Client,
+    base: String,
+    _profile: TempDir,
+}
+
+impl Browser {
+    /// A new browser at desktop size, on the server at `base` (`http://host:port`).
+    pub async fn open(base: &str) -> Browser {
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Two browsers side by side: neither may be throttled as "in the background".
+            "--disable-background-timer-throttling",
+            "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--lang=en-US",
+            &format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+            &format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": CHROMIUM, "args": args}),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(driver().await)
+            .await
+            .expect("chromedriver opens a Chromium session");
+        let browser = Browser {
+            client,
+            base: base.to_owned(),
+            _profile: profile,
+        };
+        browser.resize(DESKTOP).await;
+        browser
+    }
+
+    pub async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("the page loads");
+    }
+
+    /// Sets the viewport (not the window) to `width`×`height` CSS pixels.
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("the window resizes");
+        // The window may carry a frame; size it so that the viewport comes out exact.
+        let inner = self
+            .js("return [window.innerWidth, window.innerHeight];", vec![])
+            .await;
+        let dw = width as i64 - inner[0].as_i64().unwrap_or(width as i64);
+        let dh = height as i64 - inner[1].as_i64().unwrap_or(height as i64);
+        if dw != 0 || dh != 0 {
+            self.client
+                .set_window_size((width as i64 + dw) as u32, (height as i64 + dh) as u32)
+                .await
+                .expect("the window resizes");
+        }
+    }
+
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Waits for an element matching `css` to be present and shown.
+    pub async fn wait_for(&self, css: &str) -> Element {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && element.is_displayed().await.unwrap_or(false)
+            {
+                return element;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("nothing shown matches `{css}`")).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits for the element matching `css` whose text contains `text`.
+    pub async fn wait_for_text(&self, css: &str, text: &str) -> Element {
+        self.wait_until(&format!("`{css}` showing {text:?}"), || async {
+            for element in self.client.find_all(Locator::Css(css)).await.ok()? {
+                if element.text().await.ok()?.contains(text) {
+                    return Some(element);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Waits for a button whose accessible text is exactly `name`.
+    pub async fn button(&self, name: &str) -> Element {
+        self.wait_until(&format!("a button named {name:?}"), || async {
+            for element in self.client.find_all(Locator::Css("button")).await.ok()? {
+                if element.text().await.ok()?.trim() == name
+                    && element.is_displayed().await.unwrap_or(false)
+                {
+                    return Some(element);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Waits for the page's title to be `title`.
+    pub async fn wait_for_title(&self, title: &str) {
+        self.wait_until(&format!("the title {title:?}"), || async {
+            (self.client.title().await.ok()? == title).then_some(())
+        })
+        .await;
+    }
+
+    /// Waits until the script returns `true`.
+    pub async fn wait_js(&self, what: &str, script: &str) {
+        self.wait_until(what, || async {
+            (self.client.execute(script, vec![]).await.ok()? == Value::Bool(true)).then_some(())
+        })
+        .await;
+    }
+
+    /// Polls `probe` until it gives something, or fails the test after [`PATIENCE`].
+    pub async fn wait_until<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("waited {PATIENCE:?} for {what}")).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Fails with the page's text, which usually says what went wrong.
+    async fn fail(&self, why: &str) -> ! {
+        let text = match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        panic!("{why}\n--- the page shows ---\n{text}");
+    }
+
+    /// The form control labelled `label` (through its `<label for>`).
+    pub async fn field(&self, label: &str) -> Element {
+        self.wait_until(&format!("a field labelled {label:?}"), || async {
+            for l in self.client.find_all(Locator::Css("label")).await.ok()? {
+                if l.prop("textContent").await.ok()??.trim() == label {
+                    let id = l.attr("for").await.ok()??;
+                    return self.client.find(Locator::Id(&id)).await.ok();
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Types `text` into the field labelled `label`, after clearing it.
+    pub async fn fill(&self, label: &str, text: &str) {
+        let field = self.field(label).await;
+        field.clear().await.expect("the field clears");
+        field.send_keys(text).await.expect("typing into the field");
+    }
+
+    /// Presses Enter in the field labelled `label`.
+    pub async fn press_enter(&self, label: &str) {
+        let field = self.field(label).await;
+        field.send_keys(keys::ENTER).await.expect("pressing Enter");
+    }
+
+    /// Registers through the form and waits for the conversation list.
+    pub async fn register(&self, username: &str, display_name: &str) {
+        self.goto("/").await;
+        self.button("Sign up").await.click().await.expect("click");
+        self.fill("Username", username).await;
+        self.fill("Display name", display_name).await;
+        self.fill("Password", &password(username)).await;
+        self.button("Create account")
+            .await
+            .click()
+            .await
+            .expect("click");
+        self.wait_for(".sidebar").await;
+    }
+
+    /// Saves a PNG of the viewport as `docs/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).expect("the screenshot directory");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+    }
+
+    /// Emulates the system's colour scheme (`"light"` or `"dark"`).
+    pub async fn color_scheme(&self, scheme: &str) {
+        self.client
+            .issue_cmd(Cdp {
+                command: "Emulation.setEmulatedMedia",
+                params: json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]}),
+            })
+            .await
+            .expect("the colour scheme is emulated");
+    }
+
+    pub async fn close(self) {
+        self.client.close().await.expect("the browser closes");
+    }
+}
+
+/// A Chrome DevTools Protocol command, through chromedriver's own endpoint.
+#[derive(Debug)]
+struct Cdp {
+    command: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        let body = json!({"cmd": self.command, "params": self.params});
+        (Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Where screenshots go: `docs/screenshots/` of this repository, the README's pictures.
+fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+}
+
+/// `from` finds `username`, opens their conversation over the API and returns its id.
+pub async fn open_with(from: &ApiClient, username: &str) -> i64 {
+    let (_, found) = from.get(&format!("/api/users?q={username}")).await;
+    let user_id = found["users"][0]["id"].as_i64().expect("found by name");
+    let (_, opened) = from
+        .post("/api/conversations", json!({"user_id": user_id}))
+        .await;
+    opened["conversation"]["id"]
+        .as_i64()
+        .expect("a conversation")
+}
+
+/// The password the tests give `username`.
+pub fn password(username: &str) -> String {
+    format!("password-{username}")
+}
+
+/// WebDriver's key codes, for `send_keys`.
+pub mod keys {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const SHIFT: &str = "\u{E008}";
+    /// Releases held modifiers.
+    pub const NULL: &str = "\u{E000}";
+}

@@ -1,0 +1,144 @@
+// Unit tests of the web client's pure modules, run inside Chromium on the served page
+// (tests/browser/units.rs passes this file to WebDriver's "execute async script").
+// The modules are imported from the page's own asset URLs, so what is tested is what
+// the server serves. Resolves WebDriver's callback with { passed, failures }.
+
+const done = arguments[arguments.length - 1];
+
+(async () => {
+  const base = new URL('.', document.querySelector('script[type=module]').src);
+  const { linkify } = await import(new URL('lib/dom.js', base));
+  const { Outbox, newTxnId } = await import(new URL('lib/outbox.js', base));
+  const { groupByDay, dayKey, dayLabel } = await import(new URL('lib/time.js', base));
+  const { backoffDelay } = await import(new URL('lib/connection.js', base));
+  const { ChatState } = await import(new URL('lib/state.js', base));
+
+  const failures = [];
+  let passed = 0;
+  const test = (name, body) => {
+    try {
+      body();
+      passed += 1;
+    } catch (e) {
+      failures.push(`${name}: ${e.message}`);
+    }
+  };
+  const eq = (actual, expected, what = '') => {
+    const a = JSON.stringify(actual);
+    const b = JSON.stringify(expected);
+    if (a !== b) throw new Error(`${what} expected ${b}, got ${a}`);
+  };
+  // A linkified text as [kind, text, href?] parts.
+  const parts = (text) => linkify(text).map((n) =>
+    n.nodeType === Node.TEXT_NODE ? ['text', n.textContent] : ['a', n.textContent, n.getAttribute('href'), n.rel, n.target]);
+
+  test('linkify leaves plain text alone', () => {
+    eq(parts('just words'), [['text', 'just words']]);
+    eq(parts(''), []);
+  });
+  test('linkify links http and https with a safe rel', () => {
+    eq(parts('see https://example.org/x?y=1#z now'), [
+      ['text', 'see '],
+      ['a', 'https://example.org/x?y=1#z', 'https://example.org/x?y=1#z', 'noopener noreferrer', '_blank'],
+      ['text', ' now'],
+    ]);
+    eq(parts('http://a.example')[0].slice(0, 3), ['a', 'http://a.example', 'http://a.example/']);
+  });
+  test('linkify never links other schemes', () => {
+    for (const text of ['javascript:alert(1)', 'data:text/html,<script>', 'ftp://example.org', 'mailto:a@b.c']) {
+      eq(parts(text), [['text', text]], text);
+    }
+  });
+  test('linkify keeps trailing punctuation out, balanced parentheses in', () => {
+    eq(parts('(at https://example.org/a.)'), [
+      ['text', '(at '],
+      ['a', 'https://example.org/a', 'https://example.org/a', 'noopener noreferrer', '_blank'],
+      ['text', '.)'],
+    ]);
+    eq(parts('https://en.wikipedia.org/wiki/Rust_(language), ok')[0][1], 'https://en.wikipedia.org/wiki/Rust_(language)');
+  });
+  test('linkify makes markup text, never elements', () => {
+    const nodes = linkify('<img src=x onerror=alert(1)> https://example.org/"><b>');
+    eq(nodes.map((n) => n.nodeName), ['#text', 'A', '#text']);
+    eq(nodes.map((n) => n.textContent).join(''), '<img src=x onerror=alert(1)> https://example.org/"><b>');
+    eq(nodes[1].textContent, 'https://example.org/');
+  });
+
+  test('txn ids are unique and fit the server rule', () => {
+    const ids = new Set(Array.from({ length: 200 }, newTxnId));
+    eq(ids.size, 200);
+    for (const id of ids) if (id.length > 128 || /[\u0000-\u001f]/.test(id)) throw new Error(id);
+  });
+  test('the outbox keeps a send until it is acknowledged, with one txn id', () => {
+    const box = new Outbox();
+    const a = box.add(1, 'first');
+    const b = box.add(1, 'second');
+    box.add(2, 'elsewhere');
+    eq(box.pending(1).map((e) => e.body), ['first', 'second']);
+    eq(box.toResend().map((e) => e.txn_id), [a.txn_id, b.txn_id, box.pending(2)[0].txn_id], 'resend order');
+    eq(box.acknowledge(a.txn_id).body, 'first');
+    eq(box.acknowledge(a.txn_id), null, 'a second sent for the same txn');
+    eq(box.pending(1).map((e) => e.txn_id), [b.txn_id]);
+  });
+  test('a refused send stays, failed, until retried with the same txn id', () => {
+    const box = new Outbox();
+    const a = box.add(1, 'x');
+    box.fail(a.txn_id, 'too long');
+    eq(box.toResend(), [], 'failed ones are not resent on reconnect');
+    eq(box.pending(1)[0].state, 'failed');
+    eq(box.retry(a.txn_id).txn_id, a.txn_id);
+    eq(box.toResend().map((e) => e.state), ['sending']);
+  });
+
+  test('messages group by local day, in order', () => {
+    const now = new Date(2026, 10, 26, 15, 0);
+    const at = (d, h) => ({ created_at: new Date(2026, 10, d, h, 5).toISOString() });
+    const groups = groupByDay([at(20, 9), at(25, 23), at(26, 0), at(26, 14)], (m) => m.created_at, now);
+    eq(groups.map((g) => [g.day, g.label, g.items.length]), [
+      ['2026-11-20', 'Friday', 1],
+      ['2026-11-25', 'Yesterday', 1],
+      ['2026-11-26', 'Today', 2],
+    ]);
+    eq(groupByDay([], (m) => m, now), []);
+  });
+  test('days older than a week are dates, other years with the year', () => {
+    const now = new Date(2026, 10, 26, 12);
+    eq(dayKey(new Date(2026, 0, 5, 23, 59)), '2026-01-05');
+    const label = dayLabel(new Date(2025, 11, 31, 12), now);
+    if (!label.includes('2025') || !label.includes('31')) throw new Error(label);
+    if (dayLabel(new Date(2026, 10, 1, 12), now).includes('2026')) throw new Error('no year this year');
+  });
+
+  test('backoff doubles up to a cap, with jitter in the upper half', () => {
+    const low = (n) => backoffDelay(n, { base: 500, cap: 30000, random: () => 0 });
+    const high = (n) => backoffDelay(n, { base: 500, cap: 30000, random: () => 1 });
+    eq([0, 1, 2, 3].map(low), [250, 500, 1000, 2000]);
+    eq([0, 1, 2, 3].map(high), [500, 1000, 2000, 4000]);
+    eq([10, 50, 1000].map(high), [30000, 30000, 30000]);
+  });
+
+  test('state: markers only move forward, messages are held once, the cursor follows message frames', () => {
+    const me = { id: 1, username: 'me', display_name: 'Me' };
+    const peer = { id: 2, username: 'p', display_name: 'P' };
+    const s = new ChatState(me);
+    const msg = (seq, sender) => ({ id: 100 + seq, conversation_id: 7, seq, sender_id: sender, body: `m${seq}`, created_at: `2026-11-26T10:0${seq}:00.000Z`, read: false });
+    s.apply({ type: 'hello', me, online: [2], last_message_id: 101, unread: { total: 1, senders: [{ user: peer, count: 1 }] },
+      conversations: [{ id: 7, peer, last_activity_at: '2026-11-26T10:01:00.000Z', last_seq: 1, last_read_seq: 0, peer_last_read_seq: 0, unread: 1, messages: [msg(1, 2)] }] });
+    eq([s.totalUnread(), s.cursor], [1, 101]);
+    s.apply({ type: 'sent', txn_id: 't', message: { ...msg(2, 1), id: 150 } });
+    eq(s.cursor, 101, 'an answer does not move the cursor');
+    const again = s.apply({ type: 'message', message: msg(2, 1) });
+    eq(again.isNew, false, 'a message held once');
+    s.apply({ type: 'message', message: msg(3, 2) });
+    eq([s.totalUnread(), s.cursor, s.messages(7).length], [2, 103, 3]);
+    s.apply({ type: 'receipt', conversation_id: 7, user_id: 2, up_to_seq: 2 });
+    s.apply({ type: 'receipt', conversation_id: 7, user_id: 2, up_to_seq: 1 });
+    eq(s.conversations.get(7).peer_last_read_seq, 2, 'a stale receipt');
+    s.apply({ type: 'unread', total: 0, senders: [] });
+    eq(s.totalUnread(), 0);
+    const unknown = s.apply({ type: 'message', message: { ...msg(1, 3), conversation_id: 8, id: 200 } });
+    eq(unknown, { unknown: 8 });
+  });
+
+  done({ passed, failures });
+})().catch((e) => done({ passed: 0, failures: [`the suite did not run: ${e.stack ?? e}`] }));

@@ -1,0 +1,201 @@
+// What the client knows of the chat: conversations, their messages, read markers,
+// unread counts, who is online and who is typing. Frames from the socket are applied
+// here and nothing else; views subscribe to changes. No DOM and no socket here.
+
+/** How long a "typing" lasts without a refresh: the sender repeats it while typing. */
+const TYPING_TTL_MS = 6_000;
+
+export class ChatState {
+  constructor(me) {
+    this.me = me;
+    /** id → conversation (see `conversation()` for its shape). */
+    this.conversations = new Map();
+    /** Peers online now. */
+    this.online = new Set();
+    /** conversation id → when its typing indicator lapses (ms). */
+    this.typingUntil = new Map();
+    /** The highest message id the socket has delivered: the cursor for `resume`. */
+    this.cursor = 0;
+    this.listeners = new Set();
+  }
+
+  /** Calls `listener(change)` on every change: `{ kind, conversationId? }`. */
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(kind, conversationId) {
+    for (const listener of this.listeners) listener({ kind, conversationId });
+  }
+
+  /** Applies one frame from the server; returns what it was about, for the app. */
+  apply(frame) {
+    switch (frame.type) {
+      case 'hello':
+        this.me = frame.me;
+        this.online = new Set(frame.online);
+        for (const c of frame.conversations) this.mergeConversation(c);
+        this.applyUnread(frame.unread);
+        this.cursor = Math.max(this.cursor, frame.last_message_id);
+        this.emit('conversations');
+        return null;
+      case 'conversation':
+        this.mergeConversation(frame.conversation);
+        this.emit('conversations', frame.conversation.id);
+        this.emit('messages', frame.conversation.id);
+        return frame.conversation;
+      case 'message':
+        // Only `message` frames move the cursor: they come in id order, while an
+        // answer (`sent`, `conversation`) or an HTTP read may run ahead of a message
+        // still on its way, which a `resume` from there would skip.
+        this.cursor = Math.max(this.cursor, frame.message.id);
+        return this.addMessage(frame.message);
+      case 'sent':
+        return this.addMessage(frame.message);
+      case 'history': {
+        const c = this.conversations.get(frame.conversation_id);
+        if (!c) return null;
+        for (const m of frame.messages) this.storeMessage(c, m);
+        this.emit('messages', c.id);
+        return null;
+      }
+      case 'receipt':
+        this.applyReceipt(frame);
+        return null;
+      case 'unread':
+        this.applyUnread(frame);
+        this.emit('conversations');
+        return null;
+      case 'typing': {
+        if (frame.user_id === this.me.id) return null;
+        const id = frame.conversation_id;
+        if (frame.typing) {
+          this.typingUntil.set(id, Date.now() + TYPING_TTL_MS);
+          // Say so again when it lapses, in case no "stopped" comes (a closed tab).
+          setTimeout(() => this.emit('typing', id), TYPING_TTL_MS + 50);
+        } else {
+          this.typingUntil.delete(id);
+        }
+        this.emit('typing', id);
+        return null;
+      }
+      case 'presence':
+        if (frame.online) this.online.add(frame.user_id);
+        else this.online.delete(frame.user_id);
+        this.emit('presence');
+        return null;
+      default:
+        return null;
+    }
+  }
+
+  /** Takes in a conversation as the server shows it (hello, open, the list). */
+  mergeConversation(view) {
+    let c = this.conversations.get(view.id);
+    if (!c) {
+      c = {
+        id: view.id,
+        peer: view.peer,
+        messages: new Map(),
+        last_seq: 0,
+        last_read_seq: 0,
+        peer_last_read_seq: 0,
+        unread: 0,
+        last_activity_at: view.last_activity_at,
+      };
+      this.conversations.set(view.id, c);
+    }
+    c.peer = view.peer;
+    // Markers never move back; a snapshot may be older than a frame already applied.
+    c.last_read_seq = Math.max(c.last_read_seq, view.last_read_seq);
+    c.peer_last_read_seq = Math.max(c.peer_last_read_seq, view.peer_last_read_seq);
+    c.last_seq = Math.max(c.last_seq, view.last_seq);
+    c.unread = view.unread;
+    if (view.last_activity_at > c.last_activity_at) c.last_activity_at = view.last_activity_at;
+    for (const m of view.messages) this.storeMessage(c, m);
+    return c;
+  }
+
+  /**
+   * A message from a live frame or a `sent` answer. Returns the conversation it
+   * belongs to, or `{ unknown: conversation_id }` when this client does not know
+   * the conversation yet (the app then fetches the list).
+   */
+  addMessage(message) {
+    const c = this.conversations.get(message.conversation_id);
+    if (!c) return { unknown: message.conversation_id };
+    const isNew = this.storeMessage(c, message);
+    if (isNew && message.sender_id !== this.me.id && message.seq > c.last_read_seq) {
+      c.unread += 1;
+      // The message ends their typing.
+      this.typingUntil.delete(c.id);
+    }
+    this.emit('messages', c.id);
+    this.emit('conversations', c.id);
+    return { conversation: c, isNew };
+  }
+
+  /** Keeps a message once (by seq); true when it was not held yet. */
+  storeMessage(c, m) {
+    const isNew = !c.messages.has(m.seq);
+    c.messages.set(m.seq, m);
+    c.last_seq = Math.max(c.last_seq, m.seq);
+    if (m.created_at > c.last_activity_at) c.last_activity_at = m.created_at;
+    return isNew;
+  }
+
+  applyReceipt({ conversation_id: id, user_id: userId, up_to_seq: upTo }) {
+    const c = this.conversations.get(id);
+    if (!c) return;
+    if (userId === this.me.id) {
+      // I read it on another device; the count follows what is held past the marker.
+      c.last_read_seq = Math.max(c.last_read_seq, upTo);
+      const past = [...c.messages.values()].filter(
+        (m) => m.sender_id !== this.me.id && m.seq > c.last_read_seq,
+      ).length;
+      c.unread = Math.min(c.unread, past);
+      this.emit('conversations', id);
+    } else {
+      c.peer_last_read_seq = Math.max(c.peer_last_read_seq, upTo);
+    }
+    this.emit('messages', id);
+  }
+
+  /** The server's unread summary is the truth for every count. */
+  applyUnread(summary) {
+    const bySender = new Map(summary.senders.map((s) => [s.user.id, s.count]));
+    for (const c of this.conversations.values()) c.unread = bySender.get(c.peer.id) ?? 0;
+  }
+
+  /** Conversations, newest activity first. */
+  sorted() {
+    return [...this.conversations.values()].sort((a, b) =>
+      a.last_activity_at < b.last_activity_at ? 1 : a.last_activity_at > b.last_activity_at ? -1 : b.id - a.id,
+    );
+  }
+
+  /** A conversation's messages held, oldest first. */
+  messages(id) {
+    const c = this.conversations.get(id);
+    return c ? [...c.messages.values()].sort((a, b) => a.seq - b.seq) : [];
+  }
+
+  /** The newest message held in a conversation, if any. */
+  lastMessage(c) {
+    let last = null;
+    for (const m of c.messages.values()) if (!last || m.seq > last.seq) last = m;
+    return last;
+  }
+
+  totalUnread() {
+    let total = 0;
+    for (const c of this.conversations.values()) total += c.unread;
+    return total;
+  }
+
+  isTyping(id) {
+    const until = this.typingUntil.get(id);
+    return until !== undefined && until > Date.now();
+  }
+}

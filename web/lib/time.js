@@ -1,0 +1,58 @@
+// Dates as people read them in a chat: days as "Today", "Yesterday", a weekday or a
+// date, and times as hours and minutes, in the browser's locale and time zone.
+
+/** The local calendar day of `date`, as `YYYY-MM-DD`: the key messages group by. */
+export function dayKey(date) {
+  const d = new Date(date);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+/** The heading of a day: "Today", "Yesterday", a weekday this week, else a date. */
+export function dayLabel(date, now = new Date()) {
+  const d = new Date(date);
+  const startOf = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate());
+  const days = Math.round((startOf(now) - startOf(d)) / 86_400_000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  if (days > 1 && days < 7) return d.toLocaleDateString(undefined, { weekday: 'long' });
+  const sameYear = d.getFullYear() === now.getFullYear();
+  return d.toLocaleDateString(undefined, {
+    day: 'numeric',
+    month: 'long',
+    year: sameYear ? undefined : 'numeric',
+  });
+}
+
+/** Hours and minutes, as the locale writes them. */
+export function timeLabel(date) {
+  return new Date(date).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}
+
+/** The time of a conversation's last activity in a list: a time today, else a short date. */
+export function shortWhen(date, now = new Date()) {
+  const d = new Date(date);
+  if (dayKey(d) === dayKey(now)) return timeLabel(d);
+  const days = (now - d) / 86_400_000;
+  if (days < 7) return d.toLocaleDateString(undefined, { weekday: 'short' });
+  return d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+}
+
+/**
+ * Groups items (oldest first) by local day: `[{ day, label, items }]` in order.
+ * `at(item)` gives an item's date.
+ */
+export function groupByDay(items, at, now = new Date()) {
+  const groups = [];
+  for (const item of items) {
+    const when = at(item);
+    const day = dayKey(when);
+    let group = groups[groups.length - 1];
+    if (!group || group.day !== day) {
+      group = { day, label: dayLabel(when, now), items: [] };
+      groups.push(group);
+    }
+    group.items.push(item);
+  }
+  return groups;
+}

@@ -1,0 +1,57 @@
+// A person's profile (F1 `get_user`), with the "Send message" button that opens the
+// one conversation with them, created the first time.
+
+import { api } from '../lib/api.js';
+import { avatar, el } from '../lib/dom.js';
+import { backIcon } from './sidebar.js';
+
+/**
+ * Renders the profile of user `id` into a new element and returns it at once (it
+ * fills in when the server answers). `openChat(user)` resolves to the conversation
+ * id to go to.
+ */
+export function profileView({ id, me, online, openChat, navigate, back }) {
+  const body = el('div', { class: 'profile-body' }, el('p', { class: 'muted', text: 'Loading…' }));
+  const element = el('section', { class: 'profile', 'aria-label': 'Profile' },
+    el('header', { class: 'chat-header' },
+      el('button', { type: 'button', class: 'icon-button back-button', 'aria-label': 'Back to conversations', on: { click: back } }, backIcon()),
+      el('h2', { class: 'header-title', text: 'Profile' })),
+    body);
+
+  api.profile(id).then((profile) => {
+    const user = { id: profile.id, username: profile.username, display_name: profile.display_name };
+    const error = el('p', { class: 'form-error', role: 'alert', hidden: true });
+    const isMe = user.id === me.id;
+    const button = el('button', {
+      type: 'button',
+      class: 'button primary',
+      text: 'Send message',
+      on: {
+        click: async () => {
+          button.disabled = true;
+          error.hidden = true;
+          try {
+            navigate(`/c/${await openChat(user)}`);
+          } catch (e) {
+            error.textContent = e.message;
+            error.hidden = false;
+            button.disabled = false;
+          }
+        },
+      },
+    });
+    body.replaceChildren(el('div', { class: 'profile-card' },
+      el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
+      el('h1', { class: 'profile-name', text: user.display_name }),
+      el('p', { class: 'username', text: `@${user.username}` }),
+      isMe
+        ? el('p', { class: 'muted', text: 'This is you.' })
+        : el('p', { class: 'muted', text: profile.conversation_id ? 'You have talked before.' : 'You have not talked yet.' }),
+      isMe ? null : button,
+      error));
+    if (!isMe) button.focus();
+  }).catch((e) => {
+    body.replaceChildren(el('p', { class: 'form-error', role: 'alert', text: e.message }));
+  });
+  return element;
+}

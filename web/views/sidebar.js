@@ -1,0 +1,242 @@
+// The left pane: who I am, the people search (F1) and the conversation list (F2, F3a),
+// newest activity first, each entry with its peer, last message, time and unread
+// badge. Entries are built once per conversation and updated in place, so a
+// focused entry keeps its focus when a message arrives.
+
+import { api } from '../lib/api.js';
+import { append, avatar, clear, el } from '../lib/dom.js';
+import { shortWhen } from '../lib/time.js';
+
+const SEARCH_DEBOUNCE_MS = 120;
+
+export class Sidebar {
+  /**
+   * `navigate(path)` moves the client to a route; `onLogout()` logs out;
+   * `notifications` is { wanted(), enable() } for the permission button.
+   */
+  constructor({ state, navigate, onLogout, notifications }) {
+    Object.assign(this, { state, navigate, onLogout, notifications });
+    this.entries = new Map();
+    this.active = null;
+    this.searchSeq = 0;
+
+    this.bell = el('button', {
+      type: 'button',
+      class: 'icon-button',
+      title: 'Turn on notifications',
+      'aria-label': 'Turn on notifications',
+      on: { click: async () => { await this.notifications.enable(); this.updateBell(); } },
+    }, bellIcon());
+    this.me = el('div', { class: 'me' });
+    const header = el(
+      'header',
+      { class: 'sidebar-header' },
+      this.me,
+      el('div', { class: 'header-actions' },
+        this.bell,
+        el('button', { type: 'button', class: 'button ghost small', text: 'Log out', on: { click: () => this.onLogout() } })),
+    );
+
+    this.search = el('input', {
+      id: 'search',
+      type: 'search',
+      class: 'search-input',
+      placeholder: 'Search people',
+      autocomplete: 'off',
+      spellcheck: 'false',
+    });
+    this.search.addEventListener('input', () => {
+      clearTimeout(this.searchTimer);
+      this.searchTimer = setTimeout(() => this.runSearch(), SEARCH_DEBOUNCE_MS);
+    });
+    this.search.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        this.search.value = '';
+        this.runSearch();
+      }
+    });
+    const searchBox = el('div', { class: 'search', role: 'search' },
+      el('label', { for: 'search', class: 'visually-hidden', text: 'Search people' }),
+      searchIcon(),
+      this.search);
+
+    this.results = el('ul', { class: 'people', 'aria-label': 'People found' });
+    this.resultsSection = el('section', { class: 'results', hidden: true, 'aria-label': 'Search results' }, this.results);
+    this.list = el('ul', { class: 'conversations' });
+    this.empty = el('div', { class: 'list-empty' },
+      el('p', { text: 'No conversations yet.' }),
+      el('p', { class: 'muted', text: 'Search for someone above to start one.' }));
+    this.listSection = el('nav', { class: 'list', 'aria-label': 'Conversations' }, this.list, this.empty);
+
+    this.element = el('aside', { class: 'sidebar' }, header, searchBox, this.resultsSection, this.listSection);
+    this.renderMe();
+    this.updateBell();
+    this.update();
+  }
+
+  renderMe() {
+    const me = this.state.me;
+    clear(this.me);
+    append(this.me, [
+      avatar(me),
+      el('div', { class: 'me-names' },
+        el('span', { class: 'name', text: me.display_name }),
+        el('span', { class: 'username', text: `@${me.username}` })),
+    ]);
+  }
+
+  updateBell() {
+    this.bell.hidden = !this.notifications.wanted();
+  }
+
+  setActive(id) {
+    this.active = id;
+    for (const [cid, entry] of this.entries) {
+      if (cid === id) entry.link.setAttribute('aria-current', 'page');
+      else entry.link.removeAttribute('aria-current');
+    }
+  }
+
+  /** Brings the list in line with the state: new entries, new contents, new order. */
+  update() {
+    const sorted = this.state.sorted();
+    this.empty.hidden = sorted.length > 0;
+    sorted.forEach((c, index) => {
+      let entry = this.entries.get(c.id);
+      if (!entry) {
+        entry = this.makeEntry(c);
+        this.entries.set(c.id, entry);
+      }
+      this.fillEntry(entry, c);
+      if (this.list.children[index] !== entry.item) this.list.insertBefore(entry.item, this.list.children[index] ?? null);
+    });
+  }
+
+  makeEntry(c) {
+    const link = el('a', {
+      class: 'conversation',
+      href: `/c/${c.id}`,
+      dataset: { conversationId: String(c.id) },
+      on: {
+        click: (event) => {
+          if (event.metaKey || event.ctrlKey || event.shiftKey) return;
+          event.preventDefault();
+          this.navigate(`/c/${c.id}`);
+        },
+      },
+    });
+    if (this.active === c.id) link.setAttribute('aria-current', 'page');
+    return { item: el('li', {}, link), link };
+  }
+
+  fillEntry(entry, c) {
+    const last = this.state.lastMessage(c);
+    const typing = this.state.isTyping(c.id);
+    const online = this.state.online.has(c.peer.id);
+    const preview = typing
+      ? el('span', { class: 'typing-preview', text: 'typing…' })
+      : last
+        ? [last.sender_id === this.state.me.id ? el('span', { class: 'you', text: 'You: ' }) : null, last.body.split('\n')[0]]
+        : el('span', { class: 'muted', text: 'No messages yet' });
+    const badge = c.unread > 0
+      ? el('span', { class: 'badge', title: `${c.unread} unread` },
+        el('span', { 'aria-hidden': 'true', text: c.unread > 99 ? '99+' : String(c.unread) }),
+        el('span', { class: 'visually-hidden', text: `, ${c.unread} unread` }))
+      : null;
+    entry.link.classList.toggle('has-unread', c.unread > 0);
+    entry.link.replaceChildren(
+      el('span', { class: `avatar-wrap${online ? ' online' : ''}` }, avatar(c.peer),
+        el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
+      el('span', { class: 'entry-main' },
+        el('span', { class: 'entry-top' },
+          el('span', { class: 'name', text: c.peer.display_name }),
+          el('span', { class: 'username', text: `@${c.peer.username}` }),
+          el('time', { class: 'when', datetime: c.last_activity_at, text: last ? shortWhen(last.created_at) : '' })),
+        el('span', { class: 'entry-bottom' },
+          el('span', { class: 'preview' }, preview),
+          badge)),
+    );
+  }
+
+  /** Back to the conversation list (a chat was opened from the results). */
+  endSearch() {
+    if (!this.search.value) return;
+    this.search.value = '';
+    this.runSearch();
+  }
+
+  async runSearch() {
+    const q = this.search.value.trim();
+    const seq = ++this.searchSeq;
+    if (!q) {
+      this.resultsSection.hidden = true;
+      this.listSection.hidden = false;
+      return;
+    }
+    let users;
+    try {
+      ({ users } = await api.search(q));
+    } catch (e) {
+      users = null;
+      if (seq !== this.searchSeq) return;
+      this.results.replaceChildren(el('li', { class: 'muted pad', text: e.message }));
+    }
+    // An older query answering late must not overwrite a newer one.
+    if (seq !== this.searchSeq) return;
+    this.resultsSection.hidden = false;
+    this.listSection.hidden = true;
+    if (!users) return;
+    if (users.length === 0) {
+      this.results.replaceChildren(el('li', { class: 'muted pad', text: `Nobody found for “${q}”.` }));
+      return;
+    }
+    this.results.replaceChildren(...users.map((user) => el('li', {},
+      el('a', {
+        class: 'person',
+        href: `/u/${user.id}`,
+        on: {
+          click: (event) => {
+            event.preventDefault();
+            this.navigate(`/u/${user.id}`);
+          },
+        },
+      },
+      avatar(user),
+      el('span', { class: 'entry-main' },
+        el('span', { class: 'name', text: user.display_name }),
+        el('span', { class: 'username', text: `@${user.username}` }))))));
+  }
+}
+
+function svg(path, label) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const icon = document.createElementNS(ns, 'svg');
+  icon.setAttribute('viewBox', '0 0 24 24');
+  icon.setAttribute('aria-hidden', 'true');
+  icon.setAttribute('class', `icon ${label}`);
+  const p = document.createElementNS(ns, 'path');
+  p.setAttribute('d', path);
+  p.setAttribute('fill-rule', 'evenodd');
+  icon.append(p);
+  return icon;
+}
+
+export function bellIcon() {
+  return svg('M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z', 'bell');
+}
+
+export function searchIcon() {
+  return svg('M10 3a7 7 0 0 1 5.6 11.2l5.1 5.1-1.4 1.4-5.1-5.1A7 7 0 1 1 10 3zm0 2a5 5 0 1 0 0 10 5 5 0 0 0 0-10z', 'search-icon');
+}
+
+export function backIcon() {
+  return svg('M15.4 5.4 14 4l-8 8 8 8 1.4-1.4L8.8 12z', 'back');
+}
+
+export function bubblesIcon() {
+  return svg('M5 3h14a3 3 0 0 1 3 3v9a3 3 0 0 1-3 3H10l-5 4v-4a3 3 0 0 1-3-3V6a3 3 0 0 1 3-3zm2 5v2h10V8zm0 4v2h7v-2z', 'bubbles');
+}
+
+export function sendIcon() {
+  return svg('M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z', 'send');
+}
