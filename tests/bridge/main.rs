@@ -1,0 +1,6 @@
+//! The Matrix bridge against a real Synapse: a Matrix user (a reqwest client on
+//! Synapse) and gadka users (on gadka's HTTP and socket API) see what they should.
+
+mod matrix;
+mod registration;
+mod synapse;

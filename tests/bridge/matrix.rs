@@ -1,0 +1,103 @@
+//! A Matrix user as the tests see one: a reqwest client on Synapse's client-server
+//! API, doing what Element would.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::synapse::{DOMAIN, Synapse};
+
+/// A user registered on Synapse, with an access token.
+pub struct MatrixUser {
+    pub user_id: String,
+    pub token: String,
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Whatever Synapse answered.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The Matrix error code, when it is an error.
+    pub fn errcode(&self) -> Option<&str> {
+        self.body["errcode"].as_str()
+    }
+}
+
+impl MatrixUser {
+    /// Registers `localpart` with a password, as anyone may on the test homeserver.
+    pub async fn register(synapse: &Synapse, localpart: &str) -> Self {
+        let answer = register(synapse, localpart).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "register {localpart}: {}",
+            answer.body
+        );
+        Self {
+            user_id: answer.body["user_id"].as_str().unwrap().to_owned(),
+            token: answer.body["access_token"].as_str().unwrap().to_owned(),
+            http: reqwest::Client::new(),
+            base: synapse.url.clone(),
+        }
+    }
+
+    /// A user acting with an appservice's `as_token` (as the bridge does).
+    pub fn with_token(synapse: &Synapse, user_id: &str, token: &str) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+            base: synapse.url.clone(),
+        }
+    }
+
+    /// One client-server call with this user's token.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("Synapse answers");
+        Answer {
+            status: response.status(),
+            body: response.json().await.unwrap_or(Value::Null),
+        }
+    }
+
+    /// `GET /account/whoami`.
+    pub async fn whoami(&self) -> Answer {
+        self.call(Method::GET, "/_matrix/client/v3/account/whoami", None)
+            .await
+    }
+}
+
+/// `POST /register` for `localpart`, answered however Synapse answers it.
+pub async fn register(synapse: &Synapse, localpart: &str) -> Answer {
+    let response = reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/register", synapse.url))
+        .json(&json!({
+            "username": localpart,
+            "password": format!("password-{localpart}"),
+            "auth": {"type": "m.login.dummy"},
+            "inhibit_login": false,
+        }))
+        .send()
+        .await
+        .expect("Synapse answers");
+    Answer {
+        status: response.status(),
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+/// A Matrix ID on the test homeserver.
+pub fn mxid(localpart: &str) -> String {
+    format!("@{localpart}:{DOMAIN}")
+}
