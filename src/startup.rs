@@ -21,6 +21,7 @@ use tower_http::{
 
 use crate::{
     api,
+    bridge::{self, Bridge},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, committed::TxnHook},
     config::Settings,
     http::{ApiError, AppState, origin},
@@ -42,6 +43,8 @@ pub struct Application {
     writer: JoinHandle<()>,
     /// `/metrics` on its own address, when configured.
     metrics_listener: Option<TcpListener>,
+    /// The Matrix bridge and the listener the homeserver calls, when configured.
+    bridge: Option<(Arc<Bridge>, TcpListener)>,
 }
 
 impl Application {
@@ -92,6 +95,17 @@ impl Application {
         );
         // Installed before anything records, so the first commit is counted.
         metrics::handle();
+        let bridge = match settings.bridge.clone() {
+            Some(bridge_settings) => {
+                let listen = bridge_settings.listen;
+                let bridge = Bridge::new(bridge_settings, store.clone())?;
+                let listener = TcpListener::bind(listen).await.with_context(|| {
+                    format!("cannot listen for the homeserver on {listen} (appservice.hostname, appservice.port)")
+                })?;
+                Some((bridge, listener))
+            }
+            None => None,
+        };
         let router = router(
             AppState {
                 chat: chat.clone(),
@@ -99,6 +113,7 @@ impl Application {
                 cookie_secure: settings.cookie_secure,
             },
             settings.metrics_listen.is_none(),
+            bridge.as_ref().map(|(bridge, _)| bridge.clone()),
         );
         let metrics_listener = match settings.metrics_listen {
             Some(address) => Some(
@@ -118,6 +133,7 @@ impl Application {
             store,
             writer,
             metrics_listener,
+            bridge,
         })
     }
 
@@ -142,6 +158,22 @@ impl Application {
                 tracing::info!(%address, "serving /metrics");
             }
             tokio::spawn(async move { axum::serve(listener, metrics::routes::<()>()).await })
+        });
+        // The bridge serves the homeserver on its own listener, and checks the
+        // homeserver in the background: the chat never waits for either.
+        let bridge_tasks = self.bridge.map(|(bridge, listener)| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving the Matrix application service");
+            }
+            let routes = observed(bridge::appservice::routes(bridge.clone()));
+            [
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, routes).await {
+                        tracing::error!(error = %e, "the application service listener failed");
+                    }
+                }),
+                tokio::spawn(bridge.start()),
+            ]
         });
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {
@@ -173,6 +205,9 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         upkeep.abort();
+        for task in bridge_tasks.into_iter().flatten() {
+            task.abort();
+        }
         if let Some(server) = metrics_server {
             server.abort();
         }
@@ -199,7 +234,7 @@ impl Application {
 /// Each surface describes its routes in OpenAPI; the merged document, the contract
 /// clients and the fuzzer in `.ci/schemathesis.sh` are driven from, is served at
 /// `/api/openapi.json`.
-fn router(state: AppState, with_metrics: bool) -> Router {
+fn router(state: AppState, with_metrics: bool, bridge: Option<Arc<Bridge>>) -> Router {
     let (mut surfaces, contract) = api::router(state.chat.limits())
         .merge(ws::routes())
         .split_for_parts();
@@ -207,7 +242,7 @@ fn router(state: AppState, with_metrics: bool) -> Router {
         surfaces = surfaces.merge(metrics::routes());
     }
     let contract: Arc<str> = contract.to_json().unwrap_or_default().into();
-    surfaces
+    let surfaces = surfaces
         .route(
             "/api/openapi.json",
             get(move || async move {
@@ -220,13 +255,23 @@ fn router(state: AppState, with_metrics: bool) -> Router {
                 )
             }),
         )
-        .route("/healthz", get(health))
+        .route(
+            "/healthz",
+            get(move |state: State<AppState>| health(state, bridge.clone())),
+        )
         // An unknown API path is a JSON 404 whoever takes the fallback below.
         .route("/api/{*rest}", any(not_found))
         // Everything that matched no route. The web client (`web/`) takes this over.
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), origin::check))
+        .layer(middleware::from_fn_with_state(state.clone(), origin::check));
+    observed(surfaces).with_state(state)
+}
+
+/// The layers every listener shares: the request counter, a request id and the
+/// `request` span.
+fn observed<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
         .layer(middleware::from_fn(metrics::count_requests))
         .layer(
             ServiceBuilder::new()
@@ -234,7 +279,6 @@ fn router(state: AppState, with_metrics: bool) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .with_state(state)
 }
 
 /// The span every request runs in, so that what it logs names its request id.
@@ -251,14 +295,15 @@ async fn not_found() -> ApiError {
     ApiError::NoRoute
 }
 
-/// 200 when the database answers, 503 when it does not.
-async fn health(State(state): State<AppState>) -> Response {
+/// 200 when the database answers, 503 when it does not. With the bridge, how it
+/// is doing too; a failing bridge is no failure of the chat, so it stays 200.
+async fn health(State(state): State<AppState>, bridge: Option<Arc<Bridge>>) -> Response {
     if state.chat.healthy().await {
-        (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        )
-            .into_response()
+        let mut body = serde_json::json!({"status": "ok"});
+        if let Some(bridge) = bridge {
+            body["bridge"] = serde_json::to_value(bridge.health()).unwrap_or_default();
+        }
+        (StatusCode::OK, axum::Json(body)).into_response()
     } else {
         let body = serde_json::json!({"error": {"code": "unavailable", "message": "the database does not answer"}});
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()

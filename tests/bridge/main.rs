@@ -1,6 +1,8 @@
 //! The Matrix bridge against a real Synapse: a Matrix user (a reqwest client on
 //! Synapse) and gadka users (on gadka's HTTP and socket API) see what they should.
 
+mod appservice;
+mod gadka;
 mod matrix;
 mod registration;
 mod synapse;

@@ -71,6 +71,21 @@ impl MatrixUser {
         }
     }
 
+    /// A user's profile, once it has one (the bridge makes puppets on demand).
+    pub async fn wait_for_profile(&self, user_id: &str) -> Value {
+        let path = format!("/_matrix/client/v3/profile/{user_id}");
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let answer = self.call(Method::GET, &path, None).await;
+            if answer.status == StatusCode::OK {
+                return answer.body;
+            }
+            last = answer.body;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{user_id} has no profile after 10 s: {last}");
+    }
+
     /// `GET /account/whoami`.
     pub async fn whoami(&self) -> Answer {
         self.call(Method::GET, "/_matrix/client/v3/account/whoami", None)

@@ -36,11 +36,16 @@ pub struct Synapse {
 #[derive(Debug, Clone)]
 pub struct Slot {
     pub index: usize,
+    /// `bridge-config.yaml` for this bridge.
+    pub config: PathBuf,
     /// The puppet localpart prefix, `g<index>_`.
     pub prefix: String,
     /// The bot's Matrix ID.
     pub bot: String,
     pub as_token: String,
+    pub hs_token: String,
+    /// Where the bridge listens, which the registration names.
+    pub appservice_port: u16,
 }
 
 /// A slot in use; it goes back to the pool when dropped.
@@ -73,7 +78,13 @@ impl Synapse {
     /// A bridge slot of one's own, waiting while all are taken.
     pub async fn slot(&'static self) -> SlotGuard {
         loop {
-            if let Some(slot) = self.free.lock().unwrap().pop() {
+            // The slot free the longest: the bridge that used it last has surely
+            // closed its listener by now.
+            let slot = {
+                let mut free = self.free.lock().unwrap();
+                (!free.is_empty()).then(|| free.remove(0))
+            };
+            if let Some(slot) = slot {
                 return SlotGuard { slot: Some(slot) };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -183,9 +194,12 @@ fn make_slot(dir: &Path, homeserver: &str, index: usize) -> Slot {
     let token = |key: &str| registered[key].as_str().unwrap().to_owned();
     Slot {
         index,
+        config,
         prefix,
         bot: format!("@g{index}bot:{DOMAIN}"),
         as_token: token("as_token"),
+        hs_token: token("hs_token"),
+        appservice_port,
     }
 }
 

@@ -1,0 +1,135 @@
+//! gadka with its bridge, started in the test (the same `Application` `main` runs) on
+//! a slot of the shared Synapse, and its users as clients of its HTTP API.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use gadka::{
+    config::{Overrides, Settings},
+    startup::Application,
+};
+use reqwest::{StatusCode, cookie::Jar};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::synapse::Slot;
+
+/// A running gadka; stopped when dropped.
+pub struct Gadka {
+    pub addr: SocketAddr,
+    _data_dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    _task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gadka {
+    /// gadka bridged through `slot`; `configure` may change the settings first.
+    pub async fn start(slot: &Slot, configure: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let loaded =
+            Settings::load(Some(&slot.config), &Overrides::default()).expect("the slot's config");
+        let mut settings = Settings::with_data_dir(dir.path());
+        settings.listen = "127.0.0.1:0".parse().unwrap();
+        settings.bridge = loaded.bridge;
+        configure(&mut settings);
+        let app = Application::build(settings).await.expect("gadka starts");
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            _data_dir: dir,
+            stop: Some(stop),
+            _task: task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `/healthz` once the bridge's status is `status`; panics after 20 s.
+    pub async fn bridge_health(&self, status: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            let response = reqwest::get(self.url("/healthz"))
+                .await
+                .expect("gadka answers");
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "local chat stays healthy"
+            );
+            last = response.json().await.unwrap();
+            if last["bridge"]["status"] == status {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the bridge never became {status}: {last}");
+    }
+
+    /// Registers `username` with a display name.
+    pub async fn register(&self, username: &str, display_name: &str) -> GadkaUser {
+        let jar = Arc::new(Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar)
+            .build()
+            .unwrap();
+        let response = http
+            .post(self.url("/api/register"))
+            .json(&json!({
+                "username": username,
+                "password": format!("password-{username}"),
+                "display_name": display_name,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        GadkaUser {
+            http,
+            base: format!("http://{}", self.addr),
+            user: body["user"].clone(),
+        }
+    }
+}
+
+impl Drop for Gadka {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A gadka user, logged in over HTTP.
+pub struct GadkaUser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub user: Value,
+}
+
+impl GadkaUser {
+    pub fn id(&self) -> i64 {
+        self.user["id"].as_i64().unwrap()
+    }
+
+    /// A JSON `POST` to gadka's API.
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+}
