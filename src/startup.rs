@@ -21,7 +21,7 @@ use tower_http::{
 
 use crate::{
     api,
-    bridge::{self, Bridge},
+    bridge::{self, Bridge, outbox::OutboxHook},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, committed::TxnHook},
     config::Settings,
     http::{ApiError, AppState, origin},
@@ -58,7 +58,7 @@ impl Application {
     /// transaction (the bridge's outbox).
     pub async fn build_with_hooks(
         settings: Settings,
-        hooks: Vec<Arc<dyn TxnHook>>,
+        mut hooks: Vec<Arc<dyn TxnHook>>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
@@ -75,6 +75,19 @@ impl Application {
             Some(secret) => secret.clone(),
             None => SessionKeys::secret_from_data_dir(&settings.data_dir)
                 .context("cannot read or create the session secret")?,
+        };
+        // The bridge's hook must know every Matrix user before the first commit.
+        let outbox = match &settings.bridge {
+            Some(_) => {
+                let matrix_users = store
+                    .matrix_user_ids()
+                    .await
+                    .context("cannot read the Matrix users")?;
+                let outbox = Arc::new(OutboxHook::new(matrix_users));
+                hooks.push(outbox.clone());
+                Some(outbox)
+            }
+            None => None,
         };
         let hub = Hub::new(settings.limits.ws_queue_frames);
         let (engine, writer) = Engine::start(
@@ -95,16 +108,16 @@ impl Application {
         );
         // Installed before anything records, so the first commit is counted.
         metrics::handle();
-        let bridge = match settings.bridge.clone() {
-            Some(bridge_settings) => {
+        let bridge = match (settings.bridge.clone(), outbox) {
+            (Some(bridge_settings), Some(outbox)) => {
                 let listen = bridge_settings.listen;
-                let bridge = Bridge::new(bridge_settings, store.clone())?;
+                let bridge = Bridge::new(bridge_settings, chat.clone(), store.clone(), outbox)?;
                 let listener = TcpListener::bind(listen).await.with_context(|| {
                     format!("cannot listen for the homeserver on {listen} (appservice.hostname, appservice.port)")
                 })?;
                 Some((bridge, listener))
             }
-            None => None,
+            _ => None,
         };
         let router = router(
             AppState {
@@ -172,7 +185,8 @@ impl Application {
                         tracing::error!(error = %e, "the application service listener failed");
                     }
                 }),
-                tokio::spawn(bridge.start()),
+                tokio::spawn(bridge.clone().start()),
+                tokio::spawn(bridge::outbox::drain(bridge)),
             ]
         });
         let chat = self.chat.clone();

@@ -8,5 +8,6 @@ pub mod conversation;
 pub mod membership;
 pub mod message;
 pub mod outbox;
+pub mod portal;
 pub mod session;
 pub mod user;

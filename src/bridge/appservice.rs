@@ -114,6 +114,7 @@ struct Transaction {
 }
 
 async fn transaction(
+    State(bridge): State<Arc<Bridge>>,
     Path(txn_id): Path<OwnedTransactionId>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, MatrixError> {
@@ -131,14 +132,18 @@ async fn transaction(
         ephemeral,
         "transaction from the homeserver"
     );
+    // In order, and answered only once every effect is committed: a failure leaves
+    // the transaction to the homeserver's retry, which the event ids make harmless.
     for event in &transaction.events {
         match event.deserialize() {
-            Ok(event) => tracing::debug!(
-                %txn_id,
-                event_type = %event.event_type(),
-                sender = %event.sender(),
-                "an event the bridge does not carry yet"
-            ),
+            Ok(event) => bridge.incoming(&event).await.map_err(|e| {
+                tracing::warn!(%txn_id, event = %event.event_id(), error = %e, "cannot carry an event in now");
+                MatrixError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "M_UNKNOWN",
+                    "the bridge cannot take this transaction now",
+                )
+            })?,
             Err(e) => tracing::warn!(%txn_id, error = %e, "skipped an event that does not parse"),
         }
     }
@@ -159,8 +164,8 @@ async fn query_user(
     let not_found = || MatrixError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such user");
     let user_id = UserId::parse(&user_id).map_err(|_| not_found())?;
     match bridge.ensure_puppet(&user_id).await {
-        Ok(true) => Ok(Json(json!({}))),
-        Ok(false) => Err(not_found()),
+        Ok(Some(_)) => Ok(Json(json!({}))),
+        Ok(None) => Err(not_found()),
         Err(e) => {
             tracing::warn!(%user_id, error = %e, "cannot create the puppet");
             Err(MatrixError::new(

@@ -285,6 +285,14 @@ impl BridgeSettings {
         self.username_template.extract(user_id.localpart())
     }
 
+    /// What `user_id` may do with the bridge: the entry for its Matrix ID, else for
+    /// its server, else `*`; `None` when no entry takes it in.
+    pub fn permission_of(&self, user_id: &UserId) -> Option<Permission> {
+        [user_id.as_str(), user_id.server_name().as_str(), "*"]
+            .into_iter()
+            .find_map(|key| self.permissions.get(key).copied())
+    }
+
     /// The exclusive namespace regex of the puppets, e.g. `^@gadka_.*:example\.org$`.
     pub fn puppet_regex(&self) -> String {
         format!(
@@ -406,6 +414,17 @@ mod tests {
         let b = load(&yaml).unwrap().unwrap();
         assert_eq!(b.puppet_regex(), r"^@.*\.gadka:example\.org$");
         assert_eq!(b.permissions.get("*"), Some(&Permission::User));
+        let admin = UserId::parse("@admin:example.org").unwrap();
+        let anyone = UserId::parse("@x:elsewhere.org").unwrap();
+        assert_eq!(b.permission_of(&admin), Some(Permission::Admin));
+        assert_eq!(b.permission_of(&anyone), Some(Permission::User));
+        let b = load(MINIMAL).unwrap().unwrap();
+        assert_eq!(
+            b.permission_of(&admin),
+            Some(Permission::User),
+            "the domain"
+        );
+        assert_eq!(b.permission_of(&anyone), None);
     }
 
     #[test]

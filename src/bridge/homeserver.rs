@@ -7,7 +7,7 @@ use std::{borrow::Cow, sync::RwLock, time::Duration};
 use axum::http;
 use reqwest::{StatusCode, Url};
 use ruma::{
-    OwnedUserId, UserId,
+    OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId,
     api::{
         AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt,
         SupportedVersions,
@@ -19,7 +19,9 @@ use ruma::{
             },
             appservice::request_ping,
             discovery::get_supported_versions,
-            profile::set_display_name,
+            membership::join_room_by_id,
+            message::send_message_event,
+            profile::{get_display_name, set_display_name},
         },
         path_builder::{PathBuilder, VersionHistory},
     },
@@ -70,6 +72,18 @@ impl HomeserverError {
         match self {
             Self::Matrix { errcode, .. } => Some(errcode),
             _ => None,
+        }
+    }
+
+    /// Whether trying again cannot help: the homeserver refused the call itself (a
+    /// 4xx other than rate limiting), as opposed to being away or overloaded.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Matrix { status, .. } => {
+                status.is_client_error() && *status != StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Protocol(_) => true,
+            Self::Unreachable { .. } | Self::NoVersions => false,
         }
     }
 }
@@ -146,6 +160,34 @@ impl Homeserver {
         // one is the same path and body, and every homeserver has it.
         #[expect(deprecated, reason = "older homeservers only have this endpoint")]
         let request = set_display_name::v3::Request::new(user_id.to_owned(), Some(name.to_owned()));
+        self.call(request, Some(user_id)).await.map(drop)
+    }
+
+    /// A user's display name, as the homeserver shows it.
+    pub async fn display_name(&self, user_id: &UserId) -> Result<Option<String>, HomeserverError> {
+        #[expect(deprecated, reason = "older homeservers only have this endpoint")]
+        let request = get_display_name::v3::Request::new(user_id.to_owned());
+        Ok(self.call(request, None).await?.displayname)
+    }
+
+    /// Joins `room_id` as the puppet `user_id` (the room invited it).
+    pub async fn join(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), HomeserverError> {
+        let request = join_room_by_id::v3::Request::new(room_id.to_owned());
+        self.call(request, Some(user_id)).await.map(drop)
+    }
+
+    /// Sends a text message into `room_id` as the puppet `user_id`. The homeserver
+    /// keeps one event per `txn_id` and user, so a retry never duplicates.
+    pub async fn send_text(
+        &self,
+        room_id: OwnedRoomId,
+        txn_id: OwnedTransactionId,
+        user_id: &UserId,
+        body: &str,
+    ) -> Result<(), HomeserverError> {
+        let content = ruma::events::room::message::RoomMessageEventContent::text_plain(body);
+        let request = send_message_event::v3::Request::new(room_id, txn_id, &content)
+            .map_err(|e| HomeserverError::Protocol(format!("cannot encode the message: {e}")))?;
         self.call(request, Some(user_id)).await.map(drop)
     }
 

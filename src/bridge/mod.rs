@@ -4,7 +4,9 @@
 //! - `config.rs`: the `homeserver`, `appservice` and `bridge` sections (mautrix's keys);
 //! - `registration.rs`: `gadka generate-registration`, the file the homeserver loads;
 //! - `appservice.rs`: the API the homeserver calls (`/_matrix/app/v1/*`);
-//! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest).
+//! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest);
+//! - `incoming.rs`: Matrix events in (invites to puppets, messages);
+//! - `outbox.rs`: gadka's changes out, through rows committed with them.
 //!
 //! The bridge runs beside the chat and never in its way: while the homeserver is
 //! unreachable, it says so in the log and in `/healthz`, retries with backoff, and
@@ -13,6 +15,8 @@
 pub mod appservice;
 pub mod config;
 pub mod homeserver;
+mod incoming;
+pub mod outbox;
 pub mod registration;
 
 use std::{
@@ -25,8 +29,14 @@ use serde::Serialize;
 
 pub use config::{BridgeSettings, Permission, Tokens};
 use homeserver::{Homeserver, HomeserverError};
+pub use incoming::IncomingError;
+use outbox::OutboxHook;
 
-use crate::{config::ConfigError, store::Store};
+use crate::{
+    chat::Chat,
+    config::ConfigError,
+    store::{Store, UserRow},
+};
 
 /// The longest wait between two start-up attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -36,7 +46,10 @@ pub struct Bridge {
     settings: BridgeSettings,
     hs_token: String,
     homeserver: Homeserver,
+    chat: Chat,
     store: Store,
+    /// The hook that puts messages to Matrix users into the outbox.
+    outbox: Arc<OutboxHook>,
     health: RwLock<Health>,
 }
 
@@ -51,14 +64,22 @@ pub struct Health {
 }
 
 impl Bridge {
-    /// The bridge for these settings; refused without tokens.
-    pub fn new(settings: BridgeSettings, store: Store) -> Result<Arc<Self>, ConfigError> {
+    /// The bridge for these settings, over the chat whose engine runs `outbox`;
+    /// refused without tokens.
+    pub fn new(
+        settings: BridgeSettings,
+        chat: Chat,
+        store: Store,
+        outbox: Arc<OutboxHook>,
+    ) -> Result<Arc<Self>, ConfigError> {
         let tokens = settings.require_tokens()?.clone();
         Ok(Arc::new(Self {
             homeserver: Homeserver::new(settings.homeserver.clone(), tokens.as_token),
             hs_token: tokens.hs_token,
             settings,
+            chat,
             store,
+            outbox,
             health: RwLock::new(Health {
                 status: "starting",
                 detail: None,
@@ -142,23 +163,23 @@ impl Bridge {
     }
 
     /// Makes sure the puppet `user_id` exists on the homeserver, with its gadka user's
-    /// display name. `false` when it is no puppet of a gadka user.
-    pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<bool, PuppetError> {
+    /// display name; that user, or `None` when it is no puppet of a local user.
+    pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<Option<UserRow>, PuppetError> {
         let Some(username) = self.settings.puppet_username(user_id) else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(user) = self.store.user_by_username(username).await? else {
-            return Ok(false);
+            return Ok(None);
         };
-        // A gadka username may have capitals the template's MXID would not take;
-        // only the stored (lower-case) form is a puppet.
-        if user.username != username {
-            return Ok(false);
+        // Only the stored (lower-case) form of a local username is a puppet, and a
+        // Matrix user has none.
+        if user.username != username || user.matrix_id.is_some() {
+            return Ok(None);
         }
         self.homeserver.ensure_registered(user_id).await?;
         let name = self.settings.displayname_template.apply(&user.display_name);
         self.homeserver.set_display_name(user_id, &name).await?;
-        Ok(true)
+        Ok(Some(user))
     }
 }
 

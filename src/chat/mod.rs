@@ -8,6 +8,7 @@
 //! hub, so a change made over one transport reaches the clients of the other.
 
 mod accounts;
+mod bridged;
 pub mod committed;
 mod conversations;
 mod engine;

@@ -38,3 +38,11 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Forgets a row its consumer has carried out.
+    pub async fn delete_outbox_row(&self, id: i64) -> Result<(), DbErr> {
+        outbox::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(())
+    }
+}

@@ -118,6 +118,55 @@ impl GadkaUser {
         self.user["id"].as_i64().unwrap()
     }
 
+    /// A `GET` of gadka's API.
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// My conversations, once there are `count` of them; panics after 10 s.
+    pub async fn wait_for_conversations(&self, count: usize) -> Vec<Value> {
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = self.get("/api/conversations").await;
+            if let Some(list) = last["conversations"].as_array()
+                && list.len() >= count
+            {
+                return list.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} has no {count} conversations: {last}",
+            self.user["username"]
+        );
+    }
+
+    /// The bodies of a conversation's messages, oldest first, once there are
+    /// `count`; panics after 10 s.
+    pub async fn wait_for_messages(&self, conversation: i64, count: usize) -> Vec<Value> {
+        let mut last = Vec::new();
+        for _ in 0..100 {
+            let page = self
+                .get(&format!(
+                    "/api/conversations/{conversation}/messages?limit=100"
+                ))
+                .await;
+            last = page["messages"].as_array().cloned().unwrap_or_default();
+            if last.len() >= count {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("conversation {conversation} has not {count} messages: {last:?}");
+    }
+
     /// A JSON `POST` to gadka's API.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self

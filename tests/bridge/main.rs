@@ -4,5 +4,6 @@
 mod appservice;
 mod gadka;
 mod matrix;
+mod messages;
 mod registration;
 mod synapse;

@@ -86,6 +86,70 @@ impl MatrixUser {
         panic!("{user_id} has no profile after 10 s: {last}");
     }
 
+    /// Starts a direct chat with `user_id`, as Element's "Start chat" does.
+    pub async fn start_dm(&self, user_id: &str) -> String {
+        let created = self
+            .call(
+                Method::POST,
+                "/_matrix/client/v3/createRoom",
+                Some(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [user_id]})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        created.body["room_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until `user_id` has joined `room_id`; panics after 10 s.
+    pub async fn wait_for_member(&self, room_id: &str, user_id: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/joined_members");
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = self.call(Method::GET, &path, None).await.body;
+            if last["joined"].get(user_id).is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{user_id} did not join {room_id}: {last}");
+    }
+
+    /// Sends a message event's content; its event id.
+    pub async fn send(&self, room_id: &str, content: Value) -> String {
+        let txn = uuid::Uuid::new_v4();
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
+        let sent = self.call(Method::PUT, &path, Some(content)).await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        sent.body["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The `m.room.message` events of a room, oldest first, once `count` of them
+    /// are from `sender`; panics after 10 s.
+    pub async fn wait_for_messages_from(
+        &self,
+        room_id: &str,
+        sender: &str,
+        count: usize,
+    ) -> Vec<Value> {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
+        let mut last = Vec::new();
+        for _ in 0..100 {
+            let page = self.call(Method::GET, &path, None).await.body;
+            last = page["chunk"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rev()
+                .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
+                .cloned()
+                .collect();
+            if last.len() >= count {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{room_id} has not {count} messages from {sender}: {last:?}");
+    }
+
     /// `GET /account/whoami`.
     pub async fn whoami(&self) -> Answer {
         self.call(Method::GET, "/_matrix/client/v3/account/whoami", None)
