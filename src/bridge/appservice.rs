@@ -125,11 +125,10 @@ async fn transaction(
             format!("not a transaction: {e}"),
         )
     })?;
-    let ephemeral = transaction.ephemeral.len() + transaction.ephemeral_unstable.len();
     tracing::debug!(
         %txn_id,
         events = transaction.events.len(),
-        ephemeral,
+        ephemeral = transaction.ephemeral.len() + transaction.ephemeral_unstable.len(),
         "transaction from the homeserver"
     );
     // In order, and answered only once every effect is committed: a failure leaves
@@ -145,6 +144,25 @@ async fn transaction(
                 )
             })?,
             Err(e) => tracing::warn!(%txn_id, error = %e, "skipped an event that does not parse"),
+        }
+    }
+    let ephemeral = transaction
+        .ephemeral
+        .iter()
+        .chain(&transaction.ephemeral_unstable);
+    for data in ephemeral {
+        match data.deserialize() {
+            Ok(data) => bridge.ephemeral(&data).await.map_err(|e| {
+                tracing::warn!(%txn_id, error = %e, "cannot carry a receipt in now");
+                MatrixError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "M_UNKNOWN",
+                    "the bridge cannot take this transaction now",
+                )
+            })?,
+            Err(e) => {
+                tracing::warn!(%txn_id, error = %e, "skipped ephemeral data that does not parse")
+            }
         }
     }
     Ok(Json(json!({})))

@@ -7,7 +7,7 @@ use std::{borrow::Cow, sync::RwLock, time::Duration};
 use axum::http;
 use reqwest::{StatusCode, Url};
 use ruma::{
-    OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId,
+    OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, UserId,
     api::{
         AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt,
         SupportedVersions,
@@ -22,6 +22,7 @@ use ruma::{
             membership::join_room_by_id,
             message::send_message_event,
             profile::{get_display_name, set_display_name},
+            receipt::create_receipt,
         },
         path_builder::{PathBuilder, VersionHistory},
     },
@@ -176,18 +177,34 @@ impl Homeserver {
         self.call(request, Some(user_id)).await.map(drop)
     }
 
-    /// Sends a text message into `room_id` as the puppet `user_id`. The homeserver
-    /// keeps one event per `txn_id` and user, so a retry never duplicates.
+    /// Sends a text message into `room_id` as the puppet `user_id`; its event id.
+    /// The homeserver keeps one event per `txn_id` and user, so a retry never
+    /// duplicates.
     pub async fn send_text(
         &self,
         room_id: OwnedRoomId,
         txn_id: OwnedTransactionId,
         user_id: &UserId,
         body: &str,
-    ) -> Result<(), HomeserverError> {
+    ) -> Result<OwnedEventId, HomeserverError> {
         let content = ruma::events::room::message::RoomMessageEventContent::text_plain(body);
         let request = send_message_event::v3::Request::new(room_id, txn_id, &content)
             .map_err(|e| HomeserverError::Protocol(format!("cannot encode the message: {e}")))?;
+        Ok(self.call(request, Some(user_id)).await?.event_id)
+    }
+
+    /// Marks `event_id` read (`m.read`) for the puppet `user_id`.
+    pub async fn read_receipt(
+        &self,
+        room_id: OwnedRoomId,
+        event_id: OwnedEventId,
+        user_id: &UserId,
+    ) -> Result<(), HomeserverError> {
+        let request = create_receipt::v3::Request::new(
+            room_id,
+            create_receipt::v3::ReceiptType::Read,
+            event_id,
+        );
         self.call(request, Some(user_id)).await.map(drop)
     }
 

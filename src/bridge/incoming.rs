@@ -7,8 +7,10 @@
 
 use ruma::{
     UserId,
+    api::appservice::event::push_events::v1::EphemeralData,
     events::{
         AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
+        receipt::ReceiptType,
         room::{
             member::{MembershipState, OriginalRoomMemberEvent},
             message::{MessageType, OriginalRoomMessageEvent, Relation},
@@ -122,6 +124,47 @@ impl Bridge {
                 Ok(())
             }
         }
+    }
+
+    /// Ephemeral data pushed with a transaction: a Matrix user's read receipt on a
+    /// bridged message moves their read marker here, and the gadka sender hears of
+    /// it after the commit, as from a local reader.
+    pub(super) async fn ephemeral(&self, data: &EphemeralData) -> Result<(), IncomingError> {
+        let EphemeralData::Receipt(receipt) = data else {
+            return Ok(());
+        };
+        let Some(conversation) = self
+            .store
+            .portal_conversation(receipt.room_id.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        for (event_id, receipts) in &receipt.content.0 {
+            let Some(readers) = receipts.get(&ReceiptType::Read) else {
+                continue;
+            };
+            let Some((event_conversation, seq)) =
+                self.store.matrix_event(event_id.as_str()).await?
+            else {
+                continue;
+            };
+            if event_conversation != conversation {
+                continue;
+            }
+            for reader in readers.keys() {
+                let Some(user) = self.store.user_by_matrix_id(reader.as_str()).await? else {
+                    continue;
+                };
+                match self.chat.read_as(user.id, conversation, seq).await {
+                    Ok(()) => {}
+                    Err(ChatError::Internal(e)) => return Err(ChatError::Internal(e).into()),
+                    // Not a member of this conversation: their receipt is not ours.
+                    Err(e) => tracing::debug!(%reader, error = %e, "a receipt the chat refuses"),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The gadka user standing for a Matrix user, made with their Matrix display

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use ruma::{OwnedRoomId, OwnedTransactionId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -44,12 +44,21 @@ enum Outgoing {
     /// A gadka user's message to a Matrix user.
     Message {
         conversation_id: i64,
+        seq: i64,
         sender_id: i64,
         body: String,
     },
+    /// A gadka user read a Matrix user's messages up to `up_to_seq`.
+    Receipt {
+        conversation_id: i64,
+        reader_id: i64,
+        peer_id: i64,
+        up_to_seq: i64,
+    },
 }
 
-/// Adds an outbox row for every message to a user who lives on Matrix.
+/// Adds an outbox row for every message to a user who lives on Matrix, and for every
+/// read marker a local user moves over their messages.
 ///
 /// It runs inside the writer, which must never wait, so it knows those users from
 /// memory: the set is read at start and grows before a Matrix user's first
@@ -84,18 +93,35 @@ impl OutboxHook {
 
 impl TxnHook for OutboxHook {
     fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>) {
-        if let Committed::Message {
-            message,
-            recipient_id,
-            ..
-        } = event
-            && self.is_matrix_user(*recipient_id)
-        {
-            let outgoing = Outgoing::Message {
+        let outgoing = match event {
+            Committed::Message {
+                message,
+                recipient_id,
+                ..
+            } if self.is_matrix_user(*recipient_id) => Outgoing::Message {
                 conversation_id: message.conversation_id,
+                seq: message.seq,
                 sender_id: message.sender_id,
                 body: message.body.clone(),
-            };
+            },
+            // A Matrix user's own marker came from Matrix: it is not sent back.
+            Committed::Marker {
+                conversation_id,
+                user_id,
+                peer_id,
+                up_to_seq,
+                ..
+            } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(*user_id) => {
+                Outgoing::Receipt {
+                    conversation_id: *conversation_id,
+                    reader_id: *user_id,
+                    peer_id: *peer_id,
+                    up_to_seq: *up_to_seq,
+                }
+            }
+            _ => return,
+        };
+        {
             match serde_json::to_string(&outgoing) {
                 Ok(payload) => rows.push(OutboxEntry {
                     topic: TOPIC,
@@ -187,33 +213,70 @@ async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
     match outgoing {
         Outgoing::Message {
             conversation_id,
+            seq,
             sender_id,
             body,
         } => {
-            let room = bridge
-                .store
-                .portal_room(conversation_id)
-                .await?
-                .ok_or_else(|| {
-                    CarryError::Void(format!("conversation {conversation_id} has no portal room"))
-                })?;
-            let room = OwnedRoomId::try_from(room)
-                .map_err(|e| CarryError::Void(format!("a portal that is no room id: {e}")))?;
-            let sender = bridge
-                .store
-                .user(sender_id)
-                .await?
-                .ok_or_else(|| CarryError::Void(format!("no user {sender_id}")))?;
-            let puppet = bridge
-                .settings
-                .puppet_id(&sender.username)
-                .map_err(|e| CarryError::Void(format!("no puppet for {}: {e}", sender.username)))?;
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, sender_id).await?;
             let txn_id = OwnedTransactionId::from(row.id.to_string());
-            bridge
+            let event = bridge
                 .homeserver
                 .send_text(room, txn_id, &puppet, &body)
                 .await?;
+            bridge
+                .store
+                .record_matrix_event(event.as_str(), conversation_id, seq)
+                .await?;
+            Ok(())
+        }
+        Outgoing::Receipt {
+            conversation_id,
+            reader_id,
+            peer_id,
+            up_to_seq,
+        } => {
+            // The newest message from Matrix the marker passed; none: nothing to mark.
+            let Some(event) = bridge
+                .store
+                .matrix_event_up_to(conversation_id, peer_id, up_to_seq)
+                .await?
+            else {
+                return Ok(());
+            };
+            let event = OwnedEventId::try_from(event).map_err(|e| {
+                CarryError::Void(format!("a Matrix message without an event id: {e}"))
+            })?;
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, reader_id).await?;
+            bridge.homeserver.read_receipt(room, event, &puppet).await?;
             Ok(())
         }
     }
+}
+
+/// The portal room of a conversation.
+async fn portal(bridge: &Bridge, conversation_id: i64) -> Result<OwnedRoomId, CarryError> {
+    let room = bridge
+        .store
+        .portal_room(conversation_id)
+        .await?
+        .ok_or_else(|| {
+            CarryError::Void(format!("conversation {conversation_id} has no portal room"))
+        })?;
+    OwnedRoomId::try_from(room)
+        .map_err(|e| CarryError::Void(format!("a portal that is no room id: {e}")))
+}
+
+/// The puppet of a local user.
+async fn puppet(bridge: &Bridge, user_id: i64) -> Result<OwnedUserId, CarryError> {
+    let user = bridge
+        .store
+        .user(user_id)
+        .await?
+        .ok_or_else(|| CarryError::Void(format!("no user {user_id}")))?;
+    bridge
+        .settings
+        .puppet_id(&user.username)
+        .map_err(|e| CarryError::Void(format!("no puppet for {}: {e}", user.username)))
 }

@@ -48,4 +48,24 @@ impl Chat {
             .await?;
         Ok(matches!(outcome, SendOutcome::New(_)))
     }
+
+    /// Moves `user_id`'s read marker in a conversation up to `seq` (never back). As
+    /// for a local reader, the other member hears of it only after the commit.
+    pub async fn read_as(
+        &self,
+        user_id: i64,
+        conversation_id: i64,
+        seq: i64,
+    ) -> Result<(), ChatError> {
+        self.engine()
+            .request(|reply| Command::Read {
+                user_id,
+                conversation_id,
+                up_to_seq: Some(seq),
+                origin: None,
+                reply,
+            })
+            .await
+            .map(drop)
+    }
 }

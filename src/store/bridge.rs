@@ -1,9 +1,9 @@
 //! The Matrix bridge's rows: users who live on Matrix, and portal rooms.
 
-use entity::{portal, user};
+use entity::{matrix_event, message, portal, user};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::OnConflict,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::OnConflict,
 };
 
 use super::{Store, UserRow, is_unique_violation};
@@ -105,5 +105,51 @@ impl Store {
             .one(&self.db)
             .await?
             .map(|portal| portal.room_id))
+    }
+
+    /// Remembers the Matrix event that carried message `seq` of a conversation.
+    pub async fn record_matrix_event(
+        &self,
+        event_id: &str,
+        conversation_id: i64,
+        seq: i64,
+    ) -> Result<(), DbErr> {
+        let row = matrix_event::ActiveModel {
+            event_id: Set(event_id.to_owned()),
+            conversation_id: Set(conversation_id),
+            seq: Set(seq),
+        };
+        // Sent again after a lost answer, the homeserver gives the same event id.
+        matrix_event::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The conversation and `seq` of the gadka message a Matrix event carried.
+    pub async fn matrix_event(&self, event_id: &str) -> Result<Option<(i64, i64)>, DbErr> {
+        Ok(matrix_event::Entity::find_by_id(event_id)
+            .one(&self.db)
+            .await?
+            .map(|row| (row.conversation_id, row.seq)))
+    }
+
+    /// The Matrix event id of the newest message `sender_id` sent from Matrix into a
+    /// conversation at or before `seq`: its `txn_id` is the event id.
+    pub async fn matrix_event_up_to(
+        &self,
+        conversation_id: i64,
+        sender_id: i64,
+        seq: i64,
+    ) -> Result<Option<String>, DbErr> {
+        Ok(message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::SenderId.eq(sender_id))
+            .filter(message::Column::Seq.lte(seq))
+            .order_by_desc(message::Column::Seq)
+            .one(&self.db)
+            .await?
+            .and_then(|row| row.txn_id))
     }
 }

@@ -5,5 +5,6 @@ mod appservice;
 mod gadka;
 mod matrix;
 mod messages;
+mod receipts;
 mod registration;
 mod synapse;

@@ -7,10 +7,46 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    gadka::Gadka,
+    gadka::{Gadka, GadkaUser},
     matrix::{MatrixUser, mxid},
-    synapse,
+    synapse::{self, Slot},
 };
+
+/// A chat started from Matrix: gadka's bob and Matrix's alice in a portal.
+pub struct Dm {
+    _gadka: Gadka,
+    pub bob: GadkaUser,
+    pub alice: MatrixUser,
+    pub room: String,
+    pub puppet: String,
+    /// Bob's conversation with alice, once she has written.
+    pub conversation: i64,
+}
+
+/// bob on gadka; alice on Matrix starts a chat with his puppet and says "hello".
+pub async fn dm(slot: &Slot, name: &str) -> Dm {
+    let synapse = synapse::shared();
+    let gadka = Gadka::start(slot, |_| {}).await;
+    gadka.bridge_health("ready").await;
+    let bob = gadka.register("bob", "Bob").await;
+    let alice = MatrixUser::register(synapse, &format!("{name}{}", slot.index)).await;
+    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let room = alice.start_dm(&puppet).await;
+    alice.wait_for_member(&room, &puppet).await;
+    alice
+        .send(&room, json!({"msgtype": "m.text", "body": "hello"}))
+        .await;
+    let conversations = bob.wait_for_conversations(1).await;
+    let conversation = conversations[0]["id"].as_i64().unwrap();
+    Dm {
+        _gadka: gadka,
+        bob,
+        alice,
+        room,
+        puppet,
+        conversation,
+    }
+}
 
 #[tokio::test]
 async fn a_dm_started_from_matrix_carries_messages_both_ways_in_order_and_once() {
