@@ -43,8 +43,13 @@ pub struct Application {
     writer: JoinHandle<()>,
     /// `/metrics` on its own address, when configured.
     metrics_listener: Option<TcpListener>,
-    /// The Matrix bridge and the listener the homeserver calls, when configured.
-    bridge: Option<(Arc<Bridge>, TcpListener)>,
+    /// The Matrix bridge, the listener the homeserver calls and the typing notices
+    /// for Matrix, when configured.
+    bridge: Option<(
+        Arc<Bridge>,
+        TcpListener,
+        tokio::sync::mpsc::Receiver<bridge::typing::TypingNotice>,
+    )>,
 }
 
 impl Application {
@@ -111,11 +116,13 @@ impl Application {
         let bridge = match (settings.bridge.clone(), outbox) {
             (Some(bridge_settings), Some(outbox)) => {
                 let listen = bridge_settings.listen;
+                let (relay, typing) = bridge::typing::TypingRelay::new(outbox.clone());
+                chat.listen_to_typing(Arc::new(relay));
                 let bridge = Bridge::new(bridge_settings, chat.clone(), store.clone(), outbox)?;
                 let listener = TcpListener::bind(listen).await.with_context(|| {
                     format!("cannot listen for the homeserver on {listen} (appservice.hostname, appservice.port)")
                 })?;
-                Some((bridge, listener))
+                Some((bridge, listener, typing))
             }
             _ => None,
         };
@@ -126,7 +133,7 @@ impl Application {
                 cookie_secure: settings.cookie_secure,
             },
             settings.metrics_listen.is_none(),
-            bridge.as_ref().map(|(bridge, _)| bridge.clone()),
+            bridge.as_ref().map(|(bridge, _, _)| bridge.clone()),
         );
         let metrics_listener = match settings.metrics_listen {
             Some(address) => Some(
@@ -174,7 +181,7 @@ impl Application {
         });
         // The bridge serves the homeserver on its own listener, and checks the
         // homeserver in the background: the chat never waits for either.
-        let bridge_tasks = self.bridge.map(|(bridge, listener)| {
+        let bridge_tasks = self.bridge.map(|(bridge, listener, typing)| {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "serving the Matrix application service");
             }
@@ -186,6 +193,7 @@ impl Application {
                     }
                 }),
                 tokio::spawn(bridge.clone().start()),
+                tokio::spawn(bridge::typing::relay(bridge.clone(), typing)),
                 tokio::spawn(bridge::outbox::drain(bridge)),
             ]
         });

@@ -23,6 +23,10 @@ use ruma::{
             message::send_message_event,
             profile::{get_display_name, set_display_name},
             receipt::create_receipt,
+            typing::create_typing_event::{
+                self,
+                v3::{Typing, TypingInfo},
+            },
         },
         path_builder::{PathBuilder, VersionHistory},
     },
@@ -205,6 +209,21 @@ impl Homeserver {
             create_receipt::v3::ReceiptType::Read,
             event_id,
         );
+        self.call(request, Some(user_id)).await.map(drop)
+    }
+
+    /// Shows the puppet `user_id` typing in `room_id` for `timeout`, or stops it.
+    pub async fn typing(
+        &self,
+        room_id: OwnedRoomId,
+        user_id: &UserId,
+        timeout: Option<Duration>,
+    ) -> Result<(), HomeserverError> {
+        let state = match timeout {
+            Some(timeout) => Typing::Yes(TypingInfo::new(timeout)),
+            None => Typing::No,
+        };
+        let request = create_typing_event::v3::Request::new(user_id.to_owned(), room_id, state);
         self.call(request, Some(user_id)).await.map(drop)
     }
 

@@ -126,12 +126,14 @@ impl Bridge {
         }
     }
 
-    /// Ephemeral data pushed with a transaction: a Matrix user's read receipt on a
-    /// bridged message moves their read marker here, and the gadka sender hears of
-    /// it after the commit, as from a local reader.
+    /// Ephemeral data pushed with a transaction: typing, and read receipts. A Matrix
+    /// user's read receipt on a bridged message moves their read marker here, and the
+    /// gadka sender hears of it after the commit, as from a local reader.
     pub(super) async fn ephemeral(&self, data: &EphemeralData) -> Result<(), IncomingError> {
-        let EphemeralData::Receipt(receipt) = data else {
-            return Ok(());
+        let receipt = match data {
+            EphemeralData::Receipt(receipt) => receipt,
+            EphemeralData::Typing(_) => return self.typing_from_matrix(data).await,
+            _ => return Ok(()),
         };
         let Some(conversation) = self
             .store

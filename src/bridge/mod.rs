@@ -6,7 +6,8 @@
 //! - `appservice.rs`: the API the homeserver calls (`/_matrix/app/v1/*`);
 //! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest);
 //! - `incoming.rs`: Matrix events in (invites to puppets, messages);
-//! - `outbox.rs`: gadka's changes out, through rows committed with them.
+//! - `outbox.rs`: gadka's changes out, through rows committed with them;
+//! - `typing.rs`: typing both ways, best effort.
 //!
 //! The bridge runs beside the chat and never in its way: while the homeserver is
 //! unreachable, it says so in the log and in `/healthz`, retries with backoff, and
@@ -18,6 +19,7 @@ pub mod homeserver;
 mod incoming;
 pub mod outbox;
 pub mod registration;
+pub mod typing;
 
 use std::{
     sync::{Arc, RwLock},
@@ -50,6 +52,8 @@ pub struct Bridge {
     store: Store,
     /// The hook that puts messages to Matrix users into the outbox.
     outbox: Arc<OutboxHook>,
+    /// Who on Matrix is typing where.
+    typing_now: typing::TypingNow,
     health: RwLock<Health>,
 }
 
@@ -80,6 +84,7 @@ impl Bridge {
             chat,
             store,
             outbox,
+            typing_now: typing::TypingNow::default(),
             health: RwLock::new(Health {
                 status: "starting",
                 detail: None,

@@ -83,7 +83,8 @@ impl OutboxHook {
             .insert(user_id);
     }
 
-    fn is_matrix_user(&self, user_id: i64) -> bool {
+    /// Whether `user_id` lives on Matrix.
+    pub(crate) fn is_matrix_user(&self, user_id: i64) -> bool {
         self.matrix_users
             .read()
             .unwrap_or_else(|e| e.into_inner())

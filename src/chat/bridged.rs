@@ -2,11 +2,20 @@
 //! on behalf of a user who has no session here (a Matrix user, acting through the
 //! homeserver's authenticated transaction).
 
+use std::sync::Arc;
+
 use super::{
     Chat, ChatError, SendTo,
     engine::{Command, SendOutcome},
+    events::Event,
     input::{MessageBody, TxnId},
 };
+
+/// Hears every typing notice a local user gives, besides the peer's sockets: the
+/// Matrix bridge, for peers who live on Matrix. Called inline; must never wait.
+pub trait TypingListener: Send + Sync + 'static {
+    fn typing(&self, conversation_id: i64, user_id: i64, peer_id: i64, typing: bool);
+}
 
 impl Chat {
     /// The direct conversation between two users, opened the first time.
@@ -67,5 +76,33 @@ impl Chat {
             })
             .await
             .map(drop)
+    }
+
+    /// Tells the other member of a conversation that `user_id` is typing or stopped,
+    /// as [`Chat::typing`] does for a local user.
+    pub async fn typing_as(
+        &self,
+        user_id: i64,
+        conversation_id: i64,
+        typing: bool,
+    ) -> Result<(), ChatError> {
+        let m = self.membership(user_id, conversation_id).await?;
+        self.publish(
+            &[m.peer_id],
+            &Event::Typing {
+                conversation_id,
+                user_id,
+                typing,
+            },
+            None,
+        );
+        Ok(())
+    }
+
+    /// Sets who else hears typing; only the first listener set counts.
+    pub fn listen_to_typing(&self, listener: Arc<dyn TypingListener>) {
+        if self.inner.typing_listener.set(listener).is_err() {
+            tracing::warn!("a second typing listener is ignored");
+        }
     }
 }

@@ -23,8 +23,9 @@ mod seen;
 mod sessions;
 pub mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+pub use bridged::TypingListener;
 pub use conversations::{PendingSend, SendTo};
 pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome};
 pub use error::ChatError;
@@ -51,6 +52,8 @@ struct Inner {
     hub: Hub,
     /// Every change others must hear about goes through it.
     engine: Engine,
+    /// Who else hears typing (the Matrix bridge), set once at start.
+    typing_listener: OnceLock<Arc<dyn TypingListener>>,
 }
 
 impl Chat {
@@ -74,6 +77,7 @@ impl Chat {
                 limits,
                 hub,
                 engine,
+                typing_listener: OnceLock::new(),
             }),
         }
     }

@@ -3,14 +3,23 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use futures_util::{SinkExt, StreamExt};
 use gadka::{
     config::{Overrides, Settings},
     startup::Application,
 };
-use reqwest::{StatusCode, cookie::Jar};
+use reqwest::{
+    StatusCode,
+    cookie::{CookieStore, Jar},
+    header::{COOKIE, ORIGIN},
+};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest},
+};
 
 use crate::synapse::Slot;
 
@@ -75,7 +84,7 @@ impl Gadka {
     pub async fn register(&self, username: &str, display_name: &str) -> GadkaUser {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
-            .cookie_provider(jar)
+            .cookie_provider(jar.clone())
             .build()
             .unwrap();
         let response = http
@@ -92,6 +101,7 @@ impl Gadka {
         let body: Value = response.json().await.unwrap();
         GadkaUser {
             http,
+            jar,
             base: format!("http://{}", self.addr),
             user: body["user"].clone(),
         }
@@ -109,13 +119,65 @@ impl Drop for Gadka {
 /// A gadka user, logged in over HTTP.
 pub struct GadkaUser {
     pub http: reqwest::Client,
+    jar: Arc<Jar>,
     pub base: String,
     pub user: Value,
+}
+
+/// A gadka user's socket (`/ws`), past its `hello`.
+pub struct Socket(WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>);
+
+impl Socket {
+    pub async fn send(&mut self, frame: Value) {
+        self.0
+            .send(Message::text(frame.to_string()))
+            .await
+            .expect("the socket takes a frame");
+    }
+
+    /// The next frame of type `kind`, skipping others; panics after 10 s.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.0.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind} frame within 10 s"))
+                .expect("the socket is open")
+                .expect("a readable frame");
+            if let Message::Text(text) = message {
+                let frame: Value = serde_json::from_str(&text).expect("a JSON frame");
+                if frame["type"] == kind {
+                    return frame;
+                }
+            }
+        }
+    }
 }
 
 impl GadkaUser {
     pub fn id(&self) -> i64 {
         self.user["id"].as_i64().unwrap()
+    }
+
+    /// Opens `/ws` with this user's session, from gadka's own origin.
+    pub async fn socket(&self) -> Socket {
+        let mut request = format!("{}/ws", self.base.replacen("http", "ws", 1))
+            .into_client_request()
+            .unwrap();
+        let cookie = self
+            .jar
+            .cookies(&self.base.parse().unwrap())
+            .expect("a session cookie");
+        request.headers_mut().insert(COOKIE, cookie);
+        request
+            .headers_mut()
+            .insert(ORIGIN, self.base.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the socket opens");
+        let mut socket = Socket(ws);
+        socket.next_of("hello").await;
+        socket
     }
 
     /// A `GET` of gadka's API.

@@ -8,3 +8,4 @@ mod messages;
 mod receipts;
 mod registration;
 mod synapse;
+mod typing;
