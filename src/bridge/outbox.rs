@@ -11,7 +11,7 @@
 use std::{
     collections::HashSet,
     sync::{Arc, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
@@ -160,7 +160,12 @@ impl CarryError {
 /// second in case a wake-up was missed.
 pub async fn drain(bridge: Arc<Bridge>) {
     let mut commits = bridge.chat.engine().subscribe();
+    let mut measured: Option<Instant> = None;
     loop {
+        if measured.is_none_or(|at| at.elapsed() >= POLL) {
+            measure(&bridge).await;
+            measured = Some(Instant::now());
+        }
         match bridge.store.outbox_after(TOPIC, 0, PAGE).await {
             Ok(rows) => {
                 let full = rows.len() as u64 == PAGE;
@@ -181,6 +186,19 @@ pub async fn drain(bridge: Arc<Bridge>) {
             }
             () = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+/// `gadka_bridge_outbox_depth` (rows waiting) and `gadka_bridge_outbox_age_seconds`
+/// (how long the oldest has waited) in `/metrics`.
+async fn measure(bridge: &Bridge) {
+    match bridge.store.outbox_stats(TOPIC).await {
+        Ok((depth, oldest)) => {
+            let age_ms = oldest.map_or(0, |at| chrono::Utc::now().timestamp_millis() - at);
+            metrics::gauge!("gadka_bridge_outbox_depth").set(depth as f64);
+            metrics::gauge!("gadka_bridge_outbox_age_seconds").set(age_ms.max(0) as f64 / 1000.0);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot measure the outbox"),
     }
 }
 

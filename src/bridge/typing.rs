@@ -58,7 +58,7 @@ impl TypingListener for TypingRelay {
 pub async fn relay(bridge: Arc<Bridge>, mut notices: mpsc::Receiver<TypingNotice>) {
     while let Some(notice) = notices.recv().await {
         if let Err(e) = send(&bridge, &notice).await {
-            tracing::debug!(?notice, error = %e, "a typing notice did not reach Matrix");
+            tracing::warn!(?notice, error = %e, "a typing notice did not reach Matrix");
         }
     }
 }

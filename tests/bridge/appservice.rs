@@ -35,6 +35,20 @@ async fn the_bridge_checks_the_homeserver_and_the_homeserver_reaches_it() {
         "{}",
         profile.body
     );
+
+    // The outbox is measured.
+    let metrics = reqwest::get(gadka.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for gauge in [
+        "gadka_bridge_outbox_depth",
+        "gadka_bridge_outbox_age_seconds",
+    ] {
+        assert!(metrics.contains(gauge), "{gauge} in {metrics}");
+    }
 }
 
 #[tokio::test]
