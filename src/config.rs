@@ -37,6 +37,8 @@ use serde::{
     de::{self, SeqAccess, Visitor},
 };
 
+use crate::bridge::config::{AppserviceSection, BridgeSection, BridgeSettings, HomeserverSection};
+
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(name = "gadka", version, about = "A 1:1 chat server")]
@@ -51,11 +53,23 @@ pub struct Cli {
 }
 
 /// What to run; `serve` when none is given.
-#[derive(Debug, Clone, Copy, Subcommand, Default)]
+#[derive(Debug, Clone, Subcommand, Default)]
 pub enum Command {
-    /// Run the chat server (the default).
+    /// Run the chat server, and the Matrix bridge when configured (the default).
     #[default]
     Serve,
+    /// Write the homeserver's registration file for the bridge, with fresh tokens,
+    /// and fill those tokens into the configuration file.
+    GenerateRegistration {
+        /// Where to write the registration.
+        #[arg(
+            long,
+            short = 'r',
+            value_name = "FILE",
+            default_value = "registration.yaml"
+        )]
+        registration: PathBuf,
+    },
 }
 
 impl Cli {
@@ -187,6 +201,14 @@ struct Layer {
     metrics: MetricsSection,
     #[command(flatten)]
     logging: LoggingSection,
+    // The bridge's sections are read from the file only: tokens and templates are no
+    // flags. Without `homeserver` the bridge is off.
+    #[arg(skip)]
+    homeserver: Option<HomeserverSection>,
+    #[arg(skip)]
+    appservice: AppserviceSection,
+    #[arg(skip)]
+    bridge: BridgeSection,
 }
 
 // In every section, a field's clap `id` is its file key: errors and help name the key
@@ -389,6 +411,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The `tracing` filter, e.g. `info` or `gadka=debug`.
     pub log_filter: String,
+    /// The Matrix bridge; `None` (off) without a `homeserver` section.
+    pub bridge: Option<BridgeSettings>,
 }
 
 /// Sizes and rates that protect the server; each is at least 1.
@@ -450,10 +474,19 @@ impl Settings {
                 .update_from_arg_matches(matches)
                 .map_err(|e| ConfigError::Args(e.kind()))?;
         }
-        Ok(Self::from_layer(layer))
+        let bridge = BridgeSettings::from_sections(
+            layer.homeserver.take(),
+            std::mem::take(&mut layer.appservice),
+            std::mem::take(&mut layer.bridge),
+        )?;
+        Ok(Self {
+            bridge,
+            ..Self::from_layer(layer)
+        })
     }
 
-    /// Every value is valid by its type already; what is left is the defaults.
+    /// Every value is valid by its type already; what is left is the defaults. The
+    /// bridge's sections, which need checks across keys, are [`Settings::load`]'s.
     fn from_layer(layer: Layer) -> Self {
         let Layer {
             server,
@@ -462,6 +495,7 @@ impl Settings {
             limits,
             metrics,
             logging,
+            ..
         } = layer;
         let data_dir = server.data_dir.unwrap_or_else(|| "./gadka-data".into());
         Self {
@@ -493,6 +527,7 @@ impl Settings {
             },
             metrics_listen: metrics.listen,
             log_filter: logging.filter.unwrap_or_else(|| "info".into()),
+            bridge: None,
         }
     }
 }

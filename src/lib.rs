@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bridge;
 pub mod chat;
 pub mod config;
 pub mod http;

@@ -1,9 +1,10 @@
 //! The `gadka` binary: parse the command line, load the settings, run.
 #![forbid(unsafe_code)]
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use gadka::{
+    bridge::registration,
     config::{Cli, Command, Settings},
     startup::{Application, shutdown_signal},
     telemetry,
@@ -17,9 +18,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     // A bad flag or variable is reported like a bad file value: one line, exit code 2.
-    let (command, settings) = match Cli::parse_args().and_then(|cli| {
+    let (command, config, settings) = match Cli::parse_args().and_then(|cli| {
         let settings = Settings::load(cli.config.as_deref(), &cli.overrides)?;
-        Ok((cli.command.unwrap_or_default(), settings))
+        let command = cli.command.unwrap_or_default();
+        // Serving the bridge needs its tokens; generating them does not.
+        if let (Command::Serve, Some(bridge)) = (&command, &settings.bridge) {
+            bridge.require_tokens()?;
+        }
+        Ok((command, cli.config, settings))
     }) {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -27,21 +33,64 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::GenerateRegistration { registration } => {
+            generate_registration(config, &settings, &registration)
+        }
+    }
+}
+
+/// `gadka serve`, or `gadka` alone: the chat server, with the bridge when configured.
+async fn serve(settings: Settings) -> ExitCode {
     if let Err(e) = telemetry::init(&settings.log_filter) {
         eprintln!("gadka: {e}");
         return ExitCode::from(2);
     }
-    let result = match command {
-        Command::Serve => match Application::build(settings).await {
-            Ok(app) => app.run_until(shutdown_signal()).await,
-            Err(e) => Err(e),
-        },
+    let result = match Application::build(settings).await {
+        Ok(app) => app.run_until(shutdown_signal()).await,
+        Err(e) => Err(e),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("gadka: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gadka generate-registration`: the registration for the homeserver, and its tokens
+/// written into the configuration file.
+fn generate_registration(
+    config: Option<PathBuf>,
+    settings: &Settings,
+    registration: &std::path::Path,
+) -> ExitCode {
+    let Some(config) = config else {
+        eprintln!("gadka: generate-registration needs the bridge's configuration: --config FILE");
+        return ExitCode::from(2);
+    };
+    let Some(bridge) = &settings.bridge else {
+        eprintln!(
+            "gadka: {} has no `homeserver` section, so the bridge is off: see bridge-config.yaml",
+            config.display()
+        );
+        return ExitCode::from(2);
+    };
+    match registration::generate(bridge, &config, registration) {
+        Ok(()) => {
+            println!(
+                "wrote {} and its tokens into {}; add the registration to the homeserver's app_service_config_files, restart it, then run `gadka serve --config {}`",
+                registration.display(),
+                config.display(),
+                config.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gadka: {e}");
             ExitCode::FAILURE
         }
     }

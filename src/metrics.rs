@@ -13,6 +13,8 @@
 //! | `gadka_sockets_open` | gauge | the hub |
 //! | `gadka_db_queries_total` | counter | every statement the store runs |
 //! | `gadka_http_requests_total{route,method,status}` | counter | the HTTP layer |
+//! | `gadka_bridge_outbox_depth` | gauge | the bridge's rows waiting for Matrix (with the bridge on) |
+//! | `gadka_bridge_outbox_age_seconds` | gauge | how long the oldest of them has waited |
 
 use std::sync::OnceLock;
 

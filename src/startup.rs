@@ -22,6 +22,7 @@ use tower_http::{
 
 use crate::{
     api,
+    bridge::{self, Bridge, outbox::OutboxHook},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, WriterStopped, committed::TxnHook},
     config::Settings,
     http::{ApiError, AppState, origin},
@@ -43,6 +44,13 @@ pub struct Application {
     writer: WriterStopped,
     /// `/metrics` on its own address, when configured.
     metrics_listener: Option<TcpListener>,
+    /// The Matrix bridge, the listener the homeserver calls and the typing notices
+    /// for Matrix, when configured.
+    bridge: Option<(
+        Arc<Bridge>,
+        TcpListener,
+        tokio::sync::mpsc::Receiver<bridge::typing::TypingNotice>,
+    )>,
 }
 
 impl Application {
@@ -56,7 +64,7 @@ impl Application {
     /// transaction (the bridge's outbox).
     pub async fn build_with_hooks(
         settings: Settings,
-        hooks: Vec<Arc<dyn TxnHook>>,
+        mut hooks: Vec<Arc<dyn TxnHook>>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
@@ -73,6 +81,19 @@ impl Application {
             Some(secret) => secret.clone(),
             None => SessionKeys::secret_from_data_dir(&settings.data_dir)
                 .context("cannot read or create the session secret")?,
+        };
+        // The bridge's hook must know every Matrix user before the first commit.
+        let outbox = match &settings.bridge {
+            Some(_) => {
+                let matrix_users = store
+                    .matrix_user_ids()
+                    .await
+                    .context("cannot read the Matrix users")?;
+                let outbox = Arc::new(OutboxHook::new(matrix_users));
+                hooks.push(outbox.clone());
+                Some(outbox)
+            }
+            None => None,
         };
         let hub = Hub::new(settings.limits.ws_queue_frames);
         let (engine, writer) = Engine::start(
@@ -94,6 +115,19 @@ impl Application {
         );
         // Installed before anything records, so the first commit is counted.
         metrics::handle();
+        let bridge = match (settings.bridge.clone(), outbox) {
+            (Some(bridge_settings), Some(outbox)) => {
+                let listen = bridge_settings.listen;
+                let (relay, typing) = bridge::typing::TypingRelay::new(outbox.clone());
+                chat.listen_to_typing(Arc::new(relay));
+                let bridge = Bridge::new(bridge_settings, chat.clone(), store.clone(), outbox)?;
+                let listener = TcpListener::bind(listen).await.with_context(|| {
+                    format!("cannot listen for the homeserver on {listen} (appservice.hostname, appservice.port)")
+                })?;
+                Some((bridge, listener, typing))
+            }
+            _ => None,
+        };
         let router = router(
             AppState {
                 chat: chat.clone(),
@@ -101,6 +135,7 @@ impl Application {
                 cookie_secure: settings.cookie_secure,
             },
             settings.metrics_listen.is_none(),
+            bridge.as_ref().map(|(bridge, _, _)| bridge.clone()),
         );
         let metrics_listener = match settings.metrics_listen {
             Some(address) => Some(
@@ -120,6 +155,7 @@ impl Application {
             store,
             writer,
             metrics_listener,
+            bridge,
         })
     }
 
@@ -144,6 +180,24 @@ impl Application {
                 tracing::info!(%address, "serving /metrics");
             }
             tokio::spawn(async move { axum::serve(listener, metrics::routes::<()>()).await })
+        });
+        // The bridge serves the homeserver on its own listener, and checks the
+        // homeserver in the background: the chat never waits for either.
+        let bridge_tasks = self.bridge.map(|(bridge, listener, typing)| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving the Matrix application service");
+            }
+            let routes = observed(bridge::appservice::routes(bridge.clone()));
+            [
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, routes).await {
+                        tracing::error!(error = %e, "the application service listener failed");
+                    }
+                }),
+                tokio::spawn(bridge.clone().start()),
+                tokio::spawn(bridge::typing::relay(bridge.clone(), typing)),
+                tokio::spawn(bridge::outbox::drain(bridge)),
+            ]
         });
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {
@@ -182,6 +236,9 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         upkeep.abort();
+        for task in bridge_tasks.into_iter().flatten() {
+            task.abort();
+        }
         if let Some(server) = metrics_server {
             server.abort();
         }
@@ -208,7 +265,7 @@ impl Application {
 /// Each surface describes its routes in OpenAPI; the merged document, the contract
 /// clients and the fuzzer in `.ci/schemathesis.sh` are driven from, is served at
 /// `/api/openapi.json`.
-fn router(state: AppState, with_metrics: bool) -> Router {
+fn router(state: AppState, with_metrics: bool, bridge: Option<Arc<Bridge>>) -> Router {
     let (mut surfaces, contract) = api::router(state.chat.limits())
         .merge(ws::routes())
         .split_for_parts();
@@ -216,7 +273,7 @@ fn router(state: AppState, with_metrics: bool) -> Router {
         surfaces = surfaces.merge(metrics::routes());
     }
     let contract: Arc<str> = contract.to_json().unwrap_or_default().into();
-    surfaces
+    let surfaces = surfaces
         .route(
             "/api/openapi.json",
             get(move || async move {
@@ -229,14 +286,24 @@ fn router(state: AppState, with_metrics: bool) -> Router {
                 )
             }),
         )
-        .route("/healthz", get(health))
+        .route(
+            "/healthz",
+            get(move |state: State<AppState>| health(state, bridge.clone())),
+        )
         // An unknown API path is a JSON 404 whoever takes the fallback below.
         .route("/api/{*rest}", any(not_found))
         // Everything else is the web client: its assets, or its page for the paths
         // it routes itself.
         .fallback(web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), origin::check))
+        .layer(middleware::from_fn_with_state(state.clone(), origin::check));
+    observed(surfaces).with_state(state)
+}
+
+/// The layers every listener shares: the request counter, a request id and the
+/// `request` span.
+fn observed<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
         .layer(middleware::from_fn(metrics::count_requests))
         .layer(
             ServiceBuilder::new()
@@ -244,7 +311,6 @@ fn router(state: AppState, with_metrics: bool) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
-        .with_state(state)
 }
 
 /// The span every request runs in, so that what it logs names its request id.
@@ -261,14 +327,15 @@ async fn not_found() -> ApiError {
     ApiError::NoRoute
 }
 
-/// 200 when the database answers, 503 when it does not.
-async fn health(State(state): State<AppState>) -> Response {
+/// 200 when the database answers, 503 when it does not. With the bridge, how it
+/// is doing too; a failing bridge is no failure of the chat, so it stays 200.
+async fn health(State(state): State<AppState>, bridge: Option<Arc<Bridge>>) -> Response {
     if state.chat.healthy().await {
-        (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ok"})),
-        )
-            .into_response()
+        let mut body = serde_json::json!({"status": "ok"});
+        if let Some(bridge) = bridge {
+            body["bridge"] = serde_json::to_value(bridge.health()).unwrap_or_default();
+        }
+        (StatusCode::OK, axum::Json(body)).into_response()
     } else {
         let body = serde_json::json!({"error": {"code": "unavailable", "message": "the database does not answer"}});
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()

@@ -161,3 +161,156 @@ fn a_bad_setting_stops_the_start_with_one_line_naming_the_key() {
         "{stderr}"
     );
 }
+
+/// The repository's annotated example, pointed at a data dir of the test's own.
+fn example_bridge_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/bridge-config.yaml"))
+            .expect("bridge-config.yaml is at the top of the repository");
+    let config = dir.join("bridge-config.yaml");
+    std::fs::write(
+        &config,
+        example.replace("./gadka-data", &dir.join("data").display().to_string()),
+    )
+    .unwrap();
+    config
+}
+
+fn yaml(path: &std::path::Path) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn generate_registration_writes_the_registration_and_fills_the_tokens_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_bridge_config(dir.path());
+    let registration = dir.path().join("registration.yaml");
+
+    let out = gadka()
+        .args(["generate-registration", "--config"])
+        .arg(&config)
+        .arg("--registration")
+        .arg(&registration)
+        .output()
+        .expect("gadka runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let text = std::fs::read_to_string(&registration).unwrap();
+    assert!(
+        !text.contains("msc2409"),
+        "only the stable receive_ephemeral key: {text}"
+    );
+    let reg = yaml(&registration);
+    let conf = yaml(&config);
+    let as_token = reg["as_token"].as_str().unwrap();
+    let hs_token = reg["hs_token"].as_str().unwrap();
+    for token in [as_token, hs_token] {
+        assert_eq!(token.len(), 64);
+        assert!(token.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+    assert_ne!(as_token, hs_token);
+    assert_eq!(conf["appservice"]["as_token"].as_str(), Some(as_token));
+    assert_eq!(conf["appservice"]["hs_token"].as_str(), Some(hs_token));
+    assert_eq!(reg["id"].as_str(), Some("gadka"));
+    assert_eq!(reg["url"].as_str(), Some("http://localhost:29340"));
+    assert_eq!(reg["sender_localpart"].as_str(), Some("gadkabot"));
+    assert_eq!(reg["rate_limited"].as_bool(), Some(false));
+    assert_eq!(reg["receive_ephemeral"].as_bool(), Some(true));
+    let users: Vec<_> = reg["namespaces"]["users"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|ns| {
+            assert_eq!(ns["exclusive"].as_bool(), Some(true));
+            ns["regex"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [r"^@gadkabot:example\.org$", r"^@gadka_.*:example\.org$"]
+    );
+    let edited = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        edited.contains("# The shared secrets.")
+            && edited.contains("# gadka with its Matrix bridge"),
+        "the comments are kept: {edited}"
+    );
+
+    // Again: fresh tokens, in both files.
+    let out = gadka()
+        .args(["generate-registration", "-r"])
+        .arg(&registration)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let again = yaml(&registration);
+    assert_ne!(again["as_token"].as_str(), Some(as_token));
+    assert_eq!(
+        yaml(&config)["appservice"]["as_token"],
+        again["as_token"],
+        "the config holds the new token"
+    );
+}
+
+#[test]
+fn the_bridge_needs_its_tokens_and_its_config_to_generate_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_bridge_config(dir.path());
+    for args in [&["serve"][..], &[]] {
+        let out = gadka()
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("appservice.as_token")
+                && stderr.contains("generate-registration")
+                && stderr.trim().lines().count() == 1,
+            "{stderr}"
+        );
+    }
+
+    let out = gadka()
+        .args(["generate-registration"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--config"), "{stderr}");
+
+    let plain = dir.path().join("plain.yaml");
+    std::fs::write(&plain, "server:\n  listen: 127.0.0.1:0\n").unwrap();
+    let out = gadka()
+        .args(["generate-registration", "--config"])
+        .arg(&plain)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("homeserver"), "{stderr}");
+    assert!(!dir.path().join("registration.yaml").exists());
+
+    std::fs::write(
+        &plain,
+        "homeserver:\n  address: http://localhost:8008\n  domain: example.org\nappservice:\n  address: http://localhost:1\n  port: lots\n",
+    )
+    .unwrap();
+    let out = gadka().arg("--config").arg(&plain).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("appservice.port") && stderr.trim().lines().count() == 1,
+        "{stderr}"
+    );
+}

@@ -5,8 +5,10 @@
 //! milliseconds). Only `store/` in the server crate uses these types.
 
 pub mod conversation;
+pub mod matrix_event;
 pub mod membership;
 pub mod message;
 pub mod outbox;
+pub mod portal;
 pub mod session;
 pub mod user;

@@ -15,6 +15,9 @@ pub struct Model {
     /// argon2id PHC string; `None` for an account that cannot log in here.
     pub password_hash: Option<String>,
     pub created_at: i64,
+    /// The Matrix ID of a user who lives on Matrix (the bridge's); `None` for local users.
+    #[sea_orm(unique)]
+    pub matrix_id: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_schema;
 mod m20261126_000001_create_outbox;
+mod m20261126_000002_bridge;
+mod m20261126_000003_matrix_event;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -14,6 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_schema::Migration),
             Box::new(m20261126_000001_create_outbox::Migration),
+            Box::new(m20261126_000002_bridge::Migration),
+            Box::new(m20261126_000003_matrix_event::Migration),
         ]
     }
 }

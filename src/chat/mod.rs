@@ -8,6 +8,7 @@
 //! hub, so a change made over one transport reaches the clients of the other.
 
 mod accounts;
+mod bridged;
 pub mod committed;
 mod conversations;
 mod engine;
@@ -22,8 +23,9 @@ mod seen;
 mod sessions;
 pub mod views;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+pub use bridged::TypingListener;
 pub use conversations::{PendingSend, SendTo};
 pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped};
 pub use error::ChatError;
@@ -50,6 +52,8 @@ struct Inner {
     hub: Hub,
     /// Every change others must hear about goes through it.
     engine: Engine,
+    /// Who else hears typing (the Matrix bridge), set once at start.
+    typing_listener: OnceLock<Arc<dyn TypingListener>>,
 }
 
 impl Chat {
@@ -73,6 +77,7 @@ impl Chat {
                 limits,
                 hub,
                 engine,
+                typing_listener: OnceLock::new(),
             }),
         }
     }

@@ -156,6 +156,9 @@ impl Chat {
             },
             None,
         );
+        if let Some(listener) = self.inner.typing_listener.get() {
+            listener.typing(conversation_id, me.user_id, m.peer_id, typing);
+        }
         Ok(())
     }
 

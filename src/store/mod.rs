@@ -3,6 +3,7 @@
 //! and make changes; they do not decide who may do what (that is `chat/`).
 
 mod batch;
+mod bridge;
 mod conversations;
 mod messages;
 mod outbox;

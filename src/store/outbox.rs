@@ -2,7 +2,10 @@
 //! the consumer of their topic.
 
 use entity::outbox;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, Func},
+};
 
 use super::Store;
 
@@ -36,5 +39,32 @@ impl Store {
                 created_at: row.created_at,
             })
             .collect())
+    }
+}
+
+impl Store {
+    /// Forgets a row its consumer has carried out.
+    pub async fn delete_outbox_row(&self, id: i64) -> Result<(), DbErr> {
+        outbox::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(())
+    }
+
+    /// How many rows of `topic` wait, and when the oldest was committed.
+    pub async fn outbox_stats(&self, topic: &str) -> Result<(i64, Option<i64>), DbErr> {
+        let stats: Option<(i64, Option<i64>)> = outbox::Entity::find()
+            .select_only()
+            .column_as(
+                Expr::from(Func::count(Expr::col(outbox::Column::Id))),
+                "depth",
+            )
+            .column_as(
+                Expr::from(Func::min(Expr::col(outbox::Column::CreatedAt))),
+                "oldest",
+            )
+            .filter(outbox::Column::Topic.eq(topic))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(stats.unwrap_or((0, None)))
     }
 }

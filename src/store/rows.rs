@@ -13,6 +13,8 @@ pub struct UserRow {
     /// argon2id PHC string; `None` for accounts that cannot log in here.
     pub password_hash: Option<String>,
     pub created_at: i64,
+    /// The Matrix ID of a user who lives on Matrix; `None` for local users.
+    pub matrix_id: Option<String>,
 }
 
 impl From<user::Model> for UserRow {
@@ -23,6 +25,7 @@ impl From<user::Model> for UserRow {
             display_name: u.display_name,
             password_hash: u.password_hash,
             created_at: u.created_at,
+            matrix_id: u.matrix_id,
         }
     }
 }

@@ -42,7 +42,7 @@ const ADVANCE_MARKER: &str = "UPDATE membership \
        AND last_read_seq < MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
      RETURNING last_read_seq";
 const SET_DISPLAY_NAME: &str = r#"UPDATE "user" SET display_name = ?1 WHERE id = ?2
-     RETURNING id, username, display_name, password_hash, created_at"#;
+     RETURNING id, username, display_name, password_hash, created_at, matrix_id"#;
 const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
 
 /// `INSERT` of `rows` messages, skipping a known `(sender_id, txn_id)`, returning
@@ -321,6 +321,7 @@ impl BatchWriter for SqliteBatches {
                     display_name: row.get(2)?,
                     password_hash: row.get(3)?,
                     created_at: row.get(4)?,
+                    matrix_id: row.get(5)?,
                 })
             })
             .optional()?)

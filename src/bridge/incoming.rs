@@ -1,0 +1,238 @@
+//! What comes from Matrix: the events of the homeserver's transactions, turned into
+//! the chat's commands.
+//!
+//! A transaction is answered only after its effects are committed. Each message is
+//! sent with its Matrix event id as the `txn_id` of its Matrix sender, so a replayed
+//! transaction (the homeserver retrying, or after a restart) stores nothing twice.
+
+use ruma::{
+    UserId,
+    api::appservice::event::push_events::v1::EphemeralData,
+    events::{
+        AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
+        receipt::ReceiptType,
+        room::{
+            member::{MembershipState, OriginalRoomMemberEvent},
+            message::{MessageType, OriginalRoomMessageEvent, Relation},
+        },
+    },
+};
+
+use super::{Bridge, PuppetError, homeserver::HomeserverError};
+use crate::chat::ChatError;
+
+/// The longest display name gadka keeps (`chat/input.rs`).
+const MAX_DISPLAY_NAME_CHARS: usize = 64;
+
+/// Why an event could not be carried in; the homeserver retries the transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum IncomingError {
+    #[error("cannot read the database: {0}")]
+    Store(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Homeserver(#[from] HomeserverError),
+    #[error(transparent)]
+    Chat(#[from] ChatError),
+    #[error(transparent)]
+    Puppet(#[from] PuppetError),
+}
+
+impl Bridge {
+    /// Carries one event in; `Ok` also for what the bridge leaves alone.
+    pub(super) async fn incoming(&self, event: &AnyTimelineEvent) -> Result<(), IncomingError> {
+        // What the bridge itself sent comes back in the transactions: never echo it.
+        let sender = event.sender();
+        if sender == self.settings.bot || self.settings.puppet_username(sender).is_some() {
+            return Ok(());
+        }
+        match event {
+            AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(member)))
+                if member.content.membership == MembershipState::Invite =>
+            {
+                self.invited(member).await
+            }
+            AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
+                MessageLikeEvent::Original(message),
+            )) => self.message(message).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// A Matrix user invited a puppet: the puppet joins, and the room becomes the
+    /// portal of the conversation between the two.
+    async fn invited(&self, member: &OriginalRoomMemberEvent) -> Result<(), IncomingError> {
+        let Ok(invitee) = UserId::parse(member.state_key.as_str()) else {
+            return Ok(());
+        };
+        if self.settings.puppet_username(&invitee).is_none() {
+            return Ok(());
+        }
+        if self.settings.permission_of(&member.sender).is_none() {
+            tracing::info!(sender = %member.sender, "an invite from someone the bridge permissions leave out");
+            return Ok(());
+        }
+        let Some(local) = self.ensure_puppet(&invitee).await? else {
+            return Ok(());
+        };
+        self.homeserver.join(&member.room_id, &invitee).await?;
+        let remote = self.matrix_user(&member.sender).await?;
+        let conversation = self.chat.open_between(local.id, remote).await?;
+        self.store
+            .set_portal(conversation, member.room_id.as_str(), now_ms())
+            .await?;
+        tracing::info!(room = %member.room_id, conversation, "a portal opened from Matrix");
+        Ok(())
+    }
+
+    /// A message in a portal, from its Matrix member.
+    async fn message(&self, message: &OriginalRoomMessageEvent) -> Result<(), IncomingError> {
+        // Edits come later; until then an edit is not a new message.
+        if matches!(message.content.relates_to, Some(Relation::Replacement(_))) {
+            return Ok(());
+        }
+        let body = match &message.content.msgtype {
+            MessageType::Text(text) => &text.body,
+            MessageType::Notice(notice) => &notice.body,
+            MessageType::Emote(emote) => &emote.body,
+            _ => return Ok(()),
+        };
+        let Some(conversation) = self
+            .store
+            .portal_conversation(message.room_id.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(sender) = self
+            .store
+            .user_by_matrix_id(message.sender.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        match self
+            .chat
+            .send_as(sender.id, conversation, body, message.event_id.as_str())
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A message the chat refuses (blank, too large, a room that is no longer
+            // the sender's) is refused for good: retrying the transaction cannot help.
+            Err(ChatError::Internal(e)) => Err(ChatError::Internal(e).into()),
+            Err(e) => {
+                tracing::info!(event = %message.event_id, error = %e, "a Matrix message the chat refuses");
+                Ok(())
+            }
+        }
+    }
+
+    /// Ephemeral data pushed with a transaction: typing, and read receipts. A Matrix
+    /// user's read receipt on a bridged message moves their read marker here, and the
+    /// gadka sender hears of it after the commit, as from a local reader.
+    pub(super) async fn ephemeral(&self, data: &EphemeralData) -> Result<(), IncomingError> {
+        let receipt = match data {
+            EphemeralData::Receipt(receipt) => receipt,
+            EphemeralData::Typing(_) => return self.typing_from_matrix(data).await,
+            _ => return Ok(()),
+        };
+        let Some(conversation) = self
+            .store
+            .portal_conversation(receipt.room_id.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        for (event_id, receipts) in &receipt.content.0 {
+            let Some(readers) = receipts.get(&ReceiptType::Read) else {
+                continue;
+            };
+            let Some((event_conversation, seq)) =
+                self.store.matrix_event(event_id.as_str()).await?
+            else {
+                continue;
+            };
+            if event_conversation != conversation {
+                continue;
+            }
+            for reader in readers.keys() {
+                let Some(user) = self.store.user_by_matrix_id(reader.as_str()).await? else {
+                    continue;
+                };
+                match self.chat.read_as(user.id, conversation, seq).await {
+                    Ok(()) => {}
+                    Err(ChatError::Internal(e)) => return Err(ChatError::Internal(e).into()),
+                    // Not a member of this conversation: their receipt is not ours.
+                    Err(e) => tracing::debug!(%reader, error = %e, "a receipt the chat refuses"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The gadka user standing for a Matrix user, made with their Matrix display
+    /// name the first time.
+    async fn matrix_user(&self, user_id: &UserId) -> Result<i64, IncomingError> {
+        if let Some(user) = self.store.user_by_matrix_id(user_id.as_str()).await? {
+            return Ok(user.id);
+        }
+        let shown = match self.homeserver.display_name(user_id).await {
+            Ok(name) => name,
+            Err(e) if e.is_permanent() => None,
+            Err(e) => return Err(e.into()),
+        };
+        let name = display_name(shown.as_deref(), user_id);
+        let user = self
+            .store
+            .matrix_user(user_id.as_str(), &name, now_ms())
+            .await?;
+        // Known to the outbox before any conversation with them can carry a message.
+        self.outbox.add_matrix_user(user.id);
+        Ok(user.id)
+    }
+}
+
+/// A Matrix display name as gadka keeps names: no control characters, trimmed, at
+/// most 64 characters; the localpart when nothing is left.
+fn display_name(shown: Option<&str>, user_id: &UserId) -> String {
+    let cleaned: String = shown
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let cleaned: String = cleaned
+        .trim()
+        .chars()
+        .take(MAX_DISPLAY_NAME_CHARS)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        user_id
+            .localpart()
+            .chars()
+            .take(MAX_DISPLAY_NAME_CHARS)
+            .collect()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_kept_as_gadka_keeps_them() {
+        let id = UserId::parse("@alice:example.org").unwrap();
+        assert_eq!(display_name(Some("  Alice \u{7} A. "), &id), "Alice  A.");
+        assert_eq!(display_name(Some(" \n "), &id), "alice");
+        assert_eq!(display_name(None, &id), "alice");
+        assert_eq!(
+            display_name(Some(&"x".repeat(100)), &id).chars().count(),
+            64
+        );
+    }
+}

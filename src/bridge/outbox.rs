@@ -1,0 +1,301 @@
+//! What goes from gadka to Matrix: rows committed with the change they carry, then
+//! carried out in order by one worker.
+//!
+//! [`OutboxHook`] is a [`TxnHook`]: inside the writer's transaction it adds a row for
+//! each message to a Matrix user, so the row commits with the message or not at all,
+//! and a send never waits for the homeserver. [`drain`] sends the rows in id order
+//! (hence in order per room), each with its row id as the Matrix `txnId`, so a retry
+//! after a failure or a restart never duplicates; a homeserver that is away is
+//! retried with backoff, and the rows wait in the database meanwhile.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{Bridge, homeserver::HomeserverError};
+use crate::{
+    chat::committed::{Committed, TxnHook},
+    store::{OutboxEntry, OutboxRow},
+};
+
+/// The outbox topic of the bridge's rows.
+pub const TOPIC: &str = "matrix";
+
+/// Rows read per round.
+const PAGE: u64 = 100;
+
+/// The longest wait before retrying a row.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// How often the worker looks for rows when no commit woke it (a missed wake-up, a
+/// broadcast receiver that lagged).
+const POLL: Duration = Duration::from_secs(1);
+
+/// One thing to do on Matrix.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Outgoing {
+    /// A gadka user's message to a Matrix user.
+    Message {
+        conversation_id: i64,
+        seq: i64,
+        sender_id: i64,
+        body: String,
+    },
+    /// A gadka user read a Matrix user's messages up to `up_to_seq`.
+    Receipt {
+        conversation_id: i64,
+        reader_id: i64,
+        peer_id: i64,
+        up_to_seq: i64,
+    },
+}
+
+/// Adds an outbox row for every message to a user who lives on Matrix, and for every
+/// read marker a local user moves over their messages.
+///
+/// It runs inside the writer, which must never wait, so it knows those users from
+/// memory: the set is read at start and grows before a Matrix user's first
+/// conversation opens, so no message to one is committed without its row.
+pub struct OutboxHook {
+    matrix_users: RwLock<HashSet<i64>>,
+}
+
+impl OutboxHook {
+    /// A hook that knows these Matrix users.
+    pub fn new(matrix_users: impl IntoIterator<Item = i64>) -> Self {
+        Self {
+            matrix_users: RwLock::new(matrix_users.into_iter().collect()),
+        }
+    }
+
+    /// Adds a user who lives on Matrix.
+    pub fn add_matrix_user(&self, user_id: i64) {
+        self.matrix_users
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user_id);
+    }
+
+    /// Whether `user_id` lives on Matrix.
+    pub(crate) fn is_matrix_user(&self, user_id: i64) -> bool {
+        self.matrix_users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&user_id)
+    }
+}
+
+impl TxnHook for OutboxHook {
+    fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>) {
+        let outgoing = match event {
+            Committed::Message {
+                message,
+                recipient_id,
+                ..
+            } if self.is_matrix_user(*recipient_id) => Outgoing::Message {
+                conversation_id: message.conversation_id,
+                seq: message.seq,
+                sender_id: message.sender_id,
+                body: message.body.clone(),
+            },
+            // A Matrix user's own marker came from Matrix: it is not sent back.
+            Committed::Marker {
+                conversation_id,
+                user_id,
+                peer_id,
+                up_to_seq,
+                ..
+            } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(*user_id) => {
+                Outgoing::Receipt {
+                    conversation_id: *conversation_id,
+                    reader_id: *user_id,
+                    peer_id: *peer_id,
+                    up_to_seq: *up_to_seq,
+                }
+            }
+            _ => return,
+        };
+        {
+            match serde_json::to_string(&outgoing) {
+                Ok(payload) => rows.push(OutboxEntry {
+                    topic: TOPIC,
+                    payload,
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot encode an outbox row"),
+            }
+        }
+    }
+}
+
+/// Why a row could not be carried out.
+#[derive(Debug, thiserror::Error)]
+enum CarryError {
+    #[error("cannot read the database: {0}")]
+    Store(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Homeserver(#[from] HomeserverError),
+    /// A row that can never be carried out (it is dropped).
+    #[error("{0}")]
+    Void(String),
+}
+
+impl CarryError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            Self::Store(_) => false,
+            Self::Homeserver(e) => e.is_permanent(),
+            Self::Void(_) => true,
+        }
+    }
+}
+
+/// Carries out the outbox until the engine stops: woken by each commit, and every
+/// second in case a wake-up was missed.
+pub async fn drain(bridge: Arc<Bridge>) {
+    let mut commits = bridge.chat.engine().subscribe();
+    let mut measured: Option<Instant> = None;
+    loop {
+        if measured.is_none_or(|at| at.elapsed() >= POLL) {
+            measure(&bridge).await;
+            measured = Some(Instant::now());
+        }
+        match bridge.store.outbox_after(TOPIC, 0, PAGE).await {
+            Ok(rows) => {
+                let full = rows.len() as u64 == PAGE;
+                for row in rows {
+                    carry_until_done(&bridge, &row).await;
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
+        }
+        tokio::select! {
+            received = commits.recv() => {
+                if let Err(RecvError::Closed) = received {
+                    return;
+                }
+            }
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// `gadka_bridge_outbox_depth` (rows waiting) and `gadka_bridge_outbox_age_seconds`
+/// (how long the oldest has waited) in `/metrics`.
+async fn measure(bridge: &Bridge) {
+    match bridge.store.outbox_stats(TOPIC).await {
+        Ok((depth, oldest)) => {
+            let age_ms = oldest.map_or(0, |at| chrono::Utc::now().timestamp_millis() - at);
+            metrics::gauge!("gadka_bridge_outbox_depth").set(depth as f64);
+            metrics::gauge!("gadka_bridge_outbox_age_seconds").set(age_ms.max(0) as f64 / 1000.0);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot measure the outbox"),
+    }
+}
+
+/// Tries one row until it is done or cannot ever be, waiting longer after each
+/// failure; later rows wait behind it, which keeps them in order.
+async fn carry_until_done(bridge: &Bridge, row: &OutboxRow) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match carry(bridge, row).await {
+            Ok(()) => break,
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(row = row.id, error = %e, "dropped an outbox row that cannot be sent");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(row = row.id, retry_in = ?backoff, error = %e, "cannot send to Matrix now");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    // A failed delete sends the row again later, which its txnId makes harmless.
+    if let Err(e) = bridge.store.delete_outbox_row(row.id).await {
+        tracing::warn!(row = row.id, error = %e, "cannot forget a sent outbox row");
+    }
+}
+
+async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
+    let outgoing: Outgoing = serde_json::from_str(&row.payload)
+        .map_err(|e| CarryError::Void(format!("an outbox row that does not parse: {e}")))?;
+    match outgoing {
+        Outgoing::Message {
+            conversation_id,
+            seq,
+            sender_id,
+            body,
+        } => {
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, sender_id).await?;
+            let txn_id = OwnedTransactionId::from(row.id.to_string());
+            let event = bridge
+                .homeserver
+                .send_text(room, txn_id, &puppet, &body)
+                .await?;
+            bridge
+                .store
+                .record_matrix_event(event.as_str(), conversation_id, seq)
+                .await?;
+            Ok(())
+        }
+        Outgoing::Receipt {
+            conversation_id,
+            reader_id,
+            peer_id,
+            up_to_seq,
+        } => {
+            // The newest message from Matrix the marker passed; none: nothing to mark.
+            let Some(event) = bridge
+                .store
+                .matrix_event_up_to(conversation_id, peer_id, up_to_seq)
+                .await?
+            else {
+                return Ok(());
+            };
+            let event = OwnedEventId::try_from(event).map_err(|e| {
+                CarryError::Void(format!("a Matrix message without an event id: {e}"))
+            })?;
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, reader_id).await?;
+            bridge.homeserver.read_receipt(room, event, &puppet).await?;
+            Ok(())
+        }
+    }
+}
+
+/// The portal room of a conversation.
+async fn portal(bridge: &Bridge, conversation_id: i64) -> Result<OwnedRoomId, CarryError> {
+    let room = bridge
+        .store
+        .portal_room(conversation_id)
+        .await?
+        .ok_or_else(|| {
+            CarryError::Void(format!("conversation {conversation_id} has no portal room"))
+        })?;
+    OwnedRoomId::try_from(room)
+        .map_err(|e| CarryError::Void(format!("a portal that is no room id: {e}")))
+}
+
+/// The puppet of a local user.
+async fn puppet(bridge: &Bridge, user_id: i64) -> Result<OwnedUserId, CarryError> {
+    let user = bridge
+        .store
+        .user(user_id)
+        .await?
+        .ok_or_else(|| CarryError::Void(format!("no user {user_id}")))?;
+    bridge
+        .settings
+        .puppet_id(&user.username)
+        .map_err(|e| CarryError::Void(format!("no puppet for {}: {e}", user.username)))
+}

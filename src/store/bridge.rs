@@ -1,0 +1,155 @@
+//! The Matrix bridge's rows: users who live on Matrix, and portal rooms.
+
+use entity::{matrix_event, message, portal, user};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::OnConflict,
+};
+
+use super::{Store, UserRow, is_unique_violation};
+
+impl Store {
+    /// The gadka user standing for the Matrix user `matrix_id`, created the first
+    /// time: its username is the Matrix ID (which no local username can be, as those
+    /// never hold `@` or `:`), and it has no password, so it cannot log in here.
+    pub async fn matrix_user(
+        &self,
+        matrix_id: &str,
+        display_name: &str,
+        now: i64,
+    ) -> Result<UserRow, DbErr> {
+        if let Some(user) = self.user_by_matrix_id(matrix_id).await? {
+            return Ok(user);
+        }
+        let row = user::ActiveModel {
+            username: Set(matrix_id.to_owned()),
+            display_name: Set(display_name.to_owned()),
+            password_hash: Set(None),
+            created_at: Set(now),
+            matrix_id: Set(Some(matrix_id.to_owned())),
+            ..Default::default()
+        };
+        match row.insert(&self.db).await {
+            Ok(user) => Ok(user.into()),
+            // Made at the same moment by a replayed transaction: the first one stands.
+            Err(e) if is_unique_violation(&e) => self
+                .user_by_matrix_id(matrix_id)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("the Matrix user {matrix_id}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The gadka user standing for the Matrix user `matrix_id`, if any.
+    pub async fn user_by_matrix_id(&self, matrix_id: &str) -> Result<Option<UserRow>, DbErr> {
+        Ok(user::Entity::find()
+            .filter(user::Column::MatrixId.eq(matrix_id))
+            .one(&self.db)
+            .await?
+            .map(Into::into))
+    }
+
+    /// The ids of every user who lives on Matrix.
+    pub async fn matrix_user_ids(&self) -> Result<Vec<i64>, DbErr> {
+        user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::MatrixId.is_not_null())
+            .into_tuple()
+            .all(&self.db)
+            .await
+    }
+
+    /// Makes `room_id` the portal of `conversation_id`; a later room replaces an
+    /// earlier one (the Matrix user started the chat anew).
+    pub async fn set_portal(
+        &self,
+        conversation_id: i64,
+        room_id: &str,
+        now: i64,
+    ) -> Result<(), DbErr> {
+        let row = portal::ActiveModel {
+            conversation_id: Set(conversation_id),
+            room_id: Set(room_id.to_owned()),
+            created_at: Set(now),
+        };
+        match portal::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(portal::Column::ConversationId)
+                    .update_columns([portal::Column::RoomId, portal::Column::CreatedAt])
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The room is the portal of this conversation already (a replay), or of
+            // another one, which it stays.
+            Err(e) if is_unique_violation(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The conversation a Matrix room is the portal of.
+    pub async fn portal_conversation(&self, room_id: &str) -> Result<Option<i64>, DbErr> {
+        Ok(portal::Entity::find()
+            .filter(portal::Column::RoomId.eq(room_id))
+            .one(&self.db)
+            .await?
+            .map(|portal| portal.conversation_id))
+    }
+
+    /// The portal room of a conversation.
+    pub async fn portal_room(&self, conversation_id: i64) -> Result<Option<String>, DbErr> {
+        Ok(portal::Entity::find_by_id(conversation_id)
+            .one(&self.db)
+            .await?
+            .map(|portal| portal.room_id))
+    }
+
+    /// Remembers the Matrix event that carried message `seq` of a conversation.
+    pub async fn record_matrix_event(
+        &self,
+        event_id: &str,
+        conversation_id: i64,
+        seq: i64,
+    ) -> Result<(), DbErr> {
+        let row = matrix_event::ActiveModel {
+            event_id: Set(event_id.to_owned()),
+            conversation_id: Set(conversation_id),
+            seq: Set(seq),
+        };
+        // Sent again after a lost answer, the homeserver gives the same event id.
+        matrix_event::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The conversation and `seq` of the gadka message a Matrix event carried.
+    pub async fn matrix_event(&self, event_id: &str) -> Result<Option<(i64, i64)>, DbErr> {
+        Ok(matrix_event::Entity::find_by_id(event_id)
+            .one(&self.db)
+            .await?
+            .map(|row| (row.conversation_id, row.seq)))
+    }
+
+    /// The Matrix event id of the newest message `sender_id` sent from Matrix into a
+    /// conversation at or before `seq`: its `txn_id` is the event id.
+    pub async fn matrix_event_up_to(
+        &self,
+        conversation_id: i64,
+        sender_id: i64,
+        seq: i64,
+    ) -> Result<Option<String>, DbErr> {
+        Ok(message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::SenderId.eq(sender_id))
+            .filter(message::Column::Seq.lte(seq))
+            .order_by_desc(message::Column::Seq)
+            .one(&self.db)
+            .await?
+            .and_then(|row| row.txn_id))
+    }
+}

@@ -1,0 +1,182 @@
+//! A Matrix user as the tests see one: a reqwest client on Synapse's client-server
+//! API, doing what Element would.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::synapse::{DOMAIN, Synapse};
+
+/// A user registered on Synapse, with an access token.
+pub struct MatrixUser {
+    pub user_id: String,
+    pub token: String,
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Whatever Synapse answered.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The Matrix error code, when it is an error.
+    pub fn errcode(&self) -> Option<&str> {
+        self.body["errcode"].as_str()
+    }
+}
+
+impl MatrixUser {
+    /// Registers `localpart` with a password, as anyone may on the test homeserver.
+    pub async fn register(synapse: &Synapse, localpart: &str) -> Self {
+        let answer = register(synapse, localpart).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "register {localpart}: {}",
+            answer.body
+        );
+        Self {
+            user_id: answer.body["user_id"].as_str().unwrap().to_owned(),
+            token: answer.body["access_token"].as_str().unwrap().to_owned(),
+            http: reqwest::Client::new(),
+            base: synapse.url.clone(),
+        }
+    }
+
+    /// A user acting with an appservice's `as_token` (as the bridge does).
+    pub fn with_token(synapse: &Synapse, user_id: &str, token: &str) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+            base: synapse.url.clone(),
+        }
+    }
+
+    /// One client-server call with this user's token.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("Synapse answers");
+        Answer {
+            status: response.status(),
+            body: response.json().await.unwrap_or(Value::Null),
+        }
+    }
+
+    /// A user's profile, once it has one (the bridge makes puppets on demand).
+    pub async fn wait_for_profile(&self, user_id: &str) -> Value {
+        let path = format!("/_matrix/client/v3/profile/{user_id}");
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let answer = self.call(Method::GET, &path, None).await;
+            if answer.status == StatusCode::OK {
+                return answer.body;
+            }
+            last = answer.body;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{user_id} has no profile after 10 s: {last}");
+    }
+
+    /// Starts a direct chat with `user_id`, as Element's "Start chat" does.
+    pub async fn start_dm(&self, user_id: &str) -> String {
+        let created = self
+            .call(
+                Method::POST,
+                "/_matrix/client/v3/createRoom",
+                Some(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [user_id]})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        created.body["room_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until `user_id` has joined `room_id`; panics after 10 s.
+    pub async fn wait_for_member(&self, room_id: &str, user_id: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/joined_members");
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            last = self.call(Method::GET, &path, None).await.body;
+            if last["joined"].get(user_id).is_some() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{user_id} did not join {room_id}: {last}");
+    }
+
+    /// Sends a message event's content; its event id.
+    pub async fn send(&self, room_id: &str, content: Value) -> String {
+        let txn = uuid::Uuid::new_v4();
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
+        let sent = self.call(Method::PUT, &path, Some(content)).await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        sent.body["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The `m.room.message` events of a room, oldest first, once `count` of them
+    /// are from `sender`; panics after 10 s.
+    pub async fn wait_for_messages_from(
+        &self,
+        room_id: &str,
+        sender: &str,
+        count: usize,
+    ) -> Vec<Value> {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
+        let mut last = Vec::new();
+        for _ in 0..100 {
+            let page = self.call(Method::GET, &path, None).await.body;
+            last = page["chunk"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .rev()
+                .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
+                .cloned()
+                .collect();
+            if last.len() >= count {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{room_id} has not {count} messages from {sender}: {last:?}");
+    }
+
+    /// `GET /account/whoami`.
+    pub async fn whoami(&self) -> Answer {
+        self.call(Method::GET, "/_matrix/client/v3/account/whoami", None)
+            .await
+    }
+}
+
+/// `POST /register` for `localpart`, answered however Synapse answers it.
+pub async fn register(synapse: &Synapse, localpart: &str) -> Answer {
+    let response = reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/register", synapse.url))
+        .json(&json!({
+            "username": localpart,
+            "password": format!("password-{localpart}"),
+            "auth": {"type": "m.login.dummy"},
+            "inhibit_login": false,
+        }))
+        .send()
+        .await
+        .expect("Synapse answers");
+    Answer {
+        status: response.status(),
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+/// A Matrix ID on the test homeserver.
+pub fn mxid(localpart: &str) -> String {
+    format!("@{localpart}:{DOMAIN}")
+}
