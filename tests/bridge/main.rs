@@ -2,6 +2,7 @@
 //! Synapse) and gadka users (on gadka's HTTP and socket API) see what they should.
 
 mod appservice;
+mod content;
 mod gadka;
 mod matrix;
 mod messages;
