@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use gadka::config::Settings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -25,8 +26,13 @@ pub struct Dm {
 
 /// bob on gadka; alice on Matrix starts a chat with his puppet and says "hello".
 pub async fn dm(slot: &Slot, name: &str) -> Dm {
+    dm_with(slot, name, |_| {}).await
+}
+
+/// [`dm`], with gadka's settings changed by `configure` first.
+pub async fn dm_with(slot: &Slot, name: &str, configure: impl FnOnce(&mut Settings)) -> Dm {
     let synapse = synapse::shared();
-    let gadka = Gadka::start(slot, |_| {}).await;
+    let gadka = Gadka::start(slot, configure).await;
     gadka.bridge_health("ready").await;
     let bob = gadka.register("bob", "Bob").await;
     let alice = MatrixUser::register(synapse, &format!("{name}{}", slot.index)).await;
