@@ -11,6 +11,7 @@ mod content;
 mod gadka;
 mod matrix;
 mod messages;
+mod outage;
 mod postgres;
 mod receipts;
 mod registration;
