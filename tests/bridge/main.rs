@@ -9,6 +9,7 @@ mod helpers;
 mod appservice;
 mod content;
 mod gadka;
+mod latency;
 mod matrix;
 mod messages;
 mod outage;
