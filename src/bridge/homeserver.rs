@@ -19,7 +19,7 @@ use ruma::{
             },
             appservice::request_ping,
             discovery::get_supported_versions,
-            membership::join_room_by_id,
+            membership::{join_room_by_id, leave_room},
             message::send_message_event,
             profile::{get_display_name, set_display_name},
             receipt::create_receipt,
@@ -178,6 +178,33 @@ impl Homeserver {
     /// Joins `room_id` as the puppet `user_id` (the room invited it).
     pub async fn join(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), HomeserverError> {
         let request = join_room_by_id::v3::Request::new(room_id.to_owned());
+        self.call(request, Some(user_id)).await.map(drop)
+    }
+
+    /// Leaves (or declines an invite to) `room_id` as the puppet `user_id`, saying why.
+    pub async fn leave(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: &str,
+    ) -> Result<(), HomeserverError> {
+        let mut request = leave_room::v3::Request::new(room_id.to_owned());
+        request.reason = Some(reason.to_owned());
+        self.call(request, Some(user_id)).await.map(drop)
+    }
+
+    /// Sends a notice (`m.notice`: a bot's words, not a person's) into `room_id` as
+    /// `user_id`.
+    pub async fn send_notice(
+        &self,
+        room_id: OwnedRoomId,
+        txn_id: OwnedTransactionId,
+        user_id: &UserId,
+        body: &str,
+    ) -> Result<(), HomeserverError> {
+        let content = ruma::events::room::message::RoomMessageEventContent::notice_plain(body);
+        let request = send_message_event::v3::Request::new(room_id, txn_id, &content)
+            .map_err(|e| HomeserverError::Protocol(format!("cannot encode the notice: {e}")))?;
         self.call(request, Some(user_id)).await.map(drop)
     }
 

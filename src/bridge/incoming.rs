@@ -6,7 +6,7 @@
 //! transaction (the homeserver retrying, or after a restart) stores nothing twice.
 
 use ruma::{
-    UserId,
+    EventId, OwnedTransactionId, RoomId, UserId,
     api::appservice::event::push_events::v1::EphemeralData,
     events::{
         AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
@@ -20,6 +20,13 @@ use ruma::{
 
 use super::{Bridge, PuppetError, homeserver::HomeserverError};
 use crate::chat::ChatError;
+
+/// What a Matrix user the permissions leave out reads when a puppet declines.
+const REFUSAL: &str =
+    "Sorry: this gadka bridge is not open to you. Ask its admin to add you to bridge.permissions.";
+
+/// What a portal is told about an encrypted event.
+const ENCRYPTION_NOTICE: &str = "This bridge does not support encryption yet: encrypted messages do not reach gadka. Please chat without encryption.";
 
 /// The longest display name gadka keeps (`chat/input.rs`).
 const MAX_DISPLAY_NAME_CHARS: usize = 64;
@@ -54,6 +61,12 @@ impl Bridge {
             AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
                 MessageLikeEvent::Original(message),
             )) => self.message(message).await,
+            AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomEncrypted(
+                MessageLikeEvent::Original(encrypted),
+            )) => {
+                self.encrypted(&encrypted.room_id, &encrypted.event_id, &encrypted.sender)
+                    .await
+            }
             _ => Ok(()),
         }
     }
@@ -67,13 +80,16 @@ impl Bridge {
         if self.settings.puppet_username(&invitee).is_none() {
             return Ok(());
         }
-        if self.settings.permission_of(&member.sender).is_none() {
-            tracing::info!(sender = %member.sender, "an invite from someone the bridge permissions leave out");
-            return Ok(());
-        }
         let Some(local) = self.ensure_puppet(&invitee).await? else {
             return Ok(());
         };
+        if self.settings.permission_of(&member.sender).is_none() {
+            tracing::info!(sender = %member.sender, "an invite from someone the bridge permissions leave out");
+            self.homeserver
+                .leave(&member.room_id, &invitee, REFUSAL)
+                .await?;
+            return Ok(());
+        }
         self.homeserver.join(&member.room_id, &invitee).await?;
         let remote = self.matrix_user(&member.sender).await?;
         let conversation = self.chat.open_between(local.id, remote).await?;
@@ -90,11 +106,17 @@ impl Bridge {
         if matches!(message.content.relates_to, Some(Relation::Replacement(_))) {
             return Ok(());
         }
+        // Text as its plain body, never HTML; anything else as one line saying what
+        // it was, until media are bridged.
         let body = match &message.content.msgtype {
-            MessageType::Text(text) => &text.body,
-            MessageType::Notice(notice) => &notice.body,
-            MessageType::Emote(emote) => &emote.body,
-            _ => return Ok(()),
+            MessageType::Text(text) => text.body.clone(),
+            MessageType::Notice(notice) => notice.body.clone(),
+            MessageType::Emote(emote) => emote.body.clone(),
+            other => format!(
+                "[{}: {}]",
+                other.msgtype().trim_start_matches("m."),
+                other.body()
+            ),
         };
         let Some(conversation) = self
             .store
@@ -112,10 +134,23 @@ impl Bridge {
         };
         match self
             .chat
-            .send_as(sender.id, conversation, body, message.event_id.as_str())
+            .send_as(sender.id, conversation, &body, message.event_id.as_str())
             .await
         {
             Ok(_) => Ok(()),
+            Err(ChatError::TooLarge { limit, .. }) => {
+                let notice = format!(
+                    "This message is longer than gadka takes ({limit} bytes) and was not delivered."
+                );
+                self.notice(
+                    conversation,
+                    sender.id,
+                    &message.room_id,
+                    &message.event_id,
+                    &notice,
+                )
+                .await
+            }
             // A message the chat refuses (blank, too large, a room that is no longer
             // the sender's) is refused for good: retrying the transaction cannot help.
             Err(ChatError::Internal(e)) => Err(ChatError::Internal(e).into()),
@@ -167,6 +202,55 @@ impl Bridge {
             }
         }
         Ok(())
+    }
+
+    /// An encrypted event in a portal: the room is told, once per event, that the
+    /// bridge cannot read it.
+    async fn encrypted(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+    ) -> Result<(), IncomingError> {
+        let Some(conversation) = self.store.portal_conversation(room_id.as_str()).await? else {
+            return Ok(());
+        };
+        let Some(user) = self.store.user_by_matrix_id(sender.as_str()).await? else {
+            return Ok(());
+        };
+        self.notice(conversation, user.id, room_id, event_id, ENCRYPTION_NOTICE)
+            .await
+    }
+
+    /// A notice from the local member's puppet into a portal, about the Matrix
+    /// event `about`: its txnId follows from that event, so a replayed transaction
+    /// sends it once.
+    async fn notice(
+        &self,
+        conversation: i64,
+        matrix_user: i64,
+        room_id: &RoomId,
+        about: &EventId,
+        body: &str,
+    ) -> Result<(), IncomingError> {
+        let Some(membership) = self
+            .store
+            .conversation_of_user(matrix_user, conversation)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(local) = self.store.user(membership.peer_id).await? else {
+            return Ok(());
+        };
+        let Ok(puppet) = self.settings.puppet_id(&local.username) else {
+            return Ok(());
+        };
+        let txn_id = OwnedTransactionId::from(format!("notice-{about}"));
+        Ok(self
+            .homeserver
+            .send_notice(room_id.to_owned(), txn_id, &puppet, body)
+            .await?)
     }
 
     /// The gadka user standing for a Matrix user, made with their Matrix display

@@ -92,11 +92,6 @@ impl Bridge {
         }))
     }
 
-    /// The bridge's settings.
-    pub fn settings(&self) -> &BridgeSettings {
-        &self.settings
-    }
-
     /// How the bridge is doing now.
     pub fn health(&self) -> Health {
         self.health

@@ -26,15 +26,24 @@ use crate::synapse::Slot;
 /// A running gadka; stopped when dropped.
 pub struct Gadka {
     pub addr: SocketAddr,
-    _data_dir: TempDir,
+    data_dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
-    _task: JoinHandle<anyhow::Result<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Gadka {
     /// gadka bridged through `slot`; `configure` may change the settings first.
     pub async fn start(slot: &Slot, configure: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        Self::start_in(slot, dir, configure).await
+    }
+
+    /// [`Gadka::start`] on an existing data directory (a restart).
+    pub async fn start_in(
+        slot: &Slot,
+        dir: TempDir,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let loaded =
             Settings::load(Some(&slot.config), &Overrides::default()).expect("the slot's config");
         let mut settings = Settings::with_data_dir(dir.path());
@@ -49,10 +58,23 @@ impl Gadka {
         }));
         Self {
             addr,
-            _data_dir: dir,
+            data_dir: Some(dir),
             stop: Some(stop),
-            _task: task,
+            task: Some(task),
         }
+    }
+
+    /// Stops gadka gracefully, waits until it has, and hands back its data.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("gadka's task")
+                .expect("gadka ran and stopped cleanly");
+        }
+        self.data_dir.take().expect("held until stopped")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -157,6 +179,14 @@ impl Socket {
 impl GadkaUser {
     pub fn id(&self) -> i64 {
         self.user["id"].as_i64().unwrap()
+    }
+
+    /// The same user, with the same session, on gadka restarted at another address.
+    pub fn on(self, gadka: &Gadka) -> Self {
+        Self {
+            base: format!("http://{}", gadka.addr),
+            ..self
+        }
     }
 
     /// Opens `/ws` with this user's session, from gadka's own origin.

@@ -1,10 +1,19 @@
 //! The Matrix bridge against a real Synapse: a Matrix user (a reqwest client on
 //! Synapse) and gadka users (on gadka's HTTP and socket API) see what they should.
 
+// The PostgreSQL helpers of the server tests; the rest of that file is not used here.
+#[allow(dead_code)]
+#[path = "../server/helpers.rs"]
+mod helpers;
+
 mod appservice;
+mod content;
 mod gadka;
+mod latency;
 mod matrix;
 mod messages;
+mod outage;
+mod postgres;
 mod receipts;
 mod registration;
 mod synapse;

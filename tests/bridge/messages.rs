@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use gadka::config::Settings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -14,7 +15,7 @@ use crate::{
 
 /// A chat started from Matrix: gadka's bob and Matrix's alice in a portal.
 pub struct Dm {
-    _gadka: Gadka,
+    pub gadka: Gadka,
     pub bob: GadkaUser,
     pub alice: MatrixUser,
     pub room: String,
@@ -25,8 +26,13 @@ pub struct Dm {
 
 /// bob on gadka; alice on Matrix starts a chat with his puppet and says "hello".
 pub async fn dm(slot: &Slot, name: &str) -> Dm {
+    dm_with(slot, name, |_| {}).await
+}
+
+/// [`dm`], with gadka's settings changed by `configure` first.
+pub async fn dm_with(slot: &Slot, name: &str, configure: impl FnOnce(&mut Settings)) -> Dm {
     let synapse = synapse::shared();
-    let gadka = Gadka::start(slot, |_| {}).await;
+    let gadka = Gadka::start(slot, configure).await;
     gadka.bridge_health("ready").await;
     let bob = gadka.register("bob", "Bob").await;
     let alice = MatrixUser::register(synapse, &format!("{name}{}", slot.index)).await;
@@ -38,8 +44,10 @@ pub async fn dm(slot: &Slot, name: &str) -> Dm {
         .await;
     let conversations = bob.wait_for_conversations(1).await;
     let conversation = conversations[0]["id"].as_i64().unwrap();
+    // The conversation opens with the invite, before "hello" is carried in.
+    bob.wait_for_messages(conversation, 1).await;
     Dm {
-        _gadka: gadka,
+        gadka,
         bob,
         alice,
         room,
@@ -148,4 +156,52 @@ fn bodies(messages: &[Value]) -> Vec<&str> {
         .iter()
         .map(|m| m["body"].as_str().unwrap())
         .collect()
+}
+
+#[tokio::test]
+async fn gadka_restarted_mid_conversation_carries_on_in_order() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let Dm {
+        gadka,
+        bob,
+        alice,
+        room,
+        puppet,
+        conversation,
+    } = dm(&slot, "alice-restart").await;
+    let (status, body) = bob
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            json!({"body": "before", "txn_id": "x1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    alice.wait_for_messages_from(&room, &puppet, 1).await;
+
+    let data = gadka.stop().await;
+    let gadka = Gadka::start_in(&slot, data, |_| {}).await;
+    gadka.bridge_health("ready").await;
+    // The same session, the same portal: only the address changed.
+    let bob = bob.on(&gadka);
+
+    alice
+        .send(&room, json!({"msgtype": "m.text", "body": "after"}))
+        .await;
+    bob.wait_for_messages(conversation, 3).await;
+    let (status, body) = bob
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            json!({"body": "after too", "txn_id": "x2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let all = bob.wait_for_messages(conversation, 4).await;
+    assert_eq!(bodies(&all), ["hello", "before", "after", "after too"]);
+    let from_puppet = alice.wait_for_messages_from(&room, &puppet, 2).await;
+    let seen: Vec<_> = from_puppet
+        .iter()
+        .map(|e| e["content"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, ["before", "after too"]);
 }

@@ -13,7 +13,7 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
     sync::{Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -92,26 +92,14 @@ impl Synapse {
     }
 
     fn start() -> Self {
-        let python = python();
-        let dir = tempfile::tempdir().expect("a temporary directory").keep();
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let slots: Vec<Slot> = (0..SLOTS).map(|i| make_slot(&dir, &url, i)).collect();
-
-        let generated = Command::new(&python)
-            .args(["-m", "synapse.app.homeserver", "--generate-config"])
-            .args(["--report-stats=no", "-H", DOMAIN, "-c"])
-            .arg(dir.join("homeserver.yaml"))
-            .current_dir(&dir)
-            .output()
-            .expect("Synapse runs");
-        assert!(
-            generated.status.success(),
-            "Synapse could not generate its config: {}",
-            String::from_utf8_lossy(&generated.stderr)
-        );
-        std::fs::write(dir.join("overlay.yaml"), overlay(&dir, port, &slots)).unwrap();
-
+        let prepared = Prepared::new(SLOTS);
+        let Prepared {
+            python,
+            dir,
+            port,
+            url,
+            slots,
+        } = prepared;
         // Synapse outlives no test binary: a shell waits for this process to end, then
         // stops Synapse and removes its directory.
         let watchdog = format!(
@@ -139,6 +127,113 @@ while kill -0 {parent} 2>/dev/null && kill -0 $synapse 2>/dev/null; do sleep 0.5
         Synapse {
             url,
             free: Mutex::new(slots),
+        }
+    }
+}
+
+/// A Synapse of one test's own, with one bridge slot, that the test may stop and
+/// start again (a homeserver outage). Stopped and removed when dropped.
+pub struct OwnSynapse {
+    pub synapse: Synapse,
+    pub slot: Slot,
+    python: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    process: Option<Child>,
+}
+
+impl OwnSynapse {
+    pub fn start() -> Self {
+        let Prepared {
+            python,
+            dir,
+            port,
+            url,
+            mut slots,
+        } = Prepared::new(1);
+        let slot = slots.pop().expect("one slot");
+        let mut own = Self {
+            synapse: Synapse {
+                url,
+                free: Mutex::new(Vec::new()),
+            },
+            slot,
+            python,
+            dir,
+            port,
+            process: None,
+        };
+        own.resume();
+        own
+    }
+
+    /// Stops Synapse (SIGKILL: as abrupt as an outage) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+
+    /// Starts Synapse again on the same port and database, and waits until it answers.
+    pub fn resume(&mut self) {
+        let out = std::fs::File::create(self.dir.join("synapse.out")).expect("a log file");
+        let process = Command::new(&self.python)
+            .args(["-m", "synapse.app.homeserver"])
+            .args(["-c", "homeserver.yaml", "-c", "overlay.yaml"])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("the log file"))
+            .stderr(out)
+            .spawn()
+            .expect("Synapse starts");
+        self.process = Some(process);
+        wait_for_versions(self.port, &self.dir);
+    }
+}
+
+impl Drop for OwnSynapse {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Synapse ready to start: its config, and bridge registrations made by gadka.
+struct Prepared {
+    python: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    url: String,
+    slots: Vec<Slot>,
+}
+
+impl Prepared {
+    fn new(slots: usize) -> Self {
+        let python = python();
+        let dir = tempfile::tempdir().expect("a temporary directory").keep();
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let slots: Vec<Slot> = (0..slots).map(|i| make_slot(&dir, &url, i)).collect();
+        let generated = Command::new(&python)
+            .args(["-m", "synapse.app.homeserver", "--generate-config"])
+            .args(["--report-stats=no", "-H", DOMAIN, "-c"])
+            .arg(dir.join("homeserver.yaml"))
+            .current_dir(&dir)
+            .output()
+            .expect("Synapse runs");
+        assert!(
+            generated.status.success(),
+            "Synapse could not generate its config: {}",
+            String::from_utf8_lossy(&generated.stderr)
+        );
+        std::fs::write(dir.join("overlay.yaml"), overlay(&dir, port, &slots)).unwrap();
+        Self {
+            python,
+            dir,
+            port,
+            url,
+            slots,
         }
     }
 }

@@ -1,0 +1,123 @@
+//! What the bridge cannot carry yet is said, not dropped: media as a line of text,
+//! and a notice for an over-long or encrypted message, or a refused invite.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use gadka::bridge::Permission;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{
+    gadka::Gadka,
+    matrix::{MatrixUser, mxid},
+    messages::dm,
+    synapse,
+};
+
+#[tokio::test]
+async fn what_gadka_cannot_carry_is_said_not_dropped() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let d = dm(&slot, "alice-content").await;
+
+    d.alice
+        .send(
+            &d.room,
+            json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://localhost/cat", "info": {"mimetype": "image/png"}}),
+        )
+        .await;
+    let messages = d.bob.wait_for_messages(d.conversation, 2).await;
+    assert_eq!(messages[1]["body"], "[image: cat.png]");
+
+    // Over gadka's limit (16 KiB by default): a notice, not a silent drop.
+    d.alice
+        .send(
+            &d.room,
+            json!({"msgtype": "m.text", "body": "x".repeat(17_000)}),
+        )
+        .await;
+    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 1).await;
+    let notice = &notices[0]["content"];
+    assert_eq!(notice["msgtype"], "m.notice");
+    assert!(
+        notice["body"]
+            .as_str()
+            .unwrap()
+            .contains("longer than gadka takes"),
+        "{notice}"
+    );
+
+    // An encrypted event: a notice that the bridge cannot read it.
+    let encrypted = d
+        .alice
+        .call(
+            Method::PUT,
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.encrypted/e1",
+                d.room
+            ),
+            Some(json!({
+                "algorithm": "m.megolm.v1.aes-sha2",
+                "ciphertext": "AwgAEnAC",
+                "sender_key": "key",
+                "session_id": "session",
+                "device_id": "DEVICE",
+            })),
+        )
+        .await;
+    assert_eq!(encrypted.status, StatusCode::OK, "{}", encrypted.body);
+    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 2).await;
+    assert!(
+        notices[1]["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("does not support encryption"),
+        "{}",
+        notices[1]
+    );
+
+    // Neither reached bob as a message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let messages = d.bob.wait_for_messages(d.conversation, 2).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+}
+
+#[tokio::test]
+async fn someone_the_permissions_leave_out_is_declined_politely() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let gadka = Gadka::start(&slot, |settings| {
+        settings.bridge.as_mut().unwrap().permissions =
+            BTreeMap::from([("example.org".to_owned(), Permission::User)]);
+    })
+    .await;
+    gadka.bridge_health("ready").await;
+    let bob = gadka.register("bob", "Bob").await;
+    let mallory = MatrixUser::register(synapse, &format!("mallory{}", slot.index)).await;
+    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let room = mallory.start_dm(&puppet).await;
+
+    let path = format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{puppet}");
+    let mut member = Value::Null;
+    for _ in 0..100 {
+        member = mallory.call(Method::GET, &path, None).await.body;
+        if member["membership"] == "leave" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(member["membership"], "leave", "{member}");
+    assert!(
+        member["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not open to you"),
+        "{member}"
+    );
+    let list = bob.get("/api/conversations").await;
+    assert_eq!(
+        list["conversations"],
+        json!([]),
+        "no conversation was opened"
+    );
+}
