@@ -82,7 +82,10 @@ async fn wait_for(user: &MatrixUser, mut since: String, body: &str) -> String {
     while Instant::now() < deadline {
         let page = sync(user, Some(&since)).await;
         since = page["next_batch"].as_str().unwrap().to_owned();
-        let rooms = page["rooms"]["join"].as_object().cloned().unwrap_or_default();
+        let rooms = page["rooms"]["join"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let seen = rooms.values().any(|room| {
             room["timeline"]["events"]
                 .as_array()
