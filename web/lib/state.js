@@ -16,6 +16,11 @@ export class ChatState {
     this.typingUntil = new Map();
     /** The highest message id the socket has delivered: the cursor for `resume`. */
     this.cursor = 0;
+    /**
+     * conversation id → messages that arrived live before the conversation was
+     * known: kept until its snapshot arrives, which may be older than they are.
+     */
+    this.early = new Map();
     this.listeners = new Set();
   }
 
@@ -114,6 +119,12 @@ export class ChatState {
     c.unread = view.unread;
     if (view.last_activity_at > c.last_activity_at) c.last_activity_at = view.last_activity_at;
     for (const m of view.messages) this.storeMessage(c, m);
+    for (const m of this.early.get(view.id) ?? []) {
+      if (this.storeMessage(c, m) && m.sender_id !== this.me.id && m.seq > Math.max(c.last_read_seq, view.last_seq)) {
+        c.unread += 1;
+      }
+    }
+    this.early.delete(view.id);
     return c;
   }
 
@@ -124,7 +135,12 @@ export class ChatState {
    */
   addMessage(message) {
     const c = this.conversations.get(message.conversation_id);
-    if (!c) return { unknown: message.conversation_id };
+    if (!c) {
+      const early = this.early.get(message.conversation_id) ?? [];
+      early.push(message);
+      this.early.set(message.conversation_id, early);
+      return { unknown: message.conversation_id };
+    }
     const isNew = this.storeMessage(c, message);
     if (isNew && message.sender_id !== this.me.id && message.seq > c.last_read_seq) {
       c.unread += 1;
