@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The changes `PATCH /api/me` takes.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateMeRequest {
-    #[schema(schema_with = doc::display_name)]
+    #[schema(schema_with = doc::new_display_name)]
     display_name: String,
 }
 

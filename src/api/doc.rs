@@ -160,10 +160,19 @@ pub(super) fn display_name() -> Object {
     nullable_string(DisplayName::PATTERN)
         .min_length(Some(1))
         .max_length(Some(DisplayName::MAX_CHARS))
-        .description(Some(
-            "At most 64 characters, not blank, no control characters; kept without leading and \
-             trailing whitespace. Defaults to the username.",
-        ))
+        .description(Some(DISPLAY_NAME_RULE))
+        .build()
+}
+
+const DISPLAY_NAME_RULE: &str = "At most 64 characters, not blank, no control characters; kept \
+     without leading and trailing whitespace. Defaults to the username.";
+
+/// A display name that must be given (`PATCH /api/me`).
+pub(super) fn new_display_name() -> Object {
+    string(Some(DisplayName::PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(DisplayName::MAX_CHARS))
+        .description(Some(DISPLAY_NAME_RULE))
         .build()
 }
 
