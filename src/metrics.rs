@@ -9,6 +9,8 @@
 //! | `gadka_messages_committed_total` | counter | the engine, after each commit |
 //! | `gadka_writer_batch_size` | histogram | commands per batch |
 //! | `gadka_writer_commit_seconds` | histogram | one batch, from first read to commit |
+//! | `gadka_writer_sync_seconds` | histogram | one WAL sync (SQLite with `durability: full`) |
+//! | `gadka_writer_batches_per_sync` | histogram | committed batches one WAL sync made durable |
 //! | `gadka_writer_queue_depth` | gauge | commands waiting when a batch starts |
 //! | `gadka_sockets_open` | gauge | the hub |
 //! | `gadka_db_queries_total` | counter | every statement the store runs |
@@ -35,19 +37,20 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
+            let counts = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+            let seconds = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ];
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("gadka_writer_batch_size".into()),
-                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-                )
+                .set_buckets_for_metric(Matcher::Full("gadka_writer_batch_size".into()), &counts)
                 .and_then(|b| {
                     b.set_buckets_for_metric(
-                        Matcher::Full("gadka_writer_commit_seconds".into()),
-                        &[
-                            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                            0.25, 1.0,
-                        ],
+                        Matcher::Full("gadka_writer_batches_per_sync".into()),
+                        &counts,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Prefix("gadka_writer_".into()), &seconds)
                 });
             let recorder = match builder {
                 Ok(builder) => builder.build_recorder(),

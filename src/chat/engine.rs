@@ -13,9 +13,14 @@
 //!   never its batch.
 //! - `seq` is assigned here, from one `UPDATE … RETURNING` per conversation per batch.
 //! - `txn_id` idempotency is exact within a batch (the first command wins, the later
-//!   ones get its message) and across batches (looked up before the insert, and the
-//!   insert skips a conflict instead of failing, which on PostgreSQL would abort the
-//!   whole transaction).
+//!   ones get its message) and across batches: the insert skips a stored `txn_id`
+//!   instead of failing (which on PostgreSQL would abort the whole transaction), and
+//!   then the batch runs again without that send, so `seq`s stay gapless, and the send
+//!   is answered with the original. Retries are rare, so the usual batch reads nothing
+//!   to find them.
+//! - With SQLite and `durability: full`, a batch's fsync runs on a third thread (see
+//!   `store::WalSync`), so the writer goes on with the next batch while the disk
+//!   syncs; answers and events still wait for it.
 //! - No lock is held across an `.await` of the database: the writer is the only one
 //!   that writes these rows, so it needs none. It runs on its own thread and talks to
 //!   the database synchronously through a [`BatchWriter`] (on SQLite, its own
@@ -41,7 +46,9 @@ use super::{
 };
 use crate::{
     hub::ConnectionId,
-    store::{BatchWriter, MessageRow, NewMessage, OutboxEntry, Store, StoreError, UserRow},
+    store::{
+        BatchWriter, MessageRow, NewMessage, OutboxEntry, Store, StoreError, UserRow, WalSync,
+    },
 };
 
 /// How many batches a slow broadcast subscriber may fall behind before it lags.
@@ -147,8 +154,21 @@ impl Engine {
         let (events, _) = broadcast::channel(BROADCAST_BATCHES);
         let (published, batches) = mpsc::unbounded_channel();
         tokio::spawn(publish(batches, config.subscribers, events.clone()));
+        let mut db = store.batch_writer()?;
+        let (published, sync_stage) = match db.take_wal_sync()? {
+            Some(wal) => {
+                let (committed, to_sync) = mpsc::unbounded_channel();
+                let stage = std::thread::Builder::new()
+                    .name("gadka-sync".into())
+                    .spawn(move || sync_stage(wal, to_sync, published))
+                    .map_err(|_| StoreError::Inconsistent("cannot start the WAL's sync thread"))?;
+                (committed, Some(stage))
+            }
+            None => (published, None),
+        };
         let writer = Writer {
-            db: store.batch_writer()?,
+            db,
+            sync_stage,
             commands,
             batch: config.batch.max(1),
             hooks: config.hooks,
@@ -203,10 +223,14 @@ struct Writer {
     commands: mpsc::Receiver<Command>,
     batch: usize,
     hooks: Vec<Arc<dyn TxnHook>>,
-    /// Committed batches, to the publisher. Unbounded, yet bounded in practice: each
-    /// entry answers commands that senders are still waiting for, and every sender
-    /// has a bounded number of those in flight.
+    /// Committed batches, to the publisher (through the sync stage, when there is
+    /// one). Unbounded, yet bounded in practice: each entry answers commands that
+    /// senders are still waiting for, and every sender has a bounded number of those
+    /// in flight.
     published: mpsc::UnboundedSender<Outgoing>,
+    /// The thread that makes committed batches durable before they go out, where a
+    /// commit is not durable by itself (see `store::WalSync`).
+    sync_stage: Option<std::thread::JoinHandle<()>>,
     /// conversation → (low, high) member ids.
     members: HashMap<i64, (i64, i64)>,
     /// (low, high) → conversation.
@@ -256,8 +280,8 @@ enum Planned {
 /// What the transaction did for one planned command.
 enum Done {
     Sent(Arc<Message>),
-    /// Another node stored the same `txn_id` between our look-up and our insert.
-    Lost,
+    /// The sender's `txn_id` was stored before: the send is answered with the original.
+    StoredBefore,
     Read(Option<i64>),
     Opened,
     /// The user as stored now; `None` when there is no such user.
@@ -283,6 +307,18 @@ impl Writer {
             metrics::histogram!("gadka_writer_commit_seconds")
                 .record(started.elapsed().as_secs_f64());
         }
+        // The last batches are answered once the sync stage has synced them.
+        let Writer {
+            published,
+            sync_stage,
+            ..
+        } = self;
+        drop(published);
+        if let Some(stage) = sync_stage
+            && stage.join().is_err()
+        {
+            tracing::error!("the WAL's sync thread panicked");
+        }
         tracing::debug!("message writer stopped");
     }
 
@@ -291,11 +327,9 @@ impl Writer {
     fn run_batch(&mut self, commands: Vec<Command>) {
         let reads = self.db.begin().and_then(|()| {
             self.load_conversations(&commands)?;
-            let missing_peers = self.missing_peers(&commands)?;
-            let known = self.known_txns(&commands)?;
-            Ok((missing_peers, known))
+            self.missing_peers(&commands)
         });
-        let (missing_peers, known) = match reads {
+        let missing_peers = match reads {
             Ok(found) => found,
             Err(e) => {
                 self.db.rollback();
@@ -306,10 +340,28 @@ impl Writer {
                 return;
             }
         };
-        let planned = self.plan(commands, &missing_peers, &known);
+        let planned = self.plan(commands, &missing_peers);
         let now = now_ms();
         let mut created = HashMap::new();
-        match self.transact(&planned, now, &mut created) {
+        // Sends whose `txn_id` turned out to be stored already: the batch is run again
+        // without them, so that `seq`s stay gapless, and they are answered with the
+        // original. Each round takes out at least one, so this ends.
+        let mut stored_before = Vec::new();
+        let outcome = loop {
+            match self.transact(&planned, now, &mut created, &stored_before) {
+                Ok(Attempt::Conflicted(more)) => {
+                    self.db.rollback();
+                    created.clear();
+                    stored_before.extend(more);
+                    if let Err(e) = self.db.begin() {
+                        break Err(e);
+                    }
+                }
+                Ok(Attempt::Committed(done, events)) => break Ok((done, events)),
+                Err(e) => break Err(e),
+            }
+        };
+        match outcome {
             Ok((done, events)) => {
                 for (pair, id) in &created {
                     self.remember(*id, *pair);
@@ -416,14 +468,7 @@ impl Writer {
 
     /// Resolves each command's conversation and refuses what the rules refuse; the
     /// refused are answered at once.
-    /// A send whose `txn_id` is already stored (`known`) is answered with the stored
-    /// message at once.
-    fn plan(
-        &self,
-        commands: Vec<Command>,
-        missing_peers: &[i64],
-        known: &HashMap<(i64, String), MessageRow>,
-    ) -> Vec<Planned> {
+    fn plan(&self, commands: Vec<Command>, missing_peers: &[i64]) -> Vec<Planned> {
         let mut planned = Vec::with_capacity(commands.len());
         let mut first_of_txn: HashMap<(i64, String), usize> = HashMap::new();
         for command in commands {
@@ -448,12 +493,7 @@ impl Writer {
                         }
                     };
                     if let Some(txn) = &txn_id {
-                        let key = (sender_id, txn.clone());
-                        if let Some(row) = known.get(&key) {
-                            let _ = reply.send(Ok(SendOutcome::Duplicate(row.clone())));
-                            continue;
-                        }
-                        match first_of_txn.entry(key) {
+                        match first_of_txn.entry((sender_id, txn.clone())) {
                             Entry::Occupied(first) => {
                                 planned.push(Planned::SameAs {
                                     first: *first.get(),
@@ -551,40 +591,16 @@ impl Writer {
         Ok((Target::New(key), peer))
     }
 
-    /// The messages already stored under the `txn_id`s of this batch's sends (one query).
-    fn known_txns(
-        &mut self,
-        commands: &[Command],
-    ) -> Result<HashMap<(i64, String), MessageRow>, StoreError> {
-        let keys: Vec<(i64, &str)> = commands
-            .iter()
-            .filter_map(|c| match c {
-                Command::Send {
-                    sender_id,
-                    txn_id: Some(txn),
-                    ..
-                } => Some((*sender_id, txn.as_str())),
-                _ => None,
-            })
-            .collect();
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        Ok(self
-            .db
-            .messages_by_txn(&keys)?
-            .into_iter()
-            .filter_map(|row| Some(((row.sender_id, row.txn_id.clone()?), row)))
-            .collect())
-    }
-
-    /// Runs the batch's writes and commits them.
+    /// Runs the batch's writes and commits them, leaving out the sends at the indices
+    /// `stored_before`. When the insert finds more sends whose `txn_id` is stored
+    /// already, it commits nothing and names them.
     fn transact(
         &mut self,
         planned: &[Planned],
         now: i64,
         created: &mut HashMap<(i64, i64), i64>,
-    ) -> Result<(Vec<Done>, Vec<Committed>), StoreError> {
+        stored_before: &[usize],
+    ) -> Result<Attempt, StoreError> {
         let db = &mut *self.db;
         let mut events = Vec::new();
         let mut new_pairs: Vec<(i64, i64)> = planned
@@ -617,14 +633,16 @@ impl Writer {
             Target::Existing(id) => *id,
             Target::New(pair) => created.get(pair).copied().unwrap_or_default(),
         };
-        let rows = assign_seqs(db, planned, &conversation_of, now)?;
+        let rows = assign_seqs(db, planned, stored_before, &conversation_of, now)?;
         let keys: Vec<(i64, i64)> = rows.iter().map(|r| (r.conversation_id, r.seq)).collect();
         let stored = db.insert_messages(rows)?;
         let mut stored = stored.into_iter().peekable();
         let mut rows = keys.into_iter();
         let mut done = Vec::with_capacity(planned.len());
-        for p in planned {
+        let mut conflicted = Vec::new();
+        for (i, p) in planned.iter().enumerate() {
             done.push(match p {
+                Planned::Send { .. } if stored_before.contains(&i) => Done::StoredBefore,
                 Planned::Send {
                     recipient_id,
                     origin,
@@ -643,7 +661,10 @@ impl Writer {
                             });
                             Done::Sent(message)
                         }
-                        None => Done::Lost,
+                        None => {
+                            conflicted.push(i);
+                            Done::StoredBefore
+                        }
                     }
                 }
                 Planned::Read {
@@ -688,6 +709,9 @@ impl Writer {
                 Planned::SameAs { .. } => Done::Nothing,
             });
         }
+        if !conflicted.is_empty() {
+            return Ok(Attempt::Conflicted(conflicted));
+        }
         if !self.hooks.is_empty() {
             let mut outbox: Vec<OutboxEntry> = Vec::new();
             for event in &events {
@@ -703,7 +727,7 @@ impl Writer {
             .filter(|e| matches!(e, Committed::Message { .. }))
             .count();
         metrics::counter!("gadka_messages_committed_total").increment(messages as u64);
-        Ok((done, events))
+        Ok(Attempt::Committed(done, events))
     }
 
     /// The answer to every command of a committed batch.
@@ -713,14 +737,16 @@ impl Writer {
         done: Vec<Done>,
         created: &HashMap<(i64, i64), i64>,
     ) -> Vec<Answer> {
-        let mut sent: Vec<Option<Arc<Message>>> = Vec::with_capacity(planned.len());
+        let mut originals = self.originals(&planned, &done);
+        // What each command came to, for a later send of the same `txn_id` (`SameAs`).
+        let mut outcomes: Vec<Option<SendOutcome>> = Vec::with_capacity(planned.len());
         let mut answers = Vec::with_capacity(planned.len());
         for (p, d) in planned.into_iter().zip(done) {
             let mut this = None;
-            answers.push(match (p, d) {
+            let answer = match (p, d) {
                 (Planned::Send { reply, .. }, Done::Sent(message)) => {
-                    this = Some(message.clone());
-                    Answer::Send(reply, Ok(SendOutcome::New(message)))
+                    this = Some(SendOutcome::New(message.clone()));
+                    Some(Answer::Send(reply, Ok(SendOutcome::New(message))))
                 }
                 (
                     Planned::Send {
@@ -729,27 +755,32 @@ impl Writer {
                         txn_id: Some(txn),
                         ..
                     },
-                    Done::Lost,
+                    Done::StoredBefore,
                 ) => {
-                    let outcome = match self.db.messages_by_txn(&[(sender_id, &txn)]) {
-                        Ok(rows) => rows
-                            .into_iter()
-                            .next()
-                            .map(SendOutcome::Duplicate)
-                            .ok_or_else(|| lost("a message lost its txn_id conflict")),
-                        Err(e) => Err(e.into()),
-                    };
-                    Answer::Send(reply, outcome)
+                    let outcome = originals
+                        .as_mut()
+                        .map_err(|e| ChatError::Internal(anyhow::anyhow!("{e}")))
+                        .and_then(|found| {
+                            found
+                                .remove(&(sender_id, txn))
+                                .map(SendOutcome::Duplicate)
+                                .ok_or_else(|| lost("a message lost its txn_id conflict"))
+                        });
+                    this = outcome.as_ref().ok().cloned();
+                    Some(Answer::Send(reply, outcome))
                 }
                 (Planned::SameAs { first, reply }, _) => {
-                    let outcome = match sent.get(first).cloned().flatten() {
-                        Some(message) => Ok(SendOutcome::Repeat(message)),
+                    let outcome = match outcomes.get(first).cloned().flatten() {
+                        Some(SendOutcome::New(message) | SendOutcome::Repeat(message)) => {
+                            Ok(SendOutcome::Repeat(message))
+                        }
+                        Some(SendOutcome::Duplicate(row)) => Ok(SendOutcome::Duplicate(row)),
                         None => Err(lost("the first send of this txn_id failed")),
                     };
-                    Answer::Send(reply, outcome)
+                    Some(Answer::Send(reply, outcome))
                 }
                 (Planned::Read { reply, peer_id, .. }, Done::Read(moved_to)) => {
-                    Answer::Read(reply, Ok(ReadOutcome { moved_to, peer_id }))
+                    Some(Answer::Read(reply, Ok(ReadOutcome { moved_to, peer_id })))
                 }
                 (Planned::Open { target, reply }, Done::Opened) => {
                     let outcome = match target {
@@ -759,19 +790,54 @@ impl Writer {
                             .map(|id| (*id, true))
                             .ok_or_else(|| lost("a new conversation has no id")),
                     };
-                    Answer::Open(reply, outcome)
+                    Some(Answer::Open(reply, outcome))
                 }
-                (Planned::Profile { reply, .. }, Done::Profile(user)) => {
-                    Answer::Profile(reply, user.ok_or(ChatError::NotFound("user")))
-                }
+                (Planned::Profile { reply, .. }, Done::Profile(user)) => Some(Answer::Profile(
+                    reply,
+                    user.ok_or(ChatError::NotFound("user")),
+                )),
                 (other, _) => {
                     other.fail(&lost("a command and its result do not match"));
-                    continue;
+                    None
                 }
-            });
-            sent.push(this);
+            };
+            answers.extend(answer);
+            outcomes.push(this);
         }
         answers
+    }
+
+    /// The stored originals of the sends whose `txn_id` was stored before this batch
+    /// (one query; none at all in the usual batch, which has no retried send).
+    fn originals(
+        &mut self,
+        planned: &[Planned],
+        done: &[Done],
+    ) -> Result<HashMap<(i64, String), MessageRow>, StoreError> {
+        let keys: Vec<(i64, &str)> = planned
+            .iter()
+            .zip(done)
+            .filter_map(|(p, d)| match (p, d) {
+                (
+                    Planned::Send {
+                        sender_id,
+                        txn_id: Some(txn),
+                        ..
+                    },
+                    Done::StoredBefore,
+                ) => Some((*sender_id, txn.as_str())),
+                _ => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .db
+            .messages_by_txn(&keys)?
+            .into_iter()
+            .filter_map(|row| Some(((row.sender_id, row.txn_id.clone()?), row)))
+            .collect())
     }
 }
 
@@ -831,17 +897,65 @@ async fn publish(
     }
 }
 
-/// Reserves `seq`s for the batch's sends, per conversation in id order (so writers on
-/// several nodes lock rows in the same order and cannot deadlock), and returns the
-/// rows to insert in command order (so message ids follow the queue).
+/// How one run of a batch's transaction ended.
+enum Attempt {
+    Committed(Vec<Done>, Vec<Committed>),
+    /// Nothing committed: the sends at these indices have `txn_id`s stored before.
+    Conflicted(Vec<usize>),
+}
+
+/// The stage between the writer and the publisher where a commit is not durable by
+/// itself: one WAL sync for every batch committed since the last, then the batches go
+/// on to the publisher, in commit order.
+fn sync_stage(
+    mut wal: WalSync,
+    mut committed: mpsc::UnboundedReceiver<Outgoing>,
+    publisher: mpsc::UnboundedSender<Outgoing>,
+) {
+    let mut synced = Vec::new();
+    while let Some(first) = committed.blocking_recv() {
+        synced.push(first);
+        while let Ok(more) = committed.try_recv() {
+            synced.push(more);
+        }
+        let started = Instant::now();
+        if let Err(e) = wal.sync() {
+            // After a failed fsync the kernel may have dropped the dirty pages it could
+            // not write, and a second fsync can report success without them (what
+            // PostgreSQL learnt in 2018). Nothing unsynced may be acknowledged, so the
+            // process stops; a restart recovers from what the disk holds.
+            tracing::error!(error = %e, "syncing the write-ahead log failed; stopping");
+            std::process::abort();
+        }
+        metrics::histogram!("gadka_writer_sync_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("gadka_writer_batches_per_sync").record(synced.len() as f64);
+        for batch in synced.drain(..) {
+            // The publisher outlives this stage, as it outlives the writer.
+            let _ = publisher.send(batch);
+        }
+    }
+}
+
+/// Reserves `seq`s for the batch's sends (but those `stored_before`), per conversation
+/// in id order (so writers on several nodes lock rows in the same order and cannot
+/// deadlock), and returns the rows to insert in command order (so message ids follow
+/// the queue).
 fn assign_seqs(
     db: &mut dyn BatchWriter,
     planned: &[Planned],
+    stored_before: &[usize],
     conversation_of: &impl Fn(&Target) -> i64,
     now: i64,
 ) -> Result<Vec<NewMessage>, StoreError> {
+    let sends = || {
+        planned
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !stored_before.contains(i))
+            .map(|(_, p)| p)
+    };
     let mut counts: Vec<(i64, i64)> = Vec::new();
-    for p in planned {
+    for p in sends() {
         if let Planned::Send { target, .. } = p {
             let id = conversation_of(target);
             match counts.iter_mut().find(|(c, _)| *c == id) {
@@ -858,7 +972,7 @@ fn assign_seqs(
         }
     }
     let mut rows = Vec::new();
-    for p in planned {
+    for p in sends() {
         if let Planned::Send {
             target,
             sender_id,
@@ -1061,6 +1175,43 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(stored.len(), 2, "{stored:?}");
+    }
+
+    /// The insert itself finds a retried `txn_id` (there is no look-up before it): the
+    /// batch runs again without that send, so the sends around it keep gapless `seq`s.
+    #[tokio::test]
+    async fn a_retry_among_new_sends_leaves_no_gap_in_seq() {
+        let (mut s, ids) = setup(&["ann", "bob"]).await;
+        let (ann, bob) = (ids[0], ids[1]);
+        let (c1, first) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
+        s.batch([c1]);
+        let first = new_message(first.await.expect("answered"));
+
+        let (c2, before) = Setup::send(bob, SendTo::User(ann), Some("b-1"));
+        let (c3, retried) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
+        let (c4, retried_again) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
+        let (c5, after) = Setup::send(ann, SendTo::User(bob), Some("t-2"));
+        s.batch([c2, c3, c4, c5]);
+
+        for answer in [retried, retried_again] {
+            match answer.await.expect("answered") {
+                Ok(SendOutcome::Duplicate(row)) => {
+                    assert_eq!((row.id, row.seq), (first.id, first.seq))
+                }
+                other => panic!("expected the stored original, got {other:?}"),
+            }
+        }
+        let before = new_message(before.await.expect("answered"));
+        let after = new_message(after.await.expect("answered"));
+        assert_eq!((first.seq, before.seq, after.seq), (1, 2, 3));
+        let stored = s
+            .store
+            .messages_before(first.conversation_id, None, 10)
+            .await
+            .expect("read");
+        let mut seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, [1, 2, 3], "{stored:?}");
     }
 
     #[tokio::test]

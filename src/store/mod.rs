@@ -28,7 +28,7 @@ use sea_orm::{
 };
 
 use crate::config::Durability;
-pub use batch::{BatchWriter, NewMessage, OutboxEntry};
+pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
 pub use conversations::{ConversationList, HelloRows};
 pub use outbox::OutboxRow;
 pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};

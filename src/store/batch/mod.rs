@@ -15,11 +15,13 @@
 
 mod postgres;
 mod sqlite;
+mod wal;
 
 use std::path::Path;
 
 use sea_orm::DbBackend;
 
+pub use self::wal::WalSync;
 use super::{MessageRow, Store, StoreError, UserRow};
 
 /// A message to insert, with the `seq` the engine assigned.
@@ -114,6 +116,14 @@ pub trait BatchWriter: Send {
 
     /// Undoes everything since [`BatchWriter::begin`], if a transaction is open.
     fn rollback(&mut self);
+
+    /// Moves the fsync out of [`BatchWriter::commit`], where that is how durability is
+    /// kept (SQLite with `durability: full`): from now on a commit is durable only once
+    /// the returned [`WalSync`] has synced after it. `None` where a commit is as
+    /// durable as it should be by itself.
+    fn take_wal_sync(&mut self) -> Result<Option<WalSync>, StoreError> {
+        Ok(None)
+    }
 }
 
 impl Store {

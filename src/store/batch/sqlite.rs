@@ -15,7 +15,7 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, params};
 
-use super::{BatchWriter, NewMessage, OutboxEntry};
+use super::{BatchWriter, NewMessage, OutboxEntry, WalSync};
 use crate::{
     config::Durability,
     store::{MessageRow, StoreError, UserRow},
@@ -107,6 +107,8 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError
 /// The engine's SQLite connection.
 pub(super) struct SqliteBatches {
     conn: Connection,
+    path: std::path::PathBuf,
+    durability: Durability,
     /// The store's statement counter (`gadka_db_queries_total` counts these too).
     queries: Arc<AtomicU64>,
     insert_chunk: String,
@@ -124,6 +126,8 @@ impl SqliteBatches {
         let conn = connect(path, durability)?;
         Ok(Self {
             conn,
+            path: path.to_owned(),
+            durability,
             queries,
             insert_chunk: insert_messages_sql(MESSAGES_PER_INSERT),
             insert_one: insert_messages_sql(1),
@@ -348,5 +352,15 @@ impl BatchWriter for SqliteBatches {
         {
             tracing::error!(error = %e, "rolling back a failed batch failed");
         }
+    }
+
+    fn take_wal_sync(&mut self) -> Result<Option<WalSync>, StoreError> {
+        if self.durability != Durability::Full {
+            return Ok(None);
+        }
+        // NORMAL still syncs around checkpoints and when the WAL starts over; only the
+        // sync at each commit moves to the syncer.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(Some(WalSync::new(&self.path)))
     }
 }
