@@ -35,7 +35,7 @@ const MAX_DISPLAY_NAME_CHARS: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum IncomingError {
     #[error("cannot read the database: {0}")]
-    Store(#[from] sea_orm::DbErr),
+    Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
     #[error(transparent)]

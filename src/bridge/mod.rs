@@ -187,7 +187,7 @@ impl Bridge {
 #[derive(Debug, thiserror::Error)]
 pub enum PuppetError {
     #[error("cannot read the user: {0}")]
-    Store(#[from] sea_orm::DbErr),
+    Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
 }

@@ -138,7 +138,7 @@ impl TxnHook for OutboxHook {
 #[derive(Debug, thiserror::Error)]
 enum CarryError {
     #[error("cannot read the database: {0}")]
-    Store(#[from] sea_orm::DbErr),
+    Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
     /// A row that can never be carried out (it is dropped).

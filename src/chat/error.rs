@@ -53,12 +53,6 @@ impl ChatError {
     }
 }
 
-impl From<sea_orm::DbErr> for ChatError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::Internal(err.into())
-    }
-}
-
 impl From<StoreError> for ChatError {
     fn from(err: StoreError) -> Self {
         Self::Internal(err.into())

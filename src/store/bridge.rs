@@ -6,7 +6,7 @@ use sea_orm::{
     QuerySelect, sea_query::OnConflict,
 };
 
-use super::{Store, UserRow, is_unique_violation};
+use super::{Store, StoreError, UserRow, is_unique_violation};
 
 impl Store {
     /// The gadka user standing for the Matrix user `matrix_id`, created the first
@@ -17,7 +17,7 @@ impl Store {
         matrix_id: &str,
         display_name: &str,
         now: i64,
-    ) -> Result<UserRow, DbErr> {
+    ) -> Result<UserRow, StoreError> {
         if let Some(user) = self.user_by_matrix_id(matrix_id).await? {
             return Ok(user);
         }
@@ -32,16 +32,17 @@ impl Store {
         match row.insert(&self.db).await {
             Ok(user) => Ok(user.into()),
             // Made at the same moment by a replayed transaction: the first one stands.
-            Err(e) if is_unique_violation(&e) => self
-                .user_by_matrix_id(matrix_id)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound(format!("the Matrix user {matrix_id}"))),
-            Err(e) => Err(e),
+            Err(e) if is_unique_violation(&e) => {
+                self.user_by_matrix_id(matrix_id).await?.ok_or_else(|| {
+                    DbErr::RecordNotFound(format!("the Matrix user {matrix_id}")).into()
+                })
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The gadka user standing for the Matrix user `matrix_id`, if any.
-    pub async fn user_by_matrix_id(&self, matrix_id: &str) -> Result<Option<UserRow>, DbErr> {
+    pub async fn user_by_matrix_id(&self, matrix_id: &str) -> Result<Option<UserRow>, StoreError> {
         Ok(user::Entity::find()
             .filter(user::Column::MatrixId.eq(matrix_id))
             .one(&self.db)
@@ -50,7 +51,7 @@ impl Store {
     }
 
     /// The ids of every user who lives on Matrix.
-    pub async fn matrix_user_ids(&self) -> Result<Vec<i64>, DbErr> {
+    pub async fn matrix_user_ids(&self) -> Result<Vec<i64>, StoreError> {
         user::Entity::find()
             .select_only()
             .column(user::Column::Id)
@@ -58,6 +59,7 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Makes `room_id` the portal of `conversation_id`; a later room replaces an
@@ -67,7 +69,7 @@ impl Store {
         conversation_id: i64,
         room_id: &str,
         now: i64,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), StoreError> {
         let row = portal::ActiveModel {
             conversation_id: Set(conversation_id),
             room_id: Set(room_id.to_owned()),
@@ -86,12 +88,12 @@ impl Store {
             // The room is the portal of this conversation already (a replay), or of
             // another one, which it stays.
             Err(e) if is_unique_violation(&e) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The conversation a Matrix room is the portal of.
-    pub async fn portal_conversation(&self, room_id: &str) -> Result<Option<i64>, DbErr> {
+    pub async fn portal_conversation(&self, room_id: &str) -> Result<Option<i64>, StoreError> {
         Ok(portal::Entity::find()
             .filter(portal::Column::RoomId.eq(room_id))
             .one(&self.db)
@@ -100,7 +102,7 @@ impl Store {
     }
 
     /// The portal room of a conversation.
-    pub async fn portal_room(&self, conversation_id: i64) -> Result<Option<String>, DbErr> {
+    pub async fn portal_room(&self, conversation_id: i64) -> Result<Option<String>, StoreError> {
         Ok(portal::Entity::find_by_id(conversation_id)
             .one(&self.db)
             .await?
@@ -113,7 +115,7 @@ impl Store {
         event_id: &str,
         conversation_id: i64,
         seq: i64,
-    ) -> Result<(), DbErr> {
+    ) -> Result<(), StoreError> {
         let row = matrix_event::ActiveModel {
             event_id: Set(event_id.to_owned()),
             conversation_id: Set(conversation_id),
@@ -128,7 +130,7 @@ impl Store {
     }
 
     /// The conversation and `seq` of the gadka message a Matrix event carried.
-    pub async fn matrix_event(&self, event_id: &str) -> Result<Option<(i64, i64)>, DbErr> {
+    pub async fn matrix_event(&self, event_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
         Ok(matrix_event::Entity::find_by_id(event_id)
             .one(&self.db)
             .await?
@@ -142,7 +144,7 @@ impl Store {
         conversation_id: i64,
         sender_id: i64,
         seq: i64,
-    ) -> Result<Option<String>, DbErr> {
+    ) -> Result<Option<String>, StoreError> {
         Ok(message::Entity::find()
             .filter(message::Column::ConversationId.eq(conversation_id))
             .filter(message::Column::SenderId.eq(sender_id))

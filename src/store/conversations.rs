@@ -8,12 +8,12 @@ use std::collections::HashMap;
 
 use entity::{conversation, membership, message, user};
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IsolationLevel,
-    QueryFilter, QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IsolationLevel, QueryFilter,
+    QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 
-use super::{ConversationOfUser, ConversationRow, MessageRow, Store, UserRow};
+use super::{ConversationOfUser, ConversationRow, MessageRow, Store, StoreError, UserRow};
 
 /// Everything a conversation list shows, read in one consistent snapshot.
 #[derive(Debug, Default)]
@@ -47,7 +47,7 @@ impl Store {
         &self,
         a: i64,
         b: i64,
-    ) -> Result<Option<ConversationRow>, DbErr> {
+    ) -> Result<Option<ConversationRow>, StoreError> {
         let (low, high) = (Ord::min(a, b), Ord::max(a, b));
         Ok(conversation::Entity::find()
             .filter(conversation::Column::UserLow.eq(low))
@@ -61,7 +61,7 @@ impl Store {
     pub async fn conversation_members(
         &self,
         ids: impl IntoIterator<Item = i64>,
-    ) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.members_where(conversation::Column::Id.is_in(ids).into())
             .await
     }
@@ -70,7 +70,7 @@ impl Store {
     pub async fn conversations_of_pairs(
         &self,
         pairs: &[(i64, i64)],
-    ) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
@@ -84,7 +84,7 @@ impl Store {
         self.members_where(any).await
     }
 
-    async fn members_where(&self, filter: Condition) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    async fn members_where(&self, filter: Condition) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         conversation::Entity::find()
             .select_only()
             .columns([
@@ -96,6 +96,7 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await
+            .map_err(StoreError::from)
     }
 
     /// One of `user_id`'s conversations with both markers; `None` when it does not
@@ -104,7 +105,7 @@ impl Store {
         &self,
         user_id: i64,
         conversation_id: i64,
-    ) -> Result<Option<ConversationOfUser>, DbErr> {
+    ) -> Result<Option<ConversationOfUser>, StoreError> {
         let rows = conversations_of_user(&self.db, user_id, Some(conversation_id), 1).await?;
         Ok(rows.into_iter().next())
     }
@@ -116,7 +117,7 @@ impl Store {
         user_id: i64,
         limit: u64,
         messages: u64,
-    ) -> Result<ConversationList, DbErr> {
+    ) -> Result<ConversationList, StoreError> {
         let txn = self.read_snapshot().await?;
         let list = conversation_list(&txn, user_id, limit, messages).await?;
         txn.commit().await?;
@@ -130,12 +131,17 @@ impl Store {
         user_id: i64,
         conversations: &[ConversationOfUser],
         messages: u64,
-    ) -> Result<ConversationList, DbErr> {
+    ) -> Result<ConversationList, StoreError> {
         complete_list(&self.db, user_id, conversations.to_vec(), messages).await
     }
 
     /// The `hello` snapshot: a constant number of queries in one read transaction.
-    pub async fn hello(&self, user_id: i64, limit: u64, messages: u64) -> Result<HelloRows, DbErr> {
+    pub async fn hello(
+        &self,
+        user_id: i64,
+        limit: u64,
+        messages: u64,
+    ) -> Result<HelloRows, StoreError> {
         let txn = self.read_snapshot().await?;
         let last_message_id = last_message_id_for(&txn, user_id).await?;
         let me = user::Entity::find_by_id(user_id).one(&txn).await?;
@@ -157,7 +163,7 @@ impl Store {
     /// A read-only transaction that sees one state of the database throughout: a
     /// deferred transaction on SQLite (WAL fixes its snapshot at the first read),
     /// `REPEATABLE READ` on PostgreSQL.
-    async fn read_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    async fn read_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, StoreError> {
         let postgres = self.db.get_database_backend() == sea_orm::DbBackend::Postgres;
         self.db
             .begin_with_options(TransactionOptions {
@@ -166,6 +172,7 @@ impl Store {
                 sqlite_transaction_mode: None,
             })
             .await
+            .map_err(StoreError::from)
     }
 
     /// Up to `limit` messages with `seq < before` (or the newest), oldest first.
@@ -174,7 +181,7 @@ impl Store {
         conversation_id: i64,
         before: Option<i64>,
         limit: u64,
-    ) -> Result<Vec<MessageRow>, DbErr> {
+    ) -> Result<Vec<MessageRow>, StoreError> {
         let mut query =
             message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
         if let Some(before) = before {
@@ -194,17 +201,17 @@ impl Store {
 
     /// Per sender, how many of their messages `reader` has not read, the sender with
     /// the newest unread message first: `(sender_id, count)`.
-    pub async fn unread_by_sender(&self, reader: i64) -> Result<Vec<(i64, i64)>, DbErr> {
+    pub async fn unread_by_sender(&self, reader: i64) -> Result<Vec<(i64, i64)>, StoreError> {
         unread_by_sender(&self.db, reader).await
     }
 
     /// Everyone who shares a conversation with `user_id`.
-    pub async fn peers_of(&self, user_id: i64) -> Result<Vec<i64>, DbErr> {
+    pub async fn peers_of(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
         peers_of(&self.db, user_id).await
     }
 
     /// Every `(conversation, member, marker)` of every conversation of `user_id`.
-    pub async fn markers_of_user(&self, user_id: i64) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    pub async fn markers_of_user(&self, user_id: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         membership::Entity::find()
             .select_only()
             .columns([
@@ -219,6 +226,7 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Messages of `user_id`'s conversations with an id above `since`, by id.
@@ -227,7 +235,7 @@ impl Store {
         user_id: i64,
         since: i64,
         limit: u64,
-    ) -> Result<Vec<MessageRow>, DbErr> {
+    ) -> Result<Vec<MessageRow>, StoreError> {
         Ok(message::Entity::find()
             .filter(message::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
             .filter(message::Column::Id.gt(since))
@@ -246,7 +254,7 @@ async fn conversation_list(
     user_id: i64,
     limit: u64,
     messages: u64,
-) -> Result<ConversationList, DbErr> {
+) -> Result<ConversationList, StoreError> {
     let conversations = conversations_of_user(db, user_id, None, limit).await?;
     complete_list(db, user_id, conversations, messages).await
 }
@@ -257,7 +265,7 @@ async fn complete_list(
     user_id: i64,
     conversations: Vec<ConversationOfUser>,
     messages: u64,
-) -> Result<ConversationList, DbErr> {
+) -> Result<ConversationList, StoreError> {
     let ids: Vec<i64> = conversations.iter().map(|c| c.conversation.id).collect();
     let newest = newest_messages(db, &conversations, messages).await?;
     let unread = unread_counts(db, user_id, &ids).await?;
@@ -277,7 +285,7 @@ async fn conversations_of_user(
     user_id: i64,
     only: Option<i64>,
     limit: u64,
-) -> Result<Vec<ConversationOfUser>, DbErr> {
+) -> Result<Vec<ConversationOfUser>, StoreError> {
     let (me, peer) = (Alias::new("me"), Alias::new("peer"));
     let c = |col: conversation::Column| Expr::col((conversation::Entity, col));
     let mut query = Query::select();
@@ -357,7 +365,7 @@ async fn newest_messages(
     db: &impl ConnectionTrait,
     conversations: &[ConversationOfUser],
     n: u64,
-) -> Result<Vec<MessageRow>, DbErr> {
+) -> Result<Vec<MessageRow>, StoreError> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let wanted: Vec<_> = conversations
         .iter()
@@ -389,7 +397,7 @@ async fn unread_counts(
     db: &impl ConnectionTrait,
     reader: i64,
     conversation_ids: &[i64],
-) -> Result<HashMap<i64, u64>, DbErr> {
+) -> Result<HashMap<i64, u64>, StoreError> {
     if conversation_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -430,7 +438,7 @@ async fn unread_counts(
 async fn unread_by_sender(
     db: &impl ConnectionTrait,
     reader: i64,
-) -> Result<Vec<(i64, i64)>, DbErr> {
+) -> Result<Vec<(i64, i64)>, StoreError> {
     let m = |c: message::Column| Expr::col((message::Entity, c));
     let query = Query::select()
         .expr_as(m(message::Column::SenderId), "sender_id")
@@ -459,7 +467,7 @@ async fn unread_by_sender(
 pub(super) async fn users(
     db: &impl ConnectionTrait,
     ids: impl IntoIterator<Item = i64>,
-) -> Result<Vec<UserRow>, DbErr> {
+) -> Result<Vec<UserRow>, StoreError> {
     let ids: Vec<i64> = ids.into_iter().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -473,7 +481,7 @@ pub(super) async fn users(
         .collect())
 }
 
-async fn peers_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, DbErr> {
+async fn peers_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, StoreError> {
     membership::Entity::find()
         .select_only()
         .column(membership::Column::UserId)
@@ -483,10 +491,11 @@ async fn peers_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, D
         .into_tuple()
         .all(db)
         .await
+        .map_err(StoreError::from)
 }
 
 /// The newest message id in `user_id`'s conversations (0: none).
-async fn last_message_id_for(db: &impl ConnectionTrait, user_id: i64) -> Result<i64, DbErr> {
+async fn last_message_id_for(db: &impl ConnectionTrait, user_id: i64) -> Result<i64, StoreError> {
     let newest: Option<Option<i64>> = message::Entity::find()
         .select_only()
         .expr(Expr::col(message::Column::Id).max())

@@ -2,15 +2,18 @@
 //! written only by the message engine's batch (`batch.rs`).
 
 use entity::message;
-use sea_orm::{DbBackend, DbErr, EntityTrait, Statement, Value};
+use sea_orm::{DbBackend, EntityTrait, Statement, Value};
 
-use super::{MessageRow, Store};
+use super::{MessageRow, Store, StoreError};
 
 impl Store {
     /// The messages already stored under these `(sender, txn_id)` keys, in one query:
     /// `(sender_id, txn_id) IN (VALUES …)`, one index probe per key, and a statement
     /// the planner reads in one pass however many keys there are.
-    pub async fn messages_by_txn(&self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, DbErr> {
+    pub async fn messages_by_txn(
+        &self,
+        keys: &[(i64, &str)],
+    ) -> Result<Vec<MessageRow>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }

@@ -65,7 +65,7 @@ impl Store {
     /// `synchronous=FULL` (an acknowledged commit survives a power cut) or `NORMAL`
     /// (it survives a crash of the process); on PostgreSQL `normal` turns
     /// `synchronous_commit` off, which the server's crash does not touch.
-    pub async fn connect(url: &str, durability: Durability) -> Result<Self, DbErr> {
+    pub async fn connect(url: &str, durability: Durability) -> Result<Self, StoreError> {
         let sqlite_file = sqlite_file(url)?;
         let mut options = ConnectOptions::new(url);
         options
@@ -107,18 +107,18 @@ impl Store {
     }
 
     /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
-    pub async fn close(self) -> Result<(), DbErr> {
-        self.db.close().await
+    pub async fn close(self) -> Result<(), StoreError> {
+        Ok(self.db.close().await?)
     }
 }
 
 /// The file of an SQLite URL; `None` for another database or an in-memory one.
-fn sqlite_file(url: &str) -> Result<Option<Arc<str>>, DbErr> {
+fn sqlite_file(url: &str) -> Result<Option<Arc<str>>, StoreError> {
     if !url.starts_with("sqlite:") {
         return Ok(None);
     }

@@ -3,11 +3,11 @@
 
 use entity::outbox;
 use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, Func},
 };
 
-use super::Store;
+use super::{Store, StoreError};
 
 /// A stored outbox row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl Store {
         topic: &str,
         after: i64,
         limit: u64,
-    ) -> Result<Vec<OutboxRow>, DbErr> {
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         Ok(outbox::Entity::find()
             .filter(outbox::Column::Topic.eq(topic))
             .filter(outbox::Column::Id.gt(after))
@@ -44,13 +44,13 @@ impl Store {
 
 impl Store {
     /// Forgets a row its consumer has carried out.
-    pub async fn delete_outbox_row(&self, id: i64) -> Result<(), DbErr> {
+    pub async fn delete_outbox_row(&self, id: i64) -> Result<(), StoreError> {
         outbox::Entity::delete_by_id(id).exec(&self.db).await?;
         Ok(())
     }
 
     /// How many rows of `topic` wait, and when the oldest was committed.
-    pub async fn outbox_stats(&self, topic: &str) -> Result<(i64, Option<i64>), DbErr> {
+    pub async fn outbox_stats(&self, topic: &str) -> Result<(i64, Option<i64>), StoreError> {
         let stats: Option<(i64, Option<i64>)> = outbox::Entity::find()
             .select_only()
             .column_as(

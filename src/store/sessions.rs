@@ -2,11 +2,10 @@
 
 use entity::session;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr,
 };
 
-use super::Store;
+use super::{Store, StoreError};
 
 /// A new session's row.
 pub struct NewSession<'a> {
@@ -17,7 +16,7 @@ pub struct NewSession<'a> {
 }
 
 impl Store {
-    pub async fn create_session(&self, new: NewSession<'_>) -> Result<(), DbErr> {
+    pub async fn create_session(&self, new: NewSession<'_>) -> Result<(), StoreError> {
         session::ActiveModel {
             id: Set(new.id.to_owned()),
             user_id: Set(new.user_id),
@@ -31,7 +30,7 @@ impl Store {
     }
 
     /// Whether the session belongs to `user_id`, is not revoked and has not expired at `now`.
-    pub async fn live_session(&self, id: &str, user_id: i64, now: i64) -> Result<bool, DbErr> {
+    pub async fn live_session(&self, id: &str, user_id: i64, now: i64) -> Result<bool, StoreError> {
         Ok(session::Entity::find_by_id(id.to_owned())
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::RevokedAt.is_null())
@@ -42,7 +41,7 @@ impl Store {
     }
 
     /// Revokes a session; revoking it again changes nothing.
-    pub async fn revoke_session(&self, id: &str, now: i64) -> Result<(), DbErr> {
+    pub async fn revoke_session(&self, id: &str, now: i64) -> Result<(), StoreError> {
         session::Entity::update_many()
             .col_expr(session::Column::RevokedAt, Expr::value(now))
             .filter(session::Column::Id.eq(id))

@@ -4,12 +4,11 @@ use entity::user;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, Func, LikeExpr},
 };
 
-use super::{Store, UserRow, is_unique_violation};
+use super::{Store, StoreError, UserRow, is_unique_violation};
 
 /// A new account's row.
 pub struct NewUser<'a> {
@@ -21,7 +20,7 @@ pub struct NewUser<'a> {
 
 impl Store {
     /// Inserts a user; `Ok(None)` when the username is taken.
-    pub async fn create_user(&self, new: NewUser<'_>) -> Result<Option<UserRow>, DbErr> {
+    pub async fn create_user(&self, new: NewUser<'_>) -> Result<Option<UserRow>, StoreError> {
         let row = user::ActiveModel {
             username: Set(new.username.to_owned()),
             display_name: Set(new.display_name.to_owned()),
@@ -32,11 +31,11 @@ impl Store {
         match row.insert(&self.db).await {
             Ok(user) => Ok(Some(user.into())),
             Err(e) if is_unique_violation(&e) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    pub async fn user(&self, id: i64) -> Result<Option<UserRow>, DbErr> {
+    pub async fn user(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
         Ok(user::Entity::find_by_id(id)
             .one(&self.db)
             .await?
@@ -44,7 +43,7 @@ impl Store {
     }
 
     /// By folded (lower-case) username.
-    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, DbErr> {
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRow>, StoreError> {
         Ok(user::Entity::find()
             .filter(user::Column::Username.eq(username))
             .one(&self.db)
@@ -52,7 +51,10 @@ impl Store {
             .map(Into::into))
     }
 
-    pub async fn users(&self, ids: impl IntoIterator<Item = i64>) -> Result<Vec<UserRow>, DbErr> {
+    pub async fn users(
+        &self,
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Result<Vec<UserRow>, StoreError> {
         super::conversations::users(&self.db, ids).await
     }
 
@@ -60,7 +62,7 @@ impl Store {
     pub async fn existing_users(
         &self,
         ids: impl IntoIterator<Item = i64>,
-    ) -> Result<Vec<i64>, DbErr> {
+    ) -> Result<Vec<i64>, StoreError> {
         user::Entity::find()
             .select_only()
             .column(user::Column::Id)
@@ -68,11 +70,12 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Users whose username or display name contains `needle` (already lower-case),
     /// those where either starts with it first, then by username.
-    pub async fn search_users(&self, needle: &str, limit: u64) -> Result<Vec<UserRow>, DbErr> {
+    pub async fn search_users(&self, needle: &str, limit: u64) -> Result<Vec<UserRow>, StoreError> {
         let escaped: String = needle
             .chars()
             .flat_map(|c| match c {

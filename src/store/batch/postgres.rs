@@ -47,31 +47,28 @@ impl BatchWriter for PostgresBatches {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .runtime
-            .block_on(self.store.conversation_members(ids.iter().copied()))?)
+        self.runtime
+            .block_on(self.store.conversation_members(ids.iter().copied()))
     }
 
     fn conversations_of_pairs(
         &mut self,
         pairs: &[(i64, i64)],
     ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        Ok(self
-            .runtime
-            .block_on(self.store.conversations_of_pairs(pairs))?)
+        self.runtime
+            .block_on(self.store.conversations_of_pairs(pairs))
     }
 
     fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .runtime
-            .block_on(self.store.existing_users(ids.iter().copied()))?)
+        self.runtime
+            .block_on(self.store.existing_users(ids.iter().copied()))
     }
 
     fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError> {
-        Ok(self.runtime.block_on(self.store.messages_by_txn(keys))?)
+        self.runtime.block_on(self.store.messages_by_txn(keys))
     }
 
     fn create_conversation(
