@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use super::views::Message;
+use super::views::Posted;
 use crate::{hub::ConnectionId, store::OutboxEntry};
 
 /// A change the engine committed.
@@ -21,7 +21,7 @@ use crate::{hub::ConnectionId, store::OutboxEntry};
 pub enum Committed {
     /// A new message (never a replayed duplicate).
     Message {
-        message: Arc<Message>,
+        message: Arc<Posted>,
         recipient_id: i64,
         /// The socket it came from, which is answered with `sent` instead.
         origin: Option<ConnectionId>,

@@ -16,7 +16,10 @@ use super::{
     engine::{self, Command, SendOutcome},
     events::Event,
     input::{MessageBody, TxnId, page_size},
-    views::{Conversation, Message, ReadMarker, SenderUnread, UnreadSummary, User, rfc3339_millis},
+    views::{
+        Conversation, Message, Posted, ReadMarker, SenderUnread, UnreadSummary, User,
+        rfc3339_millis,
+    },
 };
 use crate::{
     hub::ConnectionId,
@@ -151,7 +154,8 @@ impl Chat {
         origin: Option<ConnectionId>,
     ) -> Result<(Message, bool), ChatError> {
         let outcome = self.queue_send(me, to, body, txn_id, origin).await?.await?;
-        self.sent(me, outcome).await
+        let (message, new) = self.sent(me, outcome).await?;
+        Ok((Posted::into_message(message), new))
     }
 
     /// Hands a message to the engine and returns at once: a socket keeps reading while
@@ -188,14 +192,14 @@ impl Chat {
         &self,
         me: &Session,
         outcome: SendOutcome,
-    ) -> Result<(Message, bool), ChatError> {
+    ) -> Result<(Arc<Posted>, bool), ChatError> {
         Ok(match outcome {
-            SendOutcome::New(message) => (unshare(message), true),
-            SendOutcome::Repeat(message) => (unshare(message), false),
+            SendOutcome::New(message) => (message, true),
+            SendOutcome::Repeat(message) => (message, false),
             SendOutcome::Duplicate(row) => {
                 let m = self.membership(me.user_id, row.conversation_id).await?;
                 let marker = recipient_marker(&m, row.sender_id);
-                (Message::from_row(row, marker), false)
+                (Arc::new(Posted::new(Message::from_row(row, marker))), false)
             }
         })
     }
@@ -334,9 +338,4 @@ fn recipient_marker(m: &ConversationOfUser, sender_id: i64) -> i64 {
     } else {
         m.peer_last_read_seq
     }
-}
-
-/// The message out of its shared handle (a copy only if someone else still holds it).
-fn unshare(message: Arc<Message>) -> Message {
-    Arc::unwrap_or_clone(message)
 }

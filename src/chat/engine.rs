@@ -42,7 +42,7 @@ use super::{
     ChatError, SendTo,
     committed::{Committed, Subscriber, TxnHook},
     now_ms,
-    views::Message,
+    views::{Message, Posted},
 };
 use crate::{
     hub::ConnectionId,
@@ -61,9 +61,9 @@ const CACHE_ENTRIES: usize = 200_000;
 #[derive(Debug, Clone)]
 pub enum SendOutcome {
     /// Committed now; delivered to the recipient and the sender's other sockets.
-    New(Arc<Message>),
+    New(Arc<Posted>),
     /// Sent twice in one batch: the first send's message, committed now.
-    Repeat(Arc<Message>),
+    Repeat(Arc<Posted>),
     /// The sender already stored this `txn_id`: the first message, unchanged.
     Duplicate(MessageRow),
 }
@@ -279,7 +279,7 @@ enum Planned {
 
 /// What the transaction did for one planned command.
 enum Done {
-    Sent(Arc<Message>),
+    Sent(Arc<Posted>),
     /// The sender's `txn_id` was stored before: the send is answered with the original.
     StoredBefore,
     Read(Option<i64>),
@@ -653,7 +653,7 @@ impl Writer {
                     };
                     match stored.next_if(|s| (s.conversation_id, s.seq) == key) {
                         Some(stored) => {
-                            let message = Arc::new(Message::from_row(stored, 0));
+                            let message = Arc::new(Posted::new(Message::from_row(stored, 0)));
                             events.push(Committed::Message {
                                 message: message.clone(),
                                 recipient_id: *recipient_id,
@@ -1138,7 +1138,7 @@ mod tests {
         }
     }
 
-    fn new_message(outcome: Result<SendOutcome, ChatError>) -> Arc<Message> {
+    fn new_message(outcome: Result<SendOutcome, ChatError>) -> Arc<Posted> {
         match outcome {
             Ok(SendOutcome::New(message)) => message,
             other => panic!("expected a new message, got {other:?}"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::views::{Message, UnreadSummary};
+use super::views::{Posted, UnreadSummary};
 use crate::hub::Delivery;
 
 /// A change some connected clients must hear about.
@@ -15,7 +15,7 @@ use crate::hub::Delivery;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A new message in one of the recipient's conversations.
-    Message { message: Arc<Message> },
+    Message { message: Arc<Posted> },
     /// A member's read marker moved (after it was committed).
     Receipt {
         conversation_id: i64,

@@ -9,7 +9,7 @@ use super::{
     conversations::{conversation_views, list_sizes, unread_summary},
     events::Event,
     input::page_size,
-    views::{Hello, Message, User},
+    views::{Hello, Message, Posted, User},
 };
 use crate::hub::{ConnectionId, Registration};
 
@@ -42,7 +42,7 @@ impl Replay<'_> {
                     page.into_iter()
                         .filter(|message| seen.show_replayed(message.id))
                         .map(|message| Event::Message {
-                            message: message.into(),
+                            message: Posted::new(message).into(),
                         })
                         .collect(),
                 ));

@@ -1,7 +1,10 @@
 //! What the chat shows: the shapes every transport sends, named as the API names them.
 
+use std::{ops::Deref, sync::OnceLock};
+
 use chrono::{DateTime, SecondsFormat};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::store::{MessageRow, UserRow};
@@ -69,6 +72,60 @@ impl Message {
             created_at: rfc3339_millis(m.created_at),
             txn_id: m.txn_id,
         }
+    }
+}
+
+/// A message just committed, shared by its event (the recipient's `message` frame) and
+/// its sender's answer (`sent`): its JSON is written once, by whichever needs it first,
+/// and both frames embed the same text.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    message: Message,
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl Posted {
+    pub fn new(message: Message) -> Self {
+        Self {
+            message,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The message as JSON.
+    pub fn json(&self) -> &RawValue {
+        self.json.get_or_init(|| {
+            serde_json::value::to_raw_value(&self.message).unwrap_or_else(|e| {
+                // Only a bug could make this plain struct fail to serialise.
+                tracing::error!(error = %e, "serialising a message");
+                RawValue::NULL.to_owned()
+            })
+        })
+    }
+
+    /// The message itself, copied only if someone else still shares it.
+    pub fn into_message(shared: std::sync::Arc<Self>) -> Message {
+        std::sync::Arc::unwrap_or_clone(shared).message
+    }
+}
+
+impl Deref for Posted {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.message
+    }
+}
+
+impl PartialEq for Posted {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Serialize for Posted {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(serializer)
     }
 }
 

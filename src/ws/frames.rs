@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::chat::views::{Conversation, Hello, Message, UnreadSummary};
+use crate::chat::views::{Conversation, Hello, Message, Posted, UnreadSummary};
 
 /// A command from the client.
 #[derive(Debug)]
@@ -153,7 +153,7 @@ pub enum Reply<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         req: Option<&'a RawValue>,
         txn_id: Option<&'a str>,
-        message: &'a Message,
+        message: &'a Posted,
     },
     Conversation {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -230,5 +230,43 @@ mod tests {
         assert!(bad.message.contains("conversation_id"), "{}", bad.message);
         assert_eq!(parse("[1]").unwrap_err().code, "bad_frame");
         assert_eq!(parse(r#"{"type":5}"#).unwrap_err().code, "bad_frame");
+    }
+
+    /// `sent` and the recipient's `message` embed one serialisation of the message;
+    /// both must still read as if each had serialised it.
+    #[test]
+    fn a_shared_message_reads_the_same_in_sent_and_message() {
+        let message = Message {
+            id: 7,
+            conversation_id: 2,
+            seq: 3,
+            sender_id: 1,
+            body: "a \"quoted\" line\nand <b>".into(),
+            created_at: "2026-11-26T12:00:00.000Z".into(),
+            read: false,
+            txn_id: Some("c-1".into()),
+        };
+        let expected = serde_json::to_value(&message).unwrap();
+        let posted = std::sync::Arc::new(Posted::new(message));
+        let event = crate::chat::events::Event::Message {
+            message: posted.clone(),
+        }
+        .delivery();
+        let event: serde_json::Value = serde_json::from_str(event.text.as_str()).unwrap();
+        assert_eq!(event["type"], "message");
+        assert_eq!(event["message"], expected);
+        let req = RawValue::from_string("9".into()).unwrap();
+        let sent = Reply::Sent {
+            req: Some(&req),
+            txn_id: Some("c-1"),
+            message: &posted,
+        }
+        .to_json();
+        let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(
+            (&sent["type"], &sent["req"], &sent["txn_id"]),
+            (&"sent".into(), &9.into(), &"c-1".into())
+        );
+        assert_eq!(sent["message"], expected);
     }
 }
