@@ -189,6 +189,7 @@ impl Chat {
             id: user.id,
             username: user.username.clone(),
             display_name: user.display_name.clone(),
+            matrix_id: user.matrix_id.clone(),
             user,
             conversation_id,
         })
