@@ -16,8 +16,8 @@ use axum::{
     routing::{get, post, put},
 };
 use ruma::{
-    OwnedTransactionId, UserId, api::appservice::event::push_events::v1::EphemeralData,
-    events::AnyTimelineEvent, serde::Raw,
+    OwnedTransactionId, TransactionId, UserId,
+    api::appservice::event::push_events::v1::EphemeralData, events::AnyTimelineEvent, serde::Raw,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -131,17 +131,34 @@ async fn transaction(
         ephemeral = transaction.ephemeral.len() + transaction.ephemeral_unstable.len(),
         "transaction from the homeserver"
     );
-    // In order, and answered only once every effect is committed: a failure leaves
-    // the transaction to the homeserver's retry, which the event ids make harmless.
+    let unavailable = || {
+        MatrixError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "M_UNKNOWN",
+            "the bridge cannot take this transaction now",
+        )
+    };
+    // The id is stored in the batch that applies the transaction: seen, it is done.
+    let key = group_key(&txn_id);
+    match bridge.chat.group_applied(&key).await {
+        Ok(true) => {
+            tracing::debug!(%txn_id, "a transaction applied before");
+            return Ok(Json(json!({})));
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(%txn_id, error = %e, "cannot tell whether a transaction is new");
+            return Err(unavailable());
+        }
+    }
+    // In order; a failure leaves the transaction to the homeserver's retry, and
+    // nothing of its group is stored.
+    let mut group = bridge.chat.group();
     for event in &transaction.events {
         match event.deserialize() {
-            Ok(event) => bridge.incoming(&event).await.map_err(|e| {
+            Ok(event) => bridge.incoming(&event, &mut group).await.map_err(|e| {
                 tracing::warn!(%txn_id, event = %event.event_id(), error = %e, "cannot carry an event in now");
-                MatrixError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "M_UNKNOWN",
-                    "the bridge cannot take this transaction now",
-                )
+                unavailable()
             })?,
             Err(e) => tracing::warn!(%txn_id, error = %e, "skipped an event that does not parse"),
         }
@@ -152,20 +169,32 @@ async fn transaction(
         .chain(&transaction.ephemeral_unstable);
     for data in ephemeral {
         match data.deserialize() {
-            Ok(data) => bridge.ephemeral(&data).await.map_err(|e| {
-                tracing::warn!(%txn_id, error = %e, "cannot carry a receipt in now");
-                MatrixError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "M_UNKNOWN",
-                    "the bridge cannot take this transaction now",
-                )
+            Ok(data) => bridge.ephemeral(&data, &mut group).await.map_err(|e| {
+                tracing::warn!(%txn_id, error = %e, "cannot carry ephemeral data in now");
+                unavailable()
             })?,
             Err(e) => {
                 tracing::warn!(%txn_id, error = %e, "skipped ephemeral data that does not parse")
             }
         }
     }
+    // Answered only once the whole group is committed, with the id beside it.
+    let outcomes = group.commit(&key).await.map_err(|e| {
+        tracing::warn!(%txn_id, error = %e, "cannot commit a transaction now");
+        unavailable()
+    })?;
+    for refused in outcomes.into_iter().filter_map(Result::err) {
+        // A receipt from someone not in the conversation, a message into a room that
+        // is no longer theirs: refused alone, for good.
+        tracing::info!(%txn_id, error = %refused, "something of a transaction the chat refuses");
+    }
     Ok(Json(json!({})))
+}
+
+/// The key a transaction's group is stored under: its id, which the homeserver
+/// never reuses for another transaction to this application service.
+fn group_key(txn_id: &TransactionId) -> String {
+    format!("matrix-transaction:{txn_id}")
 }
 
 /// `POST /_matrix/app/v1/ping`: the homeserver checking that it reaches the bridge.

@@ -143,11 +143,17 @@ impl Chat {
         session: &Session,
         display_name: &str,
     ) -> Result<User, ChatError> {
+        self.rename(session.user_id, display_name).await
+    }
+
+    /// Gives `user_id` a new display name, checked as every display name is, through
+    /// the engine: one rule for local users and for Matrix users renamed on Matrix.
+    pub(super) async fn rename(&self, user_id: i64, display_name: &str) -> Result<User, ChatError> {
         let display_name = DisplayName::parse(display_name)?;
         let user = self
             .engine()
             .request(|reply| Command::Profile {
-                user_id: session.user_id,
+                user_id,
                 display_name: display_name.as_str().to_owned(),
                 reply,
             })

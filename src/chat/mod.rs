@@ -25,7 +25,7 @@ pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
-pub use bridged::TypingListener;
+pub use bridged::{Grouped, TypingListener};
 pub use conversations::{PendingSend, SendTo};
 pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped};
 pub use error::ChatError;
