@@ -55,10 +55,13 @@ enum Outgoing {
         peer_id: i64,
         up_to_seq: i64,
     },
+    /// A gadka user's new display name, for their puppet.
+    Profile { user_id: i64, display_name: String },
 }
 
-/// Adds an outbox row for every message to a user who lives on Matrix, and for every
-/// read marker a local user moves over their messages.
+/// Adds an outbox row for every message to a user who lives on Matrix, for every
+/// read marker a local user moves over their messages, and for every local user's
+/// new display name (their puppet's).
 ///
 /// It runs inside the writer, which must never wait, so it knows those users from
 /// memory: the set is read at start and grows before a Matrix user's first
@@ -120,16 +123,22 @@ impl TxnHook for OutboxHook {
                     up_to_seq: *up_to_seq,
                 }
             }
+            // A Matrix user has no puppet: their new name came from Matrix.
+            Committed::Profile {
+                user_id,
+                display_name,
+            } if !self.is_matrix_user(*user_id) => Outgoing::Profile {
+                user_id: *user_id,
+                display_name: display_name.clone(),
+            },
             _ => return,
         };
-        {
-            match serde_json::to_string(&outgoing) {
-                Ok(payload) => rows.push(OutboxEntry {
-                    topic: TOPIC,
-                    payload,
-                }),
-                Err(e) => tracing::error!(error = %e, "cannot encode an outbox row"),
-            }
+        match serde_json::to_string(&outgoing) {
+            Ok(payload) => rows.push(OutboxEntry {
+                topic: TOPIC,
+                payload,
+            }),
+            Err(e) => tracing::error!(error = %e, "cannot encode an outbox row"),
         }
     }
 }
@@ -269,6 +278,24 @@ async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
             let room = portal(bridge, conversation_id).await?;
             let puppet = puppet(bridge, reader_id).await?;
             bridge.homeserver.read_receipt(room, event, &puppet).await?;
+            Ok(())
+        }
+        Outgoing::Profile {
+            user_id,
+            display_name,
+        } => {
+            let puppet = puppet(bridge, user_id).await?;
+            let wanted = bridge.settings.displayname_template.apply(&display_name);
+            // A puppet not made yet gets its name from the database when it is; one
+            // that has the name already (a row carried twice) needs no new member
+            // event in every room.
+            match bridge.homeserver.display_name(&puppet).await {
+                Ok(Some(shown)) if shown == wanted => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.errcode() == Some("M_NOT_FOUND") => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            bridge.homeserver.set_display_name(&puppet, &wanted).await?;
             Ok(())
         }
     }

@@ -1,4 +1,5 @@
-//! Display names: a Matrix user's new name reaches gadka.
+//! Display names both ways: a gadka user's new name reaches their puppet, and a
+//! Matrix user's new name reaches gadka.
 
 use std::time::Duration;
 
@@ -6,6 +7,41 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{messages::dm, synapse};
+
+#[tokio::test]
+async fn a_gadka_user_s_new_name_reaches_the_puppet() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let d = dm(&slot, "alice-rename-out").await;
+    let (status, body) = d
+        .bob
+        .patch("/api/me", json!({"display_name": "Bobby Tables"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Alice sees the puppet's new name in its profile and in the room.
+    let wanted = "Bobby Tables (gadka)";
+    let profile_path = format!("/_matrix/client/v3/profile/{}", d.puppet);
+    let member_path = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+        d.room, d.puppet
+    );
+    let mut last = (Value::Null, Value::Null);
+    for _ in 0..100 {
+        let profile = d.alice.call(Method::GET, &profile_path, None).await.body;
+        let member = d.alice.call(Method::GET, &member_path, None).await.body;
+        if profile["displayname"] == wanted && member["displayname"] == wanted {
+            assert_eq!(member["membership"], "join", "{member}");
+            return;
+        }
+        last = (profile, member);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the puppet was never renamed: profile {}, member {}",
+        last.0, last.1
+    );
+}
 
 #[tokio::test]
 async fn a_matrix_user_s_new_name_reaches_gadka() {
