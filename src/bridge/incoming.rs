@@ -106,6 +106,9 @@ impl Bridge {
         }
         self.homeserver.join(&member.room_id, &invitee).await?;
         let remote = self.matrix_user(&member.sender).await?;
+        // A conversation opened here would have the outbox make a room for it too,
+        // unless this room is its portal before the outbox looks.
+        let _portals = self.portals.lock().await;
         let conversation = self.chat.open_between(local.id, remote).await?;
         self.store
             .set_portal(conversation, member.room_id.as_str(), now_ms())
@@ -308,7 +311,17 @@ impl Bridge {
             Err(e) if e.is_permanent() => None,
             Err(e) => return Err(e.into()),
         };
-        let name = display_name(shown.as_deref(), user_id);
+        self.matrix_user_named(user_id, shown.as_deref()).await
+    }
+
+    /// The gadka user standing for a Matrix user, made with the display name
+    /// `shown` on Matrix the first time.
+    pub(super) async fn matrix_user_named(
+        &self,
+        user_id: &UserId,
+        shown: Option<&str>,
+    ) -> Result<i64, IncomingError> {
+        let name = display_name(shown, user_id);
         let user = self
             .store
             .matrix_user(user_id.as_str(), &name, now_ms())

@@ -18,7 +18,7 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Bridge, homeserver::HomeserverError};
+use super::{Bridge, PuppetError, homeserver::HomeserverError};
 use crate::{
     chat::committed::{Committed, TxnHook},
     store::{OutboxEntry, OutboxRow},
@@ -54,6 +54,14 @@ enum Outgoing {
         reader_id: i64,
         peer_id: i64,
         up_to_seq: i64,
+    },
+    /// A conversation opened from gadka with a Matrix user: the local member's
+    /// puppet makes its portal room. Rows of the conversation's messages come after
+    /// it, so they wait for the room.
+    Portal {
+        conversation_id: i64,
+        local_id: i64,
+        matrix_id: i64,
     },
     /// A gadka user's new display name, for their puppet.
     Profile { user_id: i64, display_name: String },
@@ -121,6 +129,21 @@ impl TxnHook for OutboxHook {
                     reader_id: *user_id,
                     peer_id: *peer_id,
                     up_to_seq: *up_to_seq,
+                }
+            }
+            Committed::Conversation {
+                conversation_id,
+                members: [first, second],
+            } if self.is_matrix_user(*first) != self.is_matrix_user(*second) => {
+                let (local_id, matrix_id) = if self.is_matrix_user(*first) {
+                    (*second, *first)
+                } else {
+                    (*first, *second)
+                };
+                Outgoing::Portal {
+                    conversation_id: *conversation_id,
+                    local_id,
+                    matrix_id,
                 }
             }
             // A Matrix user has no puppet: their new name came from Matrix.
@@ -280,6 +303,11 @@ async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
             bridge.homeserver.read_receipt(room, event, &puppet).await?;
             Ok(())
         }
+        Outgoing::Portal {
+            conversation_id,
+            local_id,
+            matrix_id,
+        } => make_portal(bridge, conversation_id, local_id, matrix_id).await,
         Outgoing::Profile {
             user_id,
             display_name,
@@ -299,6 +327,45 @@ async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
             Ok(())
         }
     }
+}
+
+/// Makes the portal of a conversation opened from gadka: the local member's puppet
+/// creates a direct room and invites the Matrix member. Nothing when the
+/// conversation has a portal already (the Matrix user invited the puppet first).
+async fn make_portal(
+    bridge: &Bridge,
+    conversation_id: i64,
+    local_id: i64,
+    matrix_id: i64,
+) -> Result<(), CarryError> {
+    let _portals = bridge.portals.lock().await;
+    if bridge.store.portal_room(conversation_id).await?.is_some() {
+        return Ok(());
+    }
+    let peer = bridge
+        .store
+        .user(matrix_id)
+        .await?
+        .and_then(|user| user.matrix_id)
+        .ok_or_else(|| CarryError::Void(format!("user {matrix_id} is not on Matrix")))?;
+    let peer = OwnedUserId::try_from(peer)
+        .map_err(|e| CarryError::Void(format!("a Matrix user without a Matrix ID: {e}")))?;
+    let puppet = puppet(bridge, local_id).await?;
+    bridge.ensure_puppet(&puppet).await.map_err(|e| match e {
+        PuppetError::Store(e) => CarryError::Store(e),
+        PuppetError::Homeserver(e) => CarryError::Homeserver(e),
+    })?;
+    let room = bridge.homeserver.create_dm(&puppet, &peer).await?;
+    bridge
+        .store
+        .set_portal(
+            conversation_id,
+            room.as_str(),
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await?;
+    tracing::info!(%room, conversation_id, "a portal opened from gadka");
+    Ok(())
 }
 
 /// The portal room of a conversation.

@@ -170,7 +170,8 @@ impl Chat {
     }
 
     /// Finds people by username or display name, case-insensitively; those whose
-    /// name starts with the text come first (F1 `search_user`).
+    /// name starts with the text come first (F1 `search_user`). With the Matrix
+    /// bridge on, a Matrix ID also finds that person on Matrix, first.
     pub async fn search_users(
         &self,
         text: &str,
@@ -178,7 +179,14 @@ impl Chat {
     ) -> Result<Vec<User>, ChatError> {
         let limit = page_size("limit", limit, 20, 100)?;
         let needle = SearchText::parse(text)?;
-        let users = self.store().search_users(needle.as_str(), limit).await?;
+        let mut users = self.store().search_users(needle.as_str(), limit).await?;
+        if let Some(id) = self.matrix_user_for(text.trim()).await
+            && !users.iter().any(|u| u.id == id)
+            && let Some(found) = self.store().user(id).await?
+        {
+            users.insert(0, found);
+            users.truncate(limit as usize);
+        }
         Ok(users.into_iter().map(User::from).collect())
     }
 

@@ -2,7 +2,7 @@
 //! on behalf of a user who has no session here (a Matrix user, acting through the
 //! homeserver's authenticated transaction).
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use tokio::sync::oneshot;
 
@@ -20,7 +20,42 @@ pub trait TypingListener: Send + Sync + 'static {
     fn typing(&self, conversation_id: i64, user_id: i64, peer_id: i64, typing: bool);
 }
 
+/// Finds people who live on Matrix by their Matrix ID: the bridge, when it is on.
+pub trait MatrixDirectory: Send + Sync + 'static {
+    /// The id of the gadka user standing for the Matrix user `matrix_id`, made the
+    /// first time; `None` when it is no Matrix ID the bridge reaches, or the
+    /// homeserver knows no such user.
+    fn find<'a>(&'a self, matrix_id: &'a str) -> DirectoryAnswer<'a>;
+}
+
+/// What [`MatrixDirectory::find`] comes to.
+pub type DirectoryAnswer<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<i64>, ChatError>> + Send + 'a>>;
+
 impl Chat {
+    /// Sets who finds Matrix IDs in a search; only the first one set counts.
+    pub fn find_matrix_users_with(&self, directory: Arc<dyn MatrixDirectory>) {
+        if self.inner.matrix_directory.set(directory).is_err() {
+            tracing::warn!("a second Matrix directory is ignored");
+        }
+    }
+
+    /// The gadka user for the Matrix ID `text` names, when a directory is set and
+    /// finds one; a failing directory only leaves it out of the search.
+    pub(super) async fn matrix_user_for(&self, text: &str) -> Option<i64> {
+        let directory = self.inner.matrix_directory.get()?;
+        if !(text.starts_with('@') && text.contains(':')) {
+            return None;
+        }
+        match directory.find(text).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(matrix_id = text, error = %e, "cannot look a Matrix ID up");
+                None
+            }
+        }
+    }
+
     /// The direct conversation between two users, opened the first time.
     pub async fn open_between(&self, user_id: i64, peer_id: i64) -> Result<i64, ChatError> {
         let (id, _created) = self

@@ -8,6 +8,7 @@ mod helpers;
 
 mod appservice;
 mod content;
+mod from_gadka;
 mod gadka;
 mod latency;
 mod matrix;
