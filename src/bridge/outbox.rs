@@ -4,19 +4,25 @@
 //! [`OutboxHook`] is a [`TxnHook`]: inside the writer's transaction it adds a row for
 //! each message to a Matrix user, so the row commits with the message or not at all,
 //! and a send never waits for the homeserver. [`drain`] sends the rows in id order
-//! (hence in order per room), each with its row id as the Matrix `txnId`, so a retry
-//! after a failure or a restart never duplicates; a homeserver that is away is
-//! retried with backoff, and the rows wait in the database meanwhile.
+//! per room (and per user, for names), rooms side by side, each with its row id as
+//! the Matrix `txnId`, so a retry after a failure or a restart never duplicates; a
+//! homeserver that is away is retried with backoff, and the rows wait in the
+//! database meanwhile. A room whose calls keep failing holds up only itself.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet, VecDeque},
+    future::Future,
+    panic::AssertUnwindSafe,
+    pin::Pin,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
+use futures_util::FutureExt;
+
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::{sync::broadcast::error::RecvError, task::JoinSet};
 
 use super::{Bridge, PuppetError, homeserver::HomeserverError};
 use crate::{
@@ -189,26 +195,36 @@ impl CarryError {
 }
 
 /// Carries out the outbox until the engine stops: woken by each commit, and every
-/// second in case a wake-up was missed.
+/// second in case a wake-up was missed. Rows go out in id order within their lane
+/// (see [`Lane`]), lanes side by side.
 pub async fn drain(bridge: Arc<Bridge>) {
     let mut commits = bridge.chat.engine().subscribe();
+    let carrier = bridge.clone();
+    let mut lanes = Lanes::new(move |row| {
+        let bridge = carrier.clone();
+        Box::pin(async move { carry_until_done(&bridge, &row).await })
+    });
     let mut measured: Option<Instant> = None;
     loop {
         if measured.is_none_or(|at| at.elapsed() >= POLL) {
             measure(&bridge).await;
             measured = Some(Instant::now());
         }
-        match bridge.store.outbox_after(TOPIC, 0, PAGE).await {
-            Ok(rows) => {
-                let full = rows.len() as u64 == PAGE;
-                for row in rows {
-                    carry_until_done(&bridge, &row).await;
+        // What is new, while there is room to hold it: rows behind a room that keeps
+        // failing stay in the database until there is.
+        if lanes.held() < MAX_HELD {
+            match bridge.store.outbox_after(TOPIC, lanes.after, PAGE).await {
+                Ok(rows) => {
+                    let full = rows.len() as u64 == PAGE;
+                    for row in rows {
+                        lanes.dispatch(row);
+                    }
+                    if full {
+                        continue;
+                    }
                 }
-                if full {
-                    continue;
-                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
             }
-            Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
         }
         tokio::select! {
             received = commits.recv() => {
@@ -216,8 +232,126 @@ pub async fn drain(bridge: Arc<Bridge>) {
                     return;
                 }
             }
+            true = lanes.settle_one() => {}
             () = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+/// The rows held in memory at most; more wait in the database.
+const MAX_HELD: usize = 10_000;
+
+/// Rows that must go out in order among themselves: those of one conversation (its
+/// portal, messages and receipts, all in one room), or one user's names (their
+/// puppet's profile). Lanes go out side by side, so a room whose calls keep failing
+/// holds up only itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Lane {
+    Conversation(i64),
+    User(i64),
+    /// A row that does not parse, alone (it is dropped when carried).
+    Row(i64),
+}
+
+impl Lane {
+    fn of(row: &OutboxRow) -> Self {
+        match serde_json::from_str::<Outgoing>(&row.payload) {
+            Ok(
+                Outgoing::Message {
+                    conversation_id, ..
+                }
+                | Outgoing::Receipt {
+                    conversation_id, ..
+                }
+                | Outgoing::Portal {
+                    conversation_id, ..
+                },
+            ) => Self::Conversation(conversation_id),
+            Ok(Outgoing::Profile { user_id, .. }) => Self::User(user_id),
+            Err(_) => Self::Row(row.id),
+        }
+    }
+}
+
+/// How a row is carried out, until done or dropped.
+type Carry = Box<dyn Fn(OutboxRow) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The rows being carried out: one at a time per lane, in id order within it.
+struct Lanes {
+    carry: Carry,
+    /// The lanes with a row in flight, and the rows waiting behind it.
+    busy: HashMap<Lane, VecDeque<OutboxRow>>,
+    running: JoinSet<Lane>,
+    waiting: usize,
+    /// The highest row id handed to a lane: the next read starts after it.
+    after: i64,
+}
+
+impl Lanes {
+    fn new(
+        carry: impl Fn(OutboxRow) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            carry: Box::new(carry),
+            busy: HashMap::new(),
+            running: JoinSet::new(),
+            waiting: 0,
+            after: 0,
+        }
+    }
+
+    /// Rows in flight or waiting.
+    fn held(&self) -> usize {
+        self.running.len() + self.waiting
+    }
+
+    /// Carries `row` out now, or after the rows of its lane before it.
+    fn dispatch(&mut self, row: OutboxRow) {
+        self.after = self.after.max(row.id);
+        let lane = Lane::of(&row);
+        match self.busy.get_mut(&lane) {
+            Some(waiting) => {
+                waiting.push_back(row);
+                self.waiting += 1;
+            }
+            None => {
+                self.busy.insert(lane, VecDeque::new());
+                self.start(lane, row);
+            }
+        }
+    }
+
+    fn start(&mut self, lane: Lane, row: OutboxRow) {
+        let carried = (self.carry)(row);
+        self.running.spawn(async move {
+            // A panic is a bug, but it must not stop its lane for good.
+            if AssertUnwindSafe(carried).catch_unwind().await.is_err() {
+                tracing::error!(?lane, "carrying an outbox row panicked");
+            }
+            lane
+        });
+    }
+
+    /// Waits for a row to be done and starts the next of its lane; `false` when
+    /// nothing is in flight.
+    async fn settle_one(&mut self) -> bool {
+        let Some(done) = self.running.join_next().await else {
+            return false;
+        };
+        let Ok(lane) = done else {
+            // Only a cancelled task ends so, and none is cancelled but at shutdown.
+            return true;
+        };
+        match self.busy.get_mut(&lane).and_then(VecDeque::pop_front) {
+            Some(row) => {
+                self.waiting -= 1;
+                self.start(lane, row);
+            }
+            None => {
+                self.busy.remove(&lane);
+            }
+        }
+        true
     }
 }
 
@@ -235,7 +369,7 @@ async fn measure(bridge: &Bridge) {
 }
 
 /// Tries one row until it is done or cannot ever be, waiting longer after each
-/// failure; later rows wait behind it, which keeps them in order.
+/// failure; later rows of its lane wait behind it, which keeps them in order.
 async fn carry_until_done(bridge: &Bridge, row: &OutboxRow) {
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -392,4 +526,62 @@ async fn puppet(bridge: &Bridge, user_id: i64) -> Result<OwnedUserId, CarryError
         .settings
         .puppet_id(&user.username)
         .map_err(|e| CarryError::Void(format!("no puppet for {}: {e}", user.username)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    fn row(id: i64, conversation_id: i64) -> OutboxRow {
+        let payload = serde_json::to_string(&Outgoing::Message {
+            conversation_id,
+            seq: id,
+            sender_id: 1,
+            body: format!("m{id}"),
+        })
+        .unwrap();
+        OutboxRow {
+            id,
+            payload,
+            created_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_room_that_cannot_send_holds_up_only_itself() {
+        // Room 1's calls hang until released; room 2's go through.
+        let carried = Arc::new(Mutex::new(Vec::new()));
+        let release = Arc::new(Notify::new());
+        let (log, gate) = (carried.clone(), release.clone());
+        let mut lanes = Lanes::new(move |row: OutboxRow| {
+            let (log, gate) = (log.clone(), gate.clone());
+            Box::pin(async move {
+                if Lane::of(&row) == Lane::Conversation(1) {
+                    gate.notified().await;
+                }
+                log.lock().unwrap().push(row.id);
+            })
+        });
+        for (id, room) in [(1, 1), (2, 2), (3, 1), (4, 2), (5, 2)] {
+            lanes.dispatch(row(id, room));
+        }
+        assert_eq!((lanes.after, lanes.held()), (5, 5));
+        while carried.lock().unwrap().len() < 3 {
+            assert!(lanes.settle_one().await);
+        }
+        assert_eq!(*carried.lock().unwrap(), [2, 4, 5], "room 2, in order");
+        assert_eq!(lanes.held(), 2, "room 1's rows wait, in order");
+
+        release.notify_one();
+        assert!(lanes.settle_one().await);
+        release.notify_one();
+        assert!(lanes.settle_one().await);
+        assert_eq!(*carried.lock().unwrap(), [2, 4, 5, 1, 3]);
+        assert!(!lanes.settle_one().await, "nothing left");
+        assert!(lanes.busy.is_empty());
+    }
 }
