@@ -91,6 +91,9 @@ impl Bridge {
         let Ok(invitee) = UserId::parse(member.state_key.as_str()) else {
             return Ok(());
         };
+        if invitee == self.settings.bot {
+            return self.bot_invited(member).await;
+        }
         if self.settings.puppet_username(&invitee).is_none() {
             return Ok(());
         }
@@ -176,6 +179,7 @@ impl Bridge {
             .portal_conversation(message.room_id.as_str())
             .await?
         else {
+            self.bot_command(message, &body).await;
             return Ok(());
         };
         let Some(sender) = self

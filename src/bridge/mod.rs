@@ -7,6 +7,7 @@
 //! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest);
 //! - `incoming.rs`: Matrix events in (invites to puppets, messages, new names);
 //! - `directory.rs`: Matrix IDs in gadka's people search;
+//! - `commands.rs`: the bot's commands, for bridge admins;
 //! - `outbox.rs`: gadka's changes out, through rows committed with them;
 //! - `typing.rs`: typing both ways, best effort.
 //!
@@ -15,6 +16,7 @@
 //! local users chat on.
 
 pub mod appservice;
+mod commands;
 pub mod config;
 pub mod directory;
 pub mod homeserver;

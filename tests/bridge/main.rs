@@ -6,6 +6,7 @@
 #[path = "../server/helpers.rs"]
 mod helpers;
 
+mod admin;
 mod appservice;
 mod content;
 mod from_gadka;
