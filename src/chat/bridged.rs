@@ -185,6 +185,11 @@ impl Grouped {
         Ok(())
     }
 
+    /// Whether the group holds no command (then there is nothing to commit).
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
     /// Commits the group with `key` in one batch, and waits for it. `Err` when the
     /// batch failed (nothing of it is stored); else each command's own outcome, in
     /// order: one the rules refuse is refused alone, as on its own.
