@@ -205,17 +205,23 @@ pub async fn drain(bridge: Arc<Bridge>) {
         Box::pin(async move { carry_until_done(&bridge, &row).await })
     });
     let mut measured: Option<Instant> = None;
+    // Where the next read starts: past the rows read last.
+    let mut read_from = 0;
     loop {
         if measured.is_none_or(|at| at.elapsed() >= POLL) {
             measure(&bridge).await;
             measured = Some(Instant::now());
+            // From the start again, now and then: with several gadka nodes on one
+            // database, a row can commit after one with a higher id was read.
+            read_from = 0;
         }
         // What is new, while there is room to hold it: rows behind a room that keeps
         // failing stay in the database until there is.
         if lanes.held() < MAX_HELD {
-            match bridge.store.outbox_after(TOPIC, lanes.after, PAGE).await {
+            match bridge.store.outbox_after(TOPIC, read_from, PAGE).await {
                 Ok(rows) => {
                     let full = rows.len() as u64 == PAGE;
+                    read_from = rows.last().map_or(read_from, |row| row.id);
                     for row in rows {
                         lanes.dispatch(row);
                     }
@@ -281,10 +287,9 @@ struct Lanes {
     carry: Carry,
     /// The lanes with a row in flight, and the rows waiting behind it.
     busy: HashMap<Lane, VecDeque<OutboxRow>>,
-    running: JoinSet<Lane>,
-    waiting: usize,
-    /// The highest row id handed to a lane: the next read starts after it.
-    after: i64,
+    running: JoinSet<(Lane, i64)>,
+    /// The ids of the rows in flight or waiting, which a later read skips.
+    held: HashSet<i64>,
 }
 
 impl Lanes {
@@ -295,25 +300,24 @@ impl Lanes {
             carry: Box::new(carry),
             busy: HashMap::new(),
             running: JoinSet::new(),
-            waiting: 0,
-            after: 0,
+            held: HashSet::new(),
         }
     }
 
     /// Rows in flight or waiting.
     fn held(&self) -> usize {
-        self.running.len() + self.waiting
+        self.held.len()
     }
 
-    /// Carries `row` out now, or after the rows of its lane before it.
+    /// Carries `row` out now, or after the rows of its lane before it; nothing when
+    /// it is held already.
     fn dispatch(&mut self, row: OutboxRow) {
-        self.after = self.after.max(row.id);
+        if !self.held.insert(row.id) {
+            return;
+        }
         let lane = Lane::of(&row);
         match self.busy.get_mut(&lane) {
-            Some(waiting) => {
-                waiting.push_back(row);
-                self.waiting += 1;
-            }
+            Some(waiting) => waiting.push_back(row),
             None => {
                 self.busy.insert(lane, VecDeque::new());
                 self.start(lane, row);
@@ -322,13 +326,14 @@ impl Lanes {
     }
 
     fn start(&mut self, lane: Lane, row: OutboxRow) {
+        let id = row.id;
         let carried = (self.carry)(row);
         self.running.spawn(async move {
             // A panic is a bug, but it must not stop its lane for good.
             if AssertUnwindSafe(carried).catch_unwind().await.is_err() {
-                tracing::error!(?lane, "carrying an outbox row panicked");
+                tracing::error!(?lane, row = id, "carrying an outbox row panicked");
             }
-            lane
+            (lane, id)
         });
     }
 
@@ -338,15 +343,15 @@ impl Lanes {
         let Some(done) = self.running.join_next().await else {
             return false;
         };
-        let Ok(lane) = done else {
+        let Ok((lane, id)) = done else {
             // Only a cancelled task ends so, and none is cancelled but at shutdown.
             return true;
         };
+        // Done (or dropped): a later read that finds it still there carries it again,
+        // which its txnId makes harmless.
+        self.held.remove(&id);
         match self.busy.get_mut(&lane).and_then(VecDeque::pop_front) {
-            Some(row) => {
-                self.waiting -= 1;
-                self.start(lane, row);
-            }
+            Some(row) => self.start(lane, row),
             None => {
                 self.busy.remove(&lane);
             }
@@ -569,7 +574,10 @@ mod tests {
         for (id, room) in [(1, 1), (2, 2), (3, 1), (4, 2), (5, 2)] {
             lanes.dispatch(row(id, room));
         }
-        assert_eq!((lanes.after, lanes.held()), (5, 5));
+        assert_eq!(lanes.held(), 5);
+        // Read again (from the start, as now and then), held rows are not taken twice.
+        lanes.dispatch(row(3, 1));
+        assert_eq!(lanes.held(), 5);
         while carried.lock().unwrap().len() < 3 {
             assert!(lanes.settle_one().await);
         }
