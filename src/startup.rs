@@ -199,6 +199,7 @@ impl Application {
                 }),
                 tokio::spawn(bridge.clone().start()),
                 tokio::spawn(bridge::typing::relay(bridge.clone(), typing)),
+                tokio::spawn(bridge::appservice::forget_old_transactions(bridge.clone())),
                 tokio::spawn(bridge::outbox::drain(bridge)),
             ]
         });

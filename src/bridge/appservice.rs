@@ -5,7 +5,7 @@
 //! constant time. Errors are Matrix errors (`{"errcode", "error"}`), as the homeserver
 //! expects, not gadka's API errors.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -200,6 +200,31 @@ async fn transaction(
 /// never reuses for another transaction to this application service.
 fn group_key(txn_id: &TransactionId) -> String {
     format!("matrix-transaction:{txn_id}")
+}
+
+/// How often the ids of applied transactions are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How long the id of an applied transaction is kept. The homeserver sends a
+/// transaction again only until it has the answer, within minutes of it.
+const KEEP_TRANSACTIONS: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Forgets the ids of transactions applied long ago, every hour, so that they do
+/// not pile up with every transaction forever.
+pub async fn forget_old_transactions(bridge: Arc<Bridge>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        every.tick().await;
+        match bridge
+            .chat
+            .forget_groups_older_than(KEEP_TRANSACTIONS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(forgotten = n, "forgot the ids of old transactions"),
+            Err(e) => tracing::warn!(error = %e, "cannot forget the ids of old transactions"),
+        }
+    }
 }
 
 /// `POST /_matrix/app/v1/ping`: the homeserver checking that it reaches the bridge.

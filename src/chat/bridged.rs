@@ -2,7 +2,7 @@
 //! on behalf of a user who has no session here (a Matrix user, acting through the
 //! homeserver's authenticated transaction).
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::sync::oneshot;
 
@@ -11,6 +11,7 @@ use super::{
     engine::{Command, ReadOutcome, SendOutcome, answered},
     events::Event,
     input::{DisplayName, MessageBody, TxnId},
+    now_ms,
 };
 use crate::store::UserRow;
 
@@ -129,6 +130,13 @@ impl Chat {
     /// them, and sending it again would apply it twice.
     pub async fn group_applied(&self, key: &str) -> Result<bool, ChatError> {
         Ok(self.store().group_key_recorded(key).await?)
+    }
+
+    /// Forgets the keys of groups committed more than `age` ago, which nobody will
+    /// send again; how many.
+    pub async fn forget_groups_older_than(&self, age: Duration) -> Result<u64, ChatError> {
+        let before = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.store().forget_group_keys_before(before).await?)
     }
 }
 

@@ -1327,5 +1327,8 @@ mod tests {
         assert!(s.store.group_key_recorded("k1").await.expect("read"));
         let events = s.events.recv().await.expect("the batch's events");
         assert_eq!(events.len(), 2, "both messages in one commit");
+        let forgotten = s.store.forget_group_keys_before(i64::MAX).await;
+        assert_eq!(forgotten.expect("deleted"), 1);
+        assert!(!s.store.group_key_recorded("k1").await.expect("read"));
     }
 }

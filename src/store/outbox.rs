@@ -70,6 +70,15 @@ impl Store {
 }
 
 impl Store {
+    /// Forgets the keys of groups committed before `before` (Unix ms); how many.
+    pub async fn forget_group_keys_before(&self, before: i64) -> Result<u64, DbErr> {
+        Ok(group_key::Entity::delete_many()
+            .filter(group_key::Column::CreatedAt.lt(before))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
     /// Whether a command group with this key was committed (see `Command::Group`).
     pub async fn group_key_recorded(&self, key: &str) -> Result<bool, DbErr> {
         Ok(group_key::Entity::find_by_id(key)
