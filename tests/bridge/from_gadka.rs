@@ -1,10 +1,12 @@
 //! A chat started from gadka: a gadka user finds a Matrix user by their Matrix ID,
 //! presses "Send message" (opens the conversation) and writes at once; the Matrix
 //! user gets a direct invite from the puppet, joins, reads everything in order, and
-//! their answer reaches gadka.
+//! their answer reaches gadka. A Matrix ID `bridge.permissions` leaves out finds
+//! nobody.
 
 use std::time::Duration;
 
+use gadka::bridge::Permission;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -135,4 +137,31 @@ async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
         since = sync.body["next_batch"].as_str().map(str::to_owned);
     }
     panic!("{} was never invited", alice.user_id);
+}
+
+#[tokio::test]
+async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let allowed = mxid(&format!("alice-allowed{}", slot.index));
+    let gadka = Gadka::start(&slot, |settings| {
+        let permissions = &mut settings.bridge.as_mut().unwrap().permissions;
+        permissions.clear();
+        permissions.insert(allowed.clone(), Permission::User);
+    })
+    .await;
+    gadka.bridge_health("ready").await;
+    let bob = gadka.register("bob", "Bob").await;
+    let alice = MatrixUser::register(synapse, &format!("alice-allowed{}", slot.index)).await;
+    let carol = MatrixUser::register(synapse, &format!("carol-left-out{}", slot.index)).await;
+
+    let search = |user_id: &str| format!("/api/users?q={}", user_id.replace('@', "%40"));
+    let found = bob.get(&search(&carol.user_id)).await;
+    assert_eq!(found["users"], json!([]), "carol could not answer");
+    let found = bob.get(&search(&alice.user_id)).await;
+    assert_eq!(
+        found["users"][0]["matrix_id"],
+        alice.user_id.as_str(),
+        "{found}"
+    );
 }
