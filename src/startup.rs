@@ -121,6 +121,9 @@ impl Application {
                 let (relay, typing) = bridge::typing::TypingRelay::new(outbox.clone());
                 chat.listen_to_typing(Arc::new(relay));
                 let bridge = Bridge::new(bridge_settings, chat.clone(), store.clone(), outbox)?;
+                chat.find_matrix_users_with(Arc::new(bridge::directory::Directory(
+                    Arc::downgrade(&bridge),
+                )));
                 let listener = TcpListener::bind(listen).await.with_context(|| {
                     format!("cannot listen for the homeserver on {listen} (appservice.hostname, appservice.port)")
                 })?;
@@ -196,6 +199,7 @@ impl Application {
                 }),
                 tokio::spawn(bridge.clone().start()),
                 tokio::spawn(bridge::typing::relay(bridge.clone(), typing)),
+                tokio::spawn(bridge::appservice::forget_old_transactions(bridge.clone())),
                 tokio::spawn(bridge::outbox::drain(bridge)),
             ]
         });

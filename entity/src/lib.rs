@@ -5,6 +5,7 @@
 //! milliseconds). Only `store/` in the server crate uses these types.
 
 pub mod conversation;
+pub mod group_key;
 pub mod matrix_event;
 pub mod membership;
 pub mod message;

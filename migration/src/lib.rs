@@ -6,6 +6,7 @@ mod m20261125_000001_create_schema;
 mod m20261126_000001_create_outbox;
 mod m20261126_000002_bridge;
 mod m20261126_000003_matrix_event;
+mod m20261126_000004_group_key;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_outbox::Migration),
             Box::new(m20261126_000002_bridge::Migration),
             Box::new(m20261126_000003_matrix_event::Migration),
+            Box::new(m20261126_000004_group_key::Migration),
         ]
     }
 }

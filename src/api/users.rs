@@ -41,6 +41,9 @@ pub struct UsersBody {
 }
 
 /// Finds people; names that start with `q` come first.
+///
+/// With the Matrix bridge on, a Matrix ID (`@name:server`) also finds that user on
+/// Matrix, first, with `matrix_id` set.
 #[utoipa::path(get, path = "/api/users", tag = "users", params(SearchParams), security(("cookie" = [])),
     responses(
         (status = 200, body = UsersBody),

@@ -5,7 +5,7 @@
 //! constant time. Errors are Matrix errors (`{"errcode", "error"}`), as the homeserver
 //! expects, not gadka's API errors.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -16,8 +16,8 @@ use axum::{
     routing::{get, post, put},
 };
 use ruma::{
-    OwnedTransactionId, UserId, api::appservice::event::push_events::v1::EphemeralData,
-    events::AnyTimelineEvent, serde::Raw,
+    OwnedTransactionId, TransactionId, UserId,
+    api::appservice::event::push_events::v1::EphemeralData, events::AnyTimelineEvent, serde::Raw,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -131,17 +131,34 @@ async fn transaction(
         ephemeral = transaction.ephemeral.len() + transaction.ephemeral_unstable.len(),
         "transaction from the homeserver"
     );
-    // In order, and answered only once every effect is committed: a failure leaves
-    // the transaction to the homeserver's retry, which the event ids make harmless.
+    let unavailable = || {
+        MatrixError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "M_UNKNOWN",
+            "the bridge cannot take this transaction now",
+        )
+    };
+    // The id is stored in the batch that applies the transaction: seen, it is done.
+    let key = group_key(&txn_id);
+    match bridge.chat.group_applied(&key).await {
+        Ok(true) => {
+            tracing::debug!(%txn_id, "a transaction applied before");
+            return Ok(Json(json!({})));
+        }
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(%txn_id, error = %e, "cannot tell whether a transaction is new");
+            return Err(unavailable());
+        }
+    }
+    // In order; a failure leaves the transaction to the homeserver's retry, and
+    // nothing of its group is stored.
+    let mut group = bridge.chat.group();
     for event in &transaction.events {
         match event.deserialize() {
-            Ok(event) => bridge.incoming(&event).await.map_err(|e| {
+            Ok(event) => bridge.incoming(&event, &mut group).await.map_err(|e| {
                 tracing::warn!(%txn_id, event = %event.event_id(), error = %e, "cannot carry an event in now");
-                MatrixError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "M_UNKNOWN",
-                    "the bridge cannot take this transaction now",
-                )
+                unavailable()
             })?,
             Err(e) => tracing::warn!(%txn_id, error = %e, "skipped an event that does not parse"),
         }
@@ -152,20 +169,62 @@ async fn transaction(
         .chain(&transaction.ephemeral_unstable);
     for data in ephemeral {
         match data.deserialize() {
-            Ok(data) => bridge.ephemeral(&data).await.map_err(|e| {
-                tracing::warn!(%txn_id, error = %e, "cannot carry a receipt in now");
-                MatrixError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "M_UNKNOWN",
-                    "the bridge cannot take this transaction now",
-                )
+            Ok(data) => bridge.ephemeral(&data, &mut group).await.map_err(|e| {
+                tracing::warn!(%txn_id, error = %e, "cannot carry ephemeral data in now");
+                unavailable()
             })?,
             Err(e) => {
                 tracing::warn!(%txn_id, error = %e, "skipped ephemeral data that does not parse")
             }
         }
     }
+    // Typing and invites (harmless to repeat) leave the group empty: there is
+    // nothing for the id to guard, so no commit and no fsync. Typing comes often.
+    if group.is_empty() {
+        return Ok(Json(json!({})));
+    }
+    // Answered only once the whole group is committed, with the id beside it.
+    let outcomes = group.commit(&key).await.map_err(|e| {
+        tracing::warn!(%txn_id, error = %e, "cannot commit a transaction now");
+        unavailable()
+    })?;
+    for refused in outcomes.into_iter().filter_map(Result::err) {
+        // A receipt from someone not in the conversation, a message into a room that
+        // is no longer theirs: refused alone, for good.
+        tracing::info!(%txn_id, error = %refused, "something of a transaction the chat refuses");
+    }
     Ok(Json(json!({})))
+}
+
+/// The key a transaction's group is stored under: its id, which the homeserver
+/// never reuses for another transaction to this application service.
+fn group_key(txn_id: &TransactionId) -> String {
+    format!("matrix-transaction:{txn_id}")
+}
+
+/// How often the ids of applied transactions are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How long the id of an applied transaction is kept. The homeserver sends a
+/// transaction again only until it has the answer, within minutes of it.
+const KEEP_TRANSACTIONS: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Forgets the ids of transactions applied long ago, every hour, so that they do
+/// not pile up with every transaction forever.
+pub async fn forget_old_transactions(bridge: Arc<Bridge>) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        every.tick().await;
+        match bridge
+            .chat
+            .forget_groups_older_than(KEEP_TRANSACTIONS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(forgotten = n, "forgot the ids of old transactions"),
+            Err(e) => tracing::warn!(error = %e, "cannot forget the ids of old transactions"),
+        }
+    }
 }
 
 /// `POST /_matrix/app/v1/ping`: the homeserver checking that it reaches the bridge.

@@ -67,7 +67,7 @@ pub(crate) struct BridgeSection {
 pub enum Permission {
     /// May chat with gadka users.
     User,
-    /// May chat, and administer the bridge.
+    /// May chat, and use the bot's commands in a direct chat with it.
     Admin,
 }
 

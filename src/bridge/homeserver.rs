@@ -23,6 +23,7 @@ use ruma::{
             message::send_message_event,
             profile::{get_display_name, set_display_name},
             receipt::create_receipt,
+            room::{Visibility, create_room},
             typing::create_typing_event::{
                 self,
                 v3::{Typing, TypingInfo},
@@ -173,6 +174,22 @@ impl Homeserver {
         #[expect(deprecated, reason = "older homeservers only have this endpoint")]
         let request = get_display_name::v3::Request::new(user_id.to_owned());
         Ok(self.call(request, None).await?.displayname)
+    }
+
+    /// Creates a direct chat as the puppet `user_id` and invites `peer`, as Element's
+    /// "Start chat" does (`trusted_private_chat`, `is_direct`), so that the peer's
+    /// client lists it among their people; the new room's id.
+    pub async fn create_dm(
+        &self,
+        user_id: &UserId,
+        peer: &UserId,
+    ) -> Result<OwnedRoomId, HomeserverError> {
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(create_room::v3::RoomPreset::TrustedPrivateChat);
+        request.is_direct = true;
+        request.invite = vec![peer.to_owned()];
+        request.visibility = Visibility::Private;
+        Ok(self.call(request, Some(user_id)).await?.room_id)
     }
 
     /// Joins `room_id` as the puppet `user_id` (the room invited it).

@@ -1,9 +1,13 @@
 //! What comes from Matrix: the events of the homeserver's transactions, turned into
 //! the chat's commands.
 //!
-//! A transaction is answered only after its effects are committed. Each message is
-//! sent with its Matrix event id as the `txn_id` of its Matrix sender, so a replayed
-//! transaction (the homeserver retrying, or after a restart) stores nothing twice.
+//! A transaction's messages, read markers and new names go into one [`Grouped`]
+//! that commits them in one batch, with the transaction id stored beside them
+//! (see `appservice.rs`), and the transaction is answered only after that commit.
+//! What needs the homeserver or a conversation first (an invite: the puppet joins,
+//! the conversation opens, the room becomes its portal; a notice) is carried in as
+//! it comes, and is harmless to repeat. Each message also keeps its Matrix event id
+//! as the `txn_id` of its Matrix sender, so it is stored once whatever happens.
 
 use ruma::{
     EventId, OwnedTransactionId, RoomId, UserId,
@@ -19,7 +23,7 @@ use ruma::{
 };
 
 use super::{Bridge, PuppetError, homeserver::HomeserverError};
-use crate::chat::ChatError;
+use crate::chat::{ChatError, Grouped};
 
 /// What a Matrix user the permissions leave out reads when a puppet declines.
 const REFUSAL: &str =
@@ -45,8 +49,13 @@ pub enum IncomingError {
 }
 
 impl Bridge {
-    /// Carries one event in; `Ok` also for what the bridge leaves alone.
-    pub(super) async fn incoming(&self, event: &AnyTimelineEvent) -> Result<(), IncomingError> {
+    /// Carries one event in, its stored effects into `group`; `Ok` also for what the
+    /// bridge leaves alone.
+    pub(super) async fn incoming(
+        &self,
+        event: &AnyTimelineEvent,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
         // What the bridge itself sent comes back in the transactions: never echo it.
         let sender = event.sender();
         if sender == self.settings.bot || self.settings.puppet_username(sender).is_some() {
@@ -58,9 +67,14 @@ impl Bridge {
             {
                 self.invited(member).await
             }
+            AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(member)))
+                if member.content.membership == MembershipState::Join =>
+            {
+                self.joined(member, group).await
+            }
             AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
                 MessageLikeEvent::Original(message),
-            )) => self.message(message).await,
+            )) => self.message(message, group).await,
             AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomEncrypted(
                 MessageLikeEvent::Original(encrypted),
             )) => {
@@ -77,6 +91,9 @@ impl Bridge {
         let Ok(invitee) = UserId::parse(member.state_key.as_str()) else {
             return Ok(());
         };
+        if invitee == self.settings.bot {
+            return self.bot_invited(member).await;
+        }
         if self.settings.puppet_username(&invitee).is_none() {
             return Ok(());
         }
@@ -92,6 +109,9 @@ impl Bridge {
         }
         self.homeserver.join(&member.room_id, &invitee).await?;
         let remote = self.matrix_user(&member.sender).await?;
+        // A conversation opened here would have the outbox make a room for it too,
+        // unless this room is its portal before the outbox looks.
+        let _portals = self.portals.lock().await;
         let conversation = self.chat.open_between(local.id, remote).await?;
         self.store
             .set_portal(conversation, member.room_id.as_str(), now_ms())
@@ -100,8 +120,44 @@ impl Bridge {
         Ok(())
     }
 
+    /// A Matrix user's join event in a portal, which Matrix also sends when they
+    /// change their display name: a name that differs from theirs here renames them.
+    async fn joined(
+        &self,
+        member: &OriginalRoomMemberEvent,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
+        // Only a member's own event names them; a name set by someone else is not theirs.
+        if member.state_key.as_str() != member.sender.as_str() {
+            return Ok(());
+        }
+        if self
+            .store
+            .portal_conversation(member.room_id.as_str())
+            .await?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let Some(user) = self.store.user_by_matrix_id(member.sender.as_str()).await? else {
+            return Ok(());
+        };
+        let name = display_name(member.content.displayname.as_deref(), &member.sender);
+        if name == user.display_name {
+            return Ok(());
+        }
+        if let Err(e) = group.rename_as(user.id, &name) {
+            tracing::info!(user = %member.sender, error = %e, "a Matrix display name the chat refuses");
+        }
+        Ok(())
+    }
+
     /// A message in a portal, from its Matrix member.
-    async fn message(&self, message: &OriginalRoomMessageEvent) -> Result<(), IncomingError> {
+    async fn message(
+        &self,
+        message: &OriginalRoomMessageEvent,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
         // Edits come later; until then an edit is not a new message.
         if matches!(message.content.relates_to, Some(Relation::Replacement(_))) {
             return Ok(());
@@ -123,6 +179,7 @@ impl Bridge {
             .portal_conversation(message.room_id.as_str())
             .await?
         else {
+            self.bot_command(message, &body).await;
             return Ok(());
         };
         let Some(sender) = self
@@ -132,12 +189,8 @@ impl Bridge {
         else {
             return Ok(());
         };
-        match self
-            .chat
-            .send_as(sender.id, conversation, &body, message.event_id.as_str())
-            .await
-        {
-            Ok(_) => Ok(()),
+        match group.send_as(sender.id, conversation, &body, message.event_id.as_str()) {
+            Ok(()) => Ok(()),
             Err(ChatError::TooLarge { limit, .. }) => {
                 let notice = format!(
                     "This message is longer than gadka takes ({limit} bytes) and was not delivered."
@@ -151,9 +204,8 @@ impl Bridge {
                 )
                 .await
             }
-            // A message the chat refuses (blank, too large, a room that is no longer
-            // the sender's) is refused for good: retrying the transaction cannot help.
-            Err(ChatError::Internal(e)) => Err(ChatError::Internal(e).into()),
+            // A message the chat refuses (blank, no valid txn_id) is refused for
+            // good: retrying the transaction cannot help.
             Err(e) => {
                 tracing::info!(event = %message.event_id, error = %e, "a Matrix message the chat refuses");
                 Ok(())
@@ -164,7 +216,11 @@ impl Bridge {
     /// Ephemeral data pushed with a transaction: typing, and read receipts. A Matrix
     /// user's read receipt on a bridged message moves their read marker here, and the
     /// gadka sender hears of it after the commit, as from a local reader.
-    pub(super) async fn ephemeral(&self, data: &EphemeralData) -> Result<(), IncomingError> {
+    pub(super) async fn ephemeral(
+        &self,
+        data: &EphemeralData,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
         let receipt = match data {
             EphemeralData::Receipt(receipt) => receipt,
             EphemeralData::Typing(_) => return self.typing_from_matrix(data).await,
@@ -193,12 +249,7 @@ impl Bridge {
                 let Some(user) = self.store.user_by_matrix_id(reader.as_str()).await? else {
                     continue;
                 };
-                match self.chat.read_as(user.id, conversation, seq).await {
-                    Ok(()) => {}
-                    Err(ChatError::Internal(e)) => return Err(ChatError::Internal(e).into()),
-                    // Not a member of this conversation: their receipt is not ours.
-                    Err(e) => tracing::debug!(%reader, error = %e, "a receipt the chat refuses"),
-                }
+                group.read_as(user.id, conversation, seq);
             }
         }
         Ok(())
@@ -264,7 +315,17 @@ impl Bridge {
             Err(e) if e.is_permanent() => None,
             Err(e) => return Err(e.into()),
         };
-        let name = display_name(shown.as_deref(), user_id);
+        self.matrix_user_named(user_id, shown.as_deref()).await
+    }
+
+    /// The gadka user standing for a Matrix user, made with the display name
+    /// `shown` on Matrix the first time.
+    pub(super) async fn matrix_user_named(
+        &self,
+        user_id: &UserId,
+        shown: Option<&str>,
+    ) -> Result<i64, IncomingError> {
+        let name = display_name(shown, user_id);
         let user = self
             .store
             .matrix_user(user_id.as_str(), &name, now_ms())

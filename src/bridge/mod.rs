@@ -5,7 +5,9 @@
 //! - `registration.rs`: `gadka generate-registration`, the file the homeserver loads;
 //! - `appservice.rs`: the API the homeserver calls (`/_matrix/app/v1/*`);
 //! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest);
-//! - `incoming.rs`: Matrix events in (invites to puppets, messages);
+//! - `incoming.rs`: Matrix events in (invites to puppets, messages, new names);
+//! - `directory.rs`: Matrix IDs in gadka's people search;
+//! - `commands.rs`: the bot's commands, for bridge admins;
 //! - `outbox.rs`: gadka's changes out, through rows committed with them;
 //! - `typing.rs`: typing both ways, best effort.
 //!
@@ -14,7 +16,9 @@
 //! local users chat on.
 
 pub mod appservice;
+mod commands;
 pub mod config;
+pub mod directory;
 pub mod homeserver;
 mod incoming;
 pub mod outbox;
@@ -54,6 +58,9 @@ pub struct Bridge {
     outbox: Arc<OutboxHook>,
     /// Who on Matrix is typing where.
     typing_now: typing::TypingNow,
+    /// Held while a portal is chosen (an invite from Matrix, or the outbox making a
+    /// room), so that one conversation never gets two rooms.
+    portals: tokio::sync::Mutex<()>,
     health: RwLock<Health>,
 }
 
@@ -85,6 +92,7 @@ impl Bridge {
             store,
             outbox,
             typing_now: typing::TypingNow::default(),
+            portals: tokio::sync::Mutex::new(()),
             health: RwLock::new(Health {
                 status: "starting",
                 detail: None,

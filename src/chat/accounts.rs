@@ -143,11 +143,17 @@ impl Chat {
         session: &Session,
         display_name: &str,
     ) -> Result<User, ChatError> {
+        self.rename(session.user_id, display_name).await
+    }
+
+    /// Gives `user_id` a new display name, checked as every display name is, through
+    /// the engine: one rule for local users and for Matrix users renamed on Matrix.
+    pub(super) async fn rename(&self, user_id: i64, display_name: &str) -> Result<User, ChatError> {
         let display_name = DisplayName::parse(display_name)?;
         let user = self
             .engine()
             .request(|reply| Command::Profile {
-                user_id: session.user_id,
+                user_id,
                 display_name: display_name.as_str().to_owned(),
                 reply,
             })
@@ -164,7 +170,8 @@ impl Chat {
     }
 
     /// Finds people by username or display name, case-insensitively; those whose
-    /// name starts with the text come first (F1 `search_user`).
+    /// name starts with the text come first (F1 `search_user`). With the Matrix
+    /// bridge on, a Matrix ID also finds that person on Matrix, first.
     pub async fn search_users(
         &self,
         text: &str,
@@ -172,7 +179,14 @@ impl Chat {
     ) -> Result<Vec<User>, ChatError> {
         let limit = page_size("limit", limit, 20, 100)?;
         let needle = SearchText::parse(text)?;
-        let users = self.store().search_users(needle.as_str(), limit).await?;
+        let mut users = self.store().search_users(needle.as_str(), limit).await?;
+        if let Some(id) = self.matrix_user_for(text.trim()).await
+            && !users.iter().any(|u| u.id == id)
+            && let Some(found) = self.store().user(id).await?
+        {
+            users.insert(0, found);
+            users.truncate(limit as usize);
+        }
         Ok(users.into_iter().map(User::from).collect())
     }
 
@@ -189,6 +203,7 @@ impl Chat {
             id: user.id,
             username: user.username.clone(),
             display_name: user.display_name.clone(),
+            matrix_id: user.matrix_id.clone(),
             user,
             conversation_id,
         })

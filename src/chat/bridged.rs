@@ -2,14 +2,18 @@
 //! on behalf of a user who has no session here (a Matrix user, acting through the
 //! homeserver's authenticated transaction).
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+
+use tokio::sync::oneshot;
 
 use super::{
     Chat, ChatError, SendTo,
-    engine::{Command, SendOutcome},
+    engine::{Command, ReadOutcome, SendOutcome, answered},
     events::Event,
-    input::{MessageBody, TxnId},
+    input::{DisplayName, MessageBody, TxnId},
+    now_ms,
 };
+use crate::store::UserRow;
 
 /// Hears every typing notice a local user gives, besides the peer's sockets: the
 /// Matrix bridge, for peers who live on Matrix. Called inline; must never wait.
@@ -17,7 +21,42 @@ pub trait TypingListener: Send + Sync + 'static {
     fn typing(&self, conversation_id: i64, user_id: i64, peer_id: i64, typing: bool);
 }
 
+/// Finds people who live on Matrix by their Matrix ID: the bridge, when it is on.
+pub trait MatrixDirectory: Send + Sync + 'static {
+    /// The id of the gadka user standing for the Matrix user `matrix_id`, made the
+    /// first time; `None` when it is no Matrix ID the bridge reaches, or the
+    /// homeserver knows no such user.
+    fn find<'a>(&'a self, matrix_id: &'a str) -> DirectoryAnswer<'a>;
+}
+
+/// What [`MatrixDirectory::find`] comes to.
+pub type DirectoryAnswer<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<i64>, ChatError>> + Send + 'a>>;
+
 impl Chat {
+    /// Sets who finds Matrix IDs in a search; only the first one set counts.
+    pub fn find_matrix_users_with(&self, directory: Arc<dyn MatrixDirectory>) {
+        if self.inner.matrix_directory.set(directory).is_err() {
+            tracing::warn!("a second Matrix directory is ignored");
+        }
+    }
+
+    /// The gadka user for the Matrix ID `text` names, when a directory is set and
+    /// finds one; a failing directory only leaves it out of the search.
+    pub(super) async fn matrix_user_for(&self, text: &str) -> Option<i64> {
+        let directory = self.inner.matrix_directory.get()?;
+        if !(text.starts_with('@') && text.contains(':')) {
+            return None;
+        }
+        match directory.find(text).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(matrix_id = text, error = %e, "cannot look a Matrix ID up");
+                None
+            }
+        }
+    }
+
     /// The direct conversation between two users, opened the first time.
     pub async fn open_between(&self, user_id: i64, peer_id: i64) -> Result<i64, ChatError> {
         let (id, _created) = self
@@ -29,53 +68,6 @@ impl Chat {
             })
             .await?;
         Ok(id)
-    }
-
-    /// Sends `body` from `sender_id` into a conversation and waits for the commit.
-    /// The same `txn_id` from the same sender stores it once, so a replayed Matrix
-    /// transaction, whose event ids are the `txn_id`s, has its effect once. `true`
-    /// when the message is new.
-    pub async fn send_as(
-        &self,
-        sender_id: i64,
-        conversation_id: i64,
-        body: &str,
-        txn_id: &str,
-    ) -> Result<bool, ChatError> {
-        let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
-        let txn_id = TxnId::parse(txn_id)?;
-        let outcome = self
-            .engine()
-            .request(|reply| Command::Send {
-                sender_id,
-                to: SendTo::Conversation(conversation_id),
-                body: body.into_string(),
-                txn_id: Some(txn_id.into_string()),
-                origin: None,
-                reply,
-            })
-            .await?;
-        Ok(matches!(outcome, SendOutcome::New(_)))
-    }
-
-    /// Moves `user_id`'s read marker in a conversation up to `seq` (never back). As
-    /// for a local reader, the other member hears of it only after the commit.
-    pub async fn read_as(
-        &self,
-        user_id: i64,
-        conversation_id: i64,
-        seq: i64,
-    ) -> Result<(), ChatError> {
-        self.engine()
-            .request(|reply| Command::Read {
-                user_id,
-                conversation_id,
-                up_to_seq: Some(seq),
-                origin: None,
-                reply,
-            })
-            .await
-            .map(drop)
     }
 
     /// Tells the other member of a conversation that `user_id` is typing or stopped,
@@ -104,5 +96,132 @@ impl Chat {
         if self.inner.typing_listener.set(listener).is_err() {
             tracing::warn!("a second typing listener is ignored");
         }
+    }
+}
+
+/// Commands on behalf of Matrix users that commit together, in one batch, with a key
+/// stored beside them: a Matrix transaction's messages, markers and names, keyed by
+/// its id. Each command is checked as it is added (as the single commands are);
+/// [`Grouped::commit`] submits them all at once and then waits.
+pub struct Grouped {
+    chat: Chat,
+    commands: Vec<Command>,
+    answers: Vec<Pending>,
+}
+
+/// A grouped command's answer, still to come.
+enum Pending {
+    Send(oneshot::Receiver<Result<SendOutcome, ChatError>>),
+    Read(oneshot::Receiver<Result<ReadOutcome, ChatError>>),
+    Rename(oneshot::Receiver<Result<UserRow, ChatError>>),
+}
+
+impl Chat {
+    /// An empty group of commands (see [`Grouped`]).
+    pub fn group(&self) -> Grouped {
+        Grouped {
+            chat: self.clone(),
+            commands: Vec::new(),
+            answers: Vec::new(),
+        }
+    }
+
+    /// Whether a group with this key was committed: its effects are stored, all of
+    /// them, and sending it again would apply it twice.
+    pub async fn group_applied(&self, key: &str) -> Result<bool, ChatError> {
+        Ok(self.store().group_key_recorded(key).await?)
+    }
+
+    /// Forgets the keys of groups committed more than `age` ago, which nobody will
+    /// send again; how many.
+    pub async fn forget_groups_older_than(&self, age: Duration) -> Result<u64, ChatError> {
+        let before = now_ms() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+        Ok(self.store().forget_group_keys_before(before).await?)
+    }
+}
+
+impl Grouped {
+    /// Sends `body` from `sender_id` into a conversation. The same `txn_id` from the
+    /// same sender stores it once.
+    pub fn send_as(
+        &mut self,
+        sender_id: i64,
+        conversation_id: i64,
+        body: &str,
+        txn_id: &str,
+    ) -> Result<(), ChatError> {
+        let body = MessageBody::parse(body, self.chat.inner.limits.max_message_bytes)?;
+        let txn_id = TxnId::parse(txn_id)?;
+        let (reply, answer) = oneshot::channel();
+        self.commands.push(Command::Send {
+            sender_id,
+            to: SendTo::Conversation(conversation_id),
+            body: body.into_string(),
+            txn_id: Some(txn_id.into_string()),
+            origin: None,
+            reply,
+        });
+        self.answers.push(Pending::Send(answer));
+        Ok(())
+    }
+
+    /// Moves `user_id`'s read marker in a conversation up to `seq` (never back); the
+    /// other member hears of it after the commit.
+    pub fn read_as(&mut self, user_id: i64, conversation_id: i64, seq: i64) {
+        let (reply, answer) = oneshot::channel();
+        self.commands.push(Command::Read {
+            user_id,
+            conversation_id,
+            up_to_seq: Some(seq),
+            origin: None,
+            reply,
+        });
+        self.answers.push(Pending::Read(answer));
+    }
+
+    /// Renames a user who lives on Matrix, after their name changed there, by the
+    /// rule every display name follows.
+    pub fn rename_as(&mut self, user_id: i64, display_name: &str) -> Result<(), ChatError> {
+        let display_name = DisplayName::parse(display_name)?;
+        let (reply, answer) = oneshot::channel();
+        self.commands.push(Command::Profile {
+            user_id,
+            display_name: display_name.as_str().to_owned(),
+            reply,
+        });
+        self.answers.push(Pending::Rename(answer));
+        Ok(())
+    }
+
+    /// Whether the group holds no command (then there is nothing to commit).
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Commits the group with `key` in one batch, and waits for it. `Err` when the
+    /// batch failed (nothing of it is stored); else each command's own outcome, in
+    /// order: one the rules refuse is refused alone, as on its own.
+    pub async fn commit(self, key: &str) -> Result<Vec<Result<(), ChatError>>, ChatError> {
+        let Self {
+            chat,
+            commands,
+            answers,
+        } = self;
+        chat.engine()
+            .request(|reply| Command::Group {
+                key: key.to_owned(),
+                commands,
+                reply,
+            })
+            .await?;
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(match answer {
+                Pending::Send(answer) => answered(answer.await).map(drop),
+                Pending::Read(answer) => answered(answer.await).map(drop),
+                Pending::Rename(answer) => answered(answer.await).map(drop),
+            });
+        }
+        Ok(outcomes)
     }
 }

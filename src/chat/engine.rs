@@ -107,7 +107,21 @@ pub(crate) enum Command {
         display_name: String,
         reply: ProfileReply,
     },
+    /// Commands committed in one batch together with `key`, which is stored with
+    /// them: a group whose key is stored was applied, all of it (a Matrix
+    /// transaction, whose id is the key). Each command is answered as on its own;
+    /// `reply` once the batch is committed.
+    Group {
+        key: String,
+        commands: Vec<Command>,
+        reply: GroupReply,
+    },
+    /// A group's key, last in the batch that carries the group (see [`unpack`]).
+    GroupKey { key: String, reply: GroupReply },
 }
+
+/// Where a group's answer goes.
+type GroupReply = oneshot::Sender<Result<(), ChatError>>;
 
 /// Where a profile change's answer goes: the user as stored now.
 type ProfileReply = oneshot::Sender<Result<UserRow, ChatError>>;
@@ -275,6 +289,8 @@ enum Planned {
         display_name: String,
         reply: ProfileReply,
     },
+    /// A group's key, stored with the batch.
+    GroupKey { key: String, reply: GroupReply },
 }
 
 /// What the transaction did for one planned command.
@@ -286,6 +302,8 @@ enum Done {
     Opened,
     /// The user as stored now; `None` when there is no such user.
     Profile(Option<UserRow>),
+    /// A group's key is stored.
+    Grouped,
     Nothing,
 }
 
@@ -293,10 +311,10 @@ impl Writer {
     fn run(mut self) {
         let mut commands = Vec::with_capacity(self.batch);
         while let Some(first) = self.commands.blocking_recv() {
-            commands.push(first);
+            unpack(first, &mut commands);
             while commands.len() < self.batch {
                 match self.commands.try_recv() {
-                    Ok(command) => commands.push(command),
+                    Ok(command) => unpack(command, &mut commands),
                     Err(_) => break,
                 }
             }
@@ -408,7 +426,7 @@ impl Writer {
                 Command::Open {
                     user_id, peer_id, ..
                 } => pairs.extend(pair(*user_id, *peer_id)),
-                Command::Profile { .. } => {}
+                Command::Profile { .. } | Command::Group { .. } | Command::GroupKey { .. } => {}
             }
         }
         pairs.retain(|p| !self.pairs.contains_key(p));
@@ -554,6 +572,11 @@ impl Writer {
                     display_name,
                     reply,
                 }),
+                Command::GroupKey { key, reply } => planned.push(Planned::GroupKey { key, reply }),
+                // Opened by `unpack` before any batch; one that was not is refused.
+                Command::Group { reply, .. } => {
+                    let _ = reply.send(Err(lost("a group reached the writer unopened")));
+                }
             }
         }
         planned
@@ -706,6 +729,10 @@ impl Writer {
                     }
                     Done::Profile(user)
                 }
+                Planned::GroupKey { key, .. } => {
+                    db.record_group_key(key, now)?;
+                    Done::Grouped
+                }
                 Planned::SameAs { .. } => Done::Nothing,
             });
         }
@@ -796,6 +823,9 @@ impl Writer {
                     reply,
                     user.ok_or(ChatError::NotFound("user")),
                 )),
+                (Planned::GroupKey { reply, .. }, Done::Grouped) => {
+                    Some(Answer::Group(reply, Ok(())))
+                }
                 (other, _) => {
                     other.fail(&lost("a command and its result do not match"));
                     None
@@ -859,6 +889,7 @@ enum Answer {
         Result<(i64, bool), ChatError>,
     ),
     Profile(ProfileReply, Result<UserRow, ChatError>),
+    Group(GroupReply, Result<(), ChatError>),
 }
 
 impl Answer {
@@ -869,6 +900,7 @@ impl Answer {
             Self::Read(reply, outcome) => drop(reply.send(outcome)),
             Self::Open(reply, outcome) => drop(reply.send(outcome)),
             Self::Profile(reply, outcome) => drop(reply.send(outcome)),
+            Self::Group(reply, outcome) => drop(reply.send(outcome)),
         }
     }
 }
@@ -1024,6 +1056,15 @@ impl Command {
             Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Profile { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::GroupKey { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Group {
+                commands, reply, ..
+            } => {
+                for command in commands {
+                    command.fail(error);
+                }
+                drop(reply.send(Err(again(error))));
+            }
         }
     }
 }
@@ -1037,7 +1078,25 @@ impl Planned {
             Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Profile { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::GroupKey { reply, .. } => drop(reply.send(Err(again(error)))),
         }
+    }
+}
+
+/// Adds a command to a batch; a group's commands go in together, followed by its
+/// key, so a group is never split between two batches (a batch may run over its
+/// size by one group).
+fn unpack(command: Command, batch: &mut Vec<Command>) {
+    match command {
+        Command::Group {
+            key,
+            commands,
+            reply,
+        } => {
+            batch.extend(commands);
+            batch.push(Command::GroupKey { key, reply });
+        }
+        other => batch.push(other),
     }
 }
 
@@ -1384,5 +1443,45 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["conversation", "message", "profile"]);
+    }
+
+    #[tokio::test]
+    async fn a_group_commits_whole_in_one_batch_with_its_key() {
+        let (mut s, ids) = setup(&["ann", "bob"]).await;
+        let (ann, bob) = (ids[0], ids[1]);
+        let ann_bob = s.open(ann, bob).await;
+        let _ = s.events.recv().await;
+        // A batch of one command still takes the whole group, and its key.
+        s.writer.batch = 1;
+        let (c1, first) = Setup::send(ann, SendTo::Conversation(ann_bob), Some("e1"));
+        let (c2, second) = Setup::send(bob, SendTo::Conversation(ann_bob), Some("e2"));
+        let (c3, refused) = Setup::send(ann, SendTo::Conversation(999), Some("e3"));
+        let (reply, grouped) = oneshot::channel();
+        let mut commands = Vec::new();
+        unpack(
+            Command::Group {
+                key: "k1".into(),
+                commands: vec![c1, c2, c3],
+                reply,
+            },
+            &mut commands,
+        );
+        assert_eq!(commands.len(), 4, "three commands and the key");
+        assert!(!s.store.group_key_recorded("k1").await.expect("read"));
+        s.batch(commands);
+
+        answered(grouped.await).expect("the group committed");
+        assert_eq!(new_message(first.await.expect("answered")).seq, 1);
+        assert_eq!(new_message(second.await.expect("answered")).seq, 2);
+        assert!(matches!(
+            refused.await.expect("answered"),
+            Err(ChatError::NotFound("conversation"))
+        ));
+        assert!(s.store.group_key_recorded("k1").await.expect("read"));
+        let events = s.events.recv().await.expect("the batch's events");
+        assert_eq!(events.len(), 2, "both messages in one commit");
+        let forgotten = s.store.forget_group_keys_before(i64::MAX).await;
+        assert_eq!(forgotten.expect("deleted"), 1);
+        assert!(!s.store.group_key_recorded("k1").await.expect("read"));
     }
 }

@@ -25,7 +25,7 @@ pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
-pub use bridged::TypingListener;
+pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
 pub use conversations::{PendingSend, SendTo};
 pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped};
 pub use error::ChatError;
@@ -54,6 +54,8 @@ struct Inner {
     engine: Engine,
     /// Who else hears typing (the Matrix bridge), set once at start.
     typing_listener: OnceLock<Arc<dyn TypingListener>>,
+    /// Who finds Matrix IDs in a search (the Matrix bridge), set once at start.
+    matrix_directory: OnceLock<Arc<dyn MatrixDirectory>>,
 }
 
 impl Chat {
@@ -78,6 +80,7 @@ impl Chat {
                 hub,
                 engine,
                 typing_listener: OnceLock::new(),
+                matrix_directory: OnceLock::new(),
             }),
         }
     }

@@ -15,6 +15,10 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub display_name: String,
+    /// The Matrix ID of a user who lives on Matrix (reached through the bridge, and
+    /// unable to log in here); `null` for a local user.
+    #[schema(required = true)]
+    pub matrix_id: Option<String>,
 }
 
 impl From<UserRow> for User {
@@ -23,6 +27,7 @@ impl From<UserRow> for User {
             id: u.id,
             username: u.username,
             display_name: u.display_name,
+            matrix_id: u.matrix_id,
         }
     }
 }
@@ -35,6 +40,9 @@ pub struct Profile {
     pub id: i64,
     pub username: String,
     pub display_name: String,
+    /// As in `user`.
+    #[schema(required = true)]
+    pub matrix_id: Option<String>,
     pub user: User,
     /// The viewer's conversation with this user, if they have one.
     pub conversation_id: Option<i64>,

@@ -1,7 +1,7 @@
 //! The outbox: rows subscribers committed with a batch (see `batch.rs`), read back by
-//! the consumer of their topic.
+//! the consumer of their topic; and the keys of the command groups batches applied.
 
-use entity::outbox;
+use entity::{group_key, outbox};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, Func},
@@ -66,5 +66,24 @@ impl Store {
             .one(&self.db)
             .await?;
         Ok(stats.unwrap_or((0, None)))
+    }
+}
+
+impl Store {
+    /// Forgets the keys of groups committed before `before` (Unix ms); how many.
+    pub async fn forget_group_keys_before(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(group_key::Entity::delete_many()
+            .filter(group_key::Column::CreatedAt.lt(before))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Whether a command group with this key was committed (see `Command::Group`).
+    pub async fn group_key_recorded(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(group_key::Entity::find_by_id(key)
+            .one(&self.db)
+            .await?
+            .is_some())
     }
 }

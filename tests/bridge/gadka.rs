@@ -259,6 +259,21 @@ impl GadkaUser {
         panic!("conversation {conversation} has not {count} messages: {last:?}");
     }
 
+    /// A JSON `PATCH` to gadka's API.
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
     /// A JSON `POST` to gadka's API.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self

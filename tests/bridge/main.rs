@@ -6,15 +6,19 @@
 #[path = "../server/helpers.rs"]
 mod helpers;
 
+mod admin;
 mod appservice;
 mod content;
+mod from_gadka;
 mod gadka;
 mod latency;
 mod matrix;
 mod messages;
 mod outage;
 mod postgres;
+mod profile;
 mod receipts;
 mod registration;
 mod synapse;
+mod transactions;
 mod typing;

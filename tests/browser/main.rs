@@ -1,6 +1,6 @@
 //! The web client in real Chromium (headless, driven through chromedriver with
 //! fantoccini): two people go through the flows F1–F5, the socket is cut and comes
-//! back, hostile message text stays text, and the client's pure modules pass their
+//! back, hostile message text stays text, Matrix users are marked, and the client's pure modules pass their
 //! unit tests in the same browser. Each test starts the real server on a free port.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); a test
@@ -15,5 +15,6 @@ mod support;
 
 mod flows;
 mod injection;
+mod matrix;
 mod reconnect;
 mod units;

@@ -7,7 +7,7 @@ const done = arguments[arguments.length - 1];
 
 (async () => {
   const base = new URL('.', document.querySelector('script[type=module]').src);
-  const { linkify } = await import(new URL('lib/dom.js', base));
+  const { handle, linkify, matrixBadge } = await import(new URL('lib/dom.js', base));
   const { Outbox, newTxnId } = await import(new URL('lib/outbox.js', base));
   const { groupByDay, dayKey, dayLabel } = await import(new URL('lib/time.js', base));
   const { backoffDelay } = await import(new URL('lib/connection.js', base));
@@ -138,6 +138,14 @@ const done = arguments[arguments.length - 1];
     eq(s.totalUnread(), 0);
     const unknown = s.apply({ type: 'message', message: { ...msg(1, 3), conversation_id: 8, id: 200 } });
     eq(unknown, { unknown: 8 });
+  });
+
+  test('a Matrix user is named by their Matrix ID and badged; a local user by @username', () => {
+    eq(handle({ username: 'bob', matrix_id: null }), '@bob');
+    eq(handle({ username: '@ada:matrix.example', matrix_id: '@ada:matrix.example' }), '@ada:matrix.example');
+    eq(matrixBadge({ username: 'bob', matrix_id: null }), null);
+    const badge = matrixBadge({ username: '@a<b>:x', matrix_id: '@a<b>:x' });
+    eq([badge.textContent, badge.title, badge.children.length], ['Matrix', 'On Matrix as @a<b>:x', 0]);
   });
 
   done({ passed, failures });

@@ -106,6 +106,21 @@ async fn the_document_states_the_rules_with_the_configured_limits() {
         schemas["OpenRequest"]["properties"]["user_id"]["minimum"],
         1
     );
+    // Every user view says whether the user lives on Matrix: a string, or null.
+    for schema in ["User", "Profile"] {
+        let user = &schemas[schema];
+        assert!(
+            user["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("matrix_id"))),
+            "{schema}: {user}"
+        );
+        assert_eq!(
+            user["properties"]["matrix_id"]["type"],
+            json!(["string", "null"]),
+            "{schema}: {user}"
+        );
+    }
     let limit = doc["paths"]["/api/users"]["get"]["parameters"]
         .as_array()
         .unwrap()

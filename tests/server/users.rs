@@ -44,6 +44,10 @@ async fn search_is_case_insensitive_with_prefix_matches_first() {
         anna.get("password_hash").is_none(),
         "no secrets in a user: {anna}"
     );
+    assert!(
+        anna["matrix_id"].is_null(),
+        "a local user has no Matrix ID: {anna}"
+    );
 
     let (_, body) = me.get("/api/users?q=ann&limit=1").await;
     assert_eq!(usernames(&body), ["anna"]);
@@ -92,6 +96,7 @@ async fn a_profile_tells_whether_we_already_talk() {
     assert_eq!(profile["username"], "bob");
     assert_eq!(profile["id"], bob.id());
     assert!(profile["conversation_id"].is_null());
+    assert!(profile["matrix_id"].is_null() && profile["user"]["matrix_id"].is_null());
 
     let conversation = alice.open(&bob).await;
     let (_, profile) = alice.get(&format!("/api/users/{}", bob.id())).await;
@@ -106,4 +111,18 @@ async fn a_profile_tells_whether_we_already_talk() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
     let (status, body) = alice.get("/api/users/bob").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn without_a_bridge_a_matrix_id_finds_nobody() {
+    let app = spawn_app().await;
+    let me = app.register("alice").await;
+    app.register("bob").await;
+    for q in ["@bob:localhost", "@bob:example.org"] {
+        let (status, body) = me
+            .get(&format!("/api/users?q={}", q.replace('@', "%40")))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(usernames(&body), Vec::<&str>::new(), "{q}");
+    }
 }

@@ -90,6 +90,20 @@ function countOf(text, char) {
   return n;
 }
 
+/**
+ * How a person is named beside their display name: the Matrix ID of someone who
+ * lives on Matrix, `@username` for everyone else.
+ */
+export function handle(user) {
+  return user.matrix_id ?? `@${user.username}`;
+}
+
+/** The "Matrix" badge of someone who lives on Matrix; null for a local user. */
+export function matrixBadge(user) {
+  if (!user.matrix_id) return null;
+  return el('span', { class: 'matrix-badge', title: `On Matrix as ${user.matrix_id}`, text: 'Matrix' });
+}
+
 /** Initials for an avatar: the first letters of the first two words. */
 export function initials(name) {
   const words = name.trim().split(/\s+/).filter(Boolean);

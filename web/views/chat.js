@@ -6,7 +6,7 @@
 // becomes the stored one without a flicker) or its seq, and then only moved or
 // updated: the log never re-renders whole, and screen readers hear only what is new.
 
-import { avatar, el, linkify } from '../lib/dom.js';
+import { avatar, el, handle, linkify, matrixBadge } from '../lib/dom.js';
 import { groupByDay, timeLabel } from '../lib/time.js';
 import { backIcon, sendIcon } from './sidebar.js';
 
@@ -35,6 +35,7 @@ export class ChatView {
 
     this.nameEl = el('span', { class: 'name' });
     this.usernameEl = el('span', { class: 'username' });
+    this.badgeEl = el('span', { class: 'badge-slot' });
     this.statusEl = el('span', { class: 'presence' });
     this.avatarWrap = el('span', { class: 'avatar-wrap' });
     const profileLink = el('a', {
@@ -42,7 +43,7 @@ export class ChatView {
       href: `/u/${c.peer.id}`,
       title: 'Profile',
       on: { click: (event) => { event.preventDefault(); this.navigate(`/u/${c.peer.id}`); } },
-    }, this.avatarWrap, el('span', { class: 'chat-names' }, el('span', { class: 'chat-name-line' }, this.nameEl, this.usernameEl), this.statusEl));
+    }, this.avatarWrap, el('span', { class: 'chat-names' }, el('span', { class: 'chat-name-line' }, this.nameEl, this.badgeEl, this.usernameEl), this.statusEl));
     const header = el('header', { class: 'chat-header' },
       el('button', { type: 'button', class: 'icon-button back-button', 'aria-label': 'Back to conversations', on: { click: () => this.back() } }, backIcon()),
       profileLink);
@@ -121,7 +122,8 @@ export class ChatView {
     const online = this.state.online.has(c.peer.id);
     const typing = this.state.isTyping(this.id);
     this.nameEl.textContent = c.peer.display_name;
-    this.usernameEl.textContent = `@${c.peer.username}`;
+    this.usernameEl.textContent = handle(c.peer);
+    this.badgeEl.replaceChildren(...[matrixBadge(c.peer)].filter(Boolean));
     this.statusEl.textContent = typing ? 'typing…' : online ? 'online' : 'offline';
     this.statusEl.className = `presence ${typing ? 'is-typing' : online ? 'is-online' : 'is-offline'}`;
     this.avatarWrap.className = `avatar-wrap${online ? ' online' : ''}`;
@@ -195,7 +197,7 @@ export class ChatView {
       this.top.replaceChildren(complete
         ? el('div', { class: 'beginning' }, avatar(c.peer, 'large'),
           el('p', { class: 'name', text: c.peer.display_name }),
-          el('p', { class: 'muted', text: `This is the beginning of your conversation with @${c.peer.username}.` }))
+          el('p', { class: 'muted', text: `This is the beginning of your conversation with ${handle(c.peer)}.` }))
         : el('div', { class: 'loading-older', text: this.loadingOlder ? 'Loading earlier messages…' : '' }));
     }
 

@@ -2,7 +2,7 @@
 // one conversation with them, created the first time.
 
 import { api } from '../lib/api.js';
-import { avatar, el } from '../lib/dom.js';
+import { avatar, el, handle, matrixBadge } from '../lib/dom.js';
 import { backIcon } from './sidebar.js';
 
 /**
@@ -19,7 +19,7 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
     body);
 
   api.profile(id).then((profile) => {
-    const user = { id: profile.id, username: profile.username, display_name: profile.display_name };
+    const user = { id: profile.id, username: profile.username, display_name: profile.display_name, matrix_id: profile.matrix_id };
     const error = el('p', { class: 'form-error', role: 'alert', hidden: true });
     const isMe = user.id === me.id;
     const button = el('button', {
@@ -43,7 +43,7 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
     body.replaceChildren(el('div', { class: 'profile-card' },
       el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
       el('h1', { class: 'profile-name', text: user.display_name }),
-      el('p', { class: 'username', text: `@${user.username}` }),
+      el('p', { class: 'username' }, matrixBadge(user), user.matrix_id ? ' ' : null, handle(user)),
       isMe
         ? el('p', { class: 'muted', text: 'This is you.' })
         : el('p', { class: 'muted', text: profile.conversation_id ? 'You have talked before.' : 'You have not talked yet.' }),

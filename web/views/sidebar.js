@@ -4,7 +4,7 @@
 // focused entry keeps its focus when a message arrives.
 
 import { api } from '../lib/api.js';
-import { append, avatar, clear, el } from '../lib/dom.js';
+import { append, avatar, clear, el, handle, matrixBadge } from '../lib/dom.js';
 import { shortWhen } from '../lib/time.js';
 
 const SEARCH_DEBOUNCE_MS = 120;
@@ -150,7 +150,8 @@ export class Sidebar {
       el('span', { class: 'entry-main' },
         el('span', { class: 'entry-top' },
           el('span', { class: 'name', text: c.peer.display_name }),
-          el('span', { class: 'username', text: `@${c.peer.username}` }),
+          matrixBadge(c.peer),
+          el('span', { class: 'username', text: handle(c.peer) }),
           el('time', { class: 'when', datetime: c.last_activity_at, text: last ? shortWhen(last.created_at) : '' })),
         el('span', { class: 'entry-bottom' },
           el('span', { class: 'preview' }, preview),
@@ -204,7 +205,8 @@ export class Sidebar {
       avatar(user),
       el('span', { class: 'entry-main' },
         el('span', { class: 'name', text: user.display_name }),
-        el('span', { class: 'username', text: `@${user.username}` }))))));
+        matrixBadge(user),
+        el('span', { class: 'username', text: handle(user) }))))));
   }
 }
 

@@ -111,6 +111,10 @@ pub trait BatchWriter: Send {
     /// Stores subscribers' rows with the batch.
     fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError>;
 
+    /// Stores the key of a group of commands with the batch that applies it; a key
+    /// stored already is left as it is.
+    fn record_group_key(&mut self, key: &str, now: i64) -> Result<(), StoreError>;
+
     /// Commits everything since [`BatchWriter::begin`].
     fn commit(&mut self) -> Result<(), StoreError>;
 

@@ -2,7 +2,7 @@
 //! change per batch (every statement is a network round trip), run to completion on
 //! the runtime from the engine's thread.
 
-use entity::{conversation, membership, message, outbox, user};
+use entity::{conversation, group_key, membership, message, outbox, user};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
     Statement, TransactionTrait,
@@ -123,6 +123,11 @@ impl BatchWriter for PostgresBatches {
     fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
         let txn = self.txn()?;
         Ok(self.runtime.block_on(txn.insert_outbox(entries, now))?)
+    }
+
+    fn record_group_key(&mut self, key: &str, now: i64) -> Result<(), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.record_group_key(key, now))?)
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
@@ -353,6 +358,22 @@ impl Txn {
                 .values([entry.topic.into(), entry.payload.clone().into(), now.into()])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
+        self.txn.execute(&insert).await?;
+        Ok(())
+    }
+
+    async fn record_group_key(&self, key: &str, now: i64) -> Result<(), DbErr> {
+        let insert = Query::insert()
+            .into_table(group_key::Entity)
+            .columns([group_key::Column::Key, group_key::Column::CreatedAt])
+            .values([key.into(), now.into()])
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .on_conflict(
+                OnConflict::column(group_key::Column::Key)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
         self.txn.execute(&insert).await?;
         Ok(())
     }

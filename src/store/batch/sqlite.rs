@@ -44,6 +44,8 @@ const ADVANCE_MARKER: &str = "UPDATE membership \
 const SET_DISPLAY_NAME: &str = r#"UPDATE "user" SET display_name = ?1 WHERE id = ?2
      RETURNING id, username, display_name, password_hash, created_at, matrix_id"#;
 const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
+const NEW_GROUP_KEY: &str =
+    r#"INSERT INTO group_key ("key", created_at) VALUES (?1, ?2) ON CONFLICT ("key") DO NOTHING"#;
 
 /// `INSERT` of `rows` messages, skipping a known `(sender_id, txn_id)`, returning
 /// what it stored.
@@ -337,6 +339,14 @@ impl BatchWriter for SqliteBatches {
         for entry in entries {
             statement.execute(params![entry.topic, entry.payload, now])?;
         }
+        Ok(())
+    }
+
+    fn record_group_key(&mut self, key: &str, now: i64) -> Result<(), StoreError> {
+        self.counted(1);
+        self.conn
+            .prepare_cached(NEW_GROUP_KEY)?
+            .execute(params![key, now])?;
         Ok(())
     }
 

@@ -1,0 +1,167 @@
+//! A chat started from gadka: a gadka user finds a Matrix user by their Matrix ID,
+//! presses "Send message" (opens the conversation) and writes at once; the Matrix
+//! user gets a direct invite from the puppet, joins, reads everything in order, and
+//! their answer reaches gadka. A Matrix ID `bridge.permissions` leaves out finds
+//! nobody.
+
+use std::time::Duration;
+
+use gadka::bridge::Permission;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{
+    gadka::Gadka,
+    matrix::{MatrixUser, mxid},
+    synapse,
+};
+
+#[tokio::test]
+async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let gadka = Gadka::start(&slot, |_| {}).await;
+    gadka.bridge_health("ready").await;
+    let bob = gadka.register("bob", "Bob").await;
+    let alice = MatrixUser::register(synapse, &format!("alice-from-gadka{}", slot.index)).await;
+    let renamed = alice
+        .call(
+            Method::PUT,
+            &format!("/_matrix/client/v3/profile/{}/displayname", alice.user_id),
+            Some(json!({"displayname": "Alice on Matrix"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+
+    // Nobody by that Matrix ID, and gadka's own puppets are no Matrix users.
+    for nobody in [
+        mxid(&format!("nobody-{}", slot.index)),
+        mxid(&format!("{}bob", slot.prefix)),
+    ] {
+        let found = bob
+            .get(&format!("/api/users?q={}", nobody.replace('@', "%40")))
+            .await;
+        assert_eq!(found["users"], json!([]), "{nobody}");
+    }
+
+    // The search finds her on the homeserver, with her Matrix name.
+    let found = bob
+        .get(&format!(
+            "/api/users?q={}",
+            alice.user_id.replace('@', "%40")
+        ))
+        .await;
+    let user = &found["users"][0];
+    assert_eq!(user["matrix_id"], alice.user_id.as_str(), "{found}");
+    assert_eq!(user["display_name"], "Alice on Matrix", "{found}");
+    let alice_here = user["id"].as_i64().unwrap();
+
+    // "Send message", and two messages before any room can exist.
+    let (status, body) = bob
+        .post("/api/conversations", json!({"user_id": alice_here}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let conversation = body["conversation"]["id"].as_i64().unwrap();
+    for (n, text) in ["are you there?", "it's Bob, from gadka"]
+        .iter()
+        .enumerate()
+    {
+        let (status, body) = bob
+            .post(
+                &format!("/api/conversations/{conversation}/messages"),
+                json!({"body": text, "txn_id": format!("g{n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // Alice is invited by the puppet to a direct chat, as Element shows it.
+    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let (room, invite) = wait_for_invite(&alice).await;
+    assert_eq!(invite["sender"], puppet.as_str(), "{invite}");
+    assert_eq!(invite["content"]["is_direct"], true, "{invite}");
+    let joined = alice
+        .call(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+
+    let from_puppet = alice.wait_for_messages_from(&room, &puppet, 2).await;
+    let bodies: Vec<_> = from_puppet
+        .iter()
+        .map(|e| e["content"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["are you there?", "it's Bob, from gadka"]);
+
+    alice
+        .send(&room, json!({"msgtype": "m.text", "body": "hi Bob!"}))
+        .await;
+    let all = bob.wait_for_messages(conversation, 3).await;
+    assert_eq!(all[2]["body"], "hi Bob!");
+    assert_eq!(all[2]["sender_id"], alice_here);
+    assert_eq!(
+        bob.wait_for_conversations(1).await.len(),
+        1,
+        "one conversation"
+    );
+}
+
+/// The first room alice is invited to, and her invite's member event; after 10 s, a
+/// failure. Synapse keeps an answer to the same `/sync` for a while, so each call
+/// goes on from the one before, as a client's do.
+async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
+    let mut since: Option<String> = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        let path = match &since {
+            Some(token) => format!("/_matrix/client/v3/sync?timeout=1000&since={token}"),
+            None => "/_matrix/client/v3/sync?timeout=0".to_owned(),
+        };
+        let sync = alice.call(Method::GET, &path, None).await;
+        if let Some((room, invited)) = sync.body["rooms"]["invite"]
+            .as_object()
+            .and_then(|rooms| rooms.iter().next())
+        {
+            let member = invited["invite_state"]["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["type"] == "m.room.member" && e["state_key"] == alice.user_id.as_str())
+                .cloned()
+                .unwrap_or(Value::Null);
+            return (room.clone(), member);
+        }
+        since = sync.body["next_batch"].as_str().map(str::to_owned);
+    }
+    panic!("{} was never invited", alice.user_id);
+}
+
+#[tokio::test]
+async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let allowed = mxid(&format!("alice-allowed{}", slot.index));
+    let gadka = Gadka::start(&slot, |settings| {
+        let permissions = &mut settings.bridge.as_mut().unwrap().permissions;
+        permissions.clear();
+        permissions.insert(allowed.clone(), Permission::User);
+    })
+    .await;
+    gadka.bridge_health("ready").await;
+    let bob = gadka.register("bob", "Bob").await;
+    let alice = MatrixUser::register(synapse, &format!("alice-allowed{}", slot.index)).await;
+    let carol = MatrixUser::register(synapse, &format!("carol-left-out{}", slot.index)).await;
+
+    let search = |user_id: &str| format!("/api/users?q={}", user_id.replace('@', "%40"));
+    let found = bob.get(&search(&carol.user_id)).await;
+    assert_eq!(found["users"], json!([]), "carol could not answer");
+    let found = bob.get(&search(&alice.user_id)).await;
+    assert_eq!(
+        found["users"][0]["matrix_id"],
+        alice.user_id.as_str(),
+        "{found}"
+    );
+}
