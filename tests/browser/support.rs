@@ -304,7 +304,7 @@ impl Browser {
         self.wait_for(".sidebar").await;
     }
 
-    /// Saves a PNG of the viewport as `docs/screenshots/<name>.png`.
+    /// Saves a PNG of the viewport as `<name>.png` (see `screenshots_dir`).
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
         let dir = screenshots_dir();
@@ -353,9 +353,15 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
-/// Where screenshots go: `docs/screenshots/` of this repository, the README's pictures.
+/// Where screenshots go: the build's scratch directory, so that a test run leaves the
+/// repository as it was; with `GADKA_UPDATE_SCREENSHOTS=1`, `docs/screenshots/`, the
+/// README's pictures.
 fn screenshots_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    if std::env::var_os("GADKA_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    }
 }
 
 /// `from` finds `username`, opens their conversation over the API and returns its id.
