@@ -110,18 +110,13 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
 }
 
 /// The first room alice is invited to, and her invite's member event; after 10 s, a
-/// failure. Synapse keeps an answer to the same `/sync` for a while, so each call
-/// goes on from the one before, as a client's do.
+/// failure.
 async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
-    let mut since: Option<String> = None;
+    let mut sync = alice.syncer();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline {
-        let path = match &since {
-            Some(token) => format!("/_matrix/client/v3/sync?timeout=1000&since={token}"),
-            None => "/_matrix/client/v3/sync?timeout=0".to_owned(),
-        };
-        let sync = alice.call(Method::GET, &path, None).await;
-        if let Some((room, invited)) = sync.body["rooms"]["invite"]
+        let page = sync.next().await;
+        if let Some((room, invited)) = page["rooms"]["invite"]
             .as_object()
             .and_then(|rooms| rooms.iter().next())
         {
@@ -134,7 +129,6 @@ async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
                 .unwrap_or(Value::Null);
             return (room.clone(), member);
         }
-        since = sync.body["next_batch"].as_str().map(str::to_owned);
     }
     panic!("{} was never invited", alice.user_id);
 }

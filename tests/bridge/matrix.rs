@@ -155,6 +155,37 @@ impl MatrixUser {
         self.call(Method::GET, "/_matrix/client/v3/account/whoami", None)
             .await
     }
+
+    /// `/sync` as a client does it: an initial sync, then each call going on from the
+    /// one before. Synapse keeps its answer to the same request for two minutes
+    /// (`caches.sync_response_cache_duration`), so polling an initial sync again may
+    /// show the same old state.
+    pub fn syncer(&self) -> Syncer<'_> {
+        Syncer {
+            user: self,
+            since: None,
+        }
+    }
+}
+
+/// See [`MatrixUser::syncer`].
+pub struct Syncer<'a> {
+    user: &'a MatrixUser,
+    since: Option<String>,
+}
+
+impl Syncer<'_> {
+    /// The next page: at once for the first, then after up to a second's long-poll.
+    pub async fn next(&mut self) -> Value {
+        let path = match &self.since {
+            Some(token) => format!("/_matrix/client/v3/sync?timeout=1000&since={token}"),
+            None => "/_matrix/client/v3/sync?timeout=0".to_owned(),
+        };
+        let answer = self.user.call(Method::GET, &path, None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        self.since = answer.body["next_batch"].as_str().map(str::to_owned);
+        answer.body
+    }
 }
 
 /// `POST /register` for `localpart`, answered however Synapse answers it.

@@ -41,17 +41,18 @@ async fn typing_goes_both_ways() {
 
     // gadka → Matrix: bob types; alice's sync shows his puppet typing. Typing is best
     // effort, so bob's client says it again every second while he types, as clients do.
-    for round in 0..100 {
-        if round % 10 == 0 {
+    let mut sync = d.alice.syncer();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut said = None;
+    while tokio::time::Instant::now() < deadline {
+        if said.is_none_or(|at: tokio::time::Instant| at.elapsed() >= Duration::from_secs(1)) {
             socket
                 .send(json!({"type": "typing", "conversation_id": d.conversation, "typing": true}))
                 .await;
+            said = Some(tokio::time::Instant::now());
         }
-        let sync = d
-            .alice
-            .call(Method::GET, "/_matrix/client/v3/sync?timeout=0", None)
-            .await;
-        let ephemeral = &sync.body["rooms"]["join"][&d.room]["ephemeral"]["events"];
+        let page = sync.next().await;
+        let ephemeral = &page["rooms"]["join"][&d.room]["ephemeral"]["events"];
         let puppet_typing = ephemeral.as_array().into_iter().flatten().any(|e| {
             e["type"] == "m.typing"
                 && e["content"]["user_ids"]
@@ -61,7 +62,6 @@ async fn typing_goes_both_ways() {
         if puppet_typing {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("alice never saw bob's puppet typing");
 }
