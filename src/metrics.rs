@@ -14,7 +14,7 @@
 //! | `gadka_writer_queue_depth` | gauge | commands waiting when a batch starts |
 //! | `gadka_sockets_open` | gauge | the hub |
 //! | `gadka_db_queries_total` | counter | every statement the store runs |
-//! | `gadka_http_requests_total{route,method,status}` | counter | the HTTP layer |
+//! | `gadka_http_requests_total{route,method,status}` | counter | the HTTP layer; the web client's pages under `/{client route}`, its files under `/assets/{version}/{file}` |
 //! | `gadka_bridge_outbox_depth` | gauge | the bridge's rows waiting for Matrix (with the bridge on) |
 //! | `gadka_bridge_outbox_age_seconds` | gauge | how long the oldest of them has waited |
 
@@ -95,15 +95,26 @@ fn render(handle: &PrometheusHandle) -> Response {
         .into_response()
 }
 
+/// The route label of a response that no router pattern matched but a fallback
+/// served (the web client's pages and assets).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
 /// Counts every HTTP request by route (the matched pattern, never the raw path, so
 /// ids do not explode the label set), method and status.
 pub async fn count_requests(request: Request, next: Next) -> Response {
-    let route = request
+    let matched = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map(|p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let response = next.run(request).await;
+    let route = matched
+        .or_else(|| {
+            let label = response.extensions().get::<RouteLabel>()?;
+            Some(label.0.to_owned())
+        })
+        .unwrap_or_else(|| "unmatched".to_owned());
     metrics::counter!(
         "gadka_http_requests_total",
         "route" => route,

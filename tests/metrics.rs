@@ -71,6 +71,28 @@ async fn metrics_move_with_the_traffic_and_a_hello_costs_the_same_queries_howeve
     assert!(metric(&after, "gadka_writer_batch_size_count", &[]) >= 2.0);
     assert!(metric(&after, "gadka_writer_commit_seconds_count", &[]) >= 2.0);
     assert!(after.contains("gadka_writer_queue_depth"));
+    // The default durability (`full`) on SQLite: each batch answered after a WAL sync.
+    assert!(metric(&after, "gadka_writer_sync_seconds_count", &[]) >= 1.0);
+    assert!(metric(&after, "gadka_writer_batches_per_sync_sum", &[]) >= 2.0);
+
+    // The web client's page and assets are counted under their own routes, not lost
+    // among the unmatched.
+    let page = |t: &str| {
+        metric(
+            t,
+            "gadka_http_requests_total",
+            &["route=\"/{client route}\"", "status=\"200\""],
+        )
+    };
+    let unmatched = |t: &str| metric(t, "gadka_http_requests_total", &["route=\"unmatched\""]);
+    let before = scrape(&app).await;
+    let html = reqwest::get(app.url(&format!("/c/{id}")))
+        .await
+        .expect("GET the page");
+    assert_eq!(html.status(), StatusCode::OK);
+    let after = scrape(&app).await;
+    assert_eq!(page(&after) - page(&before), 1.0);
+    assert_eq!(unmatched(&after) - unmatched(&before), 0.0);
 
     // A hello with one conversation...
     let queries = |t: &str| metric(t, "gadka_db_queries_total", &[]);

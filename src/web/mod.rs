@@ -27,7 +27,7 @@ use axum::{
 };
 use rust_embed::{EmbeddedFile, RustEmbed};
 
-use crate::http::ApiError;
+use crate::{http::ApiError, metrics::RouteLabel};
 
 /// The client's files.
 #[derive(RustEmbed)]
@@ -55,11 +55,13 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
         return ApiError::NoRoute.into_response();
     }
     let path = uri.path();
-    let response = match path.strip_prefix("/assets/") {
-        Some(rest) => asset(rest, &headers),
-        None => index(&headers),
+    let (route, response) = match path.strip_prefix("/assets/") {
+        Some(rest) => ("/assets/{version}/{file}", asset(rest, &headers)),
+        None => ("/{client route}", index(&headers)),
     };
-    with_security_headers(response)
+    let mut response = with_security_headers(response);
+    response.extensions_mut().insert(RouteLabel(route));
+    response
 }
 
 /// `/assets/<version>/<file>`.
