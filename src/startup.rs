@@ -203,6 +203,7 @@ impl Application {
                 tokio::spawn(bridge::outbox::drain(bridge)),
             ]
         });
+        let profiles = tokio::spawn(self.chat.clone().relay_profiles());
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -240,6 +241,7 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         upkeep.abort();
+        profiles.abort();
         for task in bridge_tasks.into_iter().flatten() {
             task.abort();
         }

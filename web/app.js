@@ -131,6 +131,10 @@ class Session {
 
   changed(change) {
     if (change.kind === 'conversations' || change.kind === 'typing' || change.kind === 'presence') this.sidebar.update();
+    if (change.kind === 'profile') {
+      this.sidebar.renderMe();
+      this.sidebar.update();
+    }
     if (this.view?.update) this.view.update(change);
     const total = this.state.totalUnread();
     document.title = total > 0 ? `(${total}) ${TITLE}` : TITLE;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::views::{Posted, UnreadSummary};
+use super::views::{Posted, UnreadSummary, User};
 use crate::hub::Delivery;
 
 /// A change some connected clients must hear about.
@@ -32,6 +32,9 @@ pub enum Event {
     },
     /// A user with whom the recipient shares a conversation came online or went offline.
     Presence { user_id: i64, online: bool },
+    /// A user with whom the recipient shares a conversation (or the recipient) changed
+    /// their profile: the user as they are now.
+    Profile { user: User },
 }
 
 impl Event {

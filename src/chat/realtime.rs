@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 
+use tokio::sync::broadcast;
+
 use super::{
     Chat, ChatError, SeenMessages, Session,
+    committed::Committed,
     conversations::{conversation_views, list_sizes, unread_summary},
     events::Event,
     input::page_size,
@@ -226,5 +229,44 @@ impl Chat {
     /// Hands an event to the hub for every socket of `recipients` (but `skip`).
     pub(crate) fn publish(&self, recipients: &[i64], event: &Event, skip: Option<ConnectionId>) {
         self.hub().deliver(recipients, &event.delivery(), skip);
+    }
+
+    /// Tells the people who share a conversation with a renamed user, and that user's
+    /// own sockets, the name as committed. It follows the engine's stream (the reads
+    /// it needs must not hold up the publisher); a client that was offline, or missed
+    /// some while this lagged, has the names in its next `hello`.
+    pub async fn relay_profiles(self) {
+        let mut commits = self.engine().subscribe();
+        loop {
+            match commits.recv().await {
+                Ok(batch) => {
+                    for event in batch.iter() {
+                        if let Committed::Profile { user_id, .. } = event {
+                            self.announce_profile(*user_id).await;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "profile changes went by unannounced");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn announce_profile(&self, user_id: i64) {
+        let read = async {
+            let user = self.store().user(user_id).await?;
+            let peers = self.store().peers_of(user_id).await?;
+            Ok::<_, crate::store::StoreError>(user.map(|user| (user, peers)))
+        };
+        match read.await {
+            Ok(Some((user, mut peers))) => {
+                peers.push(user_id);
+                self.publish(&peers, &Event::Profile { user: user.into() }, None);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, user.id = user_id, "cannot announce a new name"),
+        }
     }
 }

@@ -140,6 +140,21 @@ const done = arguments[arguments.length - 1];
     eq(unknown, { unknown: 8 });
   });
 
+  test('state: a new name replaces the old one wherever that user is shown', () => {
+    const me = { id: 1, username: 'me', display_name: 'Me', matrix_id: null };
+    const peer = { id: 2, username: 'p', display_name: 'P', matrix_id: null };
+    const s = new ChatState(me);
+    s.apply({ type: 'hello', me, online: [], last_message_id: 0, unread: { total: 0, senders: [] },
+      conversations: [{ id: 7, peer, last_activity_at: '2026-11-26T10:00:00.000Z', last_seq: 0, last_read_seq: 0, peer_last_read_seq: 0, unread: 0, messages: [] }] });
+    const changes = [];
+    s.subscribe((change) => changes.push(change.kind));
+    s.apply({ type: 'profile', user: { ...peer, display_name: 'Pat' } });
+    s.apply({ type: 'profile', user: { ...me, display_name: 'Mo' } });
+    s.apply({ type: 'profile', user: { id: 9, username: 'x', display_name: 'X', matrix_id: null } });
+    eq([s.conversations.get(7).peer.display_name, s.me.display_name, s.me.username], ['Pat', 'Mo', 'me']);
+    eq(changes, ['profile', 'profile', 'profile']);
+  });
+
   test('a Matrix user is named by their Matrix ID and badged; a local user by @username', () => {
     eq(handle({ username: 'bob', matrix_id: null }), '@bob');
     eq(handle({ username: '@ada:matrix.example', matrix_id: '@ada:matrix.example' }), '@ada:matrix.example');

@@ -619,3 +619,34 @@ async fn concurrent_senders_are_delivered_in_commit_order() {
     }
     socket.assert_quiet().await;
 }
+
+/// A new name reaches, live, the people who share a conversation with its owner and
+/// the owner's own devices; nobody else hears of it.
+#[tokio::test]
+async fn a_new_name_reaches_those_who_share_a_conversation() {
+    let app = spawn_app().await;
+    let (alice, bob, _id) = app.alice_and_bob().await;
+    let eve = app.register("eve").await;
+    let (mut bob_socket, _) = app.socket(&bob).await;
+    let (mut eve_socket, _) = app.socket(&eve).await;
+    let (mut alice_socket, _) = app.socket(&alice).await;
+    bob_socket.drain().await; // alice coming online
+
+    let (status, body) = alice
+        .patch("/api/me", json!({"display_name": "Alice Liddell"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    for socket in [&mut bob_socket, &mut alice_socket] {
+        let frame = socket.expect("profile").await;
+        assert_eq!(frame["user"]["id"], alice.id());
+        assert_eq!(frame["user"]["username"], "alice");
+        assert_eq!(frame["user"]["display_name"], "Alice Liddell");
+        assert!(frame["user"]["matrix_id"].is_null(), "{frame}");
+    }
+    // Bob has it, so every recipient has been handed it: eve is not one of them.
+    assert!(
+        !types(&eve_socket.drain().await).contains(&"profile"),
+        "eve shares no conversation with alice"
+    );
+}

@@ -90,9 +90,21 @@ export class ChatState {
         else this.online.delete(frame.user_id);
         this.emit('presence');
         return null;
+      case 'profile':
+        this.applyProfile(frame.user);
+        return null;
       default:
         return null;
     }
+  }
+
+  /** A user's new profile (their name), wherever this client shows that user. */
+  applyProfile(user) {
+    if (user.id === this.me.id) this.me = { ...this.me, ...user };
+    for (const c of this.conversations.values()) {
+      if (c.peer.id === user.id) c.peer = { ...c.peer, ...user };
+    }
+    this.emit('profile');
   }
 
   /** Takes in a conversation as the server shows it (hello, open, the list). */

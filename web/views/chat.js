@@ -102,7 +102,7 @@ export class ChatView {
 
   /** A change in the state: redraw what it touches. */
   update(change) {
-    if (change.kind === 'presence') this.updateHeader();
+    if (change.kind === 'presence' || change.kind === 'profile') this.updateHeader();
     if (change.conversationId !== undefined && change.conversationId !== this.id) return;
     if (change.kind === 'typing') this.updateHeader();
     if (change.kind === 'messages' || change.kind === 'outbox') this.updateTimeline({});
