@@ -94,7 +94,7 @@ fn free_port() -> u16 {
 pub struct Browser {
     pub client: Client,
     base: String,
-    _profile: TempDir,
+    profile: TempDir,
 }
 
 impl Browser {
@@ -135,7 +135,7 @@ impl Browser {
         let browser = Browser {
             client,
             base: base.to_owned(),
-            _profile: profile,
+            profile,
         };
         browser.resize(DESKTOP).await;
         browser
@@ -324,7 +324,25 @@ impl Browser {
     }
 
     pub async fn close(self) {
-        self.client.close().await.expect("the browser closes");
+        self.client
+            .clone()
+            .close()
+            .await
+            .expect("the browser closes");
+    }
+}
+
+/// A test that fails before [`Browser::close`] would leave its Chromium running:
+/// chromedriver does not end a session's browser when it ends itself. Whatever still
+/// runs with this browser's profile directory is stopped.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let profile = format!("--user-data-dir={}", self.profile.path().display());
+        let _ = Command::new("pkill")
+            .args(["-f", "--", &profile])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
