@@ -534,3 +534,38 @@ async fn the_client_works_from_the_keyboard() {
         .await;
     alice.close().await;
 }
+
+/// A rename shows at once wherever the renamed person appears: in the list and the
+/// open chat's header of the people they talk with, and in their own corner.
+#[tokio::test]
+async fn a_new_name_shows_at_once_in_the_list_and_the_header() {
+    let app = spawn_app().await;
+    let bob = Browser::open(&app.url("")).await;
+    bob.register("bob", "Bob").await;
+    let alice = app.register("alice").await;
+    let chat = open_with(&alice, "bob").await;
+    alice.send(chat, "hej").await;
+    bob.wait_for_text(".conversation", "hej")
+        .await
+        .click()
+        .await
+        .expect("click");
+    bob.wait_for_text(".chat-peer .name", "alice").await;
+
+    let (status, body) = alice
+        .patch("/api/me", json!({"display_name": "Alice Liddell"}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    bob.wait_for_text(".conversation .name", "Alice Liddell")
+        .await;
+    bob.wait_for_text(".chat-peer .name", "Alice Liddell").await;
+
+    let (status, body) = app
+        .login("bob")
+        .await
+        .patch("/api/me", json!({"display_name": "Robert"}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    bob.wait_for_text(".me .name", "Robert").await;
+    bob.close().await;
+}
