@@ -9,7 +9,7 @@ use gadka::{
     startup::Application,
 };
 use reqwest::{
-    StatusCode,
+    Method, StatusCode,
     cookie::{CookieStore, Jar},
     header::{COOKIE, ORIGIN},
 };
@@ -261,24 +261,18 @@ impl GadkaUser {
 
     /// A JSON `PATCH` to gadka's API.
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .patch(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
+        self.json(Method::PATCH, path, body).await
     }
 
     /// A JSON `POST` to gadka's API.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.json(Method::POST, path, body).await
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .json(&body)
             .send()
             .await
