@@ -11,6 +11,7 @@
 //! | `gadka_writer_commit_seconds` | histogram | one batch, from first read to commit |
 //! | `gadka_writer_sync_seconds` | histogram | one WAL sync (SQLite with `durability: full`) |
 //! | `gadka_writer_batches_per_sync` | histogram | committed batches one WAL sync made durable |
+//! | `gadka_writer_checkpoint_seconds{thread}` | histogram | one WAL checkpoint (SQLite), on the `background` thread or on the `writer`'s |
 //! | `gadka_writer_queue_depth` | gauge | commands waiting when a batch starts |
 //! | `gadka_sockets_open` | gauge | the hub |
 //! | `gadka_db_queries_total` | counter | every statement the store runs |

@@ -28,6 +28,8 @@ use sea_orm::{
 };
 
 use crate::config::Durability;
+#[cfg(test)]
+pub(crate) use batch::WAL_RESTART_FRAMES;
 pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
 pub use conversations::{ConversationList, HelloRows};
 pub use outbox::OutboxRow;

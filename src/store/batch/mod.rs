@@ -13,6 +13,7 @@
 //! Between [`BatchWriter::begin`] and [`BatchWriter::commit`] everything is one
 //! transaction: either all of it is committed, or none of it.
 
+mod checkpoint;
 mod postgres;
 mod sqlite;
 mod wal;
@@ -21,6 +22,8 @@ use std::path::Path;
 
 use sea_orm::DbBackend;
 
+#[cfg(test)]
+pub(crate) use self::checkpoint::RESTART_FRAMES as WAL_RESTART_FRAMES;
 pub use self::wal::WalSync;
 use super::{MessageRow, Store, StoreError, UserRow};
 

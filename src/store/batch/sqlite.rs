@@ -15,7 +15,7 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, params};
 
-use super::{BatchWriter, NewMessage, OutboxEntry, WalSync};
+use super::{BatchWriter, NewMessage, OutboxEntry, WalSync, checkpoint::Checkpointer};
 use crate::{
     config::Durability,
     store::{MessageRow, StoreError, UserRow},
@@ -115,6 +115,7 @@ pub(super) struct SqliteBatches {
     queries: Arc<AtomicU64>,
     insert_chunk: String,
     insert_one: String,
+    checkpoints: Checkpointer,
 }
 
 impl SqliteBatches {
@@ -126,7 +127,9 @@ impl SqliteBatches {
         queries: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
         let conn = connect(path, durability)?;
+        let checkpoints = Checkpointer::start(&conn, path, |path| connect(path, durability))?;
         Ok(Self {
+            checkpoints,
             conn,
             path: path.to_owned(),
             durability,
@@ -144,6 +147,7 @@ impl SqliteBatches {
 
 impl BatchWriter for SqliteBatches {
     fn begin(&mut self) -> Result<(), StoreError> {
+        self.checkpoints.beginning(&self.conn)?;
         self.counted(1);
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
@@ -353,6 +357,7 @@ impl BatchWriter for SqliteBatches {
     fn commit(&mut self) -> Result<(), StoreError> {
         self.counted(1);
         self.conn.execute_batch("COMMIT")?;
+        self.checkpoints.committed();
         Ok(())
     }
 
