@@ -1,84 +1,62 @@
 //! gadka with its bridge, started in the test (the same `Application` `main` runs) on
-//! a slot of the shared Synapse, and its users as clients of its HTTP API.
+//! a slot of the shared Synapse, and its users as clients of its HTTP API. Both stand
+//! on the server tests' helpers, with what the bridge's tests need on top.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt};
-use gadka::{
-    config::{Overrides, Settings},
-    startup::Application,
-};
+use gadka::config::{Overrides, Settings};
 use reqwest::{
-    Method, StatusCode,
-    cookie::{CookieStore, Jar},
+    StatusCode,
     header::{COOKIE, ORIGIN},
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{Message, client::IntoClientRequest},
 };
 
-use crate::synapse::Slot;
+use crate::{
+    helpers::{Client, TestApp, spawn_in},
+    synapse::Slot,
+};
 
 /// A running gadka; stopped when dropped.
 pub struct Gadka {
-    pub addr: SocketAddr,
-    data_dir: Option<TempDir>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    app: TestApp,
 }
 
 impl Gadka {
     /// gadka bridged through `slot`; `configure` may change the settings first.
     pub async fn start(slot: &Slot, configure: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         Self::start_in(slot, dir, configure).await
     }
 
     /// [`Gadka::start`] on an existing data directory (a restart).
     pub async fn start_in(
         slot: &Slot,
-        dir: TempDir,
+        dir: Arc<TempDir>,
         configure: impl FnOnce(&mut Settings),
     ) -> Self {
         let loaded =
             Settings::load(Some(&slot.config), &Overrides::default()).expect("the slot's config");
-        let mut settings = Settings::with_data_dir(dir.path());
-        settings.listen = "127.0.0.1:0".parse().unwrap();
-        settings.bridge = loaded.bridge;
-        configure(&mut settings);
-        let app = Application::build(settings).await.expect("gadka starts");
-        let addr = app.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            data_dir: Some(dir),
-            stop: Some(stop),
-            task: Some(task),
-        }
+        let app = spawn_in(dir, |settings| {
+            settings.bridge = loaded.bridge;
+            configure(settings);
+        })
+        .await;
+        Self { app }
     }
 
     /// Stops gadka gracefully, waits until it has, and hands back its data.
-    pub async fn stop(mut self) -> TempDir {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await
-                .expect("gadka's task")
-                .expect("gadka ran and stopped cleanly");
-        }
-        self.data_dir.take().expect("held until stopped")
+    pub async fn stop(self) -> Arc<TempDir> {
+        self.app.stop().await
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.app.url(path)
     }
 
     /// `/healthz` once the bridge's status is `status`; panics after 20 s.
@@ -104,46 +82,31 @@ impl Gadka {
 
     /// Registers `username` with a display name.
     pub async fn register(&self, username: &str, display_name: &str) -> GadkaUser {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .build()
-            .unwrap();
-        let response = http
-            .post(self.url("/api/register"))
-            .json(&json!({
-                "username": username,
-                "password": format!("password-{username}"),
-                "display_name": display_name,
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
+        let mut client = self.app.client();
+        let (status, body) = client
+            .post(
+                "/api/register",
+                json!({
+                    "username": username,
+                    "password": format!("password-{username}"),
+                    "display_name": display_name,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        client.user = body["user"].clone();
         GadkaUser {
-            http,
-            jar,
-            base: format!("http://{}", self.addr),
-            user: body["user"].clone(),
-        }
-    }
-}
-
-impl Drop for Gadka {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            client,
+            base: format!("http://{}", self.app.addr),
         }
     }
 }
 
 /// A gadka user, logged in over HTTP.
 pub struct GadkaUser {
-    pub http: reqwest::Client,
-    jar: Arc<Jar>,
-    pub base: String,
-    pub user: Value,
+    client: Client,
+    /// The server this user talks to now.
+    base: String,
 }
 
 /// A gadka user's socket (`/ws`), past its `hello`.
@@ -178,14 +141,14 @@ impl Socket {
 
 impl GadkaUser {
     pub fn id(&self) -> i64 {
-        self.user["id"].as_i64().unwrap()
+        self.client.id()
     }
 
     /// The same user, with the same session, on gadka restarted at another address.
     pub fn on(self, gadka: &Gadka) -> Self {
         Self {
-            base: format!("http://{}", gadka.addr),
-            ..self
+            client: self.client.on(&gadka.app),
+            base: format!("http://{}", gadka.app.addr),
         }
     }
 
@@ -194,11 +157,10 @@ impl GadkaUser {
         let mut request = format!("{}/ws", self.base.replacen("http", "ws", 1))
             .into_client_request()
             .unwrap();
-        let cookie = self
-            .jar
-            .cookies(&self.base.parse().unwrap())
-            .expect("a session cookie");
-        request.headers_mut().insert(COOKIE, cookie);
+        let cookie = self.client.cookie().expect("a session cookie");
+        request
+            .headers_mut()
+            .insert(COOKIE, cookie.parse().unwrap());
         request
             .headers_mut()
             .insert(ORIGIN, self.base.parse().unwrap());
@@ -210,16 +172,11 @@ impl GadkaUser {
         socket
     }
 
-    /// A `GET` of gadka's API.
+    /// A `GET` of gadka's API that must succeed.
     pub async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.unwrap()
+        let (status, body) = self.client.get(path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
     }
 
     /// My conversations, once there are `count` of them; panics after 10 s.
@@ -236,7 +193,7 @@ impl GadkaUser {
         }
         panic!(
             "{} has no {count} conversations: {last}",
-            self.user["username"]
+            self.client.user["username"]
         );
     }
 
@@ -261,25 +218,11 @@ impl GadkaUser {
 
     /// A JSON `PATCH` to gadka's API.
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.json(Method::PATCH, path, body).await
+        self.client.patch(path, body).await
     }
 
     /// A JSON `POST` to gadka's API.
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.json(Method::POST, path, body).await
-    }
-
-    async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
+        self.client.post(path, body).await
     }
 }

@@ -151,6 +151,15 @@ impl Client {
         self.user["id"].as_i64().expect("a registered client")
     }
 
+    /// The same user with the same session on `app`, a server restarted at another
+    /// address (a cookie is not bound to a port).
+    pub fn on(self, app: &TestApp) -> Self {
+        Self {
+            base: format!("http://{}", app.addr),
+            ..self
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let response = self
             .http

@@ -1,6 +1,5 @@
 //! Data lives in the SQLite file: it survives a restart, and so do sessions.
 
-use reqwest::{StatusCode, header};
 use serde_json::json;
 
 use crate::helpers::{spawn_app, spawn_in};
@@ -16,19 +15,6 @@ async fn everything_survives_a_restart_on_the_same_database() {
         json!({"up_to_seq": 1}),
     )
     .await;
-    let reply = bob
-        .post_full(
-            "/api/login",
-            json!({"username": "bob", "password": "password-bob"}),
-        )
-        .await;
-    let bob_cookie = reply.headers[header::SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
     assert!(app.db_path().exists());
     assert!(
         app.data_dir.path().join("gadka.db-wal").exists(),
@@ -39,14 +25,7 @@ async fn everything_survives_a_restart_on_the_same_database() {
     let app = spawn_in(dir, |_| {}).await;
 
     // Bob's session is still good: the signing secret was kept beside the database.
-    let me = reqwest::Client::new()
-        .get(app.url("/api/unread"))
-        .header(header::COOKIE, &bob_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::OK);
-    let unread: serde_json::Value = me.json().await.unwrap();
+    let unread = bob.on(&app).unread().await;
     assert_eq!(unread["total"], 1, "the read marker survived: {unread}");
 
     let alice = app.login("alice").await; // the account survived
