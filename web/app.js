@@ -244,7 +244,7 @@ class Session {
     }
     this.sidebar.setActive(null);
     if (profile) {
-      this.setPane(profileView({
+      this.view = profileView({
         id: Number(profile[1]),
         me: this.state.me,
         online: (userId) => this.state.online.has(userId),
@@ -256,7 +256,8 @@ class Session {
         },
         navigate,
         back: () => navigate('/'),
-      }), true);
+      });
+      this.setPane(this.view.element, true);
       return;
     }
     this.setPane(el('div', { class: 'placeholder' },

@@ -538,7 +538,7 @@ async fn the_client_works_from_the_keyboard() {
 /// A rename shows at once wherever the renamed person appears: in the list and the
 /// open chat's header of the people they talk with, and in their own corner.
 #[tokio::test]
-async fn a_new_name_shows_at_once_in_the_list_and_the_header() {
+async fn a_new_name_shows_at_once_in_the_list_the_header_and_the_profile() {
     let app = spawn_app().await;
     let bob = Browser::open(&app.url("")).await;
     bob.register("bob", "Bob").await;
@@ -559,6 +559,19 @@ async fn a_new_name_shows_at_once_in_the_list_and_the_header() {
     bob.wait_for_text(".conversation .name", "Alice Liddell")
         .await;
     bob.wait_for_text(".chat-peer .name", "Alice Liddell").await;
+
+    // Her profile, open while she renames herself again.
+    bob.wait_for(".chat-peer")
+        .await
+        .click()
+        .await
+        .expect("click");
+    bob.wait_for_text(".profile-name", "Alice Liddell").await;
+    let (status, body) = alice
+        .patch("/api/me", json!({"display_name": "Alice P. Liddell"}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    bob.wait_for_text(".profile-name", "Alice P. Liddell").await;
 
     let (status, body) = app
         .login("bob")

@@ -147,12 +147,13 @@ const done = arguments[arguments.length - 1];
     s.apply({ type: 'hello', me, online: [], last_message_id: 0, unread: { total: 0, senders: [] },
       conversations: [{ id: 7, peer, last_activity_at: '2026-11-26T10:00:00.000Z', last_seq: 0, last_read_seq: 0, peer_last_read_seq: 0, unread: 0, messages: [] }] });
     const changes = [];
-    s.subscribe((change) => changes.push(change.kind));
+    s.subscribe((change) => changes.push(`${change.kind} ${change.user.id}`));
     s.apply({ type: 'profile', user: { ...peer, display_name: 'Pat' } });
     s.apply({ type: 'profile', user: { ...me, display_name: 'Mo' } });
     s.apply({ type: 'profile', user: { id: 9, username: 'x', display_name: 'X', matrix_id: null } });
     eq([s.conversations.get(7).peer.display_name, s.me.display_name, s.me.username], ['Pat', 'Mo', 'me']);
-    eq(changes, ['profile', 'profile', 'profile']);
+    // Each change names its user, so that a profile on screen can follow it.
+    eq(changes, ['profile 2', 'profile 1', 'profile 9']);
   });
 
   test('a Matrix user is named by their Matrix ID and badged; a local user by @username', () => {

@@ -30,8 +30,8 @@ export class ChatState {
     return () => this.listeners.delete(listener);
   }
 
-  emit(kind, conversationId) {
-    for (const listener of this.listeners) listener({ kind, conversationId });
+  emit(kind, conversationId, user) {
+    for (const listener of this.listeners) listener({ kind, conversationId, user });
   }
 
   /** Applies one frame from the server; returns what it was about, for the app. */
@@ -104,7 +104,7 @@ export class ChatState {
     for (const c of this.conversations.values()) {
       if (c.peer.id === user.id) c.peer = { ...c.peer, ...user };
     }
-    this.emit('profile');
+    this.emit('profile', undefined, user);
   }
 
   /** Takes in a conversation as the server shows it (hello, open, the list). */

@@ -6,9 +6,9 @@ import { avatar, el, handle, matrixBadge } from '../lib/dom.js';
 import { backIcon } from './sidebar.js';
 
 /**
- * Renders the profile of user `id` into a new element and returns it at once (it
- * fills in when the server answers). `openChat(user)` resolves to the conversation
- * id to go to.
+ * Renders the profile of user `id` into a new element (it fills in when the server
+ * answers). `openChat(user)` resolves to the conversation id to go to. `update`
+ * takes the state's changes: a new name of this user shows at once.
  */
 export function profileView({ id, me, online, openChat, navigate, back }) {
   const body = el('div', { class: 'profile-body' }, el('p', { class: 'muted', text: 'Loading…' }));
@@ -17,9 +17,11 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
       el('button', { type: 'button', class: 'icon-button back-button', 'aria-label': 'Back to conversations', on: { click: back } }, backIcon()),
       el('h2', { class: 'header-title', text: 'Profile' })),
     body);
+  // Set once the server has answered: shows the user as known now.
+  let render = null;
 
   api.profile(id).then((profile) => {
-    const user = { id: profile.id, username: profile.username, display_name: profile.display_name, matrix_id: profile.matrix_id };
+    let user = { id: profile.id, username: profile.username, display_name: profile.display_name, matrix_id: profile.matrix_id };
     const error = el('p', { class: 'form-error', role: 'alert', hidden: true });
     const isMe = user.id === me.id;
     const button = el('button', {
@@ -40,18 +42,26 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
         },
       },
     });
-    body.replaceChildren(el('div', { class: 'profile-card' },
-      el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
-      el('h1', { class: 'profile-name', text: user.display_name }),
-      el('p', { class: 'username' }, matrixBadge(user), user.matrix_id ? ' ' : null, handle(user)),
-      isMe
-        ? el('p', { class: 'muted', text: 'This is you.' })
-        : el('p', { class: 'muted', text: profile.conversation_id ? 'You have talked before.' : 'You have not talked yet.' }),
-      isMe ? null : button,
-      error));
+    render = (changed) => {
+      user = { ...user, ...changed };
+      body.replaceChildren(el('div', { class: 'profile-card' },
+        el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
+        el('h1', { class: 'profile-name', text: user.display_name }),
+        el('p', { class: 'username' }, matrixBadge(user), user.matrix_id ? ' ' : null, handle(user)),
+        isMe
+          ? el('p', { class: 'muted', text: 'This is you.' })
+          : el('p', { class: 'muted', text: profile.conversation_id ? 'You have talked before.' : 'You have not talked yet.' }),
+        isMe ? null : button,
+        error));
+    };
+    render({});
     if (!isMe) button.focus();
   }).catch((e) => {
     body.replaceChildren(el('p', { class: 'form-error', role: 'alert', text: e.message }));
   });
-  return element;
+
+  const update = (change) => {
+    if (change.kind === 'profile' && change.user?.id === id && render) render(change.user);
+  };
+  return { element, update };
 }
