@@ -19,11 +19,12 @@ use ruma::{
             },
             appservice::request_ping,
             discovery::get_supported_versions,
-            membership::{join_room_by_id, leave_room},
+            membership::{join_room_by_id, joined_rooms, leave_room},
             message::send_message_event,
             profile::{get_display_name, set_display_name},
             receipt::create_receipt,
             room::{Visibility, create_room},
+            state::get_state_event_for_key,
             typing::create_typing_event::{
                 self,
                 v3::{Typing, TypingInfo},
@@ -31,11 +32,17 @@ use ruma::{
         },
         path_builder::{PathBuilder, VersionHistory},
     },
+    events::StateEventType,
+    serde::Raw,
 };
 use serde::Deserialize;
 
 /// How long one call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The key in a portal room's creation content (`m.room.create`) that names the gadka
+/// conversation the bridge made it for.
+pub const CONVERSATION_KEY: &str = "io.gadka.conversation_id";
 
 /// The homeserver, as the bridge calls it.
 pub struct Homeserver {
@@ -178,18 +185,55 @@ impl Homeserver {
 
     /// Creates a direct chat as the puppet `user_id` and invites `peer`, as Element's
     /// "Start chat" does (`trusted_private_chat`, `is_direct`), so that the peer's
-    /// client lists it among their people; the new room's id.
+    /// client lists it among their people; the new room's id. The room's creation
+    /// content names `conversation_id` under [`CONVERSATION_KEY`], where
+    /// [`Homeserver::find_dm`] looks for it.
     pub async fn create_dm(
         &self,
         user_id: &UserId,
         peer: &UserId,
+        conversation_id: i64,
     ) -> Result<OwnedRoomId, HomeserverError> {
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::TrustedPrivateChat);
         request.is_direct = true;
         request.invite = vec![peer.to_owned()];
         request.visibility = Visibility::Private;
+        let content = serde_json::json!({ CONVERSATION_KEY: conversation_id });
+        request.creation_content = Some(
+            Raw::from_json_string(content.to_string())
+                .map_err(|e| HomeserverError::Protocol(format!("a creation content: {e}")))?,
+        );
         Ok(self.call(request, Some(user_id)).await?.room_id)
+    }
+
+    /// The room the puppet `user_id` is in that [`Homeserver::create_dm`] made for
+    /// `conversation_id`, if there is one: a room created just before the bridge
+    /// stopped, whose id it never recorded. One call per room the puppet is in.
+    pub async fn find_dm(
+        &self,
+        user_id: &UserId,
+        conversation_id: i64,
+    ) -> Result<Option<OwnedRoomId>, HomeserverError> {
+        let rooms = self
+            .call(joined_rooms::v3::Request::new(), Some(user_id))
+            .await?
+            .joined_rooms;
+        for room in rooms {
+            let request = get_state_event_for_key::v3::Request::new(
+                room.clone(),
+                StateEventType::RoomCreate,
+                String::new(),
+            );
+            let created = self.call(request, Some(user_id)).await?;
+            let content: serde_json::Value =
+                serde_json::from_str(created.event_or_content.get())
+                    .map_err(|e| HomeserverError::Protocol(format!("a room's creation: {e}")))?;
+            if content[CONVERSATION_KEY].as_i64() == Some(conversation_id) {
+                return Ok(Some(room));
+            }
+        }
+        Ok(None)
     }
 
     /// Joins `room_id` as the puppet `user_id` (the room invited it).

@@ -470,7 +470,9 @@ async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
 
 /// Makes the portal of a conversation opened from gadka: the local member's puppet
 /// creates a direct room and invites the Matrix member. Nothing when the
-/// conversation has a portal already (the Matrix user invited the puppet first).
+/// conversation has a portal already (the Matrix user invited the puppet first). A
+/// room the puppet made for it before, whose id was never recorded (the bridge
+/// stopped in between), becomes the portal instead of a second room.
 async fn make_portal(
     bridge: &Bridge,
     conversation_id: i64,
@@ -494,7 +496,17 @@ async fn make_portal(
         PuppetError::Store(e) => CarryError::Store(e),
         PuppetError::Homeserver(e) => CarryError::Homeserver(e),
     })?;
-    let room = bridge.homeserver.create_dm(&puppet, &peer).await?;
+    // A room made just before the bridge stopped, and never recorded, is taken up
+    // rather than made twice: the peer would see two invites.
+    let room = match bridge.homeserver.find_dm(&puppet, conversation_id).await? {
+        Some(room) => room,
+        None => {
+            bridge
+                .homeserver
+                .create_dm(&puppet, &peer, conversation_id)
+                .await?
+        }
+    };
     bridge
         .store
         .set_portal(

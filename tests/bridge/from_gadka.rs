@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use gadka::bridge::Permission;
+use gadka::bridge::{Permission, homeserver::CONVERSATION_KEY};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -157,5 +157,96 @@ async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
         found["users"][0]["matrix_id"],
         alice.user_id.as_str(),
         "{found}"
+    );
+}
+
+#[tokio::test]
+async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice() {
+    let synapse = synapse::shared();
+    let slot = synapse.slot().await;
+    let gadka = Gadka::start(&slot, |_| {}).await;
+    gadka.bridge_health("ready").await;
+    let bob = gadka.register("bob", "Bob").await;
+    let alice = MatrixUser::register(synapse, &format!("alice-taken-up{}", slot.index)).await;
+
+    // What a bridge stopped between creating the portal room and recording it leaves
+    // behind: Bob's puppet in a direct room with Alice invited, made for conversation 1
+    // (the first of this new gadka), and nothing in gadka's database.
+    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let bridge = MatrixUser::with_token(synapse, &slot.bot, &slot.as_token);
+    let made = bridge
+        .call(
+            Method::POST,
+            "/_matrix/client/v3/register",
+            Some(json!({"type": "m.login.application_service", "username": format!("{}bob", slot.prefix)})),
+        )
+        .await;
+    assert!(
+        made.status == StatusCode::OK || made.errcode() == Some("M_USER_IN_USE"),
+        "{}",
+        made.body
+    );
+    let created = bridge
+        .call(
+            Method::POST,
+            &format!(
+                "/_matrix/client/v3/createRoom?user_id={}",
+                puppet.replace('@', "%40")
+            ),
+            Some(json!({
+                "preset": "trusted_private_chat",
+                "is_direct": true,
+                "invite": [alice.user_id],
+                "creation_content": {(CONVERSATION_KEY): 1},
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let room = created.body["room_id"].as_str().unwrap().to_owned();
+
+    // Bob starts the chat, as after the restart the bridge carries the portal again.
+    let found = bob
+        .get(&format!(
+            "/api/users?q={}",
+            alice.user_id.replace('@', "%40")
+        ))
+        .await;
+    let alice_here = found["users"][0]["id"].as_i64().unwrap();
+    let (status, body) = bob
+        .post("/api/conversations", json!({"user_id": alice_here}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let conversation = body["conversation"]["id"].as_i64().unwrap();
+    assert_eq!(
+        conversation, 1,
+        "the room above was made for this conversation"
+    );
+    let (status, body) = bob
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            json!({"body": "the same room, please", "txn_id": "t1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The message comes in that room, and Alice has no second invite.
+    let joined = alice
+        .call(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    let from_puppet = alice.wait_for_messages_from(&room, &puppet, 1).await;
+    assert_eq!(from_puppet[0]["content"]["body"], "the same room, please");
+    let everything = alice.syncer().next().await;
+    assert_eq!(
+        everything["rooms"]["invite"]
+            .as_object()
+            .map_or(0, |rooms| rooms.len()),
+        0,
+        "no second room: {}",
+        everything["rooms"]["invite"]
     );
 }
