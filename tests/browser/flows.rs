@@ -45,20 +45,10 @@ async fn two_people_find_each_other_and_chat() {
 
     // F1: Alice searches, opens Bob's profile and presses "Send message".
     alice.fill("Search people", "bo").await;
-    alice
-        .wait_for_text(".person", "@bob")
-        .await
-        .click()
-        .await
-        .expect("click");
+    alice.click_text(".person", "@bob").await;
     alice.wait_for_text(".profile-name", "Bob Builder").await;
     alice.screenshot("profile-desktop").await;
-    alice
-        .button("Send message")
-        .await
-        .click()
-        .await
-        .expect("click");
+    alice.press("Send message").await;
     alice.wait_for(".chat").await;
     let chat_path = alice
         .client
@@ -137,11 +127,7 @@ async fn two_people_find_each_other_and_chat() {
     );
 
     // F3b, F5: Bob opens the chat; the count clears, Alice sees "Seen".
-    bob.wait_for_text(".conversation", "Alice Liddell")
-        .await
-        .click()
-        .await
-        .expect("click");
+    bob.click_text(".conversation", "Alice Liddell").await;
     bob.wait_for_text(".msg.theirs .text", "Are you there?")
         .await;
     bob.wait_for(".unread-divider").await;
@@ -201,23 +187,15 @@ async fn two_people_find_each_other_and_chat() {
     alice.wait_for_text(".profile-name", "Bob Builder").await;
     alice.screenshot("profile-phone").await;
     // F1: "Send message" again opens the same conversation.
-    alice
-        .button("Send message")
-        .await
-        .click()
-        .await
-        .expect("click");
+    alice.press("Send message").await;
     alice.wait_for_text(".msg.mine .text", "Let me think").await;
     assert_eq!(
         alice.client.current_url().await.expect("a URL").path(),
         chat_path
     );
     bob.resize(PHONE).await;
-    bob.wait_for("button[aria-label=\"Back to conversations\"]")
-        .await
-        .click()
-        .await
-        .expect("click");
+    bob.click_on("button[aria-label=\"Back to conversations\"]")
+        .await;
     bob.wait_for(".conversation .badge[title=\"2 unread\"]")
         .await;
     bob.screenshot("conversations-phone").await;
@@ -230,24 +208,19 @@ async fn two_people_find_each_other_and_chat() {
     // A reload keeps the session; "Log out" ends it.
     alice.goto("/").await;
     alice.wait_for(".sidebar").await;
-    alice.button("Log out").await.click().await.expect("click");
+    alice.press("Log out").await;
 
     // The server's refusals show inline, in its words.
     alice.fill("Username", "alice").await;
     alice.fill("Password", "not her password").await;
-    alice.button("Log in").await.click().await.expect("click");
+    alice.press("Log in").await;
     alice
         .wait_for_text(".form-error", "wrong username or password")
         .await;
-    alice.button("Sign up").await.click().await.expect("click");
+    alice.press("Sign up").await;
     alice.fill("Username", "Alice").await;
     alice.fill("Password", "another password").await;
-    alice
-        .button("Create account")
-        .await
-        .click()
-        .await
-        .expect("click");
+    alice.press("Create account").await;
     alice
         .wait_for_text(".form-error", "this username is taken")
         .await;
@@ -271,12 +244,7 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
     };
 
     bob.send(chat, "first").await;
-    alice
-        .wait_for_text(".conversation", "first")
-        .await
-        .click()
-        .await
-        .expect("click");
+    alice.click_text(".conversation", "first").await;
     alice.wait_for_text(".msg.theirs .text", "first").await;
     alice
         .wait_until("the open chat to read \"first\"", || async {
@@ -392,12 +360,7 @@ async fn older_messages_load_when_scrolling_up() {
         bob.send(chat, body).await;
     }
 
-    alice
-        .wait_for_text(".conversation", "message 45")
-        .await
-        .click()
-        .await
-        .expect("click");
+    alice.click_text(".conversation", "message 45").await;
     alice.wait_for_text(".msg.theirs .text", "message 45").await;
     alice
         .wait_until("the beginning of the conversation", || async {
@@ -545,11 +508,7 @@ async fn a_new_name_shows_at_once_in_the_list_the_header_and_the_profile() {
     let alice = app.register("alice").await;
     let chat = open_with(&alice, "bob").await;
     alice.send(chat, "hej").await;
-    bob.wait_for_text(".conversation", "hej")
-        .await
-        .click()
-        .await
-        .expect("click");
+    bob.click_text(".conversation", "hej").await;
     bob.wait_for_text(".chat-peer .name", "alice").await;
 
     let (status, body) = alice
@@ -561,11 +520,7 @@ async fn a_new_name_shows_at_once_in_the_list_the_header_and_the_profile() {
     bob.wait_for_text(".chat-peer .name", "Alice Liddell").await;
 
     // Her profile, open while she renames herself again.
-    bob.wait_for(".chat-peer")
-        .await
-        .click()
-        .await
-        .expect("click");
+    bob.click_on(".chat-peer").await;
     bob.wait_for_text(".profile-name", "Alice Liddell").await;
     let (status, body) = alice
         .patch("/api/me", json!({"display_name": "Alice P. Liddell"}))

@@ -26,11 +26,8 @@ async fn message_text_cannot_inject_markup_or_script() {
     }
 
     alice
-        .wait_for_text(".conversation", "javascript:alert(3)")
-        .await
-        .click()
-        .await
-        .expect("click");
+        .click_text(".conversation", "javascript:alert(3)")
+        .await;
     alice
         .wait_for_text(".msg.theirs .text", "javascript:alert(3)")
         .await;

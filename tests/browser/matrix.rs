@@ -67,11 +67,7 @@ async fn a_matrix_user_is_marked_wherever_they_are_shown() {
     assert_eq!(title, "On Matrix as @ada:matrix.example");
 
     // The conversation's header, and its entry in the list.
-    bob.button("Send message")
-        .await
-        .click()
-        .await
-        .expect("click");
+    bob.press("Send message").await;
     bob.wait_for(".chat").await;
     bob.wait_for_text(".chat-header .chat-name-line", "Ada Lovelace")
         .await;

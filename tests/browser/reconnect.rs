@@ -18,11 +18,8 @@ async fn a_message_sent_while_the_server_restarts_arrives_once() {
     let chat = open_with(&bob, "alice").await;
     bob.send(chat, "Ping me when you are back").await;
     alice
-        .wait_for_text(".conversation", "Ping me when you are back")
-        .await
-        .click()
-        .await
-        .expect("click");
+        .click_text(".conversation", "Ping me when you are back")
+        .await;
     alice.wait_for(".chat").await;
 
     let data = app.stop().await;
@@ -121,11 +118,8 @@ async fn a_message_too_long_is_not_sent_and_the_chat_goes_on() {
     let chat = open_with(&bob, "alice").await;
     bob.send(chat, "Tell me everything").await;
     alice
-        .wait_for_text(".conversation", "Tell me everything")
-        .await
-        .click()
-        .await
-        .expect("click");
+        .click_text(".conversation", "Tell me everything")
+        .await;
     alice.wait_for(".chat").await;
 
     // Over the message limit (16 KiB), then over any frame limit (the socket closes).

@@ -219,6 +219,25 @@ impl Browser {
         .await
     }
 
+    /// Clicks the element matching `css` once it is shown.
+    pub async fn click_on(&self, css: &str) {
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    /// Clicks the element matching `css` whose text contains `text`, once there is one.
+    pub async fn click_text(&self, css: &str, text: &str) {
+        self.wait_for_text(css, text)
+            .await
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// Presses the button named `name` once it is shown.
+    pub async fn press(&self, name: &str) {
+        self.button(name).await.click().await.expect("click");
+    }
+
     /// Waits for the page's title to be `title`.
     pub async fn wait_for_title(&self, title: &str) {
         self.wait_until(&format!("the title {title:?}"), || async {
@@ -292,15 +311,11 @@ impl Browser {
     /// Registers through the form and waits for the conversation list.
     pub async fn register(&self, username: &str, display_name: &str) {
         self.goto("/").await;
-        self.button("Sign up").await.click().await.expect("click");
+        self.press("Sign up").await;
         self.fill("Username", username).await;
         self.fill("Display name", display_name).await;
         self.fill("Password", &password(username)).await;
-        self.button("Create account")
-            .await
-            .click()
-            .await
-            .expect("click");
+        self.press("Create account").await;
         self.wait_for(".sidebar").await;
     }
 
