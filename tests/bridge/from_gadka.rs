@@ -80,14 +80,7 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
     let (room, invite) = wait_for_invite(&alice).await;
     assert_eq!(invite["sender"], puppet.as_str(), "{invite}");
     assert_eq!(invite["content"]["is_direct"], true, "{invite}");
-    let joined = alice
-        .call(
-            Method::POST,
-            &format!("/_matrix/client/v3/join/{room}"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    alice.join(&room).await;
 
     let from_puppet = alice.wait_for_messages_from(&room, &puppet, 2).await;
     let bodies: Vec<_> = from_puppet
@@ -230,14 +223,7 @@ async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice()
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     // The message comes in that room, and Alice has no second invite.
-    let joined = alice
-        .call(
-            Method::POST,
-            &format!("/_matrix/client/v3/join/{room}"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    alice.join(&room).await;
     let from_puppet = alice.wait_for_messages_from(&room, &puppet, 1).await;
     assert_eq!(from_puppet[0]["content"]["body"], "the same room, please");
     let everything = alice.syncer().next().await;

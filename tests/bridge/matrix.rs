@@ -99,6 +99,18 @@ impl MatrixUser {
         created.body["room_id"].as_str().unwrap().to_owned()
     }
 
+    /// Joins `room_id` (accepts its invite).
+    pub async fn join(&self, room_id: &str) {
+        let joined = self
+            .call(
+                Method::POST,
+                &format!("/_matrix/client/v3/join/{room_id}"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    }
+
     /// Waits until `user_id` has joined `room_id`; panics after 10 s.
     pub async fn wait_for_member(&self, room_id: &str, user_id: &str) {
         let path = format!("/_matrix/client/v3/rooms/{room_id}/joined_members");
