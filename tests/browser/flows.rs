@@ -527,6 +527,12 @@ async fn a_new_name_shows_at_once_in_the_list_the_header_and_the_profile() {
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     bob.wait_for_text(".profile-name", "Alice P. Liddell").await;
+    assert_eq!(
+        bob.js("return document.activeElement.textContent;", vec![])
+            .await,
+        "Send message",
+        "the focus stays on the button through the rename"
+    );
 
     let (status, body) = app
         .login("bob")

@@ -17,8 +17,8 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
       el('button', { type: 'button', class: 'icon-button back-button', 'aria-label': 'Back to conversations', on: { click: back } }, backIcon()),
       el('h2', { class: 'header-title', text: 'Profile' })),
     body);
-  // Set once the server has answered: shows the user as known now.
-  let render = null;
+  // Set once the server has answered: shows the user's new name.
+  let rename = null;
 
   api.profile(id).then((profile) => {
     let user = { id: profile.id, username: profile.username, display_name: profile.display_name, matrix_id: profile.matrix_id };
@@ -42,26 +42,30 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
         },
       },
     });
-    render = (changed) => {
+    const face = el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' }));
+    const name = el('h1', { class: 'profile-name', text: user.display_name });
+    body.replaceChildren(el('div', { class: 'profile-card' },
+      face,
+      name,
+      el('p', { class: 'username' }, matrixBadge(user), user.matrix_id ? ' ' : null, handle(user)),
+      isMe
+        ? el('p', { class: 'muted', text: 'This is you.' })
+        : el('p', { class: 'muted', text: profile.conversation_id ? 'You have talked before.' : 'You have not talked yet.' }),
+      isMe ? null : button,
+      error));
+    // In place, so that the focus (on "Send message") stays where it is.
+    rename = (changed) => {
       user = { ...user, ...changed };
-      body.replaceChildren(el('div', { class: 'profile-card' },
-        el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
-        el('h1', { class: 'profile-name', text: user.display_name }),
-        el('p', { class: 'username' }, matrixBadge(user), user.matrix_id ? ' ' : null, handle(user)),
-        isMe
-          ? el('p', { class: 'muted', text: 'This is you.' })
-          : el('p', { class: 'muted', text: profile.conversation_id ? 'You have talked before.' : 'You have not talked yet.' }),
-        isMe ? null : button,
-        error));
+      name.textContent = user.display_name;
+      face.firstChild.replaceWith(avatar(user, 'huge'));
     };
-    render({});
     if (!isMe) button.focus();
   }).catch((e) => {
     body.replaceChildren(el('p', { class: 'form-error', role: 'alert', text: e.message }));
   });
 
   const update = (change) => {
-    if (change.kind === 'profile' && change.user?.id === id && render) render(change.user);
+    if (change.kind === 'profile' && change.user?.id === id && rename) rename(change.user);
   };
   return { element, update };
 }
