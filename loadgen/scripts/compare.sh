@@ -46,18 +46,23 @@ setup_ticks() { # port pairs pid
     echo $(($(cpu_ticks "$3") - before))
 }
 
-# scenario label, pairs, then gadka-load send arguments
+# scenario label, pairs, then gadka-load send arguments. The servers take turns run by
+# run, so that the machine's slow spells fall on all of them alike.
 scenario() {
     local label=$1 pairs=$2; shift 2
+    local -A setup
     for target in "${servers[@]}"; do
         local name=${target%%:*} port=${target##*:}
-        local pid; pid=$(cat "$work/$name.pid")
-        local setup; setup=$(setup_ticks "$port" "$pairs" "$pid")
-        for run in $(seq "$runs"); do
+        setup[$name]=$(setup_ticks "$port" "$pairs" "$(cat "$work/$name.pid")")
+    done
+    for run in $(seq "$runs"); do
+        for target in "${servers[@]}"; do
+            local name=${target%%:*} port=${target##*:}
+            local pid; pid=$(cat "$work/$name.pid")
             local before; before=$(cpu_ticks "$pid")
             "$load" --json --url "http://127.0.0.1:$port" send --pairs "$pairs" "$@" >"$work/out.json"
             local after; after=$(cpu_ticks "$pid")
-            python3 - "$label" "$name" "$run" "$before" "$((after - setup))" "$(getconf CLK_TCK)" "$work/out.json" <<'PY'
+            python3 - "$label" "$name" "$run" "$before" "$((after - setup[$name]))" "$(getconf CLK_TCK)" "$work/out.json" <<'PY'
 import json, sys
 label, name, run, before, after, tck, path = sys.argv[1:]
 r = json.load(open(path))
@@ -88,4 +93,17 @@ for s, n in keys:
     rs = [r for r in rows if r["scenario"] == s and r["server"] == n]
     m = lambda k: statistics.median(r[k] for r in rs)
     print(f'{s:16} {n:7} {m("msgs_per_s"):9.0f} {m("p50_us"):8.0f} {m("p99_us"):8.0f} {m("p999_us"):9.0f} {m("server_cpu_us_per_msg"):10.1f}')
+
+# Each run's throughput over the relay's in the same round, then the median: steadier
+# than a ratio of medians when the machine's speed drifts.
+relay = {(r["scenario"], r["run"]): r["msgs_per_s"] for r in rows if r["server"] == "relay"}
+print("\nthroughput over the relay's, run by run (median):")
+for s, n in keys:
+    if n == "relay" or not s.endswith("closed"):
+        continue
+    ratios = [r["msgs_per_s"] / relay[(s, r["run"])] for r in rows
+              if r["scenario"] == s and r["server"] == n and relay.get((s, r["run"]))]
+    if ratios:
+        shown = ", ".join(f"{x:.2f}" for x in ratios)
+        print(f'{s:16} {n:7} {statistics.median(ratios):.2f}x  ({shown})')
 PY
