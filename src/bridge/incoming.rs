@@ -23,7 +23,7 @@ use ruma::{
 };
 
 use super::{Bridge, PuppetError, homeserver::HomeserverError};
-use crate::chat::{ChatError, Grouped};
+use crate::chat::{ChatError, Grouped, input::DisplayName};
 
 /// What a Matrix user the permissions leave out reads when a puppet declines.
 const REFUSAL: &str =
@@ -31,9 +31,6 @@ const REFUSAL: &str =
 
 /// What a portal is told about an encrypted event.
 const ENCRYPTION_NOTICE: &str = "This bridge does not support encryption yet: encrypted messages do not reach gadka. Please chat without encryption.";
-
-/// The longest display name gadka keeps (`chat/input.rs`).
-const MAX_DISPLAY_NAME_CHARS: usize = 64;
 
 /// Why an event could not be carried in; the homeserver retries the transaction.
 #[derive(Debug, thiserror::Error)]
@@ -336,29 +333,12 @@ impl Bridge {
     }
 }
 
-/// A Matrix display name as gadka keeps names: no control characters, trimmed, at
-/// most 64 characters; the localpart when nothing is left.
+/// A Matrix display name as gadka keeps names (see [`DisplayName::nearest`]); the
+/// localpart when nothing of it is left.
 fn display_name(shown: Option<&str>, user_id: &UserId) -> String {
-    let cleaned: String = shown
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
-    let cleaned: String = cleaned
-        .trim()
-        .chars()
-        .take(MAX_DISPLAY_NAME_CHARS)
-        .collect();
-    let cleaned = cleaned.trim();
-    if cleaned.is_empty() {
-        user_id
-            .localpart()
-            .chars()
-            .take(MAX_DISPLAY_NAME_CHARS)
-            .collect()
-    } else {
-        cleaned.to_owned()
-    }
+    DisplayName::nearest(shown.unwrap_or_default())
+        .or_else(|| DisplayName::nearest(user_id.localpart()))
+        .map_or_else(|| user_id.localpart().to_owned(), DisplayName::into_string)
 }
 
 fn now_ms() -> i64 {

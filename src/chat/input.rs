@@ -101,8 +101,22 @@ impl DisplayName {
         }
     }
 
+    /// The display name nearest to a name kept elsewhere (a Matrix profile), which
+    /// follows other rules: control characters dropped, trimmed, cut to
+    /// [`DisplayName::MAX_CHARS`]; `None` when nothing is left.
+    pub fn nearest(raw: &str) -> Option<Self> {
+        let visible: String = raw.chars().filter(|c| !c.is_control()).collect();
+        let cut: String = visible.trim().chars().take(Self::MAX_CHARS).collect();
+        let cut = cut.trim();
+        (!cut.is_empty()).then(|| Self(cut.to_owned()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -249,6 +263,25 @@ mod tests {
         assert_eq!(DisplayName::parse(" Anna A. ").unwrap().as_str(), "Anna A.");
         assert!(DisplayName::parse(&format!(" {}", "x".repeat(64))).is_err());
         assert!(DisplayName::parse("Anna\n").is_err());
+    }
+
+    #[test]
+    fn the_nearest_display_name_is_one_parse_takes() {
+        let cases = [
+            "  Alice \u{7} A. ",
+            &"x".repeat(100),
+            &format!("{} y", "x".repeat(63)),
+        ];
+        for raw in cases {
+            let near = DisplayName::nearest(raw).expect("a name");
+            let again = DisplayName::parse(near.as_str()).expect("a valid name");
+            assert_eq!(again.as_str(), near.as_str(), "{raw:?}");
+        }
+        assert_eq!(
+            DisplayName::nearest("  Alice \u{7} A. ").unwrap().as_str(),
+            "Alice  A."
+        );
+        assert!(DisplayName::nearest(" \n \u{7} ").is_none());
     }
 
     #[test]
