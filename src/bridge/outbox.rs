@@ -259,9 +259,25 @@ enum Lane {
     Row(i64),
 }
 
+/// An outbox row, its payload read once: its lane and every try to carry it out
+/// come from the same reading.
+struct Parsed {
+    id: i64,
+    outgoing: Result<Outgoing, String>,
+}
+
+impl From<OutboxRow> for Parsed {
+    fn from(row: OutboxRow) -> Self {
+        Self {
+            id: row.id,
+            outgoing: serde_json::from_str(&row.payload).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 impl Lane {
-    fn of(row: &OutboxRow) -> Self {
-        match serde_json::from_str::<Outgoing>(&row.payload) {
+    fn of(row: &Parsed) -> Self {
+        match &row.outgoing {
             Ok(
                 Outgoing::Message {
                     conversation_id, ..
@@ -272,21 +288,21 @@ impl Lane {
                 | Outgoing::Portal {
                     conversation_id, ..
                 },
-            ) => Self::Conversation(conversation_id),
-            Ok(Outgoing::Profile { user_id, .. }) => Self::User(user_id),
+            ) => Self::Conversation(*conversation_id),
+            Ok(Outgoing::Profile { user_id, .. }) => Self::User(*user_id),
             Err(_) => Self::Row(row.id),
         }
     }
 }
 
 /// How a row is carried out, until done or dropped.
-type Carry = Box<dyn Fn(OutboxRow) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+type Carry = Box<dyn Fn(Parsed) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The rows being carried out: one at a time per lane, in id order within it.
 struct Lanes {
     carry: Carry,
     /// The lanes with a row in flight, and the rows waiting behind it.
-    busy: HashMap<Lane, VecDeque<OutboxRow>>,
+    busy: HashMap<Lane, VecDeque<Parsed>>,
     running: JoinSet<(Lane, i64)>,
     /// The ids of the rows in flight or waiting, which a later read skips.
     held: HashSet<i64>,
@@ -294,7 +310,7 @@ struct Lanes {
 
 impl Lanes {
     fn new(
-        carry: impl Fn(OutboxRow) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
+        carry: impl Fn(Parsed) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync + 'static,
     ) -> Self {
         Self {
             carry: Box::new(carry),
@@ -315,6 +331,7 @@ impl Lanes {
         if !self.held.insert(row.id) {
             return;
         }
+        let row = Parsed::from(row);
         let lane = Lane::of(&row);
         match self.busy.get_mut(&lane) {
             Some(waiting) => waiting.push_back(row),
@@ -325,7 +342,7 @@ impl Lanes {
         }
     }
 
-    fn start(&mut self, lane: Lane, row: OutboxRow) {
+    fn start(&mut self, lane: Lane, row: Parsed) {
         let id = row.id;
         let carried = (self.carry)(row);
         self.running.spawn(async move {
@@ -375,7 +392,7 @@ async fn measure(bridge: &Bridge) {
 
 /// Tries one row until it is done or cannot ever be, waiting longer after each
 /// failure; later rows of its lane wait behind it, which keeps them in order.
-async fn carry_until_done(bridge: &Bridge, row: &OutboxRow) {
+async fn carry_until_done(bridge: &Bridge, row: &Parsed) {
     let mut backoff = Duration::from_secs(1);
     loop {
         match carry(bridge, row).await {
@@ -397,22 +414,24 @@ async fn carry_until_done(bridge: &Bridge, row: &OutboxRow) {
     }
 }
 
-async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
-    let outgoing: Outgoing = serde_json::from_str(&row.payload)
+async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
+    let outgoing = row
+        .outgoing
+        .as_ref()
         .map_err(|e| CarryError::Void(format!("an outbox row that does not parse: {e}")))?;
-    match outgoing {
+    match *outgoing {
         Outgoing::Message {
             conversation_id,
             seq,
             sender_id,
-            body,
+            ref body,
         } => {
             let room = portal(bridge, conversation_id).await?;
             let puppet = puppet(bridge, sender_id).await?;
             let txn_id = OwnedTransactionId::from(row.id.to_string());
             let event = bridge
                 .homeserver
-                .send_text(room, txn_id, &puppet, &body)
+                .send_text(room, txn_id, &puppet, body)
                 .await?;
             bridge
                 .store
@@ -449,10 +468,10 @@ async fn carry(bridge: &Bridge, row: &OutboxRow) -> Result<(), CarryError> {
         } => make_portal(bridge, conversation_id, local_id, matrix_id).await,
         Outgoing::Profile {
             user_id,
-            display_name,
+            ref display_name,
         } => {
             let puppet = puppet(bridge, user_id).await?;
-            let wanted = bridge.settings.displayname_template.apply(&display_name);
+            let wanted = bridge.settings.displayname_template.apply(display_name);
             // A puppet not made yet gets its name from the database when it is; one
             // that has the name already (a row carried twice) needs no new member
             // event in every room.
@@ -574,7 +593,7 @@ mod tests {
         let carried = Arc::new(Mutex::new(Vec::new()));
         let release = Arc::new(Notify::new());
         let (log, gate) = (carried.clone(), release.clone());
-        let mut lanes = Lanes::new(move |row: OutboxRow| {
+        let mut lanes = Lanes::new(move |row: Parsed| {
             let (log, gate) = (log.clone(), gate.clone());
             Box::pin(async move {
                 if Lane::of(&row) == Lane::Conversation(1) {
