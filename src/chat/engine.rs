@@ -1404,11 +1404,11 @@ mod tests {
             s.batch(commands);
         }
         // At most the frames after which the writer checkpoints itself, and one batch's.
-        let frame = 4096 + 24;
-        let most = (crate::store::WAL_RESTART_FRAMES as u64 + 200) * frame;
+        let page = i64::from(crate::store::SQLITE_PAGE_SIZE);
+        let most = (crate::store::WAL_RESTART_BYTES / page + 200) * (page + 24);
         let wal = std::fs::metadata(s._dir.path().join("t.db-wal")).expect("a WAL file");
         assert!(
-            wal.len() < most,
+            wal.len() < most as u64,
             "the WAL grew to {} bytes, over {most}",
             wal.len()
         );

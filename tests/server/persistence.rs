@@ -41,3 +41,34 @@ async fn everything_survives_a_restart_on_the_same_database() {
     let next = alice.send(id, "after").await;
     assert_eq!(next["seq"], 3);
 }
+
+#[tokio::test]
+async fn a_database_made_with_4_kib_pages_keeps_its_pages_and_works() {
+    // A new database gets the smaller pages that make the writer cheaper.
+    let app = spawn_app().await;
+    assert_eq!(app.db_integer("PRAGMA page_size").await, 2048);
+    app.stop().await;
+
+    // One made before (SQLite's default 4 KiB pages, in WAL mode) cannot change its
+    // page size in place: it is kept, and everything works on it.
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("a temporary directory"));
+    let old = rusqlite::Connection::open(dir.path().join("gadka.db")).expect("an SQLite file");
+    old.execute_batch(
+        "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; \
+         CREATE TABLE made_before (x INTEGER); DROP TABLE made_before;",
+    )
+    .expect("a database with 4 KiB pages");
+    drop(old);
+    let app = spawn_in(dir, |_| {}).await;
+    let (alice, bob, id) = app.alice_and_bob().await;
+    for i in 0..50 {
+        alice.send(id, &format!("message {i}")).await;
+    }
+    assert_eq!(bob.unread().await["total"], 50);
+    assert_eq!(app.db_integer("PRAGMA page_size").await, 4096);
+    let dir = app.stop().await;
+    let app = spawn_in(dir, |_| {}).await;
+    let history = app.login("bob").await.history(id, "").await;
+    assert_eq!(history.len(), 50);
+    assert_eq!(history[49]["body"], "message 49");
+}

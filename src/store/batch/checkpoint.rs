@@ -5,16 +5,16 @@
 //! pages are copied into the database file and both files are synced. Those waits were
 //! the open-loop tail (p99). Here the writer's connection does not checkpoint as it
 //! commits. A [`Checkpointer`] thread, on its own connection, runs a `PASSIVE`
-//! checkpoint when the WAL passes [`CHECKPOINT_FRAMES`]; a passive checkpoint takes no
+//! checkpoint when the WAL passes [`CHECKPOINT_BYTES`]; a passive checkpoint takes no
 //! write lock, so the writer goes on committing meanwhile.
 //!
 //! The WAL starts over from its beginning only when a write transaction begins while
 //! every frame in it is checkpointed. Under a steady load the background checkpoint
-//! never quite catches up with the writer, so once the WAL passes [`RESTART_FRAMES`]
+//! never quite catches up with the writer, so once the WAL passes [`RESTART_BYTES`]
 //! the writer checkpoints what is left itself, between two batches: at most the
 //! frames written since the last background checkpoint began. That is one short stall
-//! per [`RESTART_FRAMES`] pages instead of a long one per 1,000, and the WAL file stays
-//! about [`RESTART_FRAMES`] pages long.
+//! per [`RESTART_BYTES`] instead of a long one per 1,000 pages, and the WAL file stays
+//! about [`RESTART_BYTES`] long.
 
 use std::{
     cell::Cell,
@@ -28,15 +28,17 @@ use rusqlite::{Connection, hooks::Wal};
 
 use crate::store::StoreError;
 
-/// WAL pages after which a background checkpoint is started (SQLite's default
-/// `wal_autocheckpoint`).
-pub(super) const CHECKPOINT_FRAMES: i32 = 1_000;
+/// WAL growth after which a background checkpoint is started: SQLite's default
+/// `wal_autocheckpoint`, 1,000 pages of 4 KiB. The limits are in bytes, and counted
+/// in pages of the database's own size, so that a file made before the page size
+/// changed (see `store::SQLITE_PAGE_SIZE`) is checkpointed as often as a new one.
+const CHECKPOINT_BYTES: i64 = 4_096_000;
 
-/// WAL pages after which the writer checkpoints the rest itself, so that the WAL can
-/// start over: 64 MiB of 4 KiB pages. Measured at 10,000 messages/s, writer batches
-/// slower than 5 ms were about half as many as with 4,000 pages, and a sixth to a
-/// tenth as many as with SQLite checkpointing every 1,000 pages on the writer.
-pub(crate) const RESTART_FRAMES: i32 = 16_000;
+/// WAL length after which the writer checkpoints the rest itself, so that the WAL can
+/// start over: 64 MiB. Measured at 10,000 messages/s with 4 KiB pages, writer batches
+/// slower than 5 ms were about half as many as with 16 MiB, and a sixth to a tenth as
+/// many as with SQLite checkpointing every 1,000 pages on the writer.
+pub(crate) const RESTART_BYTES: i64 = 64 * 1024 * 1024;
 
 thread_local! {
     /// Pages in the WAL after the last commit on this thread's connection, as SQLite's
@@ -57,6 +59,9 @@ pub(super) struct Checkpointer {
     thread: Option<JoinHandle<()>>,
     /// The WAL length at which the next background checkpoint starts.
     next_nudge: i32,
+    /// [`CHECKPOINT_BYTES`] and [`RESTART_BYTES`] in the database's pages.
+    checkpoint_frames: i32,
+    restart_frames: i32,
 }
 
 impl Checkpointer {
@@ -69,6 +74,9 @@ impl Checkpointer {
         connect: impl FnOnce(&Path) -> Result<Connection, StoreError>,
     ) -> Result<Self, StoreError> {
         let conn = connect(path)?;
+        let page_size: i64 = writer.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        let frames = |bytes: i64| i32::try_from(bytes / page_size.max(512)).unwrap_or(i32::MAX);
+        let checkpoint_frames = frames(CHECKPOINT_BYTES);
         writer.wal_hook(Some(note_frames));
         let (nudge, nudged) = sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -78,24 +86,26 @@ impl Checkpointer {
         Ok(Self {
             nudge: Some(nudge),
             thread: Some(thread),
-            next_nudge: CHECKPOINT_FRAMES,
+            next_nudge: checkpoint_frames,
+            checkpoint_frames,
+            restart_frames: frames(RESTART_BYTES),
         })
     }
 
     /// After a commit on the writer's connection (on the thread that committed):
     /// starts a background checkpoint each time the WAL has grown by
-    /// [`CHECKPOINT_FRAMES`]. It cannot fail the batch, which is committed already;
+    /// [`CHECKPOINT_BYTES`]. It cannot fail the batch, which is committed already;
     /// should the thread be gone, [`Checkpointer::beginning`] still bounds the WAL.
     pub(super) fn committed(&mut self) {
         let frames = WAL_FRAMES.get();
-        if frames < self.next_nudge.saturating_sub(CHECKPOINT_FRAMES) {
+        if frames < self.next_nudge.saturating_sub(self.checkpoint_frames) {
             // The WAL started over.
-            self.next_nudge = CHECKPOINT_FRAMES;
+            self.next_nudge = self.checkpoint_frames;
         }
         if frames < self.next_nudge {
             return;
         }
-        self.next_nudge = frames.saturating_add(CHECKPOINT_FRAMES);
+        self.next_nudge = frames.saturating_add(self.checkpoint_frames);
         if let Some(nudge) = &self.nudge
             && let Err(TrySendError::Disconnected(())) = nudge.try_send(())
         {
@@ -106,7 +116,7 @@ impl Checkpointer {
     /// Before a batch begins on `writer`: when the WAL is too long, checkpoints what
     /// the background has not, so that this batch starts the WAL over.
     pub(super) fn beginning(&self, writer: &Connection) -> Result<(), StoreError> {
-        if WAL_FRAMES.get() < RESTART_FRAMES {
+        if WAL_FRAMES.get() < self.restart_frames {
             return Ok(());
         }
         let started = Instant::now();

@@ -23,7 +23,7 @@ use std::path::Path;
 use sea_orm::DbBackend;
 
 #[cfg(test)]
-pub(crate) use self::checkpoint::RESTART_FRAMES as WAL_RESTART_FRAMES;
+pub(crate) use self::checkpoint::RESTART_BYTES as WAL_RESTART_BYTES;
 pub use self::wal::WalSync;
 use super::{MessageRow, Store, StoreError, UserRow};
 
