@@ -379,3 +379,27 @@ impl BatchWriter for SqliteBatches {
         Ok(Some(WalSync::new(&self.path)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The flags in `.cargo/config.toml` reach the SQLite that is built: without them
+    /// every allocation and page fetch of the writer takes a process-wide mutex.
+    #[test]
+    fn sqlite_is_built_without_its_global_mutexes() {
+        let conn = rusqlite::Connection::open_in_memory().expect("an SQLite connection");
+        let mut statement = conn.prepare("PRAGMA compile_options").expect("the pragma");
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .expect("the options")
+            .collect::<Result<_, _>>()
+            .expect("each option");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "SQLite counts its allocations (built without LIBSQLITE3_FLAGS from .cargo/config.toml?): {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "SQLite shares one page cache under a mutex: {options:?}"
+        );
+    }
+}
