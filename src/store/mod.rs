@@ -31,21 +31,21 @@ use crate::config::Durability;
 #[cfg(test)]
 pub(crate) use batch::WAL_RESTART_BYTES;
 pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
+pub use conversations::{ConversationList, HelloRows};
+pub use outbox::OutboxRow;
+pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
+pub use sessions::NewSession;
+pub use users::NewUser;
 
 /// The page size of a new SQLite database (SQLite's default is 4096). A batch of
 /// messages into many conversations adds a few small entries to one leaf page per
 /// conversation in each message index, and the WAL takes every changed page whole: with
 /// 2 KiB pages it takes a third less per message. Measured at 16 × 16, `full`, in
 /// alternating runs: 135,000-149,000 messages/s against 124,000-126,000 with 4 KiB, and
-/// the writer's CPU per message about 15% lower. 2 KiB rather than 1 KiB (which did
+/// the server's CPU per message about 15% lower. 2 KiB rather than 1 KiB (which did
 /// about as well) keeps the longest `txn_id` (128 characters) inside its index page.
 /// A database file made before keeps its page size; it can only change by `VACUUM`.
 pub(crate) const SQLITE_PAGE_SIZE: u32 = 2048;
-pub use conversations::{ConversationList, HelloRows};
-pub use outbox::OutboxRow;
-pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
-pub use sessions::NewSession;
-pub use users::NewUser;
 
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
