@@ -62,17 +62,8 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let conversation = body["conversation"]["id"].as_i64().unwrap();
-    for (n, text) in ["are you there?", "it's Bob, from gadka"]
-        .iter()
-        .enumerate()
-    {
-        let (status, body) = bob
-            .post(
-                &format!("/api/conversations/{conversation}/messages"),
-                json!({"body": text, "txn_id": format!("g{n}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+    for text in ["are you there?", "it's Bob, from gadka"] {
+        bob.send(conversation, text).await;
     }
 
     // Alice is invited by the puppet to a direct chat, as Element shows it.
@@ -214,13 +205,7 @@ async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice()
         conversation, 1,
         "the room above was made for this conversation"
     );
-    let (status, body) = bob
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            json!({"body": "the same room, please", "txn_id": "t1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    bob.send(conversation, "the same room, please").await;
 
     // The message comes in that room, and Alice has no second invite.
     alice.join(&room).await;

@@ -216,6 +216,11 @@ impl GadkaUser {
         panic!("conversation {conversation} has not {count} messages: {last:?}");
     }
 
+    /// Sends `body` to a conversation over the API and returns the message.
+    pub async fn send(&self, conversation: i64, body: &str) -> Value {
+        self.client.send(conversation, body).await
+    }
+
     /// A JSON `PATCH` to gadka's API.
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.client.patch(path, body).await

@@ -21,15 +21,7 @@ async fn latency_of_a_gadka_send_to_matrix_beside_matrix_to_matrix() {
     let d = dm(&slot, "alice-latency").await;
     let carol = MatrixUser::register(synapse, &format!("carol-latency{}", slot.index)).await;
     let room = carol.start_dm(&d.alice.user_id).await;
-    let joined = d
-        .alice
-        .call(
-            Method::POST,
-            &format!("/_matrix/client/v3/rooms/{room}/join"),
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    d.alice.join(&room).await;
 
     let mut since = sync(&d.alice, None).await["next_batch"]
         .as_str()
@@ -40,14 +32,7 @@ async fn latency_of_a_gadka_send_to_matrix_beside_matrix_to_matrix() {
     for round in 0..ROUNDS {
         let body = format!("gadka {round}");
         let started = Instant::now();
-        let (status, _) = d
-            .bob
-            .post(
-                &format!("/api/conversations/{}/messages", d.conversation),
-                json!({"body": body, "txn_id": format!("lat{round}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
+        d.bob.send(d.conversation, &body).await;
         since = wait_for(&d.alice, since, &body).await;
         bridged.push(started.elapsed());
 

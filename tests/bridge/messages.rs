@@ -98,14 +98,8 @@ async fn a_dm_started_from_matrix_carries_messages_both_ways_in_order_and_once()
     assert!(received.iter().all(|m| m["sender_id"] == peer["id"]));
 
     // gadka → Matrix, from the puppet, in order.
-    for (n, body) in ["four", "five", "six"].iter().enumerate() {
-        let (status, answer) = bob
-            .post(
-                &format!("/api/conversations/{id}/messages"),
-                json!({"body": body, "txn_id": format!("b{n}")}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    for body in ["four", "five", "six"] {
+        bob.send(id, body).await;
     }
     let from_puppet = alice.wait_for_messages_from(&room, &puppet, 3).await;
     let seen: Vec<_> = from_puppet
@@ -170,13 +164,7 @@ async fn gadka_restarted_mid_conversation_carries_on_in_order() {
         puppet,
         conversation,
     } = dm(&slot, "alice-restart").await;
-    let (status, body) = bob
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            json!({"body": "before", "txn_id": "x1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    bob.send(conversation, "before").await;
     alice.wait_for_messages_from(&room, &puppet, 1).await;
 
     let data = gadka.stop().await;
@@ -189,13 +177,7 @@ async fn gadka_restarted_mid_conversation_carries_on_in_order() {
         .send(&room, json!({"msgtype": "m.text", "body": "after"}))
         .await;
     bob.wait_for_messages(conversation, 3).await;
-    let (status, body) = bob
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            json!({"body": "after too", "txn_id": "x2"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    bob.send(conversation, "after too").await;
     let all = bob.wait_for_messages(conversation, 4).await;
     assert_eq!(bodies(&all), ["hello", "before", "after", "after too"]);
     let from_puppet = alice.wait_for_messages_from(&room, &puppet, 2).await;

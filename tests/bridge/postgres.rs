@@ -1,6 +1,5 @@
 //! The bridge on PostgreSQL: its tables and upserts work there as on SQLite.
 
-use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::{
@@ -16,14 +15,7 @@ async fn the_bridge_works_the_same_on_postgresql() {
     let slot = synapse.slot().await;
     let d = dm_with(&slot, "alice-pg", |s| s.database_url = url.clone()).await;
 
-    let (status, body) = d
-        .bob
-        .post(
-            &format!("/api/conversations/{}/messages", d.conversation),
-            json!({"body": "from postgres", "txn_id": "p1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    d.bob.send(d.conversation, "from postgres").await;
     let from_bob = d.alice.wait_for_messages_from(&d.room, &d.puppet, 1).await;
     assert_eq!(from_bob[0]["content"]["body"], "from postgres");
     let event_id = from_bob[0]["event_id"].as_str().unwrap();

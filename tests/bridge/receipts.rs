@@ -49,15 +49,8 @@ async fn read_receipts_go_both_ways() {
     );
 
     // Matrix → gadka: bob writes; his message is unread until alice's receipt.
-    let (status, body) = d
-        .bob
-        .post(
-            &format!("/api/conversations/{}/messages", d.conversation),
-            json!({"body": "did you see this?", "txn_id": "r1"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!(body["message"]["read"], false);
+    let sent = d.bob.send(d.conversation, "did you see this?").await;
+    assert_eq!(sent["read"], false);
     let from_bob = d.alice.wait_for_messages_from(&d.room, &d.puppet, 1).await;
     let event_id = from_bob[0]["event_id"].as_str().unwrap();
     let receipt = d
