@@ -13,17 +13,14 @@ use serde_json::{Value, json};
 use crate::{
     gadka::Gadka,
     matrix::{MatrixUser, mxid},
+    messages::bob_and_matrix_user,
     synapse,
 };
 
 #[tokio::test]
 async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() {
-    let synapse = synapse::shared();
-    let slot = synapse.slot().await;
-    let gadka = Gadka::start(&slot, |_| {}).await;
-    gadka.bridge_health("ready").await;
-    let bob = gadka.register("bob", "Bob").await;
-    let alice = MatrixUser::register(synapse, &format!("alice-from-gadka{}", slot.index)).await;
+    let slot = synapse::shared().slot().await;
+    let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-from-gadka", |_| {}).await;
     let renamed = alice
         .call(
             Method::PUT,
@@ -148,10 +145,7 @@ async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
 async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice() {
     let synapse = synapse::shared();
     let slot = synapse.slot().await;
-    let gadka = Gadka::start(&slot, |_| {}).await;
-    gadka.bridge_health("ready").await;
-    let bob = gadka.register("bob", "Bob").await;
-    let alice = MatrixUser::register(synapse, &format!("alice-taken-up{}", slot.index)).await;
+    let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-taken-up", |_| {}).await;
 
     // What a bridge stopped between creating the portal room and recording it leaves
     // behind: Bob's puppet in a direct room with Alice invited, made for conversation 1

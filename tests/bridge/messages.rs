@@ -29,13 +29,24 @@ pub async fn dm(slot: &Slot, name: &str) -> Dm {
     dm_with(slot, name, |_| {}).await
 }
 
-/// [`dm`], with gadka's settings changed by `configure` first.
-pub async fn dm_with(slot: &Slot, name: &str, configure: impl FnOnce(&mut Settings)) -> Dm {
-    let synapse = synapse::shared();
+/// gadka (its settings changed by `configure`) with the bridge ready and bob
+/// registered on it, and a Matrix user `name` (made unique to the slot) on Synapse.
+pub async fn bob_and_matrix_user(
+    slot: &Slot,
+    name: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> (Gadka, GadkaUser, MatrixUser) {
     let gadka = Gadka::start(slot, configure).await;
     gadka.bridge_health("ready").await;
     let bob = gadka.register("bob", "Bob").await;
-    let alice = MatrixUser::register(synapse, &format!("{name}{}", slot.index)).await;
+    let matrix_user =
+        MatrixUser::register(synapse::shared(), &format!("{name}{}", slot.index)).await;
+    (gadka, bob, matrix_user)
+}
+
+/// [`dm`], with gadka's settings changed by `configure` first.
+pub async fn dm_with(slot: &Slot, name: &str, configure: impl FnOnce(&mut Settings)) -> Dm {
+    let (gadka, bob, alice) = bob_and_matrix_user(slot, name, configure).await;
     let puppet = mxid(&format!("{}bob", slot.prefix));
     let room = alice.start_dm(&puppet).await;
     alice.wait_for_member(&room, &puppet).await;
@@ -58,12 +69,8 @@ pub async fn dm_with(slot: &Slot, name: &str, configure: impl FnOnce(&mut Settin
 
 #[tokio::test]
 async fn a_dm_started_from_matrix_carries_messages_both_ways_in_order_and_once() {
-    let synapse = synapse::shared();
-    let slot = synapse.slot().await;
-    let gadka = Gadka::start(&slot, |_| {}).await;
-    gadka.bridge_health("ready").await;
-    let bob = gadka.register("bob", "Bob").await;
-    let alice = MatrixUser::register(synapse, &format!("alice-dm{}", slot.index)).await;
+    let slot = synapse::shared().slot().await;
+    let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-dm", |_| {}).await;
 
     // Element's "Start chat" with @g<n>_bob: the puppet joins.
     let puppet = mxid(&format!("{}bob", slot.prefix));
