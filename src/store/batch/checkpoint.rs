@@ -15,11 +15,25 @@
 //! frames written since the last background checkpoint began. That is one short stall
 //! per [`RESTART_BYTES`] instead of a long one per 1,000 pages, and the WAL file stays
 //! about [`RESTART_BYTES`] long.
+//!
+//! SQLite runs one checkpoint at a time and a second one gives up at once ("busy"),
+//! busy handler or not. Under a steady load the background thread is nudged again as
+//! soon as it finishes, so on a busy machine the writer's checkpoint kept losing to it
+//! and the WAL grew on past the bound (105 MB against 68 MB, seen in CI). So the two
+//! take turns ([`Turn`]): the writer says it is waiting, the background skips its
+//! nudges while it does, and the writer waits at most for the one background
+//! checkpoint already running. Then the writer's checkpoint always runs, and only a
+//! reader still reading old pages can hold the WAL back (reads are short: the next
+//! batch tries again).
 
 use std::{
     cell::Cell,
     path::Path,
-    sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+    },
     thread::JoinHandle,
     time::Instant,
 };
@@ -52,9 +66,27 @@ fn note_frames(_: &Wal, frames: std::os::raw::c_int) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whose checkpoint runs: one at a time, and the writer's before any further
+/// background one.
+#[derive(Default)]
+struct Turn {
+    running: Mutex<()>,
+    writer_waiting: AtomicBool,
+}
+
+impl Turn {
+    fn take(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The lock guards no data, so a panic while it was held left nothing to repair.
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// The background checkpoint of one database file, and what the writer's connection
 /// does after each commit.
 pub(super) struct Checkpointer {
+    turn: Arc<Turn>,
     nudge: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
     /// The WAL length at which the next background checkpoint starts.
@@ -79,11 +111,14 @@ impl Checkpointer {
         let checkpoint_frames = frames(CHECKPOINT_BYTES);
         writer.wal_hook(Some(note_frames));
         let (nudge, nudged) = sync_channel(1);
+        let turn = Arc::new(Turn::default());
+        let background = turn.clone();
         let thread = std::thread::Builder::new()
             .name("gadka-checkpoint".into())
-            .spawn(move || run(conn, nudged))
+            .spawn(move || run(conn, nudged, &background))
             .map_err(|_| StoreError::Inconsistent("cannot start the checkpoint thread"))?;
         Ok(Self {
+            turn,
             nudge: Some(nudge),
             thread: Some(thread),
             next_nudge: checkpoint_frames,
@@ -120,7 +155,13 @@ impl Checkpointer {
             return Ok(());
         }
         let started = Instant::now();
-        checkpoint(writer)?;
+        self.turn.writer_waiting.store(true, Ordering::SeqCst);
+        let checkpointed = {
+            let _turn = self.turn.take();
+            checkpoint(writer)
+        };
+        self.turn.writer_waiting.store(false, Ordering::SeqCst);
+        checkpointed?;
         // The next commit reports the WAL's length again; a batch run again after a
         // conflict does not checkpoint twice.
         WAL_FRAMES.set(0);
@@ -141,9 +182,14 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(conn: Connection, nudged: Receiver<()>) {
+fn run(conn: Connection, nudged: Receiver<()>, turn: &Turn) {
     while nudged.recv().is_ok() {
+        // The writer checkpoints everything itself; this nudge's pages are among them.
+        if turn.writer_waiting.load(Ordering::SeqCst) {
+            continue;
+        }
         let started = Instant::now();
+        let _turn = turn.take();
         match checkpoint(&conn) {
             Ok(()) => {
                 metrics::histogram!("gadka_writer_checkpoint_seconds", "thread" => "background")
