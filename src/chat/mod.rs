@@ -9,7 +9,6 @@
 
 mod accounts;
 mod bridged;
-pub mod committed;
 mod conversations;
 mod engine;
 mod error;
@@ -27,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
 pub use conversations::{PendingSend, SendTo};
-pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped};
+pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped, committed};
 pub use error::ChatError;
 pub use fanout::Fanout;
 pub use seen::SeenMessages;

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use super::views::Posted;
+use crate::chat::views::Posted;
 use crate::{hub::ConnectionId, store::OutboxEntry};
 
 /// A change the engine committed.

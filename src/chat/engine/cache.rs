@@ -1,0 +1,162 @@
+//! What the writer knows of conversations without asking the database.
+//!
+//! The members of a conversation never change, so the writer remembers them (and the
+//! conversation of each pair) and checks most commands without reading anything. A
+//! batch's unknown conversations and pairs are read in at most two queries before it is
+//! planned, and the peers of new pairs that do not exist in one more.
+
+use std::collections::HashMap;
+
+use super::{Command, plan::Target};
+use crate::{
+    chat::{ChatError, SendTo},
+    store::{BatchWriter, StoreError},
+};
+
+/// Cached conversations above this are forgotten all at once (they are re-read on need).
+const CACHE_ENTRIES: usize = 200_000;
+
+/// The members of the conversations the writer has seen, both ways round.
+#[derive(Default)]
+pub(super) struct MemberCache {
+    /// conversation → (low, high) member ids.
+    members: HashMap<i64, (i64, i64)>,
+    /// (low, high) → conversation.
+    pairs: HashMap<(i64, i64), i64>,
+}
+
+impl MemberCache {
+    /// Reads the members of conversations and the conversations of pairs that the
+    /// cache does not know yet: at most two queries.
+    pub(super) fn load_conversations(
+        &mut self,
+        db: &mut dyn BatchWriter,
+        commands: &[Command],
+    ) -> Result<(), StoreError> {
+        let mut ids = Vec::new();
+        let mut pairs = Vec::new();
+        for command in commands {
+            match command {
+                Command::Send {
+                    to: SendTo::Conversation(id),
+                    ..
+                }
+                | Command::Read {
+                    conversation_id: id,
+                    ..
+                } => {
+                    if !self.members.contains_key(id) {
+                        ids.push(*id);
+                    }
+                }
+                Command::Send {
+                    sender_id,
+                    to: SendTo::User(peer),
+                    ..
+                } => pairs.extend(pair(*sender_id, *peer)),
+                Command::Open {
+                    user_id, peer_id, ..
+                } => pairs.extend(pair(*user_id, *peer_id)),
+                Command::Profile { .. } | Command::Group { .. } | Command::GroupKey { .. } => {}
+            }
+        }
+        pairs.retain(|p| !self.pairs.contains_key(p));
+        pairs.sort_unstable();
+        pairs.dedup();
+        if self.members.len() + ids.len() + pairs.len() > CACHE_ENTRIES {
+            self.members.clear();
+            self.pairs.clear();
+        }
+        if !ids.is_empty() {
+            ids.sort_unstable();
+            ids.dedup();
+            for (id, low, high) in db.conversation_members(&ids)? {
+                self.remember(id, (low, high));
+            }
+        }
+        if !pairs.is_empty() {
+            for (id, low, high) in db.conversations_of_pairs(&pairs)? {
+                self.remember(id, (low, high));
+            }
+        }
+        Ok(())
+    }
+
+    /// The peers of pairs without a conversation that do not exist (one query).
+    pub(super) fn missing_peers(
+        &self,
+        db: &mut dyn BatchWriter,
+        commands: &[Command],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut peers: Vec<i64> = commands
+            .iter()
+            .filter_map(|command| match command {
+                Command::Send {
+                    sender_id,
+                    to: SendTo::User(peer),
+                    ..
+                } => Some((*sender_id, *peer)),
+                Command::Open {
+                    user_id, peer_id, ..
+                } => Some((*user_id, *peer_id)),
+                _ => None,
+            })
+            .filter(|(me, peer)| pair(*me, *peer).is_some_and(|p| !self.pairs.contains_key(&p)))
+            .map(|(_, peer)| peer)
+            .collect();
+        if peers.is_empty() {
+            return Ok(Vec::new());
+        }
+        peers.sort_unstable();
+        peers.dedup();
+        let existing = db.existing_users(&peers)?;
+        peers.retain(|p| !existing.contains(p));
+        Ok(peers)
+    }
+
+    pub(super) fn remember(&mut self, id: i64, members: (i64, i64)) {
+        self.members.insert(id, members);
+        self.pairs.insert(members, id);
+    }
+
+    /// The conversation and the other member, if `user_id` is a member. One the user is
+    /// not in is "not found", exactly like one that does not exist.
+    pub(super) fn member_of(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<(Target, i64), ChatError> {
+        match self.members.get(&conversation_id) {
+            Some(&(low, high)) if low == user_id => Ok((Target::Existing(conversation_id), high)),
+            Some(&(low, high)) if high == user_id => Ok((Target::Existing(conversation_id), low)),
+            _ => Err(ChatError::NotFound("conversation")),
+        }
+    }
+
+    /// The direct conversation of `me` and `peer`, existing or to create.
+    pub(super) fn pair_target(
+        &self,
+        me: i64,
+        peer: i64,
+        missing_peers: &[i64],
+    ) -> Result<(Target, i64), ChatError> {
+        let Some(key) = pair(me, peer) else {
+            return Err(ChatError::invalid(
+                "user_id",
+                "a conversation needs another user",
+            ));
+        };
+        if let Some(id) = self.pairs.get(&key) {
+            return Ok((Target::Existing(*id), peer));
+        }
+        if missing_peers.contains(&peer) {
+            return Err(ChatError::NotFound("user"));
+        }
+        Ok((Target::New(key), peer))
+    }
+}
+
+/// The ordered pair of two different users.
+fn pair(a: i64, b: i64) -> Option<(i64, i64)> {
+    (a != b).then_some((Ord::min(a, b), Ord::max(a, b)))
+}

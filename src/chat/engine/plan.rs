@@ -1,0 +1,174 @@
+//! The plan: each command of a batch resolved to its conversation and checked against
+//! the rules before the transaction begins, so a bad command fails alone and never its
+//! batch. A send repeating an earlier send's `txn_id` in the same batch is planned as
+//! that send's twin.
+
+use std::collections::{HashMap, hash_map::Entry};
+
+use tokio::sync::oneshot;
+
+use super::{
+    Command, GroupReply, ProfileReply, ReadOutcome, SendReply, again, cache::MemberCache, lost,
+};
+use crate::{
+    chat::{ChatError, SendTo},
+    hub::ConnectionId,
+};
+
+/// Where a command's conversation comes from, once resolved.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    Existing(i64),
+    /// The pair has no conversation yet: this batch creates it.
+    New((i64, i64)),
+}
+
+/// A command checked and ready for the transaction.
+pub(super) enum Planned {
+    Send {
+        target: Target,
+        sender_id: i64,
+        recipient_id: i64,
+        body: String,
+        txn_id: Option<String>,
+        origin: Option<ConnectionId>,
+        reply: SendReply,
+    },
+    /// Same sender and `txn_id` as an earlier send of this batch (its index).
+    SameAs { first: usize, reply: SendReply },
+    Read {
+        conversation_id: i64,
+        user_id: i64,
+        peer_id: i64,
+        up_to_seq: Option<i64>,
+        origin: Option<ConnectionId>,
+        reply: oneshot::Sender<Result<ReadOutcome, ChatError>>,
+    },
+    Open {
+        target: Target,
+        reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
+    },
+    Profile {
+        user_id: i64,
+        display_name: String,
+        reply: ProfileReply,
+    },
+    /// A group's key, stored with the batch.
+    GroupKey { key: String, reply: GroupReply },
+}
+
+/// Resolves each command's conversation and refuses what the rules refuse; the
+/// refused are answered at once.
+pub(super) fn plan(
+    cache: &MemberCache,
+    commands: Vec<Command>,
+    missing_peers: &[i64],
+) -> Vec<Planned> {
+    let mut planned = Vec::with_capacity(commands.len());
+    let mut first_of_txn: HashMap<(i64, String), usize> = HashMap::new();
+    for command in commands {
+        match command {
+            Command::Send {
+                sender_id,
+                to,
+                body,
+                txn_id,
+                origin,
+                reply,
+            } => {
+                let resolved = match to {
+                    SendTo::Conversation(id) => cache.member_of(id, sender_id),
+                    SendTo::User(peer) => cache.pair_target(sender_id, peer, missing_peers),
+                };
+                let (target, recipient_id) = match resolved {
+                    Ok(found) => found,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                        continue;
+                    }
+                };
+                if let Some(txn) = &txn_id {
+                    match first_of_txn.entry((sender_id, txn.clone())) {
+                        Entry::Occupied(first) => {
+                            planned.push(Planned::SameAs {
+                                first: *first.get(),
+                                reply,
+                            });
+                            continue;
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(planned.len());
+                        }
+                    }
+                }
+                planned.push(Planned::Send {
+                    target,
+                    sender_id,
+                    recipient_id,
+                    body,
+                    txn_id,
+                    origin,
+                    reply,
+                });
+            }
+            Command::Read {
+                user_id,
+                conversation_id,
+                up_to_seq,
+                origin,
+                reply,
+            } => match cache.member_of(conversation_id, user_id) {
+                Ok((_, peer_id)) => planned.push(Planned::Read {
+                    conversation_id,
+                    user_id,
+                    peer_id,
+                    up_to_seq,
+                    origin,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Open {
+                user_id,
+                peer_id,
+                reply,
+            } => match cache.pair_target(user_id, peer_id, missing_peers) {
+                Ok((target, _)) => planned.push(Planned::Open { target, reply }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Profile {
+                user_id,
+                display_name,
+                reply,
+            } => planned.push(Planned::Profile {
+                user_id,
+                display_name,
+                reply,
+            }),
+            Command::GroupKey { key, reply } => planned.push(Planned::GroupKey { key, reply }),
+            // Opened by `unpack` before any batch; one that was not is refused.
+            Command::Group { reply, .. } => {
+                let _ = reply.send(Err(lost("a group reached the writer unopened")));
+            }
+        }
+    }
+    planned
+}
+
+impl Planned {
+    pub(super) fn fail(self, error: &ChatError) {
+        match self {
+            Self::Send { reply, .. } | Self::SameAs { reply, .. } => {
+                drop(reply.send(Err(again(error))))
+            }
+            Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Profile { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::GroupKey { reply, .. } => drop(reply.send(Err(again(error)))),
+        }
+    }
+}

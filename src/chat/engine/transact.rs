@@ -1,0 +1,236 @@
+//! The batch's transaction: new conversations, `seq`s, the messages, markers, names
+//! and group keys, the subscribers' rows, then `COMMIT`; and the events it committed,
+//! in commit order.
+
+use std::{collections::HashMap, sync::Arc};
+
+use super::{
+    committed::{Committed, TxnHook},
+    plan::{Planned, Target},
+};
+use crate::{
+    chat::views::{Message, Posted},
+    store::{BatchWriter, NewMessage, OutboxEntry, StoreError, UserRow},
+};
+
+/// What the transaction did for one planned command.
+pub(super) enum Done {
+    Sent(Arc<Posted>),
+    /// The sender's `txn_id` was stored before: the send is answered with the original.
+    StoredBefore,
+    Read(Option<i64>),
+    Opened,
+    /// The user as stored now; `None` when there is no such user.
+    Profile(Option<UserRow>),
+    /// A group's key is stored.
+    Grouped,
+    Nothing,
+}
+
+/// How one run of a batch's transaction ended.
+pub(super) enum Attempt {
+    Committed(Vec<Done>, Vec<Committed>),
+    /// Nothing committed: the sends at these indices have `txn_id`s stored before.
+    Conflicted(Vec<usize>),
+}
+
+/// Runs the batch's writes and commits them, leaving out the sends at the indices
+/// `stored_before`. When the insert finds more sends whose `txn_id` is stored
+/// already, it commits nothing and names them.
+pub(super) fn transact(
+    db: &mut dyn BatchWriter,
+    hooks: &[Arc<dyn TxnHook>],
+    planned: &[Planned],
+    now: i64,
+    created: &mut HashMap<(i64, i64), i64>,
+    stored_before: &[usize],
+) -> Result<Attempt, StoreError> {
+    let mut events = Vec::new();
+    let mut new_pairs: Vec<(i64, i64)> = planned
+        .iter()
+        .filter_map(|p| match p {
+            Planned::Send {
+                target: Target::New(pair),
+                ..
+            }
+            | Planned::Open {
+                target: Target::New(pair),
+                ..
+            } => Some(*pair),
+            _ => None,
+        })
+        .collect();
+    new_pairs.sort_unstable();
+    new_pairs.dedup();
+    for (low, high) in new_pairs {
+        let (id, is_new) = db.create_conversation(low, high, now)?;
+        created.insert((low, high), id);
+        if is_new {
+            events.push(Committed::Conversation {
+                conversation_id: id,
+                members: [low, high],
+            });
+        }
+    }
+    let conversation_of = |target: &Target| match target {
+        Target::Existing(id) => *id,
+        Target::New(pair) => created.get(pair).copied().unwrap_or_default(),
+    };
+    let rows = assign_seqs(db, planned, stored_before, &conversation_of, now)?;
+    let keys: Vec<(i64, i64)> = rows.iter().map(|r| (r.conversation_id, r.seq)).collect();
+    let stored = db.insert_messages(rows)?;
+    let mut stored = stored.into_iter().peekable();
+    let mut rows = keys.into_iter();
+    let mut done = Vec::with_capacity(planned.len());
+    let mut conflicted = Vec::new();
+    for (i, p) in planned.iter().enumerate() {
+        done.push(match p {
+            Planned::Send { .. } if stored_before.contains(&i) => Done::StoredBefore,
+            Planned::Send {
+                recipient_id,
+                origin,
+                ..
+            } => {
+                let Some(key) = rows.next() else {
+                    return Err(StoreError::Inconsistent("a send lost its row"));
+                };
+                match stored.next_if(|s| (s.conversation_id, s.seq) == key) {
+                    Some(stored) => {
+                        let message = Arc::new(Posted::new(Message::from_row(stored, 0)));
+                        events.push(Committed::Message {
+                            message: message.clone(),
+                            recipient_id: *recipient_id,
+                            origin: *origin,
+                        });
+                        Done::Sent(message)
+                    }
+                    None => {
+                        conflicted.push(i);
+                        Done::StoredBefore
+                    }
+                }
+            }
+            Planned::Read {
+                conversation_id,
+                user_id,
+                peer_id,
+                up_to_seq,
+                origin,
+                ..
+            } => {
+                let moved =
+                    db.advance_marker(*conversation_id, *user_id, up_to_seq.unwrap_or(i64::MAX))?;
+                if let Some(up_to_seq) = moved {
+                    events.push(Committed::Marker {
+                        conversation_id: *conversation_id,
+                        user_id: *user_id,
+                        peer_id: *peer_id,
+                        up_to_seq,
+                        origin: *origin,
+                    });
+                }
+                Done::Read(moved)
+            }
+            Planned::Open { .. } => Done::Opened,
+            Planned::Profile {
+                user_id,
+                display_name,
+                ..
+            } => {
+                let user = db.set_display_name(*user_id, display_name)?;
+                if let Some(user) = &user {
+                    events.push(Committed::Profile {
+                        user_id: user.id,
+                        display_name: user.display_name.clone(),
+                    });
+                }
+                Done::Profile(user)
+            }
+            Planned::GroupKey { key, .. } => {
+                db.record_group_key(key, now)?;
+                Done::Grouped
+            }
+            Planned::SameAs { .. } => Done::Nothing,
+        });
+    }
+    if !conflicted.is_empty() {
+        return Ok(Attempt::Conflicted(conflicted));
+    }
+    if !hooks.is_empty() {
+        let mut outbox: Vec<OutboxEntry> = Vec::new();
+        for event in &events {
+            for hook in hooks {
+                hook.rows(event, &mut outbox);
+            }
+        }
+        db.insert_outbox(&outbox, now)?;
+    }
+    db.commit()?;
+    let messages = events
+        .iter()
+        .filter(|e| matches!(e, Committed::Message { .. }))
+        .count();
+    metrics::counter!("gadka_messages_committed_total").increment(messages as u64);
+    Ok(Attempt::Committed(done, events))
+}
+
+/// Reserves `seq`s for the batch's sends (but those `stored_before`), per conversation
+/// in id order (so writers on several nodes lock rows in the same order and cannot
+/// deadlock), and returns the rows to insert in command order (so message ids follow
+/// the queue).
+fn assign_seqs(
+    db: &mut dyn BatchWriter,
+    planned: &[Planned],
+    stored_before: &[usize],
+    conversation_of: &impl Fn(&Target) -> i64,
+    now: i64,
+) -> Result<Vec<NewMessage>, StoreError> {
+    let sends = || {
+        planned
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !stored_before.contains(i))
+            .map(|(_, p)| p)
+    };
+    let mut counts: Vec<(i64, i64)> = Vec::new();
+    for p in sends() {
+        if let Planned::Send { target, .. } = p {
+            let id = conversation_of(target);
+            match counts.iter_mut().find(|(c, _)| *c == id) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((id, 1)),
+            }
+        }
+    }
+    counts.sort_unstable();
+    let mut next_seq: HashMap<i64, i64> = counts.iter().copied().collect();
+    for (id, last) in db.reserve_seqs(&counts, now)? {
+        if let Some(next) = next_seq.get_mut(&id) {
+            *next = last - *next + 1;
+        }
+    }
+    let mut rows = Vec::new();
+    for p in sends() {
+        if let Planned::Send {
+            target,
+            sender_id,
+            body,
+            txn_id,
+            ..
+        } = p
+        {
+            let conversation_id = conversation_of(target);
+            let seq = next_seq.entry(conversation_id).or_default();
+            rows.push(NewMessage {
+                conversation_id,
+                seq: *seq,
+                sender_id: *sender_id,
+                body: body.clone(),
+                txn_id: txn_id.clone(),
+                created_at: now,
+            });
+            *seq += 1;
+        }
+    }
+    Ok(rows)
+}
