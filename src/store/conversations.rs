@@ -1,19 +1,26 @@
-//! Conversations, memberships and read markers: the reads. Writes go through the
-//! message engine's batch (`batch.rs`).
+//! Conversations: which exist between whom, one user's list of them, and the `hello`
+//! snapshot a socket starts from. Writes go through the message engine's batch
+//! (`batch/`).
 //!
-//! Every read here is a constant number of queries, however many conversations or
-//! messages it covers: a conversation list of fifty costs what a list of one does.
+//! A list is built from the other reads of `store/`: the conversations in one query
+//! here, then their newest messages (`messages.rs`), unread counts (`unread.rs`) and
+//! peers (`users.rs`) in one query each, so a list of fifty costs what a list of one
+//! does. Those reads take any connection, so `hello` and the list can run them all in
+//! one read snapshot and show one state of the database.
 
 use std::collections::HashMap;
 
-use entity::{conversation, membership, message, user};
+use entity::{conversation, membership};
 use sea_orm::{
     AccessMode, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IsolationLevel, QueryFilter,
-    QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+    QuerySelect, TransactionOptions, TransactionTrait,
     sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 
-use super::{ConversationOfUser, ConversationRow, MessageRow, Store, StoreError, UserRow};
+use super::{
+    ConversationOfUser, ConversationRow, MessageRow, Store, StoreError, UserRow, memberships,
+    messages, unread, users,
+};
 
 /// Everything a conversation list shows, read in one consistent snapshot.
 #[derive(Debug, Default)]
@@ -143,15 +150,16 @@ impl Store {
         messages: u64,
     ) -> Result<HelloRows, StoreError> {
         let txn = self.read_snapshot().await?;
-        let last_message_id = last_message_id_for(&txn, user_id).await?;
-        let me = user::Entity::find_by_id(user_id).one(&txn).await?;
+        let last_message_id = messages::last_id_for(&txn, user_id).await?;
+        let me = users::by_id(&txn, user_id).await?;
         let list = conversation_list(&txn, user_id, limit, messages).await?;
-        let unread_by_sender = unread_by_sender(&txn, user_id).await?;
-        let unread_senders = users(&txn, unread_by_sender.iter().map(|(id, _)| *id)).await?;
-        let peers = peers_of(&txn, user_id).await?;
+        let unread_by_sender = unread::by_sender(&txn, user_id).await?;
+        let unread_senders =
+            users::by_ids(&txn, unread_by_sender.iter().map(|(id, _)| *id)).await?;
+        let peers = memberships::peers_of(&txn, user_id).await?;
         txn.commit().await?;
         Ok(HelloRows {
-            me: me.map(Into::into),
+            me,
             list,
             unread_by_sender,
             unread_senders,
@@ -174,79 +182,6 @@ impl Store {
             .await
             .map_err(StoreError::from)
     }
-
-    /// Up to `limit` messages with `seq < before` (or the newest), oldest first.
-    pub async fn messages_before(
-        &self,
-        conversation_id: i64,
-        before: Option<i64>,
-        limit: u64,
-    ) -> Result<Vec<MessageRow>, StoreError> {
-        let mut query =
-            message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
-        if let Some(before) = before {
-            query = query.filter(message::Column::Seq.lt(before));
-        }
-        let mut page: Vec<MessageRow> = query
-            .order_by(message::Column::Seq, Order::Desc)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        page.reverse();
-        Ok(page)
-    }
-
-    /// Per sender, how many of their messages `reader` has not read, the sender with
-    /// the newest unread message first: `(sender_id, count)`.
-    pub async fn unread_by_sender(&self, reader: i64) -> Result<Vec<(i64, i64)>, StoreError> {
-        unread_by_sender(&self.db, reader).await
-    }
-
-    /// Everyone who shares a conversation with `user_id`.
-    pub async fn peers_of(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
-        peers_of(&self.db, user_id).await
-    }
-
-    /// Every `(conversation, member, marker)` of every conversation of `user_id`.
-    pub async fn markers_of_user(&self, user_id: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        membership::Entity::find()
-            .select_only()
-            .columns([
-                membership::Column::ConversationId,
-                membership::Column::UserId,
-                membership::Column::LastReadSeq,
-            ])
-            .filter(
-                membership::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)),
-            )
-            .order_by(membership::Column::ConversationId, Order::Asc)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(StoreError::from)
-    }
-
-    /// Messages of `user_id`'s conversations with an id above `since`, by id.
-    pub async fn messages_since(
-        &self,
-        user_id: i64,
-        since: i64,
-        limit: u64,
-    ) -> Result<Vec<MessageRow>, StoreError> {
-        Ok(message::Entity::find()
-            .filter(message::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
-            .filter(message::Column::Id.gt(since))
-            .order_by(message::Column::Id, Order::Asc)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
 }
 
 async fn conversation_list(
@@ -267,9 +202,9 @@ async fn complete_list(
     messages: u64,
 ) -> Result<ConversationList, StoreError> {
     let ids: Vec<i64> = conversations.iter().map(|c| c.conversation.id).collect();
-    let newest = newest_messages(db, &conversations, messages).await?;
-    let unread = unread_counts(db, user_id, &ids).await?;
-    let peers = users(db, conversations.iter().map(|c| c.peer_id)).await?;
+    let newest = messages::newest(db, &conversations, messages).await?;
+    let unread = unread::by_conversation(db, user_id, &ids).await?;
+    let peers = users::by_ids(db, conversations.iter().map(|c| c.peer_id)).await?;
     Ok(ConversationList {
         conversations,
         messages: newest,
@@ -357,160 +292,4 @@ async fn conversations_of_user(
             })
         })
         .collect()
-}
-
-/// The newest `n` messages of each conversation, in one query: `seq` has no gaps, so
-/// they are the ones past `last_seq - n`, found through the `(conversation, seq)` index.
-async fn newest_messages(
-    db: &impl ConnectionTrait,
-    conversations: &[ConversationOfUser],
-    n: u64,
-) -> Result<Vec<MessageRow>, StoreError> {
-    let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let wanted: Vec<_> = conversations
-        .iter()
-        .filter(|c| n > 0 && c.conversation.last_seq > 0)
-        .collect();
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let any = wanted.iter().fold(Condition::any(), |any, c| {
-        any.add(
-            Condition::all()
-                .add(message::Column::ConversationId.eq(c.conversation.id))
-                .add(message::Column::Seq.gt(c.conversation.last_seq.saturating_sub(n))),
-        )
-    });
-    Ok(message::Entity::find()
-        .filter(any)
-        .order_by(message::Column::ConversationId, Order::Asc)
-        .order_by(message::Column::Seq, Order::Asc)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
-}
-
-/// Per conversation, how many messages of the peer are past `reader`'s marker.
-async fn unread_counts(
-    db: &impl ConnectionTrait,
-    reader: i64,
-    conversation_ids: &[i64],
-) -> Result<HashMap<i64, u64>, StoreError> {
-    if conversation_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let m = |c: message::Column| Expr::col((message::Entity, c));
-    let query = Query::select()
-        .expr_as(m(message::Column::ConversationId), "conversation_id")
-        .expr_as(m(message::Column::Id).count(), "unread")
-        .from(message::Entity)
-        .inner_join(
-            membership::Entity,
-            Condition::all()
-                .add(
-                    Expr::col((membership::Entity, membership::Column::ConversationId))
-                        .equals((message::Entity, message::Column::ConversationId)),
-                )
-                .add(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader)),
-        )
-        .and_where(m(message::Column::ConversationId).is_in(conversation_ids.iter().copied()))
-        .and_where(m(message::Column::SenderId).ne(reader))
-        .and_where(m(message::Column::Seq).gt(Expr::col((
-            membership::Entity,
-            membership::Column::LastReadSeq,
-        ))))
-        .group_by_col((message::Entity, message::Column::ConversationId))
-        .to_owned();
-    let rows = db.query_all(&query).await?;
-    rows.iter()
-        .map(|row| {
-            let count: i64 = row.try_get("", "unread")?;
-            Ok((
-                row.try_get("", "conversation_id")?,
-                u64::try_from(count).unwrap_or(0),
-            ))
-        })
-        .collect()
-}
-
-async fn unread_by_sender(
-    db: &impl ConnectionTrait,
-    reader: i64,
-) -> Result<Vec<(i64, i64)>, StoreError> {
-    let m = |c: message::Column| Expr::col((message::Entity, c));
-    let query = Query::select()
-        .expr_as(m(message::Column::SenderId), "sender_id")
-        .expr_as(m(message::Column::Id).count(), "unread")
-        .from(message::Entity)
-        .inner_join(
-            membership::Entity,
-            Expr::col((membership::Entity, membership::Column::ConversationId))
-                .equals((message::Entity, message::Column::ConversationId)),
-        )
-        .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader))
-        .and_where(m(message::Column::SenderId).ne(reader))
-        .and_where(m(message::Column::Seq).gt(Expr::col((
-            membership::Entity,
-            membership::Column::LastReadSeq,
-        ))))
-        .group_by_col((message::Entity, message::Column::SenderId))
-        .order_by_expr(m(message::Column::Id).max(), Order::Desc)
-        .to_owned();
-    let rows = db.query_all(&query).await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("", "sender_id")?, row.try_get("", "unread")?)))
-        .collect()
-}
-
-pub(super) async fn users(
-    db: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = i64>,
-) -> Result<Vec<UserRow>, StoreError> {
-    let ids: Vec<i64> = ids.into_iter().collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
-}
-
-async fn peers_of(db: &impl ConnectionTrait, user_id: i64) -> Result<Vec<i64>, StoreError> {
-    membership::Entity::find()
-        .select_only()
-        .column(membership::Column::UserId)
-        .distinct()
-        .filter(membership::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
-        .filter(membership::Column::UserId.ne(user_id))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(StoreError::from)
-}
-
-/// The newest message id in `user_id`'s conversations (0: none).
-async fn last_message_id_for(db: &impl ConnectionTrait, user_id: i64) -> Result<i64, StoreError> {
-    let newest: Option<Option<i64>> = message::Entity::find()
-        .select_only()
-        .expr(Expr::col(message::Column::Id).max())
-        .filter(message::Column::ConversationId.in_subquery(conversations_of_user_ids(user_id)))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(newest.flatten().unwrap_or(0))
-}
-
-/// The ids of the conversations `user_id` is a member of, as a subquery.
-fn conversations_of_user_ids(user_id: i64) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(membership::Column::ConversationId)
-        .from(membership::Entity)
-        .and_where(Expr::col(membership::Column::UserId).eq(user_id))
-        .to_owned()
 }

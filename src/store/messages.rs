@@ -1,10 +1,18 @@
-//! Messages: finding the ones a sender already stored under a `txn_id`. Messages are
-//! written only by the message engine's batch (`batch.rs`).
+//! Messages: pages of one conversation, what a socket missed, a list's newest
+//! messages, and the ones a sender already stored under a `txn_id`. Messages are
+//! written only by the message engine's batch (`batch/`).
+//!
+//! Each read is one query whatever it covers; the ones a list or `hello` needs take
+//! any connection, so they can run inside that read's snapshot.
 
 use entity::message;
-use sea_orm::{DbBackend, EntityTrait, Statement, Value};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
+    sea_query::{Expr, ExprTrait, Order},
+};
 
-use super::{MessageRow, Store, StoreError};
+use super::{ConversationOfUser, MessageRow, Store, StoreError, memberships};
 
 impl Store {
     /// The messages already stored under these `(sender, txn_id)` keys, in one query:
@@ -45,4 +53,100 @@ impl Store {
             .map(Into::into)
             .collect())
     }
+
+    /// Up to `limit` messages with `seq < before` (or the newest), oldest first.
+    pub async fn messages_before(
+        &self,
+        conversation_id: i64,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let mut query =
+            message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
+        if let Some(before) = before {
+            query = query.filter(message::Column::Seq.lt(before));
+        }
+        let mut page: Vec<MessageRow> = query
+            .order_by(message::Column::Seq, Order::Desc)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        page.reverse();
+        Ok(page)
+    }
+
+    /// Messages of `user_id`'s conversations with an id above `since`, by id.
+    pub async fn messages_since(
+        &self,
+        user_id: i64,
+        since: i64,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        Ok(message::Entity::find()
+            .filter(
+                message::Column::ConversationId
+                    .in_subquery(memberships::conversation_ids_of(user_id)),
+            )
+            .filter(message::Column::Id.gt(since))
+            .order_by(message::Column::Id, Order::Asc)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}
+
+/// The newest `n` messages of each conversation, in one query: `seq` has no gaps, so
+/// they are the ones past `last_seq - n`, found through the `(conversation, seq)` index.
+pub(super) async fn newest(
+    db: &impl ConnectionTrait,
+    conversations: &[ConversationOfUser],
+    n: u64,
+) -> Result<Vec<MessageRow>, StoreError> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let wanted: Vec<_> = conversations
+        .iter()
+        .filter(|c| n > 0 && c.conversation.last_seq > 0)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = wanted.iter().fold(Condition::any(), |any, c| {
+        any.add(
+            Condition::all()
+                .add(message::Column::ConversationId.eq(c.conversation.id))
+                .add(message::Column::Seq.gt(c.conversation.last_seq.saturating_sub(n))),
+        )
+    });
+    Ok(message::Entity::find()
+        .filter(any)
+        .order_by(message::Column::ConversationId, Order::Asc)
+        .order_by(message::Column::Seq, Order::Asc)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// The newest message id in `user_id`'s conversations (0: none).
+pub(super) async fn last_id_for(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> Result<i64, StoreError> {
+    let newest: Option<Option<i64>> = message::Entity::find()
+        .select_only()
+        .expr(Expr::col(message::Column::Id).max())
+        .filter(
+            message::Column::ConversationId.in_subquery(memberships::conversation_ids_of(user_id)),
+        )
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(newest.flatten().unwrap_or(0))
 }

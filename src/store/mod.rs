@@ -5,10 +5,12 @@
 mod batch;
 mod bridge;
 mod conversations;
+mod memberships;
 mod messages;
 mod outbox;
 mod rows;
 mod sessions;
+mod unread;
 mod users;
 
 use std::{

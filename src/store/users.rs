@@ -1,10 +1,14 @@
 //! Users: create, find, search.
+//!
+//! The look-ups by id take any connection, so that `hello` and the conversation list
+//! read their users inside their own read snapshot.
 
 use entity::user;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, EntityTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
     sea_query::{Expr, Func, LikeExpr},
 };
 
@@ -36,10 +40,7 @@ impl Store {
     }
 
     pub async fn user(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
-        Ok(user::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .map(Into::into))
+        by_id(&self.db, id).await
     }
 
     /// By folded (lower-case) username.
@@ -55,7 +56,7 @@ impl Store {
         &self,
         ids: impl IntoIterator<Item = i64>,
     ) -> Result<Vec<UserRow>, StoreError> {
-        super::conversations::users(&self.db, ids).await
+        by_ids(&self.db, ids).await
     }
 
     /// Which of these users exist.
@@ -106,4 +107,29 @@ impl Store {
             .map(Into::into)
             .collect())
     }
+}
+
+pub(super) async fn by_id(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<UserRow>, StoreError> {
+    Ok(user::Entity::find_by_id(id).one(db).await?.map(Into::into))
+}
+
+/// The users of these ids that exist, in one query (none for no ids).
+pub(super) async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<UserRow>, StoreError> {
+    let ids: Vec<i64> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }

@@ -1,9 +1,11 @@
 //! One socket's life: `hello`, then commands in and events out, until the client
 //! leaves or the server closes it (too slow, logged out, shutting down).
 //!
-//! One task owns the socket. It waits on four things at once: a kick from the hub,
-//! the next delivery from its bounded queue, the answer to its oldest send, and the
-//! next frame from the client.
+//! One task owns the socket. It waits on five things at once: a kick from the hub,
+//! the session's expiry, the next delivery from its bounded queue, the answer to its
+//! oldest send, and the next frame from the client. What a command does is not
+//! decided here: a text frame goes to `commands.rs`, which answers through this
+//! connection's writes; this file owns only the socket, its order and its pace.
 //!
 //! Sends are pipelined: a `send` is handed to the message engine and the socket reads
 //! on, so a client with many sends in flight fills the engine's batches. Their `sent`
@@ -18,9 +20,12 @@ use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink};
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
-use super::frames::{self, Command, Reply};
+use super::{
+    commands::{self, InFlight},
+    frames::Reply,
+};
 use crate::{
-    chat::{Chat, ChatError, PendingSend, SeenMessages, SendOutcome, SendTo, Session},
+    chat::{Chat, ChatError, SeenMessages, SendOutcome, Session},
     hub::{CloseReason, ConnectionId, Delivery},
 };
 
@@ -36,7 +41,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 type Sink = SplitSink<WebSocket, WsMessage>;
 
 /// Why the loop stopped writing: the socket is gone or must be closed.
-struct Gone;
+pub(super) struct Gone;
 
 pub async fn serve(socket: WebSocket, chat: Chat, session: Session) {
     let span = tracing::info_span!("ws", user.id = session.user_id);
@@ -92,7 +97,7 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
             // idle socket's task would carry the largest of them for its whole life.
             Some(delivery) = registration.deliveries.recv() => Box::pin(conn.deliver(delivery)).await,
             answer = oldest_answer(&mut pending), if !pending.is_empty() => {
-                Box::pin(conn.answered(answer)).await
+                Box::pin(commands::answered(&mut conn, answer)).await
             }
             incoming = stream.next(), if pending.len() < MAX_PENDING_SENDS => {
                 Box::pin(conn.receive(incoming, &mut pending)).await
@@ -107,13 +112,6 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
     }
     Box::pin(chat.disconnect(registration)).await;
     tracing::info!("disconnected");
-}
-
-/// A send handed to the engine, waiting for its commit.
-struct InFlight {
-    req: Option<Box<RawValue>>,
-    txn_id: Option<String>,
-    answer: PendingSend,
 }
 
 /// The answer to the oldest send in flight (the engine answers in queue order).
@@ -159,25 +157,26 @@ async fn close(sink: &mut Sink, reason: CloseReason) -> Result<(), Gone> {
     }
 }
 
-/// The state of one open socket.
-struct Connection<'a> {
-    chat: &'a Chat,
-    session: &'a Session,
-    id: ConnectionId,
+/// The state of one open socket; `commands.rs` acts for its user and writes through it.
+pub(super) struct Connection<'a> {
+    pub(super) chat: &'a Chat,
+    pub(super) session: &'a Session,
+    pub(super) id: ConnectionId,
     sink: Sink,
-    seen: SeenMessages,
+    /// What this socket has shown, so a replay and live deliveries show each once.
+    pub(super) seen: SeenMessages,
     /// Frames fed to the sink since its last flush.
     unflushed: usize,
 }
 
 impl Connection<'_> {
-    async fn write(&mut self, text: String) -> Result<(), Gone> {
+    pub(super) async fn write(&mut self, text: String) -> Result<(), Gone> {
         self.write_shared(text.into()).await
     }
 
     /// Queues a frame on the socket; it leaves at the next flush (or sooner, when many
     /// are waiting).
-    async fn write_shared(&mut self, text: Utf8Bytes) -> Result<(), Gone> {
+    pub(super) async fn write_shared(&mut self, text: Utf8Bytes) -> Result<(), Gone> {
         self.io(|sink| sink.feed(WsMessage::Text(text))).await?;
         self.unflushed += 1;
         if self.unflushed >= MAX_UNFLUSHED {
@@ -236,7 +235,7 @@ impl Connection<'_> {
             let Some(send) = pending.pop_front() else {
                 break;
             };
-            Box::pin(self.answered((send, outcome))).await?;
+            Box::pin(commands::answered(self, (send, outcome))).await?;
         }
         self.flush().await
     }
@@ -259,29 +258,6 @@ impl Connection<'_> {
         self.write_shared(delivery.text.clone()).await
     }
 
-    /// Answers a send once the engine has committed it (or refused it).
-    async fn answered(
-        &mut self,
-        (send, outcome): (InFlight, Result<SendOutcome, ChatError>),
-    ) -> Result<(), Gone> {
-        let req = send.req.as_deref();
-        let result = match outcome {
-            Ok(outcome) => Box::pin(self.chat.sent(self.session, outcome)).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok((message, _new)) => {
-                let reply = Reply::Sent {
-                    req,
-                    txn_id: send.txn_id.as_deref(),
-                    message: &message,
-                };
-                self.write(reply.to_json()).await
-            }
-            Err(e) => self.refused(req, &e).await,
-        }
-    }
-
     /// Handles what the client sent; `Err` when the socket is done.
     async fn receive(
         &mut self,
@@ -289,7 +265,7 @@ impl Connection<'_> {
         pending: &mut VecDeque<InFlight>,
     ) -> Result<(), Gone> {
         match incoming {
-            Some(Ok(WsMessage::Text(text))) => self.command(&text, pending).await,
+            Some(Ok(WsMessage::Text(text))) => commands::handle(self, &text, pending).await,
             Some(Ok(WsMessage::Binary(_))) => {
                 self.error(None, "bad_frame", "frames are JSON text, not binary")
                     .await
@@ -310,7 +286,8 @@ impl Connection<'_> {
         }
     }
 
-    async fn error(
+    /// An `error` frame: a bad frame or a refused command, answered; the socket stays.
+    pub(super) async fn error(
         &mut self,
         req: Option<&RawValue>,
         code: &str,
@@ -318,146 +295,5 @@ impl Connection<'_> {
     ) -> Result<(), Gone> {
         self.write(Reply::Error { req, code, message }.to_json())
             .await
-    }
-
-    async fn refused(&mut self, req: Option<&RawValue>, e: &ChatError) -> Result<(), Gone> {
-        if let ChatError::Internal(cause) = e {
-            tracing::error!(error = ?cause, "command failed");
-        }
-        self.error(req, e.code(), &e.to_string()).await
-    }
-
-    /// Handles one text frame. A bad frame or a refused command is answered with an
-    /// `error` frame and changes nothing; only a dead socket ends the loop.
-    async fn command(&mut self, text: &str, pending: &mut VecDeque<InFlight>) -> Result<(), Gone> {
-        let (req, command) = match frames::parse(text) {
-            Ok(parsed) => parsed,
-            Err(bad) => return self.error(bad.req.as_deref(), bad.code, &bad.message).await,
-        };
-        if let Command::Send(send) = command {
-            let queued = match SendTo::parse(send.conversation_id, send.to_user) {
-                Ok(to) => {
-                    Box::pin(self.chat.queue_send(
-                        self.session,
-                        to,
-                        &send.body,
-                        send.txn_id.as_deref(),
-                        Some(self.id),
-                    ))
-                    .await
-                }
-                Err(e) => Err(e),
-            };
-            return match queued {
-                Ok(answer) => {
-                    pending.push_back(InFlight {
-                        req,
-                        txn_id: send.txn_id,
-                        answer,
-                    });
-                    Ok(())
-                }
-                Err(e) => self.refused(req.as_deref(), &e).await,
-            };
-        }
-        let req = req.as_deref();
-        match Box::pin(self.execute(req, command)).await {
-            Ok(()) => Ok(()),
-            Err(Failure::Gone) => Err(Gone),
-            Err(Failure::Chat(e)) => self.refused(req, &e).await,
-        }
-    }
-
-    async fn execute(&mut self, req: Option<&RawValue>, command: Command) -> Result<(), Failure> {
-        let (chat, me) = (self.chat, self.session);
-        match command {
-            Command::Send(_) => unreachable!("sends are pipelined by `command`"),
-            Command::Read(read) => {
-                let marker = chat
-                    .read(me, read.conversation_id, read.up_to_seq, Some(self.id))
-                    .await?;
-                if marker.moved {
-                    let reply = Reply::Unread {
-                        req,
-                        unread: &marker.unread,
-                    };
-                    self.write(reply.to_json()).await?;
-                }
-            }
-            Command::Open(open) => {
-                let (conversation, created) = chat.open_conversation(me, open.user_id).await?;
-                let reply = Reply::Conversation {
-                    req,
-                    conversation: &conversation,
-                    created,
-                };
-                self.write(reply.to_json()).await?;
-            }
-            Command::History(history) => {
-                let messages = chat
-                    .history(
-                        me,
-                        history.conversation_id,
-                        history.before_seq,
-                        history.limit,
-                    )
-                    .await?;
-                let reply = Reply::History {
-                    req,
-                    conversation_id: history.conversation_id,
-                    messages: &messages,
-                };
-                self.write(reply.to_json()).await?;
-            }
-            Command::Typing(typing) => {
-                chat.typing(me, typing.conversation_id, typing.typing)
-                    .await?
-            }
-            Command::Resume(resume) => self.resume(req, resume.since).await?,
-            Command::Ping => self.write(Reply::Pong { req }.to_json()).await?,
-        }
-        Ok(())
-    }
-
-    /// Writes the replay `chat` makes, then the unread summary (which carries the
-    /// `req`).
-    async fn resume(&mut self, req: Option<&RawValue>, since: i64) -> Result<(), Failure> {
-        let (chat, me) = (self.chat, self.session);
-        let mut replay = chat.replay(me, since);
-        while let Some(events) = replay.next(&mut self.seen).await? {
-            for event in events {
-                self.write_shared(event.delivery().text).await?;
-            }
-        }
-        let unread = chat.unread(me).await?;
-        self.write(
-            Reply::Unread {
-                req,
-                unread: &unread,
-            }
-            .to_json(),
-        )
-        .await?;
-        Ok(())
-    }
-}
-
-/// Why a command did not complete.
-enum Failure {
-    /// Refused by the rules: answered with an `error` frame.
-    Chat(ChatError),
-    /// The socket is gone.
-    Gone,
-}
-
-impl From<ChatError> for Failure {
-    fn from(e: ChatError) -> Self {
-        Self::Chat(e)
-    }
-}
-
-impl From<Gone> for Failure {
-    fn from(_: Gone) -> Self {
-        Self::Gone
     }
 }

@@ -1,7 +1,9 @@
 //! The realtime socket, `GET /ws`: authenticated from the session cookie at the
 //! upgrade, refused (403) to browser origins that are not trusted. `frames.rs` is the
-//! wire format, `connection.rs` the per-socket loop; the rules are in `chat/`.
+//! wire format, `connection.rs` the per-socket loop, `commands.rs` what each command
+//! does and answers; the rules are in `chat/`.
 
+mod commands;
 mod connection;
 pub mod frames;
 

@@ -1,0 +1,99 @@
+//! Unread counts: how many of the peers' messages lie past a reader's marker, per
+//! conversation (the list) and per sender (the unread summary). Markers are moved only
+//! by the message engine's batch (`batch/`).
+//!
+//! Both are one grouped query over `message` joined with the reader's memberships, so
+//! the count costs the same for one conversation or fifty; they take any connection,
+//! so `hello` and the list count inside their read snapshot.
+
+use std::collections::HashMap;
+
+use entity::{membership, message};
+use sea_orm::{
+    Condition, ConnectionTrait,
+    sea_query::{Expr, ExprTrait, Order, Query},
+};
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Per sender, how many of their messages `reader` has not read, the sender with
+    /// the newest unread message first: `(sender_id, count)`.
+    pub async fn unread_by_sender(&self, reader: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        by_sender(&self.db, reader).await
+    }
+}
+
+/// Per conversation, how many messages of the peer are past `reader`'s marker.
+pub(super) async fn by_conversation(
+    db: &impl ConnectionTrait,
+    reader: i64,
+    conversation_ids: &[i64],
+) -> Result<HashMap<i64, u64>, StoreError> {
+    if conversation_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let m = |c: message::Column| Expr::col((message::Entity, c));
+    let query = Query::select()
+        .expr_as(m(message::Column::ConversationId), "conversation_id")
+        .expr_as(m(message::Column::Id).count(), "unread")
+        .from(message::Entity)
+        .inner_join(
+            membership::Entity,
+            Condition::all()
+                .add(
+                    Expr::col((membership::Entity, membership::Column::ConversationId))
+                        .equals((message::Entity, message::Column::ConversationId)),
+                )
+                .add(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader)),
+        )
+        .and_where(m(message::Column::ConversationId).is_in(conversation_ids.iter().copied()))
+        .and_where(m(message::Column::SenderId).ne(reader))
+        .and_where(m(message::Column::Seq).gt(Expr::col((
+            membership::Entity,
+            membership::Column::LastReadSeq,
+        ))))
+        .group_by_col((message::Entity, message::Column::ConversationId))
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| {
+            let count: i64 = row.try_get("", "unread")?;
+            Ok((
+                row.try_get("", "conversation_id")?,
+                u64::try_from(count).unwrap_or(0),
+            ))
+        })
+        .collect()
+}
+
+/// Per sender, how many of their messages are past `reader`'s markers, the sender
+/// with the newest unread message first.
+pub(super) async fn by_sender(
+    db: &impl ConnectionTrait,
+    reader: i64,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let m = |c: message::Column| Expr::col((message::Entity, c));
+    let query = Query::select()
+        .expr_as(m(message::Column::SenderId), "sender_id")
+        .expr_as(m(message::Column::Id).count(), "unread")
+        .from(message::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::ConversationId))
+                .equals((message::Entity, message::Column::ConversationId)),
+        )
+        .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader))
+        .and_where(m(message::Column::SenderId).ne(reader))
+        .and_where(m(message::Column::Seq).gt(Expr::col((
+            membership::Entity,
+            membership::Column::LastReadSeq,
+        ))))
+        .group_by_col((message::Entity, message::Column::SenderId))
+        .order_by_expr(m(message::Column::Id).max(), Order::Desc)
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "sender_id")?, row.try_get("", "unread")?)))
+        .collect()
+}
