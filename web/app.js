@@ -1,6 +1,6 @@
 // gadka's web client: starts the session, routes between the list, a chat and a
 // profile, and ties the socket (lib/connection.js), the state (lib/state.js) and the
-// outbox (lib/outbox.js) to the views.
+// send queue (lib/outbox.js) to the views.
 //
 // Routes are paths, served by the server as this same page: `/` the list, `/c/<id>`
 // a conversation, `/u/<id>` a profile.
@@ -8,7 +8,7 @@
 import { api, sessionState } from './lib/api.js';
 import { Connection } from './lib/connection.js';
 import { el } from './lib/dom.js';
-import { Outbox } from './lib/outbox.js';
+import { SendQueue } from './lib/outbox.js';
 import { ChatState } from './lib/state.js';
 import { renderAuth } from './views/auth.js';
 import { ChatView } from './views/chat.js';
@@ -17,17 +17,11 @@ import { Sidebar, bubblesIcon } from './views/sidebar.js';
 
 const root = document.getElementById('app');
 const TITLE = 'gadka';
-/** The smallest frame any gadka server accepts (64 KiB + 4 KiB, see `config.rs`). */
-const MIN_FRAME_LIMIT = 68 * 1024;
 
 /** The logged-in session: everything that lives from login to logout. */
 class Session {
   constructor(me) {
     this.state = new ChatState(me);
-    this.outbox = new Outbox();
-    /** req → txn_id of the sends in flight, to match an `error` to its message. */
-    this.sendReqs = new Map();
-    this.nextSendReq = 1;
     this.connectedOnce = false;
     this.view = null;
     /** The read marker asked for per conversation, so a marker is asked for once. */
@@ -58,10 +52,19 @@ class Session {
       onState: (state) => {
         this.banner.hidden = state !== 'offline';
         document.body.dataset.connection = state;
+        if (state === 'offline') this.sendQueue.disconnected();
       },
       onSessionEnded: () => this.end('Your session has ended. Please log in again.'),
       checkSession: sessionState,
-      onFrameTooLarge: () => this.failOversized(),
+      onFrameTooLarge: () => this.sendQueue.frameTooLarge(),
+    });
+    this.sendQueue = new SendQueue({
+      connection: this.connection,
+      // A `sent` answer needs no redraw of its own: the stored message it carries
+      // takes the pending copy's place when the state applies it.
+      onChange: (entry, change) => {
+        if (change !== 'sent') this.state.emit('outbox', entry.conversation_id);
+      },
     });
     this.connection.start();
   }
@@ -71,21 +74,13 @@ class Session {
       case 'hello':
         this.hello(frame);
         return;
-      case 'sent': {
-        this.sendReqs.delete(frame.req);
-        this.outbox.acknowledge(frame.txn_id);
+      case 'sent':
+        this.sendQueue.acknowledge(frame);
         break;
-      }
-      case 'error': {
-        const txn = this.sendReqs.get(frame.req);
-        if (txn) {
-          this.sendReqs.delete(frame.req);
-          this.outbox.fail(txn, frame.message);
-          const entry = this.outbox.entries.get(txn);
-          if (entry) this.state.emit('outbox', entry.conversation_id);
-        }
+      case 'error':
+        // Other requests' errors are answered through `Connection.request`.
+        this.sendQueue.refuse(frame);
         return;
-      }
       default:
         break;
     }
@@ -107,8 +102,7 @@ class Session {
     // Markers asked for on the old socket may not have been committed.
     this.readAsked.clear();
     if (resuming) this.connection.send({ type: 'resume', since });
-    this.sendReqs.clear();
-    for (const entry of this.outbox.toResend()) this.transmit(entry);
+    this.sendQueue.connected();
     this.loadList();
     // The first snapshot shows the route the page was opened at; after a reconnect
     // the view stays as it is (a draft in the message box survives).
@@ -138,44 +132,6 @@ class Session {
     if (this.view?.update) this.view.update(change);
     const total = this.state.totalUnread();
     document.title = total > 0 ? `(${total}) ${TITLE}` : TITLE;
-  }
-
-  /** Queues a message for the open conversation and sends it if the socket is up. */
-  sendMessage(conversationId, body) {
-    const entry = this.outbox.add(conversationId, body);
-    this.state.emit('outbox', conversationId);
-    this.transmit(entry);
-  }
-
-  transmit(entry) {
-    const req = `s${this.nextSendReq++}`;
-    const frame = { ...sendFrame(entry), req };
-    // Offline, it waits in the outbox: `hello` after the reconnect sends it.
-    if (this.connection.send(frame)) this.sendReqs.set(req, entry.txn_id);
-  }
-
-  /**
-   * The server closed the socket over a frame too large: the sends in flight that
-   * no server takes (over the least frame limit any server has, 68 KiB) fail here,
-   * so that the reconnect does not send them again and again.
-   */
-  failOversized() {
-    const encoder = new TextEncoder();
-    for (const txn of this.sendReqs.values()) {
-      const entry = this.outbox.entries.get(txn);
-      if (!entry) continue;
-      if (encoder.encode(JSON.stringify(sendFrame(entry))).length > MIN_FRAME_LIMIT) {
-        this.outbox.fail(txn, 'This message is too long to send.');
-        this.state.emit('outbox', entry.conversation_id);
-      }
-    }
-  }
-
-  retry(txnId) {
-    const entry = this.outbox.retry(txnId);
-    if (!entry) return;
-    this.state.emit('outbox', entry.conversation_id);
-    this.transmit(entry);
   }
 
   /**
@@ -224,10 +180,10 @@ class Session {
       }
       this.view = new ChatView({
         state: this.state,
-        outbox: this.outbox,
+        sendQueue: this.sendQueue,
         conversationId: id,
-        send: (body) => this.sendMessage(id, body),
-        retry: (txnId) => this.retry(txnId),
+        send: (body) => this.sendQueue.add(id, body),
+        retry: (txnId) => this.sendQueue.retry(txnId),
         loadOlder: (before, limit) => this.connection.request({ type: 'history', conversation_id: id, before_seq: before, limit }),
         typing: (typing) => this.connection.send({ type: 'typing', conversation_id: id, typing }),
         navigate,
@@ -290,11 +246,6 @@ class Session {
     history.replaceState(null, '', '/');
     showLogin(notice);
   }
-}
-
-/** The `send` frame of an outbox entry: the same `txn_id` every time it is sent. */
-function sendFrame(entry) {
-  return { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
 }
 
 /** Desktop notifications: asked for on a click only, never on load. */

@@ -8,7 +8,7 @@ const done = arguments[arguments.length - 1];
 (async () => {
   const base = new URL('.', document.querySelector('script[type=module]').src);
   const { handle, linkify, matrixBadge } = await import(new URL('lib/dom.js', base));
-  const { Outbox, newTxnId } = await import(new URL('lib/outbox.js', base));
+  const { MIN_FRAME_LIMIT, SendQueue, newTxnId } = await import(new URL('lib/outbox.js', base));
   const { groupByDay, dayKey, dayLabel } = await import(new URL('lib/time.js', base));
   const { backoffDelay } = await import(new URL('lib/connection.js', base));
   const { ChatState } = await import(new URL('lib/state.js', base));
@@ -69,25 +69,132 @@ const done = arguments[arguments.length - 1];
     eq(ids.size, 200);
     for (const id of ids) if (id.length > 128 || /[\u0000-\u001f]/.test(id)) throw new Error(id);
   });
-  test('the outbox keeps a send until it is acknowledged, with one txn id', () => {
-    const box = new Outbox();
-    const a = box.add(1, 'first');
-    const b = box.add(1, 'second');
-    box.add(2, 'elsewhere');
-    eq(box.pending(1).map((e) => e.body), ['first', 'second']);
-    eq(box.toResend().map((e) => e.txn_id), [a.txn_id, b.txn_id, box.pending(2)[0].txn_id], 'resend order');
-    eq(box.acknowledge(a.txn_id).body, 'first');
-    eq(box.acknowledge(a.txn_id), null, 'a second sent for the same txn');
-    eq(box.pending(1).map((e) => e.txn_id), [b.txn_id]);
+  // A connection as the send queue sees it: `send` says whether the frame went out.
+  const sendQueue = () => {
+    const connection = {
+      open: true,
+      frames: [],
+      send(frame) {
+        if (!this.open) return false;
+        this.frames.push(frame);
+        return true;
+      },
+    };
+    const changes = [];
+    const queue = new SendQueue({ connection, onChange: (entry, change) => changes.push(`${change} ${entry.body}`) });
+    return { queue, connection, changes };
+  };
+  const sentAnswer = (frame) => ({ type: 'sent', req: frame.req, txn_id: frame.txn_id, message: {} });
+
+  test('the send queue sends at once, in order, each with its own txn id', () => {
+    const { queue, connection, changes } = sendQueue();
+    const a = queue.add(1, 'first');
+    const b = queue.add(1, 'second');
+    const c = queue.add(2, 'elsewhere');
+    eq(connection.frames.map((f) => [f.type, f.conversation_id, f.body, f.txn_id]), [
+      ['send', 1, 'first', a.txn_id], ['send', 1, 'second', b.txn_id], ['send', 2, 'elsewhere', c.txn_id],
+    ]);
+    eq(new Set(connection.frames.map((f) => f.req)).size, 3, 'one request id each');
+    eq(queue.pending(1).map((e) => [e.body, e.state]), [['first', 'sending'], ['second', 'sending']]);
+    eq(changes, ['added first', 'added second', 'added elsewhere']);
   });
-  test('a refused send stays, failed, until retried with the same txn id', () => {
-    const box = new Outbox();
-    const a = box.add(1, 'x');
-    box.fail(a.txn_id, 'too long');
-    eq(box.toResend(), [], 'failed ones are not resent on reconnect');
-    eq(box.pending(1)[0].state, 'failed');
-    eq(box.retry(a.txn_id).txn_id, a.txn_id);
-    eq(box.toResend().map((e) => e.state), ['sending']);
+  test('a sent answer is matched by its txn id, and a repeat of it is harmless', () => {
+    const { queue, connection, changes } = sendQueue();
+    const a = queue.add(1, 'first');
+    queue.add(1, 'second');
+    const [first, second] = connection.frames;
+    eq(queue.acknowledge(sentAnswer(second)).body, 'second', 'answers may come out of order');
+    eq(queue.acknowledge(sentAnswer(second)), null, 'a second sent for the same txn');
+    eq(queue.acknowledge({ type: 'sent', req: 's99', txn_id: 'web-unknown', message: {} }), null);
+    eq(queue.pending(1).map((e) => e.txn_id), [a.txn_id]);
+    queue.acknowledge(sentAnswer(first));
+    eq(queue.pending(1), []);
+    eq(changes.filter((c) => c.startsWith('sent')), ['sent second', 'sent first']);
+  });
+  test('offline, a send waits; a reconnect re-sends only the unacknowledged, in order, with their txn ids', () => {
+    const { queue, connection } = sendQueue();
+    const a = queue.add(1, 'acknowledged');
+    const b = queue.add(1, 'in flight');
+    const refused = queue.add(1, 'refused');
+    queue.acknowledge(sentAnswer(connection.frames[0]));
+    queue.refuse({ type: 'error', req: connection.frames[2].req, message: 'no' });
+    const oldReq = connection.frames[1].req;
+    connection.open = false;
+    queue.disconnected();
+    const c = queue.add(2, 'written offline');
+    eq([b.state, c.state, refused.state], ['waiting', 'waiting', 'failed']);
+    eq(connection.frames.length, 3, 'nothing goes out while closed');
+    connection.open = true;
+    connection.frames = [];
+    queue.connected();
+    eq(connection.frames.map((f) => f.txn_id), [b.txn_id, c.txn_id]);
+    eq([b.state, c.state], ['sending', 'sending']);
+    if (connection.frames.some((f) => f.req === oldReq)) throw new Error('a request id of the old connection');
+    if (queue.pending(1).some((e) => e.txn_id === a.txn_id)) throw new Error('the acknowledged one came back');
+  });
+  test('an error answer to a send marks it failed; other errors are not the queue\'s', () => {
+    const { queue, connection, changes } = sendQueue();
+    const a = queue.add(1, 'x');
+    const req = connection.frames[0].req;
+    eq(queue.refuse({ type: 'error', req: 7, code: 'not_found', message: 'a history request' }), null);
+    eq(a.state, 'sending');
+    eq(queue.refuse({ type: 'error', req, code: 'too_large', message: 'too long' }), a);
+    eq([a.state, a.error], ['failed', 'too long']);
+    eq(queue.refuse({ type: 'error', req, message: 'again' }), null, 'a repeated error');
+    eq(changes, ['added x', 'failed x']);
+    connection.frames = [];
+    queue.connected();
+    eq(connection.frames, [], 'a failed send is not resent on reconnect');
+  });
+  test('retry sends a failed entry again with the same txn id, and only a failed one', () => {
+    const { queue, connection, changes } = sendQueue();
+    const a = queue.add(1, 'x');
+    eq(queue.retry(a.txn_id), null, 'one still sending');
+    eq(connection.frames.length, 1);
+    queue.refuse({ type: 'error', req: connection.frames[0].req, message: 'busy' });
+    connection.open = false;
+    eq(queue.retry(a.txn_id), a);
+    eq([a.state, a.error], ['waiting', null], 'retried while offline, it waits');
+    connection.open = true;
+    queue.connected();
+    eq(connection.frames.map((f) => f.txn_id), [a.txn_id, a.txn_id]);
+    if (connection.frames[0].req === connection.frames[1].req) throw new Error('the same request id');
+    eq(a.state, 'sending');
+    eq(changes, ['added x', 'failed x', 'retried x']);
+    eq(queue.retry('web-unknown'), null);
+  });
+  test('discard drops a failed entry, and only a failed one', () => {
+    const { queue, connection, changes } = sendQueue();
+    const a = queue.add(1, 'x');
+    eq(queue.discard(a.txn_id), null, 'one on the wire may be stored already');
+    queue.refuse({ type: 'error', req: connection.frames[0].req, message: 'no' });
+    eq(queue.discard(a.txn_id), a);
+    eq(queue.pending(1), []);
+    eq(queue.discard(a.txn_id), null);
+    connection.frames = [];
+    queue.connected();
+    eq(connection.frames, []);
+    eq(changes, ['added x', 'failed x', 'discarded x']);
+  });
+  test('a frame too large fails the sends no server takes, and only those', () => {
+    const { queue, connection } = sendQueue();
+    const small = queue.add(1, 'short');
+    const big = queue.add(1, 'x'.repeat(MIN_FRAME_LIMIT));
+    connection.open = false;
+    queue.frameTooLarge();
+    queue.disconnected();
+    eq([small.state, big.state], ['waiting', 'failed']);
+    eq(big.error, 'This message is too long to send.');
+    connection.open = true;
+    connection.frames = [];
+    queue.connected();
+    eq(connection.frames.map((f) => f.txn_id), [small.txn_id], 'only the short one');
+  });
+  test('send queue entries are plain data, without the connection\'s request ids', () => {
+    const { queue } = sendQueue();
+    const a = queue.add(3, 'keep me', new Date('2026-11-26T10:00:00.000Z'));
+    eq(JSON.parse(JSON.stringify(a)), { txn_id: a.txn_id, conversation_id: 3, body: 'keep me',
+      created_at: '2026-11-26T10:00:00.000Z', state: 'sending', error: null });
   });
 
   test('messages group by local day, in order', () => {

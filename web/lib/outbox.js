@@ -1,9 +1,26 @@
-// The messages I have sent that the server has not acknowledged yet.
+// The send queue: the messages I have sent that the server has not acknowledged yet,
+// and the whole life of each one on the wire (the shape of hydrogen-web's
+// `room/sending/SendQueue.js`, for a server that pipelines sends).
 //
-// Each send gets a `txn_id` made here, once. Until its `sent` answer arrives the
-// message stays "sending" and is kept; after a reconnect every one of them is sent
-// again with the same `txn_id`, which the server stores once (a repeat returns the
-// first message). No DOM here: the views read `pending(conversationId)`.
+// Each send gets a `txn_id` made here, once, and keeps it: the server stores a
+// `txn_id` once and answers a repeat with the first message, so resending whatever is
+// unacknowledged after a reconnect can never store a message twice. An entry is
+//   waiting  — not on the wire on the current connection (none is open yet),
+//   sending  — sent on this connection, no answer yet,
+//   failed   — refused by the server (or too large for any server); it waits for
+//              the person to retry or discard it.
+// The `sent {txn_id}` answer removes it: from then on the stored message is the
+// state's (lib/state.js), shown under the same txn_id. The pipeline is the server's:
+// every send goes out at once, without waiting for the answer to the previous one.
+//
+// Neither DOM nor socket here, so it is tested alone: the connection is injected and
+// the app is told of every change (`onChange`). Entries are plain data, so that a
+// layer keeping them in the browser's storage can follow `onChange` and hand them back;
+// the request id that ties an entry to one connection is kept apart from them.
+
+/** The smallest frame any gadka server accepts: `Limits::max_request_bytes` at its floor. */
+export const MIN_FRAME_LIMIT = 68 * 1024;
+const TOO_LARGE = 'This message is too long to send.';
 
 /** A new transaction id: random, so two tabs of one person never collide. */
 export function newTxnId() {
@@ -12,54 +29,136 @@ export function newTxnId() {
   return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
-export class Outbox {
-  constructor() {
+/** The `send` frame of an entry: the same `txn_id` every time it is sent. */
+function sendFrame(entry) {
+  return { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
+}
+
+export class SendQueue {
+  /**
+   * `connection.send(frame)` puts a frame on the wire and returns false when the
+   * connection is not open (the entry then waits for `connected()`).
+   * `onChange(entry, change)`: "added", "failed", "retried", "discarded" or "sent".
+   */
+  constructor({ connection, onChange }) {
+    this.connection = connection;
+    this.onChange = onChange;
     /** txn_id → entry, in the order sends were made. */
     this.entries = new Map();
+    /**
+     * req → txn_id of the sends on the current connection, to match an `error` to
+     * its message. Strings, apart from the connection's own numbered requests.
+     */
+    this.reqs = new Map();
+    this.nextReq = 1;
   }
 
-  /** Queues a message; returns its entry, state "sending". */
+  /** Queues a message and sends it if the connection is open; returns its entry. */
   add(conversationId, body, now = new Date()) {
     const entry = {
       txn_id: newTxnId(),
       conversation_id: conversationId,
       body,
       created_at: now.toISOString(),
-      state: 'sending',
+      state: 'waiting',
       error: null,
     };
     this.entries.set(entry.txn_id, entry);
+    this.onChange(entry, 'added');
+    this.transmit(entry);
     return entry;
   }
 
-  /** The server stored it: the entry leaves the outbox. Returns it, if it was here. */
-  acknowledge(txnId) {
-    const entry = this.entries.get(txnId);
-    if (entry) this.entries.delete(txnId);
-    return entry ?? null;
+  /** The connection is open again: every unacknowledged entry goes out, oldest first. */
+  connected() {
+    this.reqs.clear();
+    for (const entry of this.entries.values()) {
+      if (entry.state !== 'failed') this.transmit(entry);
+    }
   }
 
-  /** The server refused it: it stays, shown as failed, until retried or dropped. */
-  fail(txnId, error) {
-    const entry = this.entries.get(txnId);
-    if (entry) Object.assign(entry, { state: 'failed', error });
-    return entry ?? null;
+  /**
+   * The connection is lost: what was on the wire is unanswered and waits. Some of it
+   * may be stored already; the resend's `txn_id` takes care of that.
+   */
+  disconnected() {
+    this.reqs.clear();
+    for (const entry of this.entries.values()) {
+      if (entry.state === 'sending') entry.state = 'waiting';
+    }
   }
 
-  /** A failed entry goes back to "sending", with the same txn_id. */
+  /** A `sent` answer: the server stored it. Returns the entry, or null (a repeat). */
+  acknowledge(frame) {
+    this.reqs.delete(frame.req);
+    const entry = this.entries.get(frame.txn_id);
+    if (!entry) return null;
+    this.entries.delete(entry.txn_id);
+    this.onChange(entry, 'sent');
+    return entry;
+  }
+
+  /** An `error` answer: if it answers a send, that entry failed. Returns it, or null. */
+  refuse(frame) {
+    const txnId = this.reqs.get(frame.req);
+    if (txnId === undefined) return null;
+    this.reqs.delete(frame.req);
+    return this.fail(this.entries.get(txnId), frame.message);
+  }
+
+  /**
+   * The server closed the connection over a frame too large: every unacknowledged
+   * entry that no server takes fails, so the reconnect does not send it again (and
+   * lose the connection again).
+   */
+  frameTooLarge() {
+    const encoder = new TextEncoder();
+    for (const entry of this.entries.values()) {
+      if (entry.state === 'failed') continue;
+      if (encoder.encode(JSON.stringify(sendFrame(entry))).length > MIN_FRAME_LIMIT) this.fail(entry, TOO_LARGE);
+    }
+  }
+
+  /** A failed entry goes out again, with the same txn_id. Returns it, or null. */
   retry(txnId) {
     const entry = this.entries.get(txnId);
-    if (entry) Object.assign(entry, { state: 'sending', error: null });
-    return entry ?? null;
+    if (entry?.state !== 'failed') return null;
+    Object.assign(entry, { state: 'waiting', error: null });
+    this.onChange(entry, 'retried');
+    this.transmit(entry);
+    return entry;
   }
 
-  /** The entries still to send, in the order they were made: what a reconnect resends. */
-  toResend() {
-    return [...this.entries.values()].filter((e) => e.state === 'sending');
+  /**
+   * A failed entry is dropped. Only a failed one: the server is known not to hold
+   * it, while one on the wire may be stored already. Returns it, or null.
+   */
+  discard(txnId) {
+    const entry = this.entries.get(txnId);
+    if (entry?.state !== 'failed') return null;
+    this.entries.delete(txnId);
+    this.onChange(entry, 'discarded');
+    return entry;
   }
 
   /** One conversation's unacknowledged entries, oldest first. */
   pending(conversationId) {
     return [...this.entries.values()].filter((e) => e.conversation_id === conversationId);
+  }
+
+  /** Sends an entry if the connection is open; otherwise it goes on waiting. */
+  transmit(entry) {
+    const req = `s${this.nextReq}`;
+    if (!this.connection.send({ ...sendFrame(entry), req })) return;
+    this.nextReq += 1;
+    entry.state = 'sending';
+    this.reqs.set(req, entry.txn_id);
+  }
+
+  fail(entry, error) {
+    if (!entry) return null;
+    Object.assign(entry, { state: 'failed', error });
+    this.onChange(entry, 'failed');
+    return entry;
   }
 }

@@ -21,12 +21,13 @@ const TYPING_IDLE_MS = 4_000;
 
 export class ChatView {
   /**
-   * `send(body)` queues a message; `retry(txnId)` sends a failed one again;
+   * `sendQueue` is read for my sends not stored yet (their pending copies); the
+   * view acts through `send(body)`, which queues a message, and `retry(txnId)`;
    * `loadOlder(beforeSeq, limit)` asks for history (resolves when applied);
    * `typing(isTyping)` tells the peer; `navigate(path)`, `back()` move around.
    */
-  constructor({ state, outbox, conversationId, send, retry, loadOlder, typing, navigate, back }) {
-    Object.assign(this, { state, outbox, id: conversationId, send, retry, loadOlderFn: loadOlder, typingFn: typing, navigate, back });
+  constructor({ state, sendQueue, conversationId, send, retry, loadOlder, typing, navigate, back }) {
+    Object.assign(this, { state, sendQueue, id: conversationId, send, retry, loadOlderFn: loadOlder, typingFn: typing, navigate, back });
     this.nodes = new Map();
     this.loadingOlder = false;
     this.typingSentAt = 0;
@@ -140,7 +141,7 @@ export class ChatView {
     const me = this.state.me.id;
     const stored = this.state.messages(this.id).map((m) => ({ kind: 'message', message: m, mine: m.sender_id === me }));
     const storedTxns = new Set(stored.filter((i) => i.mine && i.message.txn_id).map((i) => i.message.txn_id));
-    const pending = this.outbox.pending(this.id)
+    const pending = this.sendQueue.pending(this.id)
       .filter((p) => !storedTxns.has(p.txn_id))
       .map((p) => ({ kind: 'pending', message: p, mine: true }));
     const all = [...stored, ...pending];
