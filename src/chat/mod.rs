@@ -12,29 +12,21 @@ mod bridged;
 mod conversations;
 mod engine;
 mod error;
-pub mod events;
-mod fanout;
 pub mod input;
-mod login_limit;
-mod passwords;
 mod realtime;
-mod seen;
-mod sessions;
 pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
+pub use accounts::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
 pub use conversations::{PendingSend, SendTo};
 pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped, committed};
 pub use error::ChatError;
-pub use fanout::Fanout;
-pub use seen::SeenMessages;
-pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
+pub use realtime::{Fanout, SeenMessages, events};
 
 use crate::{config::Limits, hub::Hub, store::Store};
-use login_limit::LoginLimiter;
-use passwords::Passwords;
+use accounts::{LoginLimiter, Passwords};
 
 /// The chat service: cheap to clone, shared by every transport.
 #[derive(Clone)]

@@ -1,20 +1,30 @@
 //! The realtime side of the rules: who is told what, and when. A socket connects
 //! and gets its `hello`; typing and presence reach only people who share a
 //! conversation; a reconnecting client replays what it missed from the database.
+//!
+//! Beside it: `events` (what a socket is sent, serialised once), `fanout` (the hub's
+//! subscriber: committed changes → events) and `seen` (what one socket has shown).
+
+pub mod events;
+mod fanout;
+mod seen;
+
+pub use fanout::Fanout;
+pub use seen::SeenMessages;
 
 use std::collections::HashMap;
 
 use tokio::sync::broadcast;
 
 use super::{
-    Chat, ChatError, SeenMessages, Session,
+    Chat, ChatError, Session,
     committed::Committed,
     conversations::{conversation_views, list_sizes, unread_summary},
-    events::Event,
     input::page_size,
     views::{Hello, Message, Posted, User},
 };
 use crate::hub::{ConnectionId, Registration};
+use events::Event;
 
 /// Messages per page when replaying after a reconnect.
 const REPLAY_PAGE: i64 = 200;

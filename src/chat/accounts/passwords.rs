@@ -17,7 +17,7 @@ use argon2::{
     password_hash::{self, Output, ParamsString, Salt, SaltString, rand_core::OsRng},
 };
 
-use super::{ChatError, input::Password};
+use crate::chat::{ChatError, input::Password};
 
 /// Hashes and verifies passwords on its own threads.
 pub struct Passwords {

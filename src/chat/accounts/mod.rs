@@ -1,9 +1,20 @@
 //! Accounts and sessions: register, log in and out, find people, show a profile.
+//!
+//! Beside it: `passwords` (argon2id off the runtime), `sessions` (signed session
+//! tokens and their secret file) and `login_limit` (rate limits on logging in).
+
+mod login_limit;
+mod passwords;
+mod sessions;
+
+pub(super) use login_limit::LoginLimiter;
+pub(super) use passwords::Passwords;
+pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 
 use std::net::IpAddr;
 
 use super::{
-    Chat, ChatError, IssuedSession, Session,
+    Chat, ChatError,
     engine::Command,
     input::{DisplayName, Password, SearchText, Username, page_size},
     now_ms,

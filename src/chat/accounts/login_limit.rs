@@ -8,7 +8,7 @@ use governor::{
     clock::{Clock, DefaultClock},
 };
 
-use super::ChatError;
+use crate::chat::ChatError;
 
 /// Two keyed GCRA limiters with a burst of the whole minute's allowance.
 pub struct LoginLimiter {

@@ -4,7 +4,7 @@
 //! socket. The hub never waits, so this runs inline on the engine's publisher, in commit order:
 //! every socket sees messages and receipts in the order the database committed them.
 
-use super::{
+use crate::chat::{
     committed::{Committed, Subscriber},
     events::Event,
 };
