@@ -1,7 +1,7 @@
 //! The Matrix bridge: gadka as an application service, so that people on Matrix chat
-//! with gadka users. Off unless the configuration has a `homeserver` section.
+//! with gadka users. Off unless the configuration has a `homeserver` section; its
+//! settings ([`BridgeSettings`]) are read and checked with the rest, in `config/`.
 //!
-//! - `config.rs`: the `homeserver`, `appservice` and `bridge` sections (mautrix's keys);
 //! - `registration.rs`: `gadka generate-registration`, the file the homeserver loads;
 //! - `appservice.rs`: the API the homeserver calls (`/_matrix/app/v1/*`);
 //! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest);
@@ -17,7 +17,6 @@
 
 pub mod appservice;
 mod commands;
-pub mod config;
 pub mod directory;
 pub mod homeserver;
 mod incoming;
@@ -33,11 +32,11 @@ use std::{
 use ruma::UserId;
 use serde::Serialize;
 
-pub use config::{BridgeSettings, Permission, Tokens};
 use homeserver::{Homeserver, HomeserverError};
 pub use incoming::IncomingError;
 use outbox::OutboxHook;
 
+pub use crate::config::{BridgeSettings, Permission, Tokens};
 use crate::{
     chat::Chat,
     config::ConfigError,
