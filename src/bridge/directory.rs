@@ -1,7 +1,7 @@
 //! Matrix IDs in gadka's people search: the bridge looks a Matrix user up on the
 //! homeserver, as its bot, and makes them a Matrix-marked gadka user, so that a
 //! gadka user can start a chat with them ("Send message" opens a portal: see
-//! `outbox.rs`).
+//! `outbox/carry.rs`).
 
 use std::sync::Weak;
 

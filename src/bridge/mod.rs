@@ -8,7 +8,7 @@
 //! - `incoming.rs`: Matrix events in (invites to puppets, messages, new names);
 //! - `directory.rs`: Matrix IDs in gadka's people search;
 //! - `commands.rs`: the bot's commands, for bridge admins;
-//! - `outbox.rs`: gadka's changes out, through rows committed with them;
+//! - `outbox/`: gadka's changes out, through rows committed with them;
 //! - `typing.rs`: typing both ways, best effort.
 //!
 //! The bridge runs beside the chat and never in its way: while the homeserver is
