@@ -43,7 +43,7 @@ impl Bridge {
         {
             return Ok(None);
         }
-        if let Some(user) = self.store.user_by_matrix_id(user_id.as_str()).await? {
+        if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
             return Ok(Some(user.id));
         }
         let shown = match self.homeserver.display_name(&user_id).await {

@@ -38,9 +38,9 @@ use outbox::OutboxHook;
 
 pub use crate::config::{BridgeSettings, Permission, Tokens};
 use crate::{
-    chat::Chat,
+    chat::{Chat, ChatError, views::User},
     config::ConfigError,
-    store::{Store, UserRow},
+    store::Store,
 };
 
 /// The longest wait between two start-up attempts.
@@ -171,11 +171,11 @@ impl Bridge {
 
     /// Makes sure the puppet `user_id` exists on the homeserver, with its gadka user's
     /// display name; that user, or `None` when it is no puppet of a local user.
-    pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<Option<UserRow>, PuppetError> {
+    pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<Option<User>, PuppetError> {
         let Some(username) = self.settings.puppet_username(user_id) else {
             return Ok(None);
         };
-        let Some(user) = self.store.user_by_username(username).await? else {
+        let Some(user) = self.chat.user_named(username).await? else {
             return Ok(None);
         };
         // Only the stored (lower-case) form of a local username is a puppet, and a
@@ -193,8 +193,17 @@ impl Bridge {
 /// Why a puppet could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PuppetError {
-    #[error("cannot read the user: {0}")]
-    Store(#[from] crate::store::StoreError),
+    #[error("cannot read the user: {}", with_cause(.0))]
+    Chat(#[from] ChatError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
+}
+
+/// A chat error as the bridge logs it: an internal one with its cause, which the
+/// chat keeps from its clients but the bridge's log is the place for.
+fn with_cause(e: &ChatError) -> String {
+    match e {
+        ChatError::Internal(cause) => format!("{e}: {cause:#}"),
+        e => e.to_string(),
+    }
 }

@@ -6,7 +6,10 @@ use std::time::Duration;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 
 use super::{Outgoing, Parsed};
-use crate::bridge::{Bridge, PuppetError, homeserver::HomeserverError};
+use crate::{
+    bridge::{Bridge, PuppetError, homeserver::HomeserverError, with_cause},
+    chat::ChatError,
+};
 
 /// The longest wait before retrying a row.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -16,6 +19,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 enum CarryError {
     #[error("cannot read the database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{}", with_cause(.0))]
+    Chat(#[from] ChatError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
     /// A row that can never be carried out (it is dropped).
@@ -26,7 +31,7 @@ enum CarryError {
 impl CarryError {
     fn is_permanent(&self) -> bool {
         match self {
-            Self::Store(_) => false,
+            Self::Store(_) | Self::Chat(_) => false,
             Self::Homeserver(e) => e.is_permanent(),
             Self::Void(_) => true,
         }
@@ -146,8 +151,8 @@ async fn make_portal(
         return Ok(());
     }
     let peer = bridge
-        .store
-        .user(matrix_id)
+        .chat
+        .find_user(matrix_id)
         .await?
         .and_then(|user| user.matrix_id)
         .ok_or_else(|| CarryError::Void(format!("user {matrix_id} is not on Matrix")))?;
@@ -155,7 +160,7 @@ async fn make_portal(
         .map_err(|e| CarryError::Void(format!("a Matrix user without a Matrix ID: {e}")))?;
     let puppet = puppet(bridge, local_id).await?;
     bridge.ensure_puppet(&puppet).await.map_err(|e| match e {
-        PuppetError::Store(e) => CarryError::Store(e),
+        PuppetError::Chat(e) => CarryError::Chat(e),
         PuppetError::Homeserver(e) => CarryError::Homeserver(e),
     })?;
     // A room made just before the bridge stopped, and never recorded, is taken up
@@ -197,8 +202,8 @@ async fn portal(bridge: &Bridge, conversation_id: i64) -> Result<OwnedRoomId, Ca
 /// The puppet of a local user.
 async fn puppet(bridge: &Bridge, user_id: i64) -> Result<OwnedUserId, CarryError> {
     let user = bridge
-        .store
-        .user(user_id)
+        .chat
+        .find_user(user_id)
         .await?
         .ok_or_else(|| CarryError::Void(format!("no user {user_id}")))?;
     bridge
