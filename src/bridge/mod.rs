@@ -9,20 +9,24 @@
 //! - `directory.rs`: Matrix IDs in gadka's people search;
 //! - `commands.rs`: the bot's commands, for bridge admins;
 //! - `outbox/`: gadka's changes out, through rows committed with them;
-//! - `typing.rs`: typing both ways, best effort.
+//! - `typing.rs`: typing both ways, best effort;
+//! - `start.rs`: the bridge as one unit at the application's start-up: [`prepare`]
+//!   (the outbox's hook, before the engine starts), [`Prepared::attach`] (to the
+//!   chat), [`Attached::spawn`] (its listener and tasks).
 //!
 //! The bridge runs beside the chat and never in its way: while the homeserver is
 //! unreachable, it says so in the log and in `/healthz`, retries with backoff, and
 //! local users chat on.
 
-pub mod appservice;
+mod appservice;
 mod commands;
-pub mod directory;
+mod directory;
 pub mod homeserver;
 mod incoming;
-pub mod outbox;
+mod outbox;
 pub mod registration;
-pub mod typing;
+mod start;
+mod typing;
 
 use std::{
     sync::{Arc, RwLock},
@@ -35,6 +39,7 @@ use serde::Serialize;
 use homeserver::{Homeserver, HomeserverError};
 pub use incoming::IncomingError;
 use outbox::OutboxHook;
+pub use start::{Attached, Prepared, Running, StartError, prepare};
 
 pub use crate::config::{BridgeSettings, Permission, Tokens};
 use crate::{
@@ -76,7 +81,7 @@ pub struct Health {
 impl Bridge {
     /// The bridge for these settings, over the chat whose engine runs `outbox`;
     /// refused without tokens.
-    pub fn new(
+    fn new(
         settings: BridgeSettings,
         chat: Chat,
         store: Store,
@@ -114,7 +119,7 @@ impl Bridge {
     /// Checks the homeserver until it is all right, waiting longer after each failure
     /// (1 s, doubling, at most a minute). Each failure is logged and shown in
     /// `/healthz` in plain words; local chat does not wait for any of it.
-    pub async fn start(self: Arc<Self>) {
+    async fn start(self: Arc<Self>) {
         let mut backoff = Duration::from_secs(1);
         loop {
             match self.check().await {
