@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use gadka::{
     bridge::registration,
-    config::{Cli, Command, Settings},
+    config::{Cli, Settings, Subcommand},
     startup::{Application, shutdown_signal},
     telemetry,
 };
@@ -20,9 +20,9 @@ async fn main() -> ExitCode {
     // A bad flag or variable is reported like a bad file value: one line, exit code 2.
     let (command, config, settings) = match Cli::parse_args().and_then(|cli| {
         let settings = Settings::load(cli.config.as_deref(), &cli.overrides)?;
-        let command = cli.command.unwrap_or_default();
+        let command = cli.subcommand.unwrap_or_default();
         // Serving the bridge needs its tokens; generating them does not.
-        if let (Command::Serve, Some(bridge)) = (&command, &settings.bridge) {
+        if let (Subcommand::Serve, Some(bridge)) = (&command, &settings.bridge) {
             bridge.require_tokens()?;
         }
         Ok((command, cli.config, settings))
@@ -34,8 +34,8 @@ async fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Serve => serve(settings).await,
-        Command::GenerateRegistration { registration } => {
+        Subcommand::Serve => serve(settings).await,
+        Subcommand::GenerateRegistration { registration } => {
             generate_registration(config, &settings, &registration)
         }
     }

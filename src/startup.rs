@@ -22,7 +22,7 @@ use tower_http::{
 
 use crate::{
     api,
-    bridge::{self, Bridge, outbox::OutboxHook},
+    bridge::{self, Bridge},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, WriterStopped, committed::TxnHook},
     config::Settings,
     http::{ApiError, AppState, origin},
@@ -44,13 +44,9 @@ pub struct Application {
     writer: WriterStopped,
     /// `/metrics` on its own address, when configured.
     metrics_listener: Option<TcpListener>,
-    /// The Matrix bridge, the listener the homeserver calls and the typing notices
-    /// for Matrix, when configured.
-    bridge: Option<(
-        Arc<Bridge>,
-        TcpListener,
-        tokio::sync::mpsc::Receiver<bridge::typing::TypingNotice>,
-    )>,
+    /// The Matrix bridge, attached to the chat with its listener bound, when
+    /// configured.
+    bridge: Option<bridge::Attached>,
 }
 
 impl Application {
@@ -82,16 +78,12 @@ impl Application {
             None => SessionKeys::secret_from_data_dir(&settings.data_dir)
                 .context("cannot read or create the session secret")?,
         };
-        // The bridge's hook must know every Matrix user before the first commit.
-        let outbox = match &settings.bridge {
-            Some(_) => {
-                let matrix_users = store
-                    .matrix_user_ids()
-                    .await
-                    .context("cannot read the Matrix users")?;
-                let outbox = Arc::new(OutboxHook::new(matrix_users));
-                hooks.push(outbox.clone());
-                Some(outbox)
+        // The bridge's hook runs in the engine from the first commit.
+        let bridge = match settings.bridge.clone() {
+            Some(bridge_settings) => {
+                let prepared = bridge::prepare(bridge_settings, &store).await?;
+                hooks.push(prepared.hook());
+                Some(prepared)
             }
             None => None,
         };
@@ -115,21 +107,9 @@ impl Application {
         );
         // Installed before anything records, so the first commit is counted.
         metrics::handle();
-        let bridge = match (settings.bridge.clone(), outbox) {
-            (Some(bridge_settings), Some(outbox)) => {
-                let listen = bridge_settings.listen;
-                let (relay, typing) = bridge::typing::TypingRelay::new(outbox.clone());
-                chat.listen_to_typing(Arc::new(relay));
-                let bridge = Bridge::new(bridge_settings, chat.clone(), store.clone(), outbox)?;
-                chat.find_matrix_users_with(Arc::new(bridge::directory::Directory(
-                    Arc::downgrade(&bridge),
-                )));
-                let listener = TcpListener::bind(listen).await.with_context(|| {
-                    format!("cannot listen for the homeserver on {listen} (appservice.hostname, appservice.port)")
-                })?;
-                Some((bridge, listener, typing))
-            }
-            _ => None,
+        let bridge = match bridge {
+            Some(prepared) => Some(prepared.attach(&chat).await?),
+            None => None,
         };
         let router = router(
             AppState {
@@ -138,7 +118,7 @@ impl Application {
                 cookie_secure: settings.cookie_secure,
             },
             settings.metrics_listen.is_none(),
-            bridge.as_ref().map(|(bridge, _, _)| bridge.clone()),
+            bridge.as_ref().map(bridge::Attached::bridge),
         );
         let metrics_listener = match settings.metrics_listen {
             Some(address) => Some(
@@ -186,23 +166,7 @@ impl Application {
         });
         // The bridge serves the homeserver on its own listener, and checks the
         // homeserver in the background: the chat never waits for either.
-        let bridge_tasks = self.bridge.map(|(bridge, listener, typing)| {
-            if let Ok(address) = listener.local_addr() {
-                tracing::info!(%address, "serving the Matrix application service");
-            }
-            let routes = observed(bridge::appservice::routes(bridge.clone()));
-            [
-                tokio::spawn(async move {
-                    if let Err(e) = axum::serve(listener, routes).await {
-                        tracing::error!(error = %e, "the application service listener failed");
-                    }
-                }),
-                tokio::spawn(bridge.clone().start()),
-                tokio::spawn(bridge::typing::relay(bridge.clone(), typing)),
-                tokio::spawn(bridge::appservice::forget_old_transactions(bridge.clone())),
-                tokio::spawn(bridge::outbox::drain(bridge)),
-            ]
-        });
+        let bridge = self.bridge.map(|bridge| bridge.spawn(observed));
         let profiles = tokio::spawn(self.chat.clone().relay_profiles());
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {
@@ -242,8 +206,8 @@ impl Application {
         }
         upkeep.abort();
         profiles.abort();
-        for task in bridge_tasks.into_iter().flatten() {
-            task.abort();
+        if let Some(bridge) = bridge {
+            bridge.stop();
         }
         if let Some(server) = metrics_server {
             server.abort();

@@ -1,7 +1,7 @@
 //! Matrix IDs in gadka's people search: the bridge looks a Matrix user up on the
 //! homeserver, as its bot, and makes them a Matrix-marked gadka user, so that a
 //! gadka user can start a chat with them ("Send message" opens a portal: see
-//! `outbox.rs`).
+//! `outbox/carry.rs`).
 
 use std::sync::Weak;
 
@@ -43,7 +43,7 @@ impl Bridge {
         {
             return Ok(None);
         }
-        if let Some(user) = self.store.user_by_matrix_id(user_id.as_str()).await? {
+        if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
             return Ok(Some(user.id));
         }
         let shown = match self.homeserver.display_name(&user_id).await {

@@ -22,7 +22,7 @@ use ruma::{
     },
 };
 
-use super::{Bridge, PuppetError, homeserver::HomeserverError};
+use super::{Bridge, PuppetError, homeserver::HomeserverError, with_cause};
 use crate::chat::{ChatError, Grouped, input::DisplayName};
 
 /// What a Matrix user the permissions leave out reads when a puppet declines.
@@ -39,7 +39,7 @@ pub enum IncomingError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
-    #[error(transparent)]
+    #[error("{}", with_cause(.0))]
     Chat(#[from] ChatError),
     #[error(transparent)]
     Puppet(#[from] PuppetError),
@@ -136,7 +136,7 @@ impl Bridge {
         {
             return Ok(());
         }
-        let Some(user) = self.store.user_by_matrix_id(member.sender.as_str()).await? else {
+        let Some(user) = self.chat.user_on_matrix(member.sender.as_str()).await? else {
             return Ok(());
         };
         let name = display_name(member.content.displayname.as_deref(), &member.sender);
@@ -179,11 +179,7 @@ impl Bridge {
             self.bot_command(message, &body).await;
             return Ok(());
         };
-        let Some(sender) = self
-            .store
-            .user_by_matrix_id(message.sender.as_str())
-            .await?
-        else {
+        let Some(sender) = self.chat.user_on_matrix(message.sender.as_str()).await? else {
             return Ok(());
         };
         match group.send_as(sender.id, conversation, &body, message.event_id.as_str()) {
@@ -243,7 +239,7 @@ impl Bridge {
                 continue;
             }
             for reader in readers.keys() {
-                let Some(user) = self.store.user_by_matrix_id(reader.as_str()).await? else {
+                let Some(user) = self.chat.user_on_matrix(reader.as_str()).await? else {
                     continue;
                 };
                 group.read_as(user.id, conversation, seq);
@@ -263,7 +259,7 @@ impl Bridge {
         let Some(conversation) = self.store.portal_conversation(room_id.as_str()).await? else {
             return Ok(());
         };
-        let Some(user) = self.store.user_by_matrix_id(sender.as_str()).await? else {
+        let Some(user) = self.chat.user_on_matrix(sender.as_str()).await? else {
             return Ok(());
         };
         self.notice(conversation, user.id, room_id, event_id, ENCRYPTION_NOTICE)
@@ -281,14 +277,10 @@ impl Bridge {
         about: &EventId,
         body: &str,
     ) -> Result<(), IncomingError> {
-        let Some(membership) = self
-            .store
-            .conversation_of_user(matrix_user, conversation)
-            .await?
-        else {
+        let Some(peer) = self.chat.peer_in(matrix_user, conversation).await? else {
             return Ok(());
         };
-        let Some(local) = self.store.user(membership.peer_id).await? else {
+        let Some(local) = self.chat.find_user(peer).await? else {
             return Ok(());
         };
         let Ok(puppet) = self.settings.puppet_id(&local.username) else {
@@ -304,7 +296,7 @@ impl Bridge {
     /// The gadka user standing for a Matrix user, made with their Matrix display
     /// name the first time.
     async fn matrix_user(&self, user_id: &UserId) -> Result<i64, IncomingError> {
-        if let Some(user) = self.store.user_by_matrix_id(user_id.as_str()).await? {
+        if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
             return Ok(user.id);
         }
         let shown = match self.homeserver.display_name(user_id).await {
@@ -323,10 +315,7 @@ impl Bridge {
         shown: Option<&str>,
     ) -> Result<i64, IncomingError> {
         let name = display_name(shown, user_id);
-        let user = self
-            .store
-            .matrix_user(user_id.as_str(), &name, now_ms())
-            .await?;
+        let user = self.chat.matrix_user(user_id.as_str(), &name).await?;
         // Known to the outbox before any conversation with them can carry a message.
         self.outbox.add_matrix_user(user.id);
         Ok(user.id)

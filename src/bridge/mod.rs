@@ -1,29 +1,32 @@
 //! The Matrix bridge: gadka as an application service, so that people on Matrix chat
-//! with gadka users. Off unless the configuration has a `homeserver` section.
+//! with gadka users. Off unless the configuration has a `homeserver` section; its
+//! settings ([`BridgeSettings`]) are read and checked with the rest, in `config/`.
 //!
-//! - `config.rs`: the `homeserver`, `appservice` and `bridge` sections (mautrix's keys);
 //! - `registration.rs`: `gadka generate-registration`, the file the homeserver loads;
 //! - `appservice.rs`: the API the homeserver calls (`/_matrix/app/v1/*`);
 //! - `homeserver.rs`: the calls the bridge makes (ruma's types over reqwest);
 //! - `incoming.rs`: Matrix events in (invites to puppets, messages, new names);
 //! - `directory.rs`: Matrix IDs in gadka's people search;
 //! - `commands.rs`: the bot's commands, for bridge admins;
-//! - `outbox.rs`: gadka's changes out, through rows committed with them;
-//! - `typing.rs`: typing both ways, best effort.
+//! - `outbox/`: gadka's changes out, through rows committed with them;
+//! - `typing.rs`: typing both ways, best effort;
+//! - `start.rs`: the bridge as one unit at the application's start-up: [`prepare`]
+//!   (the outbox's hook, before the engine starts), [`Prepared::attach`] (to the
+//!   chat), [`Attached::spawn`] (its listener and tasks).
 //!
 //! The bridge runs beside the chat and never in its way: while the homeserver is
 //! unreachable, it says so in the log and in `/healthz`, retries with backoff, and
 //! local users chat on.
 
-pub mod appservice;
+mod appservice;
 mod commands;
-pub mod config;
-pub mod directory;
+mod directory;
 pub mod homeserver;
 mod incoming;
-pub mod outbox;
+mod outbox;
 pub mod registration;
-pub mod typing;
+mod start;
+mod typing;
 
 use std::{
     sync::{Arc, RwLock},
@@ -33,15 +36,16 @@ use std::{
 use ruma::UserId;
 use serde::Serialize;
 
-pub use config::{BridgeSettings, Permission, Tokens};
 use homeserver::{Homeserver, HomeserverError};
 pub use incoming::IncomingError;
 use outbox::OutboxHook;
+pub use start::{Attached, Prepared, Running, StartError, prepare};
 
+pub use crate::config::{BridgeSettings, Permission, Tokens};
 use crate::{
-    chat::Chat,
+    chat::{Chat, ChatError, views::User},
     config::ConfigError,
-    store::{Store, UserRow},
+    store::Store,
 };
 
 /// The longest wait between two start-up attempts.
@@ -77,7 +81,7 @@ pub struct Health {
 impl Bridge {
     /// The bridge for these settings, over the chat whose engine runs `outbox`;
     /// refused without tokens.
-    pub fn new(
+    fn new(
         settings: BridgeSettings,
         chat: Chat,
         store: Store,
@@ -115,7 +119,7 @@ impl Bridge {
     /// Checks the homeserver until it is all right, waiting longer after each failure
     /// (1 s, doubling, at most a minute). Each failure is logged and shown in
     /// `/healthz` in plain words; local chat does not wait for any of it.
-    pub async fn start(self: Arc<Self>) {
+    async fn start(self: Arc<Self>) {
         let mut backoff = Duration::from_secs(1);
         loop {
             match self.check().await {
@@ -172,11 +176,11 @@ impl Bridge {
 
     /// Makes sure the puppet `user_id` exists on the homeserver, with its gadka user's
     /// display name; that user, or `None` when it is no puppet of a local user.
-    pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<Option<UserRow>, PuppetError> {
+    pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<Option<User>, PuppetError> {
         let Some(username) = self.settings.puppet_username(user_id) else {
             return Ok(None);
         };
-        let Some(user) = self.store.user_by_username(username).await? else {
+        let Some(user) = self.chat.user_named(username).await? else {
             return Ok(None);
         };
         // Only the stored (lower-case) form of a local username is a puppet, and a
@@ -194,8 +198,17 @@ impl Bridge {
 /// Why a puppet could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PuppetError {
-    #[error("cannot read the user: {0}")]
-    Store(#[from] crate::store::StoreError),
+    #[error("cannot read the user: {}", with_cause(.0))]
+    Chat(#[from] ChatError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
+}
+
+/// A chat error as the bridge logs it: an internal one with its cause, which the
+/// chat keeps from its clients but the bridge's log is the place for.
+fn with_cause(e: &ChatError) -> String {
+    match e {
+        ChatError::Internal(cause) => format!("{e}: {cause:#}"),
+        e => e.to_string(),
+    }
 }

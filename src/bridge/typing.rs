@@ -70,7 +70,7 @@ async fn send(bridge: &Bridge, notice: &TypingNotice) -> Result<(), IncomingErro
     let Ok(room) = OwnedRoomId::try_from(room) else {
         return Ok(());
     };
-    let Some(user) = bridge.store.user(notice.user_id).await? else {
+    let Some(user) = bridge.chat.find_user(notice.user_id).await? else {
         return Ok(());
     };
     let Ok(puppet) = bridge.settings.puppet_id(&user.username) else {
@@ -107,7 +107,7 @@ impl Bridge {
             if self.settings.puppet_username(user_id).is_some() {
                 continue;
             }
-            if let Some(user) = self.store.user_by_matrix_id(user_id.as_str()).await? {
+            if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
                 typing.insert(user.id);
             }
         }

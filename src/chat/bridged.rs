@@ -1,6 +1,9 @@
 //! What the Matrix bridge asks of the chat: the same commands the transports send,
 //! on behalf of a user who has no session here (a Matrix user, acting through the
-//! homeserver's authenticated transaction).
+//! homeserver's authenticated transaction), and the users it needs to find: a
+//! puppet's local user, the gadka user standing for a Matrix user. The bridge keeps
+//! its own rows (portals, Matrix events, its outbox) in the store itself; users are
+//! the chat's, so it asks the chat.
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -12,6 +15,7 @@ use super::{
     events::Event,
     input::{DisplayName, MessageBody, TxnId},
     now_ms,
+    views::User,
 };
 use crate::store::UserRow;
 
@@ -89,6 +93,57 @@ impl Chat {
             None,
         );
         Ok(())
+    }
+
+    /// The user `user_id`, local or from Matrix; `None` when there is none.
+    pub async fn find_user(&self, user_id: i64) -> Result<Option<User>, ChatError> {
+        Ok(self.store().user(user_id).await?.map(User::from))
+    }
+
+    /// The user whose stored username is `username`.
+    pub async fn user_named(&self, username: &str) -> Result<Option<User>, ChatError> {
+        Ok(self
+            .store()
+            .user_by_username(username)
+            .await?
+            .map(User::from))
+    }
+
+    /// The gadka user standing for the Matrix user `matrix_id`, if there is one yet.
+    pub async fn user_on_matrix(&self, matrix_id: &str) -> Result<Option<User>, ChatError> {
+        Ok(self
+            .store()
+            .user_by_matrix_id(matrix_id)
+            .await?
+            .map(User::from))
+    }
+
+    /// The gadka user standing for the Matrix user `matrix_id`, made the first time
+    /// with `display_name`; it has no password, so it cannot log in here.
+    pub async fn matrix_user(
+        &self,
+        matrix_id: &str,
+        display_name: &str,
+    ) -> Result<User, ChatError> {
+        let user = self
+            .store()
+            .matrix_user(matrix_id, display_name, now_ms())
+            .await?;
+        Ok(user.into())
+    }
+
+    /// The other member of a conversation `user_id` is in; `None` when they are in no
+    /// such conversation.
+    pub async fn peer_in(
+        &self,
+        user_id: i64,
+        conversation_id: i64,
+    ) -> Result<Option<i64>, ChatError> {
+        match self.membership(user_id, conversation_id).await {
+            Ok(membership) => Ok(Some(membership.peer_id)),
+            Err(ChatError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets who else hears typing; only the first listener set counts.

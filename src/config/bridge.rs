@@ -2,7 +2,7 @@
 //! configuration file, under the key names mautrix bridges use, so that an admin who
 //! has set up one of those finds the same keys here.
 //!
-//! They are read by serde as part of the file (see `config.rs`), and only from the
+//! They are read by serde as part of the file (see `sections.rs`), and only from the
 //! file: tokens and templates are not things to pass as flags. A bad value is refused
 //! at start in one line naming its key, like every other setting.
 
@@ -16,16 +16,12 @@ use reqwest::Url;
 use ruma::{OwnedServerName, OwnedUserId, ServerName, UserId};
 use serde::{Deserialize, Deserializer};
 
-use crate::config::ConfigError;
-
-/// What `generate-registration` writes in place of a token it has not generated yet;
-/// mautrix's example config says the same.
-pub const TOKEN_PLACEHOLDER: &str = "This value is generated when generating the registration";
+use super::error::ConfigError;
 
 /// `homeserver:` in the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct HomeserverSection {
+pub(super) struct HomeserverSection {
     address: Option<HttpUrl>,
     domain: Option<OwnedServerName>,
 }
@@ -33,7 +29,7 @@ pub(crate) struct HomeserverSection {
 /// `appservice:` in the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct AppserviceSection {
+pub(super) struct AppserviceSection {
     address: Option<HttpUrl>,
     hostname: Option<IpAddr>,
     port: Option<u16>,
@@ -55,7 +51,7 @@ struct BotSection {
 /// `bridge:` in the file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct BridgeSection {
+pub(super) struct BridgeSection {
     username_template: Option<String>,
     displayname_template: Option<String>,
     permissions: Option<BTreeMap<String, Permission>>,
@@ -166,7 +162,7 @@ impl Template {
 
 impl BridgeSettings {
     /// Validates the three sections; `None` (the bridge is off) without `homeserver`.
-    pub(crate) fn from_sections(
+    pub(super) fn from_sections(
         homeserver: Option<HomeserverSection>,
         appservice: AppserviceSection,
         bridge: BridgeSection,
@@ -174,25 +170,25 @@ impl BridgeSettings {
         let Some(homeserver) = homeserver else {
             return Ok(None);
         };
-        let domain = homeserver
-            .domain
-            .ok_or_else(|| invalid("homeserver.domain", "is required with a homeserver"))?;
-        let homeserver_address = homeserver
-            .address
-            .ok_or_else(|| invalid("homeserver.address", "is required with a homeserver"))?;
+        let domain = homeserver.domain.ok_or_else(|| {
+            ConfigError::invalid("homeserver.domain", "is required with a homeserver")
+        })?;
+        let homeserver_address = homeserver.address.ok_or_else(|| {
+            ConfigError::invalid("homeserver.address", "is required with a homeserver")
+        })?;
         let address = appservice.address.ok_or_else(|| {
-            invalid(
+            ConfigError::invalid(
                 "appservice.address",
                 "is required: the URL the homeserver calls the bridge at",
             )
         })?;
         let id = appservice.id.unwrap_or_else(|| "gadka".into());
         if id.is_empty() {
-            return Err(invalid("appservice.id", "must not be empty"));
+            return Err(ConfigError::invalid("appservice.id", "must not be empty"));
         }
         let bot_localpart = appservice.bot.username.unwrap_or_else(|| "gadkabot".into());
         let bot = strict_user_id(&bot_localpart, &domain).map_err(|e| {
-            invalid(
+            ConfigError::invalid(
                 "appservice.bot.username",
                 &format!("{bot_localpart:?}: {e}"),
             )
@@ -201,18 +197,18 @@ impl BridgeSettings {
             or_default(&bridge.username_template, "gadka_{username}"),
             "{username}",
         )
-        .map_err(|why| invalid("bridge.username_template", &why))?;
+        .map_err(|why| ConfigError::invalid("bridge.username_template", &why))?;
         // A username is letters, digits, `.`, `_` and `-`; the template around it must
         // make a valid localpart, and must not take the bot's.
         let sample = username_template.apply("x");
         strict_user_id(&sample, &domain).map_err(|e| {
-            invalid(
+            ConfigError::invalid(
                 "bridge.username_template",
                 &format!("makes no valid Matrix ID: {e}"),
             )
         })?;
         if username_template.extract(bot.localpart()).is_some() {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "bridge.username_template",
                 "would give a gadka user the bot's Matrix ID",
             ));
@@ -221,11 +217,12 @@ impl BridgeSettings {
             or_default(&bridge.displayname_template, "{displayname} (gadka)"),
             "{displayname}",
         )
-        .map_err(|why| invalid("bridge.displayname_template", &why))?;
+        .map_err(|why| ConfigError::invalid("bridge.displayname_template", &why))?;
         let permissions = match bridge.permissions {
             Some(permissions) => {
                 for key in permissions.keys() {
-                    check_permission_key(key).map_err(|why| invalid("bridge.permissions", &why))?;
+                    check_permission_key(key)
+                        .map_err(|why| ConfigError::invalid("bridge.permissions", &why))?;
                 }
                 permissions
             }
@@ -265,7 +262,7 @@ impl BridgeSettings {
     /// The tokens, or the line telling the admin how to make them.
     pub fn require_tokens(&self) -> Result<&Tokens, ConfigError> {
         self.tokens.as_ref().ok_or_else(|| {
-            invalid(
+            ConfigError::invalid(
                 "appservice.as_token",
                 "no tokens yet: run `gadka generate-registration --config FILE` and give the registration to the homeserver",
             )
@@ -336,13 +333,6 @@ fn check_permission_key(key: &str) -> Result<(), String> {
         Err(format!(
             "{key:?} is neither \"*\", a server name nor a Matrix ID"
         ))
-    }
-}
-
-fn invalid(key: &str, why: &str) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.to_owned(),
-        why: why.to_owned(),
     }
 }
 

@@ -1,0 +1,213 @@
+//! What each outbox row does on Matrix: a message sent as its sender's puppet, a
+//! receipt as the reader's, a portal room made, a puppet renamed.
+
+use std::time::Duration;
+
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
+
+use super::{Outgoing, Parsed};
+use crate::{
+    bridge::{Bridge, PuppetError, homeserver::HomeserverError, with_cause},
+    chat::ChatError,
+};
+
+/// The longest wait before retrying a row.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Why a row could not be carried out.
+#[derive(Debug, thiserror::Error)]
+enum CarryError {
+    #[error("cannot read the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("{}", with_cause(.0))]
+    Chat(#[from] ChatError),
+    #[error(transparent)]
+    Homeserver(#[from] HomeserverError),
+    /// A row that can never be carried out (it is dropped).
+    #[error("{0}")]
+    Void(String),
+}
+
+impl CarryError {
+    fn is_permanent(&self) -> bool {
+        match self {
+            Self::Store(_) | Self::Chat(_) => false,
+            Self::Homeserver(e) => e.is_permanent(),
+            Self::Void(_) => true,
+        }
+    }
+}
+
+/// Tries one row until it is done or cannot ever be, waiting longer after each
+/// failure; later rows of its lane wait behind it, which keeps them in order.
+pub(super) async fn carry_until_done(bridge: &Bridge, row: &Parsed) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match carry(bridge, row).await {
+            Ok(()) => break,
+            Err(e) if e.is_permanent() => {
+                tracing::warn!(row = row.id, error = %e, "dropped an outbox row that cannot be sent");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(row = row.id, retry_in = ?backoff, error = %e, "cannot send to Matrix now");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    // A failed delete sends the row again later, which its txnId makes harmless.
+    if let Err(e) = bridge.store.delete_outbox_row(row.id).await {
+        tracing::warn!(row = row.id, error = %e, "cannot forget a sent outbox row");
+    }
+}
+
+async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
+    let outgoing = row
+        .outgoing
+        .as_ref()
+        .map_err(|e| CarryError::Void(format!("an outbox row that does not parse: {e}")))?;
+    match *outgoing {
+        Outgoing::Message {
+            conversation_id,
+            seq,
+            sender_id,
+            ref body,
+        } => {
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, sender_id).await?;
+            let txn_id = OwnedTransactionId::from(row.id.to_string());
+            let event = bridge
+                .homeserver
+                .send_text(room, txn_id, &puppet, body)
+                .await?;
+            bridge
+                .store
+                .record_matrix_event(event.as_str(), conversation_id, seq)
+                .await?;
+            Ok(())
+        }
+        Outgoing::Receipt {
+            conversation_id,
+            reader_id,
+            peer_id,
+            up_to_seq,
+        } => {
+            // The newest message from Matrix the marker passed; none: nothing to mark.
+            let Some(event) = bridge
+                .store
+                .matrix_event_up_to(conversation_id, peer_id, up_to_seq)
+                .await?
+            else {
+                return Ok(());
+            };
+            let event = OwnedEventId::try_from(event).map_err(|e| {
+                CarryError::Void(format!("a Matrix message without an event id: {e}"))
+            })?;
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, reader_id).await?;
+            bridge.homeserver.read_receipt(room, event, &puppet).await?;
+            Ok(())
+        }
+        Outgoing::Portal {
+            conversation_id,
+            local_id,
+            matrix_id,
+        } => make_portal(bridge, conversation_id, local_id, matrix_id).await,
+        Outgoing::Profile {
+            user_id,
+            ref display_name,
+        } => {
+            let puppet = puppet(bridge, user_id).await?;
+            let wanted = bridge.settings.displayname_template.apply(display_name);
+            // A puppet not made yet gets its name from the database when it is; one
+            // that has the name already (a row carried twice) needs no new member
+            // event in every room.
+            match bridge.homeserver.display_name(&puppet).await {
+                Ok(Some(shown)) if shown == wanted => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.errcode() == Some("M_NOT_FOUND") => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            bridge.homeserver.set_display_name(&puppet, &wanted).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Makes the portal of a conversation opened from gadka: the local member's puppet
+/// creates a direct room and invites the Matrix member. Nothing when the
+/// conversation has a portal already (the Matrix user invited the puppet first). A
+/// room the puppet made for it before, whose id was never recorded (the bridge
+/// stopped in between), becomes the portal instead of a second room.
+async fn make_portal(
+    bridge: &Bridge,
+    conversation_id: i64,
+    local_id: i64,
+    matrix_id: i64,
+) -> Result<(), CarryError> {
+    let _portals = bridge.portals.lock().await;
+    if bridge.store.portal_room(conversation_id).await?.is_some() {
+        return Ok(());
+    }
+    let peer = bridge
+        .chat
+        .find_user(matrix_id)
+        .await?
+        .and_then(|user| user.matrix_id)
+        .ok_or_else(|| CarryError::Void(format!("user {matrix_id} is not on Matrix")))?;
+    let peer = OwnedUserId::try_from(peer)
+        .map_err(|e| CarryError::Void(format!("a Matrix user without a Matrix ID: {e}")))?;
+    let puppet = puppet(bridge, local_id).await?;
+    bridge.ensure_puppet(&puppet).await.map_err(|e| match e {
+        PuppetError::Chat(e) => CarryError::Chat(e),
+        PuppetError::Homeserver(e) => CarryError::Homeserver(e),
+    })?;
+    // A room made just before the bridge stopped, and never recorded, is taken up
+    // rather than made twice: the peer would see two invites.
+    let room = match bridge.homeserver.find_dm(&puppet, conversation_id).await? {
+        Some(room) => room,
+        None => {
+            bridge
+                .homeserver
+                .create_dm(&puppet, &peer, conversation_id)
+                .await?
+        }
+    };
+    bridge
+        .store
+        .set_portal(
+            conversation_id,
+            room.as_str(),
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await?;
+    tracing::info!(%room, conversation_id, "a portal opened from gadka");
+    Ok(())
+}
+
+/// The portal room of a conversation.
+async fn portal(bridge: &Bridge, conversation_id: i64) -> Result<OwnedRoomId, CarryError> {
+    let room = bridge
+        .store
+        .portal_room(conversation_id)
+        .await?
+        .ok_or_else(|| {
+            CarryError::Void(format!("conversation {conversation_id} has no portal room"))
+        })?;
+    OwnedRoomId::try_from(room)
+        .map_err(|e| CarryError::Void(format!("a portal that is no room id: {e}")))
+}
+
+/// The puppet of a local user.
+async fn puppet(bridge: &Bridge, user_id: i64) -> Result<OwnedUserId, CarryError> {
+    let user = bridge
+        .chat
+        .find_user(user_id)
+        .await?
+        .ok_or_else(|| CarryError::Void(format!("no user {user_id}")))?;
+    bridge
+        .settings
+        .puppet_id(&user.username)
+        .map_err(|e| CarryError::Void(format!("no puppet for {}: {e}", user.username)))
+}

@@ -1,0 +1,108 @@
+//! The outbox's [`TxnHook`]: the rows that go into a batch's own transaction.
+
+use std::{collections::HashSet, sync::RwLock};
+
+use super::{Outgoing, TOPIC};
+use crate::{
+    chat::committed::{Committed, TxnHook},
+    store::OutboxEntry,
+};
+
+/// Adds an outbox row for every message to a user who lives on Matrix, for every
+/// read marker a local user moves over their messages, and for every local user's
+/// new display name (their puppet's).
+///
+/// It runs inside the writer, which must never wait, so it knows those users from
+/// memory: the set is read at start and grows before a Matrix user's first
+/// conversation opens, so no message to one is committed without its row.
+pub struct OutboxHook {
+    matrix_users: RwLock<HashSet<i64>>,
+}
+
+impl OutboxHook {
+    /// A hook that knows these Matrix users.
+    pub fn new(matrix_users: impl IntoIterator<Item = i64>) -> Self {
+        Self {
+            matrix_users: RwLock::new(matrix_users.into_iter().collect()),
+        }
+    }
+
+    /// Adds a user who lives on Matrix.
+    pub fn add_matrix_user(&self, user_id: i64) {
+        self.matrix_users
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user_id);
+    }
+
+    /// Whether `user_id` lives on Matrix.
+    pub(crate) fn is_matrix_user(&self, user_id: i64) -> bool {
+        self.matrix_users
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&user_id)
+    }
+}
+
+impl TxnHook for OutboxHook {
+    fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>) {
+        let outgoing = match event {
+            Committed::Message {
+                message,
+                recipient_id,
+                ..
+            } if self.is_matrix_user(*recipient_id) => Outgoing::Message {
+                conversation_id: message.conversation_id,
+                seq: message.seq,
+                sender_id: message.sender_id,
+                body: message.body.clone(),
+            },
+            // A Matrix user's own marker came from Matrix: it is not sent back.
+            Committed::Marker {
+                conversation_id,
+                user_id,
+                peer_id,
+                up_to_seq,
+                ..
+            } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(*user_id) => {
+                Outgoing::Receipt {
+                    conversation_id: *conversation_id,
+                    reader_id: *user_id,
+                    peer_id: *peer_id,
+                    up_to_seq: *up_to_seq,
+                }
+            }
+            Committed::Conversation {
+                conversation_id,
+                members: [first, second],
+            } if self.is_matrix_user(*first) != self.is_matrix_user(*second) => {
+                let (local_id, matrix_id) = if self.is_matrix_user(*first) {
+                    (*second, *first)
+                } else {
+                    (*first, *second)
+                };
+                Outgoing::Portal {
+                    conversation_id: *conversation_id,
+                    local_id,
+                    matrix_id,
+                }
+            }
+            // A Matrix user has no puppet: their new name came from Matrix.
+            Committed::Profile {
+                user_id,
+                display_name,
+            } if !self.is_matrix_user(*user_id) => Outgoing::Profile {
+                user_id: *user_id,
+                display_name: display_name.clone(),
+            },
+            _ => return,
+        };
+        match serde_json::to_string(&outgoing) {
+            Ok(payload) => rows.push(OutboxEntry {
+                topic: TOPIC,
+                payload,
+            }),
+            Err(e) => tracing::error!(error = %e, "cannot encode an outbox row"),
+        }
+    }
+}
