@@ -13,6 +13,7 @@ use gadka::{
         views::{Message, Posted},
     },
     config::Durability,
+    ids::{ConversationId, Pair, Seq, UserId},
     store::{NewMessage, NewUser, Store},
     ws::frames::{self, Reply},
 };
@@ -88,19 +89,18 @@ fn batch_insert(c: &mut Criterion) {
                 .await
                 .expect("insert")
                 .expect("new");
-            users.push(user.id);
+            users.push(UserId::new(user.id));
         }
         (store, users)
     });
     let _entered = runtime.enter();
     let mut writer = store.batch_writer().expect("a batch writer");
     writer.begin().expect("begin");
-    let conversations: Vec<(i64, i64)> = users[1..]
+    let conversations: Vec<(ConversationId, UserId)> = users[1..]
         .iter()
         .map(|peer| {
-            let (id, _) = writer
-                .create_conversation(users[0], *peer, 0)
-                .expect("create");
+            let pair = Pair::new(users[0], *peer).expect("two users");
+            let (id, _) = writer.create_conversation(pair, 0).expect("create");
             (id, *peer)
         })
         .collect();
@@ -118,7 +118,7 @@ fn batch_insert(c: &mut Criterion) {
             |txn| {
                 writer.begin().expect("begin");
                 let per_conversation = (BATCH / conversations.len()) as i64;
-                let counts: Vec<(i64, i64)> = conversations
+                let counts: Vec<(ConversationId, i64)> = conversations
                     .iter()
                     .map(|(id, _)| (*id, per_conversation))
                     .collect();
@@ -127,14 +127,16 @@ fn batch_insert(c: &mut Criterion) {
                     .iter()
                     .zip(&conversations)
                     .flat_map(|((id, last), (_, sender))| {
-                        (last - per_conversation + 1..=*last).map(move |seq| NewMessage {
-                            conversation_id: *id,
-                            seq,
-                            sender_id: *sender,
-                            body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
-                                .into(),
-                            txn_id: Some(format!("b{txn}-{id}-{seq}")),
-                            created_at: 0,
+                        (last.get() - per_conversation + 1..=last.get()).map(move |seq| {
+                            NewMessage {
+                                conversation_id: *id,
+                                seq: Seq::new(seq),
+                                sender_id: *sender,
+                                body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
+                                    .into(),
+                                txn_id: Some(format!("b{txn}-{id}-{seq}")),
+                                created_at: 0,
+                            }
                         })
                     })
                     .collect();

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod ids;
 pub mod metrics;
 pub mod startup;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::{
         extract::{AppJson, AppPath, AppQuery, OptionalJson},
         integer::{Id, integer, optional_integer, optional_text_integer},
     },
+    ids::ConversationId,
 };
 
 /// The one rule the document cannot state is that the other user is not the caller.
@@ -196,7 +197,7 @@ async fn send(
         .chat
         .send(
             &session,
-            SendTo::Conversation(id),
+            SendTo::Conversation(ConversationId::new(id)),
             &req.body,
             req.txn_id.as_deref(),
             None,

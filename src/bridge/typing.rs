@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::{Bridge, IncomingError, outbox::OutboxHook};
 use crate::chat::{ChatError, TypingListener};
+use crate::ids::UserId;
 
 /// How long Matrix shows a puppet typing unless told it stopped.
 const TYPING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,7 +44,7 @@ impl TypingRelay {
 
 impl TypingListener for TypingRelay {
     fn typing(&self, conversation_id: i64, user_id: i64, peer_id: i64, typing: bool) {
-        if self.outbox.is_matrix_user(peer_id) {
+        if self.outbox.is_matrix_user(UserId::new(peer_id)) {
             // Full: the homeserver is slow; this notice is not worth waiting for.
             let _ = self.queue.try_send(TypingNotice {
                 conversation_id,

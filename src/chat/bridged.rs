@@ -17,7 +17,10 @@ use super::{
     now_ms,
     views::User,
 };
-use crate::store::UserRow;
+use crate::{
+    ids::{ConversationId, Seq, UserId},
+    store::UserRow,
+};
 
 /// Hears every typing notice a local user gives, besides the peer's sockets: the
 /// Matrix bridge, for peers who live on Matrix. Called inline; must never wait.
@@ -66,12 +69,12 @@ impl Chat {
         let (id, _created) = self
             .engine()
             .request(|reply| Command::Open {
-                user_id,
-                peer_id,
+                user_id: UserId::new(user_id),
+                peer_id: UserId::new(peer_id),
                 reply,
             })
             .await?;
-        Ok(id)
+        Ok(id.get())
     }
 
     /// Tells the other member of a conversation that `user_id` is typing or stopped,
@@ -209,8 +212,8 @@ impl Grouped {
         let txn_id = TxnId::parse(txn_id)?;
         let (reply, answer) = oneshot::channel();
         self.commands.push(Command::Send {
-            sender_id,
-            to: SendTo::Conversation(conversation_id),
+            sender_id: UserId::new(sender_id),
+            to: SendTo::Conversation(ConversationId::new(conversation_id)),
             body: body.into_string(),
             txn_id: Some(txn_id.into_string()),
             origin: None,
@@ -225,9 +228,9 @@ impl Grouped {
     pub fn read_as(&mut self, user_id: i64, conversation_id: i64, seq: i64) {
         let (reply, answer) = oneshot::channel();
         self.commands.push(Command::Read {
-            user_id,
-            conversation_id,
-            up_to_seq: Some(seq),
+            user_id: UserId::new(user_id),
+            conversation_id: ConversationId::new(conversation_id),
+            up_to_seq: Some(Seq::new(seq)),
             origin: None,
             reply,
         });
@@ -240,7 +243,7 @@ impl Grouped {
         let display_name = DisplayName::parse(display_name)?;
         let (reply, answer) = oneshot::channel();
         self.commands.push(Command::Profile {
-            user_id,
+            user_id: UserId::new(user_id),
             display_name: display_name.as_str().to_owned(),
             reply,
         });

@@ -23,6 +23,7 @@ use super::{
 };
 use crate::{
     hub::ConnectionId,
+    ids::{ConversationId, Seq, UserId},
     store::{ConversationList, ConversationOfUser, MessageRow},
 };
 
@@ -30,16 +31,16 @@ use crate::{
 /// user (opened on the way if it does not exist yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendTo {
-    Conversation(i64),
-    User(i64),
+    Conversation(ConversationId),
+    User(UserId),
 }
 
 impl SendTo {
     /// The target of a send that names either a conversation or a user, never both.
     pub fn parse(conversation_id: Option<i64>, to_user: Option<i64>) -> Result<Self, ChatError> {
         match (conversation_id, to_user) {
-            (Some(id), None) => Ok(Self::Conversation(id)),
-            (None, Some(user)) => Ok(Self::User(user)),
+            (Some(id), None) => Ok(Self::Conversation(ConversationId::new(id))),
+            (None, Some(user)) => Ok(Self::User(UserId::new(user))),
             _ => Err(ChatError::invalid(
                 "conversation_id",
                 "give either conversation_id or to_user",
@@ -88,12 +89,12 @@ impl Chat {
         let (id, created) = self
             .engine()
             .request(|reply| Command::Open {
-                user_id: me.user_id,
-                peer_id,
+                user_id: me.user(),
+                peer_id: UserId::new(peer_id),
                 reply,
             })
             .await?;
-        let m = self.membership(me.user_id, id).await?;
+        let m = self.membership(me.user_id, id.get()).await?;
         let list = self
             .store()
             .conversation_list_of(me.user_id, &[m], OPEN_MESSAGES)
@@ -174,7 +175,7 @@ impl Chat {
         let answer = self
             .engine()
             .submit(|reply| Command::Send {
-                sender_id: me.user_id,
+                sender_id: me.user(),
                 to,
                 body: body.into_string(),
                 txn_id: txn_id.map(TxnId::into_string),
@@ -223,9 +224,9 @@ impl Chat {
         let outcome = self
             .engine()
             .request(|reply| Command::Read {
-                user_id: me.user_id,
-                conversation_id,
-                up_to_seq,
+                user_id: me.user(),
+                conversation_id: ConversationId::new(conversation_id),
+                up_to_seq: up_to_seq.map(Seq::new),
                 origin,
                 reply,
             })
@@ -234,7 +235,7 @@ impl Chat {
         let last_read_seq = match outcome.moved_to {
             Some(marker) => {
                 self.publish(&[me.user_id], &Event::Unread(unread.clone()), origin);
-                marker
+                marker.get()
             }
             None => {
                 self.membership(me.user_id, conversation_id)

@@ -21,6 +21,7 @@ use super::{
     ConversationOfUser, ConversationRow, MessageRow, Store, StoreError, UserRow, memberships,
     messages, unread, users,
 };
+use crate::ids::{ConversationId, Pair, UserId};
 
 /// Everything a conversation list shows, read in one consistent snapshot.
 #[derive(Debug, Default)]
@@ -52,47 +53,48 @@ impl Store {
     /// The direct conversation of a pair, if it exists.
     pub async fn direct_conversation(
         &self,
-        a: i64,
-        b: i64,
+        pair: Pair,
     ) -> Result<Option<ConversationRow>, StoreError> {
-        let (low, high) = (Ord::min(a, b), Ord::max(a, b));
         Ok(conversation::Entity::find()
-            .filter(conversation::Column::UserLow.eq(low))
-            .filter(conversation::Column::UserHigh.eq(high))
+            .filter(conversation::Column::UserLow.eq(pair.low()))
+            .filter(conversation::Column::UserHigh.eq(pair.high()))
             .one(&self.db)
             .await?
             .map(Into::into))
     }
 
-    /// The members `(id, low, high)` of those conversations that exist.
+    /// The members of those conversations that exist.
     pub async fn conversation_members(
         &self,
-        ids: impl IntoIterator<Item = i64>,
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        self.members_where(conversation::Column::Id.is_in(ids).into())
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
+        self.members_where(conversation::Column::Id.is_in(ids.iter().copied()).into())
             .await
     }
 
-    /// The conversations `(id, low, high)` of those pairs (each `low < high`) that have one.
+    /// The conversations of those pairs that have one.
     pub async fn conversations_of_pairs(
         &self,
-        pairs: &[(i64, i64)],
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        pairs: &[Pair],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        let any = pairs.iter().fold(Condition::any(), |any, (low, high)| {
+        let any = pairs.iter().fold(Condition::any(), |any, pair| {
             any.add(
                 Condition::all()
-                    .add(conversation::Column::UserLow.eq(*low))
-                    .add(conversation::Column::UserHigh.eq(*high)),
+                    .add(conversation::Column::UserLow.eq(pair.low()))
+                    .add(conversation::Column::UserHigh.eq(pair.high())),
             )
         });
         self.members_where(any).await
     }
 
-    async fn members_where(&self, filter: Condition) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        conversation::Entity::find()
+    async fn members_where(
+        &self,
+        filter: Condition,
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
+        let rows: Vec<(ConversationId, UserId, UserId)> = conversation::Entity::find()
             .select_only()
             .columns([
                 conversation::Column::Id,
@@ -102,8 +104,15 @@ impl Store {
             .filter(filter)
             .into_tuple()
             .all(&self.db)
-            .await
-            .map_err(StoreError::from)
+            .await?;
+        rows.into_iter()
+            .map(|(id, low, high)| {
+                let pair = Pair::new(low, high).ok_or(StoreError::Inconsistent(
+                    "a conversation has one member twice",
+                ))?;
+                Ok((id, pair))
+            })
+            .collect()
     }
 
     /// One of `user_id`'s conversations with both markers; `None` when it does not

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::{ConversationOfUser, MessageRow, Store, StoreError, memberships};
+use crate::ids::UserId;
 
 impl Store {
     /// The messages already stored under these `(sender, txn_id)` keys, in one query:
@@ -20,7 +21,7 @@ impl Store {
     /// the planner reads in one pass however many keys there are.
     pub async fn messages_by_txn(
         &self,
-        keys: &[(i64, &str)],
+        keys: &[(UserId, &str)],
     ) -> Result<Vec<MessageRow>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());

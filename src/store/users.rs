@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError, UserRow, is_unique_violation};
+use crate::ids::UserId;
 
 /// A new account's row.
 pub struct NewUser<'a> {
@@ -60,14 +61,11 @@ impl Store {
     }
 
     /// Which of these users exist.
-    pub async fn existing_users(
-        &self,
-        ids: impl IntoIterator<Item = i64>,
-    ) -> Result<Vec<i64>, StoreError> {
+    pub async fn existing_users(&self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
         user::Entity::find()
             .select_only()
             .column(user::Column::Id)
-            .filter(user::Column::Id.is_in(ids))
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
             .into_tuple()
             .all(&self.db)
             .await
@@ -126,7 +124,7 @@ pub(super) async fn by_ids(
         return Ok(Vec::new());
     }
     Ok(user::Entity::find()
-        .filter(user::Column::Id.is_in(ids))
+        .filter(user::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()

@@ -5,6 +5,7 @@ use std::{collections::HashSet, sync::RwLock};
 use super::{Outgoing, TOPIC};
 use crate::{
     chat::committed::{Committed, TxnHook},
+    ids::UserId,
     store::OutboxEntry,
 };
 
@@ -36,11 +37,11 @@ impl OutboxHook {
     }
 
     /// Whether `user_id` lives on Matrix.
-    pub(crate) fn is_matrix_user(&self, user_id: i64) -> bool {
+    pub(crate) fn is_matrix_user(&self, user_id: UserId) -> bool {
         self.matrix_users
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&user_id)
+            .contains(&user_id.get())
     }
 }
 
@@ -66,25 +67,25 @@ impl TxnHook for OutboxHook {
                 ..
             } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(*user_id) => {
                 Outgoing::Receipt {
-                    conversation_id: *conversation_id,
-                    reader_id: *user_id,
-                    peer_id: *peer_id,
-                    up_to_seq: *up_to_seq,
+                    conversation_id: conversation_id.get(),
+                    reader_id: user_id.get(),
+                    peer_id: peer_id.get(),
+                    up_to_seq: up_to_seq.get(),
                 }
             }
             Committed::Conversation {
                 conversation_id,
-                members: [first, second],
-            } if self.is_matrix_user(*first) != self.is_matrix_user(*second) => {
-                let (local_id, matrix_id) = if self.is_matrix_user(*first) {
-                    (*second, *first)
+                members,
+            } if self.is_matrix_user(members.low()) != self.is_matrix_user(members.high()) => {
+                let (local_id, matrix_id) = if self.is_matrix_user(members.low()) {
+                    (members.high(), members.low())
                 } else {
-                    (*first, *second)
+                    (members.low(), members.high())
                 };
                 Outgoing::Portal {
-                    conversation_id: *conversation_id,
-                    local_id,
-                    matrix_id,
+                    conversation_id: conversation_id.get(),
+                    local_id: local_id.get(),
+                    matrix_id: matrix_id.get(),
                 }
             }
             // A Matrix user has no puppet: their new name came from Matrix.
@@ -92,7 +93,7 @@ impl TxnHook for OutboxHook {
                 user_id,
                 display_name,
             } if !self.is_matrix_user(*user_id) => Outgoing::Profile {
-                user_id: *user_id,
+                user_id: user_id.get(),
                 display_name: display_name.clone(),
             },
             _ => return,

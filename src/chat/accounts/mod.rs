@@ -20,7 +20,10 @@ use super::{
     now_ms,
     views::{Profile, User},
 };
-use crate::store::{NewSession, NewUser};
+use crate::{
+    ids::{Pair, UserId},
+    store::{NewSession, NewUser},
+};
 
 impl Chat {
     /// Creates an account and logs it in.
@@ -164,7 +167,7 @@ impl Chat {
         let user = self
             .engine()
             .request(|reply| Command::Profile {
-                user_id,
+                user_id: UserId::new(user_id),
                 display_name: display_name.as_str().to_owned(),
                 reply,
             })
@@ -205,11 +208,11 @@ impl Chat {
     /// (F1 `get_user`).
     pub async fn profile(&self, viewer: &Session, user_id: i64) -> Result<Profile, ChatError> {
         let user = self.user(user_id).await?;
-        let conversation_id = self
-            .store()
-            .direct_conversation(viewer.user_id, user_id)
-            .await?
-            .map(|c| c.id);
+        // Myself: no pair, no conversation.
+        let conversation_id = match Pair::new(viewer.user(), UserId::new(user_id)) {
+            Some(pair) => self.store().direct_conversation(pair).await?.map(|c| c.id),
+            None => None,
+        };
         Ok(Profile {
             id: user.id,
             username: user.username.clone(),

@@ -7,6 +7,8 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::UserId;
+
 /// The file beside the database that keeps the generated signing secret.
 pub const SECRET_FILE: &str = "session.key";
 
@@ -17,6 +19,13 @@ pub struct Session {
     pub user_id: i64,
     /// When it expires, in Unix seconds.
     pub expires_at: i64,
+}
+
+impl Session {
+    /// The user it belongs to, as the engine takes it.
+    pub fn user(&self) -> UserId {
+        UserId::new(self.user_id)
+    }
 }
 
 /// A freshly issued token and how long it is valid.

@@ -4,15 +4,14 @@
 
 use std::collections::HashMap;
 
-use tokio::sync::oneshot;
-
 use super::{
-    GroupReply, ProfileReply, ReadOutcome, SendOutcome, SendReply, lost,
+    GroupReply, OpenReply, ProfileReply, ReadOutcome, ReadReply, SendOutcome, SendReply, lost,
     plan::{Planned, Target},
     transact::Done,
 };
 use crate::{
     chat::ChatError,
+    ids::{ConversationId, Pair, UserId},
     store::{BatchWriter, MessageRow, StoreError, UserRow},
 };
 
@@ -21,7 +20,7 @@ pub(super) fn answers(
     db: &mut dyn BatchWriter,
     planned: Vec<Planned>,
     done: Vec<Done>,
-    created: &HashMap<(i64, i64), i64>,
+    created: &HashMap<Pair, ConversationId>,
 ) -> Vec<Answer> {
     let mut originals = originals(db, &planned, &done);
     // What each command came to, for a later send of the same `txn_id` (`SameAs`).
@@ -100,8 +99,8 @@ fn originals(
     db: &mut dyn BatchWriter,
     planned: &[Planned],
     done: &[Done],
-) -> Result<HashMap<(i64, String), MessageRow>, StoreError> {
-    let keys: Vec<(i64, &str)> = planned
+) -> Result<HashMap<(UserId, String), MessageRow>, StoreError> {
+    let keys: Vec<(UserId, &str)> = planned
         .iter()
         .zip(done)
         .filter_map(|(p, d)| match (p, d) {
@@ -122,21 +121,15 @@ fn originals(
     Ok(db
         .messages_by_txn(&keys)?
         .into_iter()
-        .filter_map(|row| Some(((row.sender_id, row.txn_id.clone()?), row)))
+        .filter_map(|row| Some(((UserId::new(row.sender_id), row.txn_id.clone()?), row)))
         .collect())
 }
 
 /// One command's answer, with where it goes.
 pub(super) enum Answer {
     Send(SendReply, Result<SendOutcome, ChatError>),
-    Read(
-        oneshot::Sender<Result<ReadOutcome, ChatError>>,
-        Result<ReadOutcome, ChatError>,
-    ),
-    Open(
-        oneshot::Sender<Result<(i64, bool), ChatError>>,
-        Result<(i64, bool), ChatError>,
-    ),
+    Read(ReadReply, Result<ReadOutcome, ChatError>),
+    Open(OpenReply, Result<(ConversationId, bool), ChatError>),
     Profile(ProfileReply, Result<UserRow, ChatError>),
     Group(GroupReply, Result<(), ChatError>),
 }

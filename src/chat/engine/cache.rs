@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::{Command, plan::Target};
 use crate::{
     chat::{ChatError, SendTo},
+    ids::{ConversationId, Pair, UserId},
     store::{BatchWriter, StoreError},
 };
 
@@ -19,10 +20,8 @@ const CACHE_ENTRIES: usize = 200_000;
 /// The members of the conversations the writer has seen, both ways round.
 #[derive(Default)]
 pub(super) struct MemberCache {
-    /// conversation → (low, high) member ids.
-    members: HashMap<i64, (i64, i64)>,
-    /// (low, high) → conversation.
-    pairs: HashMap<(i64, i64), i64>,
+    members: HashMap<ConversationId, Pair>,
+    pairs: HashMap<Pair, ConversationId>,
 }
 
 impl MemberCache {
@@ -53,10 +52,10 @@ impl MemberCache {
                     sender_id,
                     to: SendTo::User(peer),
                     ..
-                } => pairs.extend(pair(*sender_id, *peer)),
+                } => pairs.extend(Pair::new(*sender_id, *peer)),
                 Command::Open {
                     user_id, peer_id, ..
-                } => pairs.extend(pair(*user_id, *peer_id)),
+                } => pairs.extend(Pair::new(*user_id, *peer_id)),
                 Command::Profile { .. } | Command::Group { .. } | Command::GroupKey { .. } => {}
             }
         }
@@ -70,13 +69,13 @@ impl MemberCache {
         if !ids.is_empty() {
             ids.sort_unstable();
             ids.dedup();
-            for (id, low, high) in db.conversation_members(&ids)? {
-                self.remember(id, (low, high));
+            for (id, pair) in db.conversation_members(&ids)? {
+                self.remember(id, pair);
             }
         }
         if !pairs.is_empty() {
-            for (id, low, high) in db.conversations_of_pairs(&pairs)? {
-                self.remember(id, (low, high));
+            for (id, pair) in db.conversations_of_pairs(&pairs)? {
+                self.remember(id, pair);
             }
         }
         Ok(())
@@ -87,8 +86,8 @@ impl MemberCache {
         &self,
         db: &mut dyn BatchWriter,
         commands: &[Command],
-    ) -> Result<Vec<i64>, StoreError> {
-        let mut peers: Vec<i64> = commands
+    ) -> Result<Vec<UserId>, StoreError> {
+        let mut peers: Vec<UserId> = commands
             .iter()
             .filter_map(|command| match command {
                 Command::Send {
@@ -101,7 +100,9 @@ impl MemberCache {
                 } => Some((*user_id, *peer_id)),
                 _ => None,
             })
-            .filter(|(me, peer)| pair(*me, *peer).is_some_and(|p| !self.pairs.contains_key(&p)))
+            .filter(|(me, peer)| {
+                Pair::new(*me, *peer).is_some_and(|p| !self.pairs.contains_key(&p))
+            })
             .map(|(_, peer)| peer)
             .collect();
         if peers.is_empty() {
@@ -114,33 +115,33 @@ impl MemberCache {
         Ok(peers)
     }
 
-    pub(super) fn remember(&mut self, id: i64, members: (i64, i64)) {
-        self.members.insert(id, members);
-        self.pairs.insert(members, id);
+    pub(super) fn remember(&mut self, id: ConversationId, pair: Pair) {
+        self.members.insert(id, pair);
+        self.pairs.insert(pair, id);
     }
 
     /// The conversation and the other member, if `user_id` is a member. One the user is
     /// not in is "not found", exactly like one that does not exist.
     pub(super) fn member_of(
         &self,
-        conversation_id: i64,
-        user_id: i64,
-    ) -> Result<(Target, i64), ChatError> {
-        match self.members.get(&conversation_id) {
-            Some(&(low, high)) if low == user_id => Ok((Target::Existing(conversation_id), high)),
-            Some(&(low, high)) if high == user_id => Ok((Target::Existing(conversation_id), low)),
-            _ => Err(ChatError::NotFound("conversation")),
-        }
+        conversation_id: ConversationId,
+        user_id: UserId,
+    ) -> Result<(Target, UserId), ChatError> {
+        self.members
+            .get(&conversation_id)
+            .and_then(|pair| pair.other(user_id))
+            .map(|peer| (Target::Existing(conversation_id), peer))
+            .ok_or(ChatError::NotFound("conversation"))
     }
 
     /// The direct conversation of `me` and `peer`, existing or to create.
     pub(super) fn pair_target(
         &self,
-        me: i64,
-        peer: i64,
-        missing_peers: &[i64],
-    ) -> Result<(Target, i64), ChatError> {
-        let Some(key) = pair(me, peer) else {
+        me: UserId,
+        peer: UserId,
+        missing_peers: &[UserId],
+    ) -> Result<(Target, UserId), ChatError> {
+        let Some(key) = Pair::new(me, peer) else {
             return Err(ChatError::invalid(
                 "user_id",
                 "a conversation needs another user",
@@ -154,9 +155,4 @@ impl MemberCache {
         }
         Ok((Target::New(key), peer))
     }
-}
-
-/// The ordered pair of two different users.
-fn pair(a: i64, b: i64) -> Option<(i64, i64)> {
-    (a != b).then_some((Ord::min(a, b), Ord::max(a, b)))
 }

@@ -14,7 +14,11 @@
 use std::sync::Arc;
 
 use crate::chat::views::Posted;
-use crate::{hub::ConnectionId, store::OutboxEntry};
+use crate::{
+    hub::ConnectionId,
+    ids::{ConversationId, Pair, Seq, UserId},
+    store::OutboxEntry,
+};
 
 /// A change the engine committed.
 #[derive(Debug, Clone)]
@@ -22,24 +26,27 @@ pub enum Committed {
     /// A new message (never a replayed duplicate).
     Message {
         message: Arc<Posted>,
-        recipient_id: i64,
+        recipient_id: UserId,
         /// The socket it came from, which is answered with `sent` instead.
         origin: Option<ConnectionId>,
     },
     /// A member's read marker moved forward.
     Marker {
-        conversation_id: i64,
-        user_id: i64,
-        peer_id: i64,
-        up_to_seq: i64,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        peer_id: UserId,
+        up_to_seq: Seq,
         origin: Option<ConnectionId>,
     },
     /// A user's display name changed.
-    Profile { user_id: i64, display_name: String },
+    Profile {
+        user_id: UserId,
+        display_name: String,
+    },
     /// A direct conversation was created.
     Conversation {
-        conversation_id: i64,
-        members: [i64; 2],
+        conversation_id: ConversationId,
+        members: Pair,
     },
 }
 

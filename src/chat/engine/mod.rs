@@ -63,6 +63,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::{ChatError, SendTo, views::Posted};
 use crate::{
     hub::ConnectionId,
+    ids::{ConversationId, Seq, UserId},
     store::{MessageRow, Store, StoreError, UserRow},
 };
 use committed::{Committed, Subscriber, TxnHook};
@@ -86,17 +87,23 @@ pub enum SendOutcome {
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOutcome {
     /// The new marker, when it moved.
-    pub moved_to: Option<i64>,
-    pub peer_id: i64,
+    pub moved_to: Option<Seq>,
+    pub peer_id: UserId,
 }
 
 /// Where a send's answer goes.
 type SendReply = oneshot::Sender<Result<SendOutcome, ChatError>>;
 
+/// Where a read's answer goes.
+type ReadReply = oneshot::Sender<Result<ReadOutcome, ChatError>>;
+
+/// Where an open's answer goes: the conversation, and whether this opened it.
+type OpenReply = oneshot::Sender<Result<(ConversationId, bool), ChatError>>;
+
 /// A command for the writer. Everything is owned: it crosses a channel.
 pub(crate) enum Command {
     Send {
-        sender_id: i64,
+        sender_id: UserId,
         to: SendTo,
         body: String,
         txn_id: Option<String>,
@@ -104,20 +111,20 @@ pub(crate) enum Command {
         reply: SendReply,
     },
     Read {
-        user_id: i64,
-        conversation_id: i64,
-        up_to_seq: Option<i64>,
+        user_id: UserId,
+        conversation_id: ConversationId,
+        up_to_seq: Option<Seq>,
         origin: Option<ConnectionId>,
-        reply: oneshot::Sender<Result<ReadOutcome, ChatError>>,
+        reply: ReadReply,
     },
     Open {
-        user_id: i64,
-        peer_id: i64,
-        reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
+        user_id: UserId,
+        peer_id: UserId,
+        reply: OpenReply,
     },
     /// A new display name, already checked (`DisplayName`).
     Profile {
-        user_id: i64,
+        user_id: UserId,
         display_name: String,
         reply: ProfileReply,
     },

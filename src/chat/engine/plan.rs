@@ -5,56 +5,62 @@
 
 use std::collections::{HashMap, hash_map::Entry};
 
-use tokio::sync::oneshot;
-
 use super::{
-    Command, GroupReply, ProfileReply, ReadOutcome, SendReply, again, cache::MemberCache, lost,
+    Command, GroupReply, OpenReply, ProfileReply, ReadReply, SendReply, again, cache::MemberCache,
+    lost,
 };
 use crate::{
     chat::{ChatError, SendTo},
     hub::ConnectionId,
+    ids::{ConversationId, Pair, Seq, UserId},
 };
 
 /// Where a command's conversation comes from, once resolved.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Target {
-    Existing(i64),
+    Existing(ConversationId),
     /// The pair has no conversation yet: this batch creates it.
-    New((i64, i64)),
+    New(Pair),
 }
 
 /// A command checked and ready for the transaction.
 pub(super) enum Planned {
     Send {
         target: Target,
-        sender_id: i64,
-        recipient_id: i64,
+        sender_id: UserId,
+        recipient_id: UserId,
         body: String,
         txn_id: Option<String>,
         origin: Option<ConnectionId>,
         reply: SendReply,
     },
     /// Same sender and `txn_id` as an earlier send of this batch (its index).
-    SameAs { first: usize, reply: SendReply },
+    SameAs {
+        first: usize,
+        reply: SendReply,
+    },
     Read {
-        conversation_id: i64,
-        user_id: i64,
-        peer_id: i64,
-        up_to_seq: Option<i64>,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        peer_id: UserId,
+        up_to_seq: Option<Seq>,
         origin: Option<ConnectionId>,
-        reply: oneshot::Sender<Result<ReadOutcome, ChatError>>,
+        reply: ReadReply,
     },
     Open {
         target: Target,
-        reply: oneshot::Sender<Result<(i64, bool), ChatError>>,
+        reply: OpenReply,
     },
     Profile {
-        user_id: i64,
+        user_id: UserId,
         display_name: String,
         reply: ProfileReply,
     },
     /// A group's key, stored with the batch.
-    GroupKey { key: String, reply: GroupReply },
+    GroupKey {
+        key: String,
+        reply: GroupReply,
+    },
 }
 
 /// Resolves each command's conversation and refuses what the rules refuse; the
@@ -62,10 +68,10 @@ pub(super) enum Planned {
 pub(super) fn plan(
     cache: &MemberCache,
     commands: Vec<Command>,
-    missing_peers: &[i64],
+    missing_peers: &[UserId],
 ) -> Vec<Planned> {
     let mut planned = Vec::with_capacity(commands.len());
-    let mut first_of_txn: HashMap<(i64, String), usize> = HashMap::new();
+    let mut first_of_txn: HashMap<(UserId, String), usize> = HashMap::new();
     for command in commands {
         match command {
             Command::Send {

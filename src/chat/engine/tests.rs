@@ -5,6 +5,7 @@ use super::*;
 use crate::{
     chat::views::Posted,
     config::Durability,
+    ids::{ConversationId, UserId},
     store::{NewUser, OutboxEntry},
 };
 
@@ -17,11 +18,11 @@ struct Setup {
 
 type Answer<T> = oneshot::Receiver<Result<T, ChatError>>;
 
-async fn setup(users: &[&str]) -> (Setup, Vec<i64>) {
+async fn setup(users: &[&str]) -> (Setup, Vec<UserId>) {
     setup_with(users, Vec::new()).await
 }
 
-async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec<i64>) {
+async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec<UserId>) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let store = Store::connect(&url, Durability::Full)
@@ -39,7 +40,7 @@ async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec
             .await
             .expect("insert")
             .expect("a new user");
-        ids.push(user.id);
+        ids.push(UserId::new(user.id));
     }
     let (engine, writer) = Engine::new(
         &store,
@@ -64,7 +65,7 @@ async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec
 }
 
 impl Setup {
-    fn send(sender_id: i64, to: SendTo, txn_id: Option<&str>) -> (Command, Answer<SendOutcome>) {
+    fn send(sender_id: UserId, to: SendTo, txn_id: Option<&str>) -> (Command, Answer<SendOutcome>) {
         let (reply, answer) = oneshot::channel();
         let command = Command::Send {
             sender_id,
@@ -82,7 +83,7 @@ impl Setup {
         self.writer.run_batch(commands.into_iter().collect());
     }
 
-    async fn open(&mut self, user_id: i64, peer_id: i64) -> i64 {
+    async fn open(&mut self, user_id: UserId, peer_id: UserId) -> ConversationId {
         let (reply, answer) = oneshot::channel();
         self.batch([Command::Open {
             user_id,
@@ -179,7 +180,7 @@ async fn one_bad_command_fails_alone_and_never_its_batch() {
     let (c1, good) = Setup::send(ann, SendTo::Conversation(ann_bob), None);
     // cid is not in ann and bob's conversation; 999 is no one; nor is one's self.
     let (c2, intruder) = Setup::send(cid, SendTo::Conversation(ann_bob), None);
-    let (c3, nobody) = Setup::send(ann, SendTo::User(999), None);
+    let (c3, nobody) = Setup::send(ann, SendTo::User(UserId::new(999)), None);
     let (c4, alone) = Setup::send(ann, SendTo::User(ann), None);
     let (c5, also_good) = Setup::send(bob, SendTo::Conversation(ann_bob), None);
     s.batch([c1, c2, c3, c4, c5]);
@@ -225,7 +226,7 @@ async fn sends_to_a_new_pair_in_one_batch_create_one_conversation() {
     let events = s.events.recv().await.expect("the batch's events");
     assert!(matches!(
         events.first(),
-        Some(Committed::Conversation { members, .. }) if *members == [ann, bob]
+        Some(Committed::Conversation { members, .. }) if members.members() == [ann, bob]
     ));
     assert_eq!(events.len(), 3);
 }
@@ -323,7 +324,7 @@ async fn a_profile_change_is_an_event_in_commit_order() {
     };
     let (reply, nobody) = oneshot::channel();
     let c3 = Command::Profile {
-        user_id: 999,
+        user_id: UserId::new(999),
         display_name: "Ghost".into(),
         reply,
     };
@@ -358,7 +359,11 @@ async fn a_group_commits_whole_in_one_batch_with_its_key() {
     s.writer.batch = 1;
     let (c1, first) = Setup::send(ann, SendTo::Conversation(ann_bob), Some("e1"));
     let (c2, second) = Setup::send(bob, SendTo::Conversation(ann_bob), Some("e2"));
-    let (c3, refused) = Setup::send(ann, SendTo::Conversation(999), Some("e3"));
+    let (c3, refused) = Setup::send(
+        ann,
+        SendTo::Conversation(ConversationId::new(999)),
+        Some("e3"),
+    );
     let (reply, grouped) = oneshot::channel();
     let mut commands = Vec::new();
     unpack(

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::{
     chat::views::{Message, Posted},
+    ids::{ConversationId, Pair, Seq, UserId},
     store::{BatchWriter, NewMessage, OutboxEntry, StoreError, UserRow},
 };
 
@@ -18,7 +19,7 @@ pub(super) enum Done {
     Sent(Arc<Posted>),
     /// The sender's `txn_id` was stored before: the send is answered with the original.
     StoredBefore,
-    Read(Option<i64>),
+    Read(Option<Seq>),
     Opened,
     /// The user as stored now; `None` when there is no such user.
     Profile(Option<UserRow>),
@@ -42,11 +43,11 @@ pub(super) fn transact(
     hooks: &[Arc<dyn TxnHook>],
     planned: &[Planned],
     now: i64,
-    created: &mut HashMap<(i64, i64), i64>,
+    created: &mut HashMap<Pair, ConversationId>,
     stored_before: &[usize],
 ) -> Result<Attempt, StoreError> {
     let mut events = Vec::new();
-    let mut new_pairs: Vec<(i64, i64)> = planned
+    let mut new_pairs: Vec<Pair> = planned
         .iter()
         .filter_map(|p| match p {
             Planned::Send {
@@ -62,13 +63,13 @@ pub(super) fn transact(
         .collect();
     new_pairs.sort_unstable();
     new_pairs.dedup();
-    for (low, high) in new_pairs {
-        let (id, is_new) = db.create_conversation(low, high, now)?;
-        created.insert((low, high), id);
+    for pair in new_pairs {
+        let (id, is_new) = db.create_conversation(pair, now)?;
+        created.insert(pair, id);
         if is_new {
             events.push(Committed::Conversation {
                 conversation_id: id,
-                members: [low, high],
+                members: pair,
             });
         }
     }
@@ -77,7 +78,8 @@ pub(super) fn transact(
         Target::New(pair) => created.get(pair).copied().unwrap_or_default(),
     };
     let rows = assign_seqs(db, planned, stored_before, &conversation_of, now)?;
-    let keys: Vec<(i64, i64)> = rows.iter().map(|r| (r.conversation_id, r.seq)).collect();
+    let keys: Vec<(ConversationId, Seq)> =
+        rows.iter().map(|r| (r.conversation_id, r.seq)).collect();
     let stored = db.insert_messages(rows)?;
     let mut stored = stored.into_iter().peekable();
     let mut rows = keys.into_iter();
@@ -94,7 +96,9 @@ pub(super) fn transact(
                 let Some(key) = rows.next() else {
                     return Err(StoreError::Inconsistent("a send lost its row"));
                 };
-                match stored.next_if(|s| (s.conversation_id, s.seq) == key) {
+                match stored
+                    .next_if(|s| (ConversationId::new(s.conversation_id), Seq::new(s.seq)) == key)
+                {
                     Some(stored) => {
                         let message = Arc::new(Posted::new(Message::from_row(stored, 0)));
                         events.push(Committed::Message {
@@ -118,8 +122,11 @@ pub(super) fn transact(
                 origin,
                 ..
             } => {
-                let moved =
-                    db.advance_marker(*conversation_id, *user_id, up_to_seq.unwrap_or(i64::MAX))?;
+                let moved = db.advance_marker(
+                    *conversation_id,
+                    *user_id,
+                    up_to_seq.unwrap_or(Seq::new(i64::MAX)),
+                )?;
                 if let Some(up_to_seq) = moved {
                     events.push(Committed::Marker {
                         conversation_id: *conversation_id,
@@ -140,7 +147,7 @@ pub(super) fn transact(
                 let user = db.set_display_name(*user_id, display_name)?;
                 if let Some(user) = &user {
                     events.push(Committed::Profile {
-                        user_id: user.id,
+                        user_id: UserId::new(user.id),
                         display_name: user.display_name.clone(),
                     });
                 }
@@ -182,7 +189,7 @@ fn assign_seqs(
     db: &mut dyn BatchWriter,
     planned: &[Planned],
     stored_before: &[usize],
-    conversation_of: &impl Fn(&Target) -> i64,
+    conversation_of: &impl Fn(&Target) -> ConversationId,
     now: i64,
 ) -> Result<Vec<NewMessage>, StoreError> {
     let sends = || {
@@ -192,7 +199,7 @@ fn assign_seqs(
             .filter(|(i, _)| !stored_before.contains(i))
             .map(|(_, p)| p)
     };
-    let mut counts: Vec<(i64, i64)> = Vec::new();
+    let mut counts: Vec<(ConversationId, i64)> = Vec::new();
     for p in sends() {
         if let Planned::Send { target, .. } = p {
             let id = conversation_of(target);
@@ -203,10 +210,11 @@ fn assign_seqs(
         }
     }
     counts.sort_unstable();
-    let mut next_seq: HashMap<i64, i64> = counts.iter().copied().collect();
+    let count_of: HashMap<ConversationId, i64> = counts.iter().copied().collect();
+    let mut next_seq: HashMap<ConversationId, Seq> = HashMap::with_capacity(counts.len());
     for (id, last) in db.reserve_seqs(&counts, now)? {
-        if let Some(next) = next_seq.get_mut(&id) {
-            *next = last - *next + 1;
+        if let Some(n) = count_of.get(&id) {
+            next_seq.insert(id, last.after(1 - n));
         }
     }
     let mut rows = Vec::new();
@@ -229,7 +237,7 @@ fn assign_seqs(
                 txn_id: txn_id.clone(),
                 created_at: now,
             });
-            *seq += 1;
+            *seq = seq.after(1);
         }
     }
     Ok(rows)

@@ -8,7 +8,7 @@ use crate::chat::{
     committed::{Committed, Subscriber},
     events::Event,
 };
-use crate::hub::Hub;
+use crate::{hub::Hub, ids::UserId};
 
 /// Delivers committed events to the sockets of the people they concern.
 pub struct Fanout {
@@ -32,7 +32,7 @@ impl Subscriber for Fanout {
                     recipient_id,
                     origin,
                 } => self.hub.deliver(
-                    &[*recipient_id, message.sender_id],
+                    &[recipient_id.get(), message.sender_id],
                     &Event::Message {
                         message: message.clone(),
                     }
@@ -48,22 +48,20 @@ impl Subscriber for Fanout {
                     up_to_seq,
                     origin,
                 } => self.hub.deliver(
-                    &[*peer_id, *user_id],
+                    &[peer_id.get(), user_id.get()],
                     &Event::Receipt {
-                        conversation_id: *conversation_id,
-                        user_id: *user_id,
-                        up_to_seq: *up_to_seq,
+                        conversation_id: conversation_id.get(),
+                        user_id: user_id.get(),
+                        up_to_seq: up_to_seq.get(),
                     }
                     .delivery(),
                     *origin,
                 ),
                 // Presence reaches people who share a conversation; these two just
                 // began to, so each learns whether the other is online now.
-                Committed::Conversation {
-                    members: [first, second],
-                    ..
-                } => {
-                    for (viewer, peer) in [(*first, *second), (*second, *first)] {
+                Committed::Conversation { members, .. } => {
+                    let [first, second] = members.members().map(UserId::get);
+                    for (viewer, peer) in [(first, second), (second, first)] {
                         if self.hub.is_online(peer) {
                             self.hub.deliver(
                                 &[viewer],

@@ -252,7 +252,7 @@ impl Chat {
                 Ok(batch) => {
                     for event in batch.iter() {
                         if let Committed::Profile { user_id, .. } = event {
-                            self.announce_profile(*user_id).await;
+                            self.announce_profile(user_id.get()).await;
                         }
                     }
                 }

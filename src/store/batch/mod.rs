@@ -26,13 +26,14 @@ use sea_orm::DbBackend;
 pub(crate) use self::checkpoint::RESTART_BYTES as WAL_RESTART_BYTES;
 pub use self::wal::WalSync;
 use super::{MessageRow, Store, StoreError, UserRow};
+use crate::ids::{ConversationId, Pair, Seq, UserId};
 
 /// A message to insert, with the `seq` the engine assigned.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub conversation_id: i64,
-    pub seq: i64,
-    pub sender_id: i64,
+    pub conversation_id: ConversationId,
+    pub seq: Seq,
+    pub sender_id: UserId,
     pub body: String,
     pub txn_id: Option<String>,
     pub created_at: i64,
@@ -52,32 +53,33 @@ pub trait BatchWriter: Send {
     /// lock is taken at once, so the batch's reads and writes see one state.
     fn begin(&mut self) -> Result<(), StoreError>;
 
-    /// `(id, low, high)` of those conversations that exist.
-    fn conversation_members(&mut self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+    /// The members of those conversations that exist.
+    fn conversation_members(
+        &mut self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError>;
 
-    /// `(id, low, high)` of the conversations of those pairs (each `low < high`) that
-    /// have one.
+    /// The conversations of those pairs that have one.
     fn conversations_of_pairs(
         &mut self,
-        pairs: &[(i64, i64)],
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+        pairs: &[Pair],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError>;
 
     /// Those of `ids` that are users.
-    fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError>;
+    fn existing_users(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError>;
 
     /// The messages already stored under these `(sender, txn_id)` keys. Also usable
     /// outside a batch.
-    fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError>;
+    fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError>;
 
     /// Creates the direct conversation of a pair with both memberships; when it
     /// already exists (another node won the race), returns the existing one. `true`
     /// when this call created it.
     fn create_conversation(
         &mut self,
-        low: i64,
-        high: i64,
+        pair: Pair,
         now: i64,
-    ) -> Result<(i64, bool), StoreError>;
+    ) -> Result<(ConversationId, bool), StoreError>;
 
     /// Reserves sequence numbers in several conversations and records their activity:
     /// `counts` is `(conversation, how many)`, in id order (so writers on several nodes
@@ -85,9 +87,9 @@ pub trait BatchWriter: Send {
     /// `last_seq` (its reserved numbers end there).
     fn reserve_seqs(
         &mut self,
-        counts: &[(i64, i64)],
+        counts: &[(ConversationId, i64)],
         now: i64,
-    ) -> Result<Vec<(i64, i64)>, StoreError>;
+    ) -> Result<Vec<(ConversationId, Seq)>, StoreError>;
 
     /// Inserts messages in the given order (so their ids follow it). A row whose
     /// `(sender_id, txn_id)` is already stored is skipped, not an error: an error would
@@ -99,15 +101,15 @@ pub trait BatchWriter: Send {
     /// message of the conversation; never backwards. `Some(new marker)` when it moved.
     fn advance_marker(
         &mut self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to_seq: i64,
-    ) -> Result<Option<i64>, StoreError>;
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to_seq: Seq,
+    ) -> Result<Option<Seq>, StoreError>;
 
     /// Sets a user's display name; the user as stored now, `None` when there is none.
     fn set_display_name(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         display_name: &str,
     ) -> Result<Option<UserRow>, StoreError>;
 

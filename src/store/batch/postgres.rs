@@ -11,7 +11,10 @@ use sea_orm::{
 use tokio::runtime::Handle;
 
 use super::{BatchWriter, NewMessage, OutboxEntry};
-use crate::store::{MessageRow, Store, StoreError, UserRow};
+use crate::{
+    ids::{ConversationId, Pair, Seq, UserId},
+    store::{MessageRow, Store, StoreError, UserRow},
+};
 
 /// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
 pub(super) struct PostgresBatches {
@@ -43,51 +46,49 @@ impl BatchWriter for PostgresBatches {
         Ok(())
     }
 
-    fn conversation_members(&mut self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    fn conversation_members(
+        &mut self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.runtime
-            .block_on(self.store.conversation_members(ids.iter().copied()))
+        self.runtime.block_on(self.store.conversation_members(ids))
     }
 
     fn conversations_of_pairs(
         &mut self,
-        pairs: &[(i64, i64)],
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        pairs: &[Pair],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
         self.runtime
             .block_on(self.store.conversations_of_pairs(pairs))
     }
 
-    fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    fn existing_users(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.runtime
-            .block_on(self.store.existing_users(ids.iter().copied()))
+        self.runtime.block_on(self.store.existing_users(ids))
     }
 
-    fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError> {
+    fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
         self.runtime.block_on(self.store.messages_by_txn(keys))
     }
 
     fn create_conversation(
         &mut self,
-        low: i64,
-        high: i64,
+        pair: Pair,
         now: i64,
-    ) -> Result<(i64, bool), StoreError> {
+    ) -> Result<(ConversationId, bool), StoreError> {
         let txn = self.txn()?;
-        Ok(self
-            .runtime
-            .block_on(txn.create_conversation(low, high, now))?)
+        Ok(self.runtime.block_on(txn.create_conversation(pair, now))?)
     }
 
     fn reserve_seqs(
         &mut self,
-        counts: &[(i64, i64)],
+        counts: &[(ConversationId, i64)],
         now: i64,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
+    ) -> Result<Vec<(ConversationId, Seq)>, StoreError> {
         let txn = self.txn()?;
         Ok(self.runtime.block_on(txn.reserve_seqs(counts, now))?)
     }
@@ -99,10 +100,10 @@ impl BatchWriter for PostgresBatches {
 
     fn advance_marker(
         &mut self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to_seq: i64,
-    ) -> Result<Option<i64>, StoreError> {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to_seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
         let txn = self.txn()?;
         Ok(self
             .runtime
@@ -111,7 +112,7 @@ impl BatchWriter for PostgresBatches {
 
     fn set_display_name(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         display_name: &str,
     ) -> Result<Option<UserRow>, StoreError> {
         let txn = self.txn()?;
@@ -155,10 +156,10 @@ struct Txn {
 impl Txn {
     async fn create_conversation(
         &self,
-        low: i64,
-        high: i64,
+        pair: Pair,
         now: i64,
-    ) -> Result<(i64, bool), DbErr> {
+    ) -> Result<(ConversationId, bool), DbErr> {
+        let (low, high) = (pair.low(), pair.high());
         let insert = Query::insert()
             .into_table(conversation::Entity)
             .columns([
@@ -181,7 +182,7 @@ impl Txn {
             .returning_col(conversation::Column::Id)
             .to_owned();
         if let Some(row) = self.txn.query_one(&insert).await? {
-            let id: i64 = row.try_get("", "id")?;
+            let id: ConversationId = row.try_get("", "id")?;
             let memberships = Query::insert()
                 .into_table(membership::Entity)
                 .columns([
@@ -212,9 +213,9 @@ impl Txn {
 
     async fn reserve_seqs(
         &self,
-        counts: &[(i64, i64)],
+        counts: &[(ConversationId, i64)],
         now: i64,
-    ) -> Result<Vec<(i64, i64)>, DbErr> {
+    ) -> Result<Vec<(ConversationId, Seq)>, DbErr> {
         if counts.is_empty() {
             return Ok(Vec::new());
         }
@@ -241,7 +242,7 @@ impl Txn {
         let reserved = rows
             .iter()
             .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "last_seq")?)))
-            .collect::<Result<Vec<(i64, i64)>, DbErr>>()?;
+            .collect::<Result<Vec<(ConversationId, Seq)>, DbErr>>()?;
         if reserved.len() != counts.len() {
             return Err(DbErr::RecordNotFound("a conversation of the batch".into()));
         }
@@ -288,7 +289,8 @@ impl Txn {
         // RETURNING order is not guaranteed (SQLite says so): match rows by (conversation, seq).
         let mut by_key = std::collections::HashMap::with_capacity(stored.len());
         for row in stored {
-            let key: (i64, i64) = (row.try_get("", "conversation_id")?, row.try_get("", "seq")?);
+            let key: (ConversationId, Seq) =
+                (row.try_get("", "conversation_id")?, row.try_get("", "seq")?);
             by_key.insert(key, row.try_get::<i64>("", "id")?);
         }
         Ok(rows
@@ -297,9 +299,9 @@ impl Txn {
                 let id = *by_key.get(&(row.conversation_id, row.seq))?;
                 Some(MessageRow {
                     id,
-                    conversation_id: row.conversation_id,
-                    seq: row.seq,
-                    sender_id: row.sender_id,
+                    conversation_id: row.conversation_id.get(),
+                    seq: row.seq.get(),
+                    sender_id: row.sender_id.get(),
                     body: row.body.clone(),
                     created_at: row.created_at,
                     txn_id: row.txn_id.clone(),
@@ -310,10 +312,10 @@ impl Txn {
 
     async fn advance_marker(
         &self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to_seq: i64,
-    ) -> Result<Option<i64>, DbErr> {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to_seq: Seq,
+    ) -> Result<Option<Seq>, DbErr> {
         const ADVANCE_MARKER: &str = "UPDATE membership \
              SET last_read_seq = LEAST($1, (SELECT last_seq FROM conversation WHERE id = $2)) \
              WHERE conversation_id = $2 AND user_id = $3 \
@@ -332,7 +334,7 @@ impl Txn {
 
     async fn set_display_name(
         &self,
-        user_id: i64,
+        user_id: UserId,
         display_name: &str,
     ) -> Result<Option<UserRow>, DbErr> {
         let updated = user::Entity::update_many()

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, param
 use super::{BatchWriter, NewMessage, OutboxEntry, WalSync, checkpoint::Checkpointer};
 use crate::{
     config::Durability,
+    ids::{ConversationId, Pair, Seq, UserId},
     store::{MessageRow, StoreError, UserRow},
 };
 
@@ -67,7 +68,7 @@ fn insert_messages_sql(rows: usize) -> String {
 fn insert_rows(
     statement: &mut Statement<'_>,
     rows: &[NewMessage],
-    ids: &mut HashMap<(i64, i64), i64>,
+    ids: &mut HashMap<(ConversationId, Seq), i64>,
 ) -> rusqlite::Result<()> {
     let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 6);
     for row in rows {
@@ -85,6 +86,13 @@ fn insert_rows(
         ids.insert((r.get(1)?, r.get(2)?), r.get(0)?);
     }
     Ok(())
+}
+
+/// The members of a stored conversation, which the schema keeps as two different users.
+fn stored_pair(low: UserId, high: UserId) -> Result<Pair, StoreError> {
+    Pair::new(low, high).ok_or(StoreError::Inconsistent(
+        "a conversation has one member twice",
+    ))
 }
 
 /// A connection to the database file with the pool's settings.
@@ -153,7 +161,10 @@ impl BatchWriter for SqliteBatches {
         Ok(())
     }
 
-    fn conversation_members(&mut self, ids: &[i64]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    fn conversation_members(
+        &mut self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
         self.counted(ids.len());
         let mut statement = self.conn.prepare_cached(MEMBERS)?;
         let mut found = Vec::with_capacity(ids.len());
@@ -162,7 +173,7 @@ impl BatchWriter for SqliteBatches {
                 .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?
             {
-                found.push((id, low, high));
+                found.push((id, stored_pair(low, high)?));
             }
         }
         Ok(found)
@@ -170,23 +181,23 @@ impl BatchWriter for SqliteBatches {
 
     fn conversations_of_pairs(
         &mut self,
-        pairs: &[(i64, i64)],
-    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        pairs: &[Pair],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
         self.counted(pairs.len());
         let mut statement = self.conn.prepare_cached(OF_PAIR)?;
         let mut found = Vec::with_capacity(pairs.len());
-        for &(low, high) in pairs {
+        for &pair in pairs {
             if let Some(id) = statement
-                .query_row([low, high], |row| row.get(0))
+                .query_row([pair.low(), pair.high()], |row| row.get(0))
                 .optional()?
             {
-                found.push((id, low, high));
+                found.push((id, pair));
             }
         }
         Ok(found)
     }
 
-    fn existing_users(&mut self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+    fn existing_users(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
         self.counted(ids.len());
         let mut statement = self.conn.prepare_cached(USER_EXISTS)?;
         let mut found = Vec::with_capacity(ids.len());
@@ -198,7 +209,7 @@ impl BatchWriter for SqliteBatches {
         Ok(found)
     }
 
-    fn messages_by_txn(&mut self, keys: &[(i64, &str)]) -> Result<Vec<MessageRow>, StoreError> {
+    fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
         self.counted(keys.len());
         let mut statement = self.conn.prepare_cached(BY_TXN)?;
         let mut found = Vec::new();
@@ -223,25 +234,25 @@ impl BatchWriter for SqliteBatches {
 
     fn create_conversation(
         &mut self,
-        low: i64,
-        high: i64,
+        pair: Pair,
         now: i64,
-    ) -> Result<(i64, bool), StoreError> {
+    ) -> Result<(ConversationId, bool), StoreError> {
         self.counted(1);
-        let created: Option<i64> = self
+        let created: Option<ConversationId> = self
             .conn
             .prepare_cached(NEW_CONVERSATION)?
-            .query_row([low, high, now], |row| row.get(0))
+            .query_row(params![pair.low(), pair.high(), now], |row| row.get(0))
             .optional()?;
         if let Some(id) = created {
             self.counted(2);
             let mut membership = self.conn.prepare_cached(NEW_MEMBERSHIP)?;
-            membership.execute([id, low])?;
-            membership.execute([id, high])?;
+            for member in pair.members() {
+                membership.execute(params![id, member])?;
+            }
             return Ok((id, true));
         }
-        let existing = self.conversations_of_pairs(&[(low, high)])?;
-        let (id, _, _) = existing.first().ok_or(StoreError::Inconsistent(
+        let existing = self.conversations_of_pairs(&[pair])?;
+        let (id, _) = existing.first().ok_or(StoreError::Inconsistent(
             "a conversation vanished after its conflict",
         ))?;
         Ok((*id, false))
@@ -249,15 +260,15 @@ impl BatchWriter for SqliteBatches {
 
     fn reserve_seqs(
         &mut self,
-        counts: &[(i64, i64)],
+        counts: &[(ConversationId, i64)],
         now: i64,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
+    ) -> Result<Vec<(ConversationId, Seq)>, StoreError> {
         self.counted(counts.len());
         let mut statement = self.conn.prepare_cached(RESERVE)?;
         let mut reserved = Vec::with_capacity(counts.len());
         for &(id, n) in counts {
             let last = statement
-                .query_row([n, now, id], |row| row.get(0))
+                .query_row(params![n, now, id], |row| row.get(0))
                 .optional()?
                 .ok_or(StoreError::Inconsistent(
                     "a conversation of the batch is missing",
@@ -290,9 +301,9 @@ impl BatchWriter for SqliteBatches {
                 let id = *ids.get(&(row.conversation_id, row.seq))?;
                 Some(MessageRow {
                     id,
-                    conversation_id: row.conversation_id,
-                    seq: row.seq,
-                    sender_id: row.sender_id,
+                    conversation_id: row.conversation_id.get(),
+                    seq: row.seq.get(),
+                    sender_id: row.sender_id.get(),
                     body: row.body,
                     created_at: row.created_at,
                     txn_id: row.txn_id,
@@ -303,21 +314,23 @@ impl BatchWriter for SqliteBatches {
 
     fn advance_marker(
         &mut self,
-        conversation_id: i64,
-        user_id: i64,
-        up_to_seq: i64,
-    ) -> Result<Option<i64>, StoreError> {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to_seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
         self.counted(1);
         Ok(self
             .conn
             .prepare_cached(ADVANCE_MARKER)?
-            .query_row([up_to_seq, conversation_id, user_id], |row| row.get(0))
+            .query_row(params![up_to_seq, conversation_id, user_id], |row| {
+                row.get(0)
+            })
             .optional()?)
     }
 
     fn set_display_name(
         &mut self,
-        user_id: i64,
+        user_id: UserId,
         display_name: &str,
     ) -> Result<Option<UserRow>, StoreError> {
         self.counted(1);
