@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::{
     Chat, ChatError, Session,
-    engine::{self, Command, SendOutcome},
+    engine::{self, Command, SendOutcome, SendTo},
     events::Event,
     input::{MessageBody, TxnId, page_size},
     views::{
@@ -26,28 +26,6 @@ use crate::{
     ids::{ConversationId, Seq, UserId},
     store::{ConversationList, ConversationOfUser, MessageRow},
 };
-
-/// Where a message goes: an existing conversation, or the direct conversation with a
-/// user (opened on the way if it does not exist yet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendTo {
-    Conversation(ConversationId),
-    User(UserId),
-}
-
-impl SendTo {
-    /// The target of a send that names either a conversation or a user, never both.
-    pub fn parse(conversation_id: Option<i64>, to_user: Option<i64>) -> Result<Self, ChatError> {
-        match (conversation_id, to_user) {
-            (Some(id), None) => Ok(Self::Conversation(ConversationId::new(id))),
-            (None, Some(user)) => Ok(Self::User(UserId::new(user))),
-            _ => Err(ChatError::invalid(
-                "conversation_id",
-                "give either conversation_id or to_user",
-            )),
-        }
-    }
-}
 
 /// A send handed to the engine; it resolves once the batch is committed.
 pub struct PendingSend(oneshot::Receiver<Result<SendOutcome, ChatError>>);

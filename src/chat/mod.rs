@@ -12,6 +12,7 @@ mod bridged;
 mod conversations;
 mod engine;
 mod error;
+pub mod events;
 pub mod input;
 mod realtime;
 pub mod views;
@@ -20,10 +21,12 @@ use std::sync::{Arc, OnceLock};
 
 pub use accounts::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
-pub use conversations::{PendingSend, SendTo};
-pub use engine::{Engine, EngineConfig, ReadOutcome, SendOutcome, WriterStopped, committed};
+pub use conversations::PendingSend;
+pub use engine::{
+    Engine, EngineConfig, ReadOutcome, SendOutcome, SendTo, WriterStopped, committed,
+};
 pub use error::ChatError;
-pub use realtime::{Fanout, SeenMessages, events};
+pub use realtime::{Fanout, SeenMessages};
 
 use crate::{config::Limits, hub::Hub, store::Store};
 use accounts::{LoginLimiter, Passwords};

@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 
 use super::{
-    GroupReply, OpenReply, ProfileReply, ReadOutcome, ReadReply, SendOutcome, SendReply, lost,
-    plan::{Planned, Target},
-    transact::Done,
+    GroupReply, OpenReply, ProfileReply, ReadOutcome, ReadReply, SendOutcome, SendReply,
+    cache::Target, lost, plan::Planned, transact::Done,
 };
 use crate::{
     chat::ChatError,

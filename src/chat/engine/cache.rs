@@ -7,15 +7,23 @@
 
 use std::collections::HashMap;
 
-use super::{Command, plan::Target};
+use super::{Command, SendTo};
 use crate::{
-    chat::{ChatError, SendTo},
+    chat::ChatError,
     ids::{ConversationId, Pair, UserId},
     store::{BatchWriter, StoreError},
 };
 
 /// Cached conversations above this are forgotten all at once (they are re-read on need).
 const CACHE_ENTRIES: usize = 200_000;
+
+/// Where a command's conversation comes from, once resolved.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    Existing(ConversationId),
+    /// The pair has no conversation yet: this batch creates it.
+    New(Pair),
+}
 
 /// The members of the conversations the writer has seen, both ways round.
 #[derive(Default)]

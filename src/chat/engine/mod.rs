@@ -60,7 +60,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{ChatError, SendTo, views::Posted};
+use super::{ChatError, views::Posted};
 use crate::{
     hub::ConnectionId,
     ids::{ConversationId, Seq, UserId},
@@ -71,6 +71,28 @@ use writer::Writer;
 
 /// How many batches a slow broadcast subscriber may fall behind before it lags.
 const BROADCAST_BATCHES: usize = 1024;
+
+/// Where a message goes: an existing conversation, or the direct conversation with a
+/// user (opened on the way if it does not exist yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendTo {
+    Conversation(ConversationId),
+    User(UserId),
+}
+
+impl SendTo {
+    /// The target of a send that names either a conversation or a user, never both.
+    pub fn parse(conversation_id: Option<i64>, to_user: Option<i64>) -> Result<Self, ChatError> {
+        match (conversation_id, to_user) {
+            (Some(id), None) => Ok(Self::Conversation(ConversationId::new(id))),
+            (None, Some(user)) => Ok(Self::User(UserId::new(user))),
+            _ => Err(ChatError::invalid(
+                "conversation_id",
+                "give either conversation_id or to_user",
+            )),
+        }
+    }
+}
 
 /// What a send came to.
 #[derive(Debug, Clone)]

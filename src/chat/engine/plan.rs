@@ -6,22 +6,15 @@
 use std::collections::{HashMap, hash_map::Entry};
 
 use super::{
-    Command, GroupReply, OpenReply, ProfileReply, ReadReply, SendReply, again, cache::MemberCache,
+    Command, GroupReply, OpenReply, ProfileReply, ReadReply, SendReply, SendTo, again,
+    cache::{MemberCache, Target},
     lost,
 };
 use crate::{
-    chat::{ChatError, SendTo},
+    chat::ChatError,
     hub::ConnectionId,
-    ids::{ConversationId, Pair, Seq, UserId},
+    ids::{ConversationId, Seq, UserId},
 };
-
-/// Where a command's conversation comes from, once resolved.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Target {
-    Existing(ConversationId),
-    /// The pair has no conversation yet: this batch creates it.
-    New(Pair),
-}
 
 /// A command checked and ready for the transaction.
 pub(super) enum Planned {

@@ -5,8 +5,9 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
+    cache::Target,
     committed::{Committed, TxnHook},
-    plan::{Planned, Target},
+    plan::Planned,
 };
 use crate::{
     chat::views::{Message, Posted},

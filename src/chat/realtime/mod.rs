@@ -2,10 +2,9 @@
 //! and gets its `hello`; typing and presence reach only people who share a
 //! conversation; a reconnecting client replays what it missed from the database.
 //!
-//! Beside it: `events` (what a socket is sent, serialised once), `fanout` (the hub's
-//! subscriber: committed changes → events) and `seen` (what one socket has shown).
+//! Beside it: `fanout` (the hub's subscriber: committed changes → `chat::events`) and
+//! `seen` (what one socket has shown).
 
-pub mod events;
 mod fanout;
 mod seen;
 
@@ -20,11 +19,11 @@ use super::{
     Chat, ChatError, Session,
     committed::Committed,
     conversations::{conversation_views, list_sizes, unread_summary},
+    events::Event,
     input::page_size,
     views::{Hello, Message, Posted, User},
 };
 use crate::hub::{ConnectionId, Registration};
-use events::Event;
 
 /// Messages per page when replaying after a reconnect.
 const REPLAY_PAGE: i64 = 200;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::chat::views::{Posted, UnreadSummary, User};
+use super::views::{Posted, UnreadSummary, User};
 use crate::hub::Delivery;
 
 /// A change some connected clients must hear about.
