@@ -2,12 +2,13 @@
 //! and the reply frame that answers it.
 //!
 //! As in mini-redis, where `connection.rs` only moves frames and each command in
-//! `cmd/` applies itself and writes its answer, the socket loop (`connection.rs`)
-//! knows no command: it hands each text frame to [`handle`] and each committed send
-//! to [`answered`], and these write their frames through the connection, which
-//! batches and flushes them. A `send` is only queued here: its [`InFlight`] goes
-//! back to the loop, which keeps up to 256 in flight and answers them in order; every
-//! other command runs to its end before the loop reads the next frame.
+//! `cmd/` applies itself and writes its answer, the connection knows no command and
+//! the socket loop (`socket.rs`) runs none itself: it hands each text frame to
+//! [`handle`] and each committed send to [`answered`], and these write their frames
+//! through the connection, which batches them until the loop flushes. A `send` is
+//! only queued here: its [`InFlight`] goes back to the loop, which keeps up to 256 in
+//! flight and answers them in order; every other command runs to its end before the
+//! loop reads the next frame.
 //!
 //! A refused command is answered with an `error` frame carrying its `req`; only a
 //! dead socket ([`Gone`]) ends the loop.

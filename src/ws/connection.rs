@@ -1,36 +1,24 @@
-//! One socket's life: `hello`, then commands in and events out, until the client
-//! leaves or the server closes it (too slow, logged out, shutting down).
+//! The write side of one open socket and what it acts as: which user, on which
+//! session, through which hub connection, having shown which messages.
 //!
-//! One task owns the socket. It waits on five things at once: a kick from the hub,
-//! the session's expiry, the next delivery from its bounded queue, the answer to its
-//! oldest send, and the next frame from the client. What a command does is not
-//! decided here: a text frame goes to `commands.rs`, which answers through this
-//! connection's writes; this file owns only the socket, its order and its pace.
-//!
-//! Sends are pipelined: a `send` is handed to the message engine and the socket reads
-//! on, so a client with many sends in flight fills the engine's batches. Their `sent`
-//! answers leave in the order the sends came in. Other commands are handled to the
-//! end before the next frame is read. Writes are fed without flushing while more is
-//! ready and flushed once: one system call carries many frames under load.
+//! As mini-redis's `Connection` moves frames and knows no command, this file knows
+//! neither the commands (`commands.rs`) nor the loop that drives the socket
+//! (`socket.rs`); both write through it. Writes are fed to the socket without a
+//! flush and leave at the next flush, which the loop does once it has written
+//! everything that is ready, so one system call carries many frames under load.
+//! Every write is bounded by a timeout: a client that stops reading is gone.
 
-use std::{collections::VecDeque, future::poll_fn, pin::Pin, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
-use futures_util::{FutureExt, SinkExt, StreamExt, stream::SplitSink};
+use futures_util::{SinkExt, stream::SplitSink};
 use serde_json::value::RawValue;
-use tracing::Instrument;
 
-use super::{
-    commands::{self, InFlight},
-    frames::Reply,
-};
+use super::frames::Reply;
 use crate::{
-    chat::{Chat, ChatError, SeenMessages, SendOutcome, Session},
-    hub::{CloseReason, ConnectionId, Delivery},
+    chat::{Chat, SeenMessages, Session},
+    hub::{CloseReason, ConnectionId},
 };
-
-/// Sends a socket may have in flight before it stops reading until one is answered.
-const MAX_PENDING_SENDS: usize = 256;
 
 /// Frames written without a flush before the socket flushes anyway.
 const MAX_UNFLUSHED: usize = 64;
@@ -38,124 +26,10 @@ const MAX_UNFLUSHED: usize = 64;
 /// How long one write may take before the client is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Sink = SplitSink<WebSocket, WsMessage>;
+pub(super) type Sink = SplitSink<WebSocket, WsMessage>;
 
 /// Why the loop stopped writing: the socket is gone or must be closed.
 pub(super) struct Gone;
-
-pub async fn serve(socket: WebSocket, chat: Chat, session: Session) {
-    let span = tracing::info_span!("ws", user.id = session.user_id);
-    run(socket, chat, session).instrument(span).await;
-}
-
-// The database calls behind `connect`, `disconnect` and each command are big futures.
-// Boxed, they take heap only while they run; inline, every idle socket's task would
-// carry the largest of them for its whole life (measured: 16.0 KiB per idle socket
-// inline, 10.7 KiB boxed).
-async fn run(socket: WebSocket, chat: Chat, session: Session) {
-    let (mut sink, mut stream) = socket.split();
-    let (hello, mut registration) = match Box::pin(chat.connect(&session)).await {
-        Ok(connected) => connected,
-        Err(e) => {
-            if let ChatError::Internal(cause) = &e {
-                tracing::error!(error = ?cause, "socket setup failed");
-            }
-            let reason = CloseReason {
-                code: 1011,
-                reason: "cannot start the session",
-            };
-            let _ = close(&mut sink, reason).await;
-            return;
-        }
-    };
-    tracing::info!("connected");
-    let mut conn = Connection {
-        chat: &chat,
-        session: &session,
-        id: registration.id,
-        sink,
-        seen: SeenMessages::after_hello(hello.last_message_id),
-        unflushed: 0,
-    };
-    let mut pending: VecDeque<InFlight> = VecDeque::new();
-    let kick = registration.kick.clone();
-    let expiry = tokio::time::sleep(until(session.expires_at));
-    tokio::pin!(expiry);
-    let mut open = conn
-        .write(Reply::Hello { hello: &hello }.to_json())
-        .await
-        .is_ok()
-        && conn.flush().await.is_ok();
-    // The snapshot is big and only needed until it is sent.
-    drop(hello);
-    while open {
-        let step = tokio::select! {
-            biased;
-            reason = kick.kicked() => Err(conn.close(reason).await),
-            () = &mut expiry => Err(conn.close(CloseReason::SESSION_EXPIRED).await),
-            // Boxed, each handler's future takes heap only while it runs; inline, every
-            // idle socket's task would carry the largest of them for its whole life.
-            Some(delivery) = registration.deliveries.recv() => Box::pin(conn.deliver(delivery)).await,
-            answer = oldest_answer(&mut pending), if !pending.is_empty() => {
-                Box::pin(commands::answered(&mut conn, answer)).await
-            }
-            incoming = stream.next(), if pending.len() < MAX_PENDING_SENDS => {
-                Box::pin(conn.receive(incoming, &mut pending)).await
-            }
-        };
-        open = match step {
-            Ok(()) => Box::pin(conn.write_ready(&mut registration.deliveries, &mut pending))
-                .await
-                .is_ok(),
-            Err(Gone) => false,
-        };
-    }
-    Box::pin(chat.disconnect(registration)).await;
-    tracing::info!("disconnected");
-}
-
-/// The answer to the oldest send in flight (the engine answers in queue order).
-async fn oldest_answer(
-    pending: &mut VecDeque<InFlight>,
-) -> (InFlight, Result<SendOutcome, ChatError>) {
-    let result = poll_fn(|cx| match pending.front_mut() {
-        Some(front) => Pin::new(&mut front.answer).poll(cx),
-        None => std::task::Poll::Pending,
-    })
-    .await;
-    let done = pending
-        .pop_front()
-        .expect("polled only while a send is in flight");
-    (done, result)
-}
-
-/// How long from now until a Unix time (in seconds); zero if it has passed.
-fn until(unix_secs: i64) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Duration::from_secs(u64::try_from(unix_secs).unwrap_or(0)).saturating_sub(now)
-}
-
-/// Whether a read failed because the client's frame was over the size limit.
-fn is_too_large(error: &axum::Error) -> bool {
-    use std::error::Error;
-    error
-        .source()
-        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
-}
-
-async fn close(sink: &mut Sink, reason: CloseReason) -> Result<(), Gone> {
-    let frame = WsMessage::Close(Some(CloseFrame {
-        code: reason.code,
-        reason: Utf8Bytes::from_static(reason.reason),
-    }));
-    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(Gone),
-    }
-}
 
 /// The state of one open socket; `commands.rs` acts for its user and writes through it.
 pub(super) struct Connection<'a> {
@@ -167,6 +41,25 @@ pub(super) struct Connection<'a> {
     pub(super) seen: SeenMessages,
     /// Frames fed to the sink since its last flush.
     unflushed: usize,
+}
+
+impl<'a> Connection<'a> {
+    pub(super) fn new(
+        chat: &'a Chat,
+        session: &'a Session,
+        id: ConnectionId,
+        sink: Sink,
+        seen: SeenMessages,
+    ) -> Self {
+        Self {
+            chat,
+            session,
+            id,
+            sink,
+            seen,
+            unflushed: 0,
+        }
+    }
 }
 
 impl Connection<'_> {
@@ -185,7 +78,12 @@ impl Connection<'_> {
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<(), Gone> {
+    /// Whether frames wait for a flush: the loop writes what else is ready meanwhile.
+    pub(super) fn has_unflushed(&self) -> bool {
+        self.unflushed > 0
+    }
+
+    pub(super) async fn flush(&mut self) -> Result<(), Gone> {
         if self.unflushed > 0 {
             self.io(|sink| sink.flush()).await?;
             self.unflushed = 0;
@@ -211,79 +109,18 @@ impl Connection<'_> {
         }
     }
 
-    /// Writes the deliveries and the answers that are already there, then flushes
-    /// once: the engine commits and answers in batches, so several are usually ready
-    /// at once, and one `send` syscall carries them all.
-    async fn write_ready(
-        &mut self,
-        deliveries: &mut tokio::sync::mpsc::Receiver<Arc<Delivery>>,
-        pending: &mut VecDeque<InFlight>,
-    ) -> Result<(), Gone> {
-        while self.unflushed > 0 {
-            if let Ok(delivery) = deliveries.try_recv() {
-                self.deliver(delivery).await?;
-                continue;
-            }
-            // Polled without this task's waker; the loop's `select!` polls the oldest
-            // answer again, with it, before the task sleeps.
-            let Some(outcome) = pending
-                .front_mut()
-                .and_then(|front| (&mut front.answer).now_or_never())
-            else {
-                break;
-            };
-            let Some(send) = pending.pop_front() else {
-                break;
-            };
-            Box::pin(commands::answered(self, (send, outcome))).await?;
-        }
-        self.flush().await
-    }
-
-    /// Sends the close frame; the loop ends either way.
-    async fn close(&mut self, reason: CloseReason) -> Gone {
+    /// Flushes what is queued and sends the close frame; the loop ends either way.
+    pub(super) async fn close(&mut self, reason: CloseReason) -> Gone {
         tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
         let _ = self.flush().await;
         let _ = close(&mut self.sink, reason).await;
         Gone
     }
 
-    /// Forwards an event from the hub, unless this socket already showed that message.
-    async fn deliver(&mut self, delivery: Arc<Delivery>) -> Result<(), Gone> {
-        if let Some(id) = delivery.message_id
-            && !self.seen.show_live(id)
-        {
-            return Ok(());
-        }
-        self.write_shared(delivery.text.clone()).await
-    }
-
-    /// Handles what the client sent; `Err` when the socket is done.
-    async fn receive(
-        &mut self,
-        incoming: Option<Result<WsMessage, axum::Error>>,
-        pending: &mut VecDeque<InFlight>,
-    ) -> Result<(), Gone> {
-        match incoming {
-            Some(Ok(WsMessage::Text(text))) => commands::handle(self, &text, pending).await,
-            Some(Ok(WsMessage::Binary(_))) => {
-                self.error(None, "bad_frame", "frames are JSON text, not binary")
-                    .await
-            }
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Ok(()),
-            Some(Ok(WsMessage::Close(_))) | None => Err(Gone),
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "socket read failed");
-                if is_too_large(&e) {
-                    let reason = CloseReason {
-                        code: 1009,
-                        reason: "frame too large",
-                    };
-                    let _ = close(&mut self.sink, reason).await;
-                }
-                Err(Gone)
-            }
-        }
+    /// Sends the close frame without [`Self::close`]'s log: for a failed read, which
+    /// the loop has logged already.
+    pub(super) async fn close_quietly(&mut self, reason: CloseReason) {
+        let _ = close(&mut self.sink, reason).await;
     }
 
     /// An `error` frame: a bad frame or a refused command, answered; the socket stays.
@@ -295,5 +132,17 @@ impl Connection<'_> {
     ) -> Result<(), Gone> {
         self.write(Reply::Error { req, code, message }.to_json())
             .await
+    }
+}
+
+/// Sends a close frame on a socket, also one that never became a [`Connection`].
+pub(super) async fn close(sink: &mut Sink, reason: CloseReason) -> Result<(), Gone> {
+    let frame = WsMessage::Close(Some(CloseFrame {
+        code: reason.code,
+        reason: Utf8Bytes::from_static(reason.reason),
+    }));
+    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Gone),
     }
 }

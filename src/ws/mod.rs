@@ -1,11 +1,13 @@
 //! The realtime socket, `GET /ws`: authenticated from the session cookie at the
 //! upgrade, refused (403) to browser origins that are not trusted. `frames.rs` is the
-//! wire format, `connection.rs` the per-socket loop, `commands.rs` what each command
-//! does and answers; the rules are in `chat/`.
+//! wire format, `connection.rs` a socket's writes (batched, flushed, timed out),
+//! `commands.rs` what each command does and answers, `socket.rs` the per-socket loop
+//! that drives both; the rules are in `chat/`.
 
 mod commands;
 mod connection;
 pub mod frames;
+mod socket;
 
 use axum::{
     extract::{State, WebSocketUpgrade, ws::rejection::WebSocketUpgradeRejection},
@@ -78,5 +80,5 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(max_frame)
         .max_frame_size(max_frame)
-        .on_upgrade(move |socket| connection::serve(socket, chat, session))
+        .on_upgrade(move |socket| socket::serve(socket, chat, session))
 }
