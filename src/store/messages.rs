@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::{ConversationOfUser, MessageRow, Store, StoreError, memberships};
-use crate::ids::UserId;
+use crate::ids::{MessageId, UserId};
 
 impl Store {
     /// The messages already stored under these `(sender, txn_id)` keys, in one query:
@@ -83,7 +83,7 @@ impl Store {
     pub async fn messages_since(
         &self,
         user_id: i64,
-        since: i64,
+        since: MessageId,
         limit: u64,
     ) -> Result<Vec<MessageRow>, StoreError> {
         Ok(message::Entity::find()

@@ -21,7 +21,10 @@ use super::{
     connection::{Connection, Gone},
     frames::{self, Command, Reply},
 };
-use crate::chat::{ChatError, PendingSend, SendOutcome, SendTo};
+use crate::{
+    chat::{ChatError, PendingSend, SendOutcome, SendTo},
+    ids::MessageId,
+};
 
 /// A send handed to the engine, waiting for its commit.
 pub(super) struct InFlight {
@@ -137,7 +140,7 @@ async fn execute(
 async fn replay(
     conn: &mut Connection<'_>,
     req: Option<&RawValue>,
-    since: i64,
+    since: MessageId,
 ) -> Result<(), Failure> {
     let (chat, me) = (conn.chat, conn.session);
     let mut replay = chat.replay(me, since);

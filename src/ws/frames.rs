@@ -10,7 +10,10 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 
-use crate::chat::views::{Conversation, Hello, Message, Posted, UnreadSummary};
+use crate::{
+    chat::views::{Conversation, Hello, Message, Posted, UnreadSummary},
+    ids::MessageId,
+};
 
 /// A command from the client.
 #[derive(Debug)]
@@ -65,7 +68,7 @@ pub struct Typing {
 
 #[derive(Debug, Deserialize)]
 pub struct Resume {
-    pub since: i64,
+    pub since: MessageId,
 }
 
 /// The `type`s a client may send.
@@ -215,7 +218,9 @@ mod tests {
         ));
         let (req, command) = parse(r#"{"type":"resume","since":40,"req":{"a":[1]}}"#).unwrap();
         assert_eq!(req.unwrap().get(), r#"{"a":[1]}"#);
-        assert!(matches!(command, Command::Resume(Resume { since: 40 })));
+        assert!(
+            matches!(command, Command::Resume(Resume { since }) if since == MessageId::new(40))
+        );
     }
 
     #[test]

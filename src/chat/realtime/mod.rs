@@ -23,7 +23,10 @@ use super::{
     input::page_size,
     views::{Hello, Message, Posted, User},
 };
-use crate::hub::{ConnectionId, Registration};
+use crate::{
+    hub::{ConnectionId, Registration},
+    ids::MessageId,
+};
 
 /// Messages per page when replaying after a reconnect.
 const REPLAY_PAGE: i64 = 200;
@@ -34,7 +37,7 @@ const REPLAY_PAGE: i64 = 200;
 pub struct Replay<'a> {
     chat: &'a Chat,
     me: &'a Session,
-    after: i64,
+    after: MessageId,
     messages_done: bool,
     markers_done: bool,
 }
@@ -49,10 +52,10 @@ impl Replay<'_> {
                 .missed_messages(self.me, self.after, Some(REPLAY_PAGE))
                 .await?;
             if let Some(last) = page.last() {
-                self.after = last.id;
+                self.after = MessageId::new(last.id);
                 return Ok(Some(
                     page.into_iter()
-                        .filter(|message| seen.show_replayed(message.id))
+                        .filter(|message| seen.show_replayed(MessageId::new(message.id)))
                         .map(|message| Event::Message {
                             message: Posted::new(message).into(),
                         })
@@ -71,7 +74,7 @@ impl Replay<'_> {
 
 impl Chat {
     /// Starts the replay of a reconnecting socket (`resume {since}`).
-    pub fn replay<'a>(&'a self, me: &'a Session, since: i64) -> Replay<'a> {
+    pub fn replay<'a>(&'a self, me: &'a Session, since: MessageId) -> Replay<'a> {
         Replay {
             chat: self,
             me,
@@ -179,7 +182,7 @@ impl Chat {
     pub async fn missed_messages(
         &self,
         me: &Session,
-        since: i64,
+        since: MessageId,
         limit: Option<i64>,
     ) -> Result<Vec<Message>, ChatError> {
         let limit = page_size("limit", limit, 200, 1000)?;

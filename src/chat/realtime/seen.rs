@@ -11,26 +11,28 @@
 //! - the first live message shown: every later message of mine comes (or is queued to
 //!   come) live, so a replay stops short of it.
 
+use crate::ids::MessageId;
+
 /// The messages one socket has shown. Three integers, whatever the traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeenMessages {
-    hello_up_to: i64,
-    replayed_up_to: i64,
-    first_live: Option<i64>,
+    hello_up_to: MessageId,
+    replayed_up_to: MessageId,
+    first_live: Option<MessageId>,
 }
 
 impl SeenMessages {
     /// A socket whose `hello` covered every message up to `last_message_id`.
-    pub fn after_hello(last_message_id: i64) -> Self {
+    pub fn after_hello(last_message_id: MessageId) -> Self {
         Self {
             hello_up_to: last_message_id,
-            replayed_up_to: 0,
+            replayed_up_to: MessageId::new(0),
             first_live: None,
         }
     }
 
     /// Whether to show a message the hub delivered live; records it if so.
-    pub fn show_live(&mut self, id: i64) -> bool {
+    pub fn show_live(&mut self, id: MessageId) -> bool {
         if id <= self.hello_up_to.max(self.replayed_up_to) {
             return false;
         }
@@ -39,7 +41,7 @@ impl SeenMessages {
     }
 
     /// Whether to show a message a replay found; records it if so.
-    pub fn show_replayed(&mut self, id: i64) -> bool {
+    pub fn show_replayed(&mut self, id: MessageId) -> bool {
         if self.first_live.is_some_and(|first| id >= first) {
             return false;
         }
@@ -54,44 +56,44 @@ mod tests {
 
     #[test]
     fn live_messages_the_hello_already_had_are_skipped() {
-        let mut seen = SeenMessages::after_hello(10);
-        assert!(!seen.show_live(9));
-        assert!(!seen.show_live(10));
-        assert!(seen.show_live(11));
-        assert!(seen.show_live(14));
+        let mut seen = SeenMessages::after_hello(MessageId::new(10));
+        assert!(!seen.show_live(MessageId::new(9)));
+        assert!(!seen.show_live(MessageId::new(10)));
+        assert!(seen.show_live(MessageId::new(11)));
+        assert!(seen.show_live(MessageId::new(14)));
     }
 
     #[test]
     fn a_replay_before_any_live_message_covers_the_queued_ones() {
         // Messages 11 and 12 are queued live while the replay reads them from the
         // database: the replay shows them, the queue does not again.
-        let mut seen = SeenMessages::after_hello(10);
-        assert!(seen.show_replayed(5));
-        assert!(seen.show_replayed(11));
-        assert!(seen.show_replayed(12));
-        assert!(!seen.show_live(11));
-        assert!(!seen.show_live(12));
-        assert!(seen.show_live(13));
+        let mut seen = SeenMessages::after_hello(MessageId::new(10));
+        assert!(seen.show_replayed(MessageId::new(5)));
+        assert!(seen.show_replayed(MessageId::new(11)));
+        assert!(seen.show_replayed(MessageId::new(12)));
+        assert!(!seen.show_live(MessageId::new(11)));
+        assert!(!seen.show_live(MessageId::new(12)));
+        assert!(seen.show_live(MessageId::new(13)));
     }
 
     #[test]
     fn a_replay_after_live_messages_stops_short_of_them() {
-        let mut seen = SeenMessages::after_hello(10);
-        assert!(seen.show_live(20));
+        let mut seen = SeenMessages::after_hello(MessageId::new(10));
+        assert!(seen.show_live(MessageId::new(20)));
         // The client asks for everything since 3: what it missed before 20 comes from
         // the replay, 20 and later came (or are queued to come) live.
-        assert!(seen.show_replayed(4));
-        assert!(seen.show_replayed(19));
-        assert!(!seen.show_replayed(20));
-        assert!(!seen.show_replayed(25));
-        assert!(seen.show_live(25));
+        assert!(seen.show_replayed(MessageId::new(4)));
+        assert!(seen.show_replayed(MessageId::new(19)));
+        assert!(!seen.show_replayed(MessageId::new(20)));
+        assert!(!seen.show_replayed(MessageId::new(25)));
+        assert!(seen.show_live(MessageId::new(25)));
     }
 
     #[test]
     fn every_id_is_shown_exactly_once_across_hello_live_and_replay() {
         // Ids 1..=30 are mine; hello covers up to 8, then 9..=12 arrive live while
         // the socket replays from 0 and the rest arrive live after.
-        let mut seen = SeenMessages::after_hello(8);
+        let mut seen = SeenMessages::after_hello(MessageId::new(8));
         let mut shown: std::collections::HashMap<i64, u32> = (1..=8).map(|id| (id, 1)).collect();
         let mut show = |id: i64, yes: bool| {
             if yes {
@@ -99,13 +101,13 @@ mod tests {
             }
         };
         for id in 9..=10 {
-            show(id, seen.show_live(id));
+            show(id, seen.show_live(MessageId::new(id)));
         }
         for id in 1..=12 {
-            show(id, seen.show_replayed(id));
+            show(id, seen.show_replayed(MessageId::new(id)));
         }
         for id in 11..=30 {
-            show(id, seen.show_live(id));
+            show(id, seen.show_live(MessageId::new(id)));
         }
         // The replay is the client's explicit ask: it may repeat what the hello had.
         assert!((1..=8).all(|id| shown[&id] == 2), "{shown:?}");
