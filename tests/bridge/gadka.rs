@@ -17,10 +17,9 @@ use tokio_tungstenite::{
     tungstenite::{Message, client::IntoClientRequest},
 };
 
-use crate::{
-    helpers::{Client, TestApp, spawn_in},
-    synapse::Slot,
-};
+use gadka_test_support::{Client, TestApp, spawn_in};
+
+use crate::synapse::Slot;
 
 /// A running gadka; stopped when dropped.
 pub struct Gadka {

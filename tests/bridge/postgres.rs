@@ -2,11 +2,9 @@
 
 use serde_json::json;
 
-use crate::{
-    helpers::{create_postgres_database, drop_postgres_database},
-    messages::dm_with,
-    synapse,
-};
+use gadka_test_support::{create_postgres_database, drop_postgres_database};
+
+use crate::{messages::dm_with, synapse};
 
 #[tokio::test]
 async fn the_bridge_works_the_same_on_postgresql() {

@@ -6,10 +6,9 @@
 
 use serde_json::json;
 
-use crate::{
-    helpers::spawn_app,
-    support::{Browser, DESKTOP, PHONE, keys, open_with},
-};
+use gadka_test_support::spawn_app;
+
+use crate::support::{Browser, DESKTOP, PHONE, keys, open_with};
 
 #[tokio::test]
 async fn two_people_find_each_other_and_chat() {

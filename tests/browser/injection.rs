@@ -2,10 +2,9 @@
 //! message stay characters, no dialog opens, and only http(s) URLs become links
 //! (opening a new tab without a handle back to the page).
 
-use crate::{
-    helpers::spawn_app,
-    support::{Browser, open_with},
-};
+use gadka_test_support::spawn_app;
+
+use crate::support::{Browser, open_with};
 
 const HOSTILE: [&str; 4] = [
     "<img src=x onerror=alert(1)>",

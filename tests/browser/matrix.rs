@@ -5,10 +5,9 @@
 
 use gadka::{config::Durability, store::Store};
 
-use crate::{
-    helpers::spawn_app,
-    support::{Browser, DESKTOP},
-};
+use gadka_test_support::spawn_app;
+
+use crate::support::{Browser, DESKTOP};
 
 #[tokio::test]
 async fn a_matrix_user_is_marked_wherever_they_are_shown() {

@@ -3,10 +3,9 @@
 //! "sending", reconnects on its own, sends it again with the same txn_id, and it is
 //! stored once.
 
-use crate::{
-    helpers::{spawn_app, spawn_in},
-    support::{Browser, open_with},
-};
+use gadka_test_support::{spawn_app, spawn_in};
+
+use crate::support::{Browser, open_with};
 
 #[tokio::test]
 async fn a_message_sent_while_the_server_restarts_arrives_once() {

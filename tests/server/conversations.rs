@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, seqs, spawn_app};
+use gadka_test_support::{TestApp, assert_error, seqs, spawn_app};
 
 fn reads(messages: &[Value]) -> Vec<bool> {
     messages

@@ -3,7 +3,7 @@
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
-use crate::helpers::{assert_error, read, spawn_app, spawn_with};
+use gadka_test_support::{assert_error, read, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn message_bodies_are_checked_against_the_configured_limit() {

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_in};
+use gadka_test_support::{spawn_app, spawn_in};
 
 #[tokio::test]
 async fn everything_survives_a_restart_on_the_same_database() {

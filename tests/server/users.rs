@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, spawn_app};
+use gadka_test_support::{assert_error, spawn_app};
 
 fn usernames(body: &Value) -> Vec<&str> {
     body["users"]

@@ -4,7 +4,7 @@
 
 use reqwest::{StatusCode, header};
 
-use crate::helpers::{assert_error, read, spawn_app};
+use gadka_test_support::{assert_error, read, spawn_app};
 
 const CSP: &str = "default-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
