@@ -9,6 +9,9 @@
 //! is a slot with its own appservice id, port, bot and puppet prefix, so that tests
 //! running at once each have a bridge of their own.
 
+use gadka_test_support::PATIENCE;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
@@ -17,6 +20,7 @@ use std::{
     sync::{Mutex, OnceLock},
     time::{Duration, Instant},
 };
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The version `.ci/synapse.sh` installs.
 const SYNAPSE_VERSION: &str = "1.163.2";
@@ -30,6 +34,8 @@ pub const DOMAIN: &str = "localhost";
 pub struct Synapse {
     pub url: String,
     free: Mutex<Vec<Slot>>,
+    /// A permit for each slot in `free`: tests wait here, in turn, while all are taken.
+    available: Semaphore,
 }
 
 /// One registration Synapse loaded: the bridge's configuration file, tokens filled in.
@@ -48,9 +54,50 @@ pub struct Slot {
     pub appservice_port: u16,
 }
 
+impl Slot {
+    /// The Matrix ID of the puppet of gadka's `username` on this slot's bridge.
+    pub fn puppet(&self, username: &str) -> String {
+        format!("@{}{username}:{DOMAIN}", self.prefix)
+    }
+
+    /// Where the homeserver reaches this slot's bridge: `path` on its appservice port.
+    pub fn appservice_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.appservice_port)
+    }
+
+    /// `PUT /_matrix/app/v1/transactions/{id}` with `body`, as the homeserver sends
+    /// it when `token` is its `hs_token`.
+    pub async fn put_transaction(
+        &self,
+        id: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .put(self.appservice_url(&format!("/_matrix/app/v1/transactions/{id}")))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the bridge answers")
+    }
+
+    /// Delivers `events` as transaction `id`, as the homeserver does, and asserts
+    /// that the bridge took them.
+    pub async fn deliver(&self, id: &str, events: Value) {
+        let response = self
+            .put_transaction(id, &json!({ "events": events }), Some(&self.hs_token))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "transaction {id}");
+    }
+}
+
 /// A slot in use; it goes back to the pool when dropped.
 pub struct SlotGuard {
     slot: Option<Slot>,
+    synapse: &'static Synapse,
+    /// Given back after the slot, when the guard's fields drop.
+    _permit: SemaphorePermit<'static>,
 }
 
 impl std::ops::Deref for SlotGuard {
@@ -63,7 +110,7 @@ impl std::ops::Deref for SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            shared().free.lock().unwrap().push(slot);
+            self.synapse.free.lock().unwrap().push(slot);
         }
     }
 }
@@ -77,17 +124,18 @@ pub fn shared() -> &'static Synapse {
 impl Synapse {
     /// A bridge slot of one's own, waiting while all are taken.
     pub async fn slot(&'static self) -> SlotGuard {
-        loop {
-            // The slot free the longest: the bridge that used it last has surely
-            // closed its listener by now.
-            let slot = {
-                let mut free = self.free.lock().unwrap();
-                (!free.is_empty()).then(|| free.remove(0))
-            };
-            if let Some(slot) = slot {
-                return SlotGuard { slot: Some(slot) };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .expect("the slots' semaphore is never closed");
+        // The slot free the longest: the bridge that used it last has surely closed
+        // its listener by now.
+        let slot = self.free.lock().unwrap().remove(0);
+        SlotGuard {
+            slot: Some(slot),
+            synapse: self,
+            _permit: permit,
         }
     }
 
@@ -126,6 +174,7 @@ while kill -0 {parent} 2>/dev/null && kill -0 $synapse 2>/dev/null; do sleep 0.5
         wait_for_versions(port, &dir);
         Synapse {
             url,
+            available: Semaphore::new(slots.len()),
             free: Mutex::new(slots),
         }
     }
@@ -156,6 +205,7 @@ impl OwnSynapse {
             synapse: Synapse {
                 url,
                 free: Mutex::new(Vec::new()),
+                available: Semaphore::new(0),
             },
             slot,
             python,
@@ -173,6 +223,21 @@ impl OwnSynapse {
             let _ = process.kill();
             let _ = process.wait();
         }
+    }
+
+    /// While Synapse is stopped: waits for the next call anyone makes to it (the
+    /// bridge's outbox, trying again) and cuts it off, as a homeserver that is away
+    /// does. The outage then provably happened to the bridge, however quick the
+    /// machine, where a sleep would only make it likely.
+    pub async fn cut_off_next_call(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("Synapse's port, free while it is stopped");
+        let (call, _) = tokio::time::timeout(PATIENCE, listener.accept())
+            .await
+            .unwrap_or_else(|_| panic!("nobody called the homeserver within {PATIENCE:?}"))
+            .expect("a call accepted");
+        drop(call);
     }
 
     /// Starts Synapse again on the same port and database, and waits until it answers.

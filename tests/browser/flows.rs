@@ -4,9 +4,8 @@
 //! really read, and see each other typing. The screenshots of the README are taken
 //! on the way.
 
-use serde_json::json;
-
 use gadka_test_support::spawn_app;
+use serde_json::json;
 
 use crate::support::{Browser, DESKTOP, PHONE, keys, open_with};
 

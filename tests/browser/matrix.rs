@@ -4,7 +4,6 @@
 //! README's screenshot of it is taken on the way.
 
 use gadka::{config::Durability, store::Store};
-
 use gadka_test_support::spawn_app;
 
 use crate::support::{Browser, DESKTOP};

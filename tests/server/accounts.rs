@@ -1,10 +1,9 @@
 //! Registering, logging in and out, sessions and their limits.
 
 use gadka::chat::SECRET_FILE;
+use gadka_test_support::{TestApp, assert_error, spawn_app, spawn_with};
 use reqwest::{StatusCode, header};
 use serde_json::json;
-
-use gadka_test_support::{TestApp, assert_error, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn register_logs_in_with_an_httponly_samesite_cookie() {

@@ -2,10 +2,9 @@
 //! route can answer, and the rules the server enforces, with the configured limits.
 //! (`.ci/schemathesis.sh` drives the server from it; these pin its shape.)
 
+use gadka_test_support::{spawn_app, spawn_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use gadka_test_support::{spawn_app, spawn_with};
 
 /// The operations of the document, as (method, path, operation).
 fn operations(doc: &Value) -> Vec<(String, String, Value)> {
