@@ -2,10 +2,12 @@
 //! address in the log, clear refusal of bad settings, clean exit on SIGTERM.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     process::{Child, Command, Stdio},
     time::Duration,
 };
+
+use gadka_test_support::bound_address;
 
 fn gadka() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gadka"));
@@ -16,23 +18,6 @@ fn gadka() -> Command {
         .env_remove("GADKA_DATABASE_URL")
         .env("NO_COLOR", "1");
     command
-}
-
-/// Reads the log until the server says where it listens.
-fn bound_address(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("a log line");
-        if line.contains("listening")
-            && let Some(address) = line.split("address=").nth(1)
-        {
-            // Keep reading, so the server's later log lines do not meet a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return address.trim().to_owned();
-        }
-    }
-    panic!("the server exited without saying where it listens");
 }
 
 fn terminate(child: &Child) {

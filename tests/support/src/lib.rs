@@ -3,7 +3,8 @@
 //! and talk to it as clients do.
 //!
 //! - [`spawn_app`] starts the same `Application` that `main` runs, on a free port with
-//!   its own data directory ([`app`]); [`postgres`] gives a test a database of its own.
+//!   its own data directory ([`app`]); [`postgres`] gives a test a database of its own;
+//!   [`bound_address`] finds the binary started in a process of its own.
 //! - [`Client`] is one user's HTTP client with its cookie jar, [`Socket`] the same
 //!   user's `/ws`.
 //! - [`eventually`] waits for what happens on its own time (a message the bridge
@@ -18,11 +19,13 @@
 pub mod app;
 pub mod client;
 pub mod postgres;
+pub mod process;
 pub mod socket;
 pub mod wait;
 
 pub use app::{TestApp, password, spawn_app, spawn_in, spawn_with};
 pub use client::{Client, Reply, assert_error, read, seqs};
 pub use postgres::{create_postgres_database, drop_postgres_database};
+pub use process::bound_address;
 pub use socket::{Refusal, Socket};
 pub use wait::{PATIENCE, eventually, until};
