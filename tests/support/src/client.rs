@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use reqwest::{
-    StatusCode,
+    Method, StatusCode,
     cookie::{CookieStore, Jar},
     header::HeaderMap,
 };
@@ -61,13 +61,7 @@ impl Client {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("the server answers");
-        read(response).await.into_parts()
+        self.call(Method::GET, path, None).await.into_parts()
     }
 
     /// A `GET` that must answer 200; its body.
@@ -82,25 +76,22 @@ impl Client {
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .patch(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
+        self.call(Method::PATCH, path, Some(body))
             .await
-            .expect("the server answers");
-        read(response).await.into_parts()
+            .into_parts()
     }
 
+    /// A `POST`, answered with its headers too.
     pub async fn post_full(&self, path: &str, body: Value) -> Reply {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("the server answers");
-        read(response).await
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("the server answers")).await
     }
 
     /// Opens the conversation with `peer` and returns its id.
