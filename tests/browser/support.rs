@@ -13,7 +13,7 @@ use axum::http::Method;
 use fantoccini::{
     Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
 };
-use gadka_test_support::{Client as ApiClient, eventually, password, until};
+use gadka_test_support::{Client as ApiClient, TestApp, eventually, password, until};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -383,6 +383,16 @@ fn screenshots_dir() -> PathBuf {
     } else {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
     }
+}
+
+/// The usual start: Alice signs up in a browser, and `peer`, registered over the API,
+/// opens a conversation with her. Her browser, the peer's client, the conversation.
+pub async fn alice_and(app: &TestApp, peer: &str) -> (Browser, ApiClient, i64) {
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let peer = app.register(peer).await;
+    let chat = open_with(&peer, "alice").await;
+    (alice, peer, chat)
 }
 
 /// `from` finds `username`, opens their conversation over the API and returns its id.
