@@ -11,7 +11,7 @@ use crate::{
 
 #[tokio::test]
 async fn an_admin_talks_to_the_bot_and_no_one_else_does() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let admin = mxid(&format!("admin-bot{}", slot.index));
     let gadka = Gadka::start(&slot, |settings| {

@@ -12,7 +12,7 @@ use crate::{
 
 #[tokio::test]
 async fn the_bridge_checks_the_homeserver_and_the_homeserver_reaches_it() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let gadka = Gadka::start(&slot, |_| {}).await;
     // Ready means: versions answered, whoami is the bot, and Synapse's ping of
@@ -53,7 +53,7 @@ async fn the_bridge_checks_the_homeserver_and_the_homeserver_reaches_it() {
 
 #[tokio::test]
 async fn only_the_homeserver_with_its_token_is_let_in() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let _gadka = Gadka::start(&slot, |_| {}).await;
     let transaction = json!({"events": [], "ephemeral": []});
@@ -85,7 +85,7 @@ async fn only_the_homeserver_with_its_token_is_let_in() {
 
 #[tokio::test]
 async fn a_transaction_larger_than_a_message_is_taken() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let _gadka = Gadka::start(&slot, |_| {}).await;
     // 100 events of 8 KiB each: far over the API's body limit, as a busy room's
@@ -103,7 +103,7 @@ async fn a_transaction_larger_than_a_message_is_taken() {
 
 #[tokio::test]
 async fn a_puppet_is_made_when_the_homeserver_asks_for_it() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let gadka = Gadka::start(&slot, |_| {}).await;
     gadka.bridge_health("ready").await;
@@ -134,7 +134,7 @@ async fn a_puppet_is_made_when_the_homeserver_asks_for_it() {
 
 #[tokio::test]
 async fn a_bridge_that_cannot_start_says_why_and_local_chat_goes_on() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
 
     // No homeserver where the config points.

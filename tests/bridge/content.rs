@@ -16,7 +16,7 @@ use crate::{
 
 #[tokio::test]
 async fn what_gadka_cannot_carry_is_said_not_dropped() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-content").await;
 
@@ -82,7 +82,7 @@ async fn what_gadka_cannot_carry_is_said_not_dropped() {
 
 #[tokio::test]
 async fn someone_the_permissions_leave_out_is_declined_politely() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let gadka = Gadka::start(&slot, |settings| {
         settings.bridge.as_mut().unwrap().permissions =

@@ -17,7 +17,7 @@ use crate::{
 
 #[tokio::test]
 async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() {
-    let slot = synapse::shared().slot().await;
+    let slot = synapse::shared().await.slot().await;
     let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-from-gadka", |_| {}).await;
     let renamed = alice
         .call(
@@ -104,7 +104,7 @@ async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
 
 #[tokio::test]
 async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let allowed = mxid(&format!("alice-allowed{}", slot.index));
     let gadka = Gadka::start(&slot, |settings| {
@@ -131,7 +131,7 @@ async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
 
 #[tokio::test]
 async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-taken-up", |_| {}).await;
 

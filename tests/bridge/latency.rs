@@ -16,7 +16,7 @@ const ROUNDS: usize = 50;
 #[tokio::test]
 #[ignore = "a measure, not a check: run it on purpose, in release"]
 async fn latency_of_a_gadka_send_to_matrix_beside_matrix_to_matrix() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-latency").await;
     let carol = MatrixUser::register(synapse, &format!("carol-latency{}", slot.index)).await;

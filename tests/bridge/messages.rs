@@ -38,7 +38,7 @@ pub async fn bob_and_matrix_user(
     gadka.bridge_health("ready").await;
     let bob = gadka.register("bob", "Bob").await;
     let matrix_user =
-        MatrixUser::register(synapse::shared(), &format!("{name}{}", slot.index)).await;
+        MatrixUser::register(synapse::shared().await, &format!("{name}{}", slot.index)).await;
     (gadka, bob, matrix_user)
 }
 
@@ -72,7 +72,7 @@ pub async fn open_portal(slot: &Slot, alice: &MatrixUser, bob: &Client) -> (Stri
 
 #[tokio::test]
 async fn a_dm_started_from_matrix_carries_messages_both_ways_in_order_and_once() {
-    let slot = synapse::shared().slot().await;
+    let slot = synapse::shared().await.slot().await;
     let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-dm", |_| {}).await;
 
     // Element's "Start chat" with @g<n>_bob: the puppet joins.
@@ -177,7 +177,7 @@ pub fn bodies(messages: &[Value]) -> Vec<&str> {
 
 #[tokio::test]
 async fn gadka_restarted_mid_conversation_carries_on_in_order() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let Dm {
         gadka,

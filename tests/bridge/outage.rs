@@ -16,7 +16,7 @@ use crate::{
 
 #[tokio::test]
 async fn synapse_stopped_and_started_again_loses_nothing_and_keeps_order() {
-    let mut own = OwnSynapse::start();
+    let mut own = OwnSynapse::start().await;
     let slot = own.slot.clone();
     let gadka = Gadka::start(&slot, |_| {}).await;
     gadka.bridge_health("ready").await;
@@ -45,7 +45,7 @@ async fn synapse_stopped_and_started_again_loses_nothing_and_keeps_order() {
     assert_eq!(carol.wait_for_messages(local, 5).await.len(), 5);
     own.cut_off_next_call().await;
 
-    own.resume();
+    own.resume().await;
     // "back" goes out after them, in the same lane of the outbox: once it is on
     // Matrix, nothing before it is still on its way, once or twice. The outbox tries
     // again after a backoff that grew while Synapse was away.

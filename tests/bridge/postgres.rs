@@ -7,7 +7,7 @@ use crate::{messages::dm_with, receipts::seen_by_alice, synapse};
 #[tokio::test]
 async fn the_bridge_works_the_same_on_postgresql() {
     let (url, name) = create_postgres_database().await;
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm_with(&slot, "alice-pg", |s| s.database_url = url.clone()).await;
 

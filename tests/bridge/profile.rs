@@ -9,7 +9,7 @@ use crate::{messages::dm, synapse};
 
 #[tokio::test]
 async fn a_gadka_user_s_new_name_reaches_the_puppet() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-rename-out").await;
     let (status, body) = d
@@ -40,7 +40,7 @@ async fn a_gadka_user_s_new_name_reaches_the_puppet() {
 
 #[tokio::test]
 async fn a_matrix_user_s_new_name_reaches_gadka() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-rename-in").await;
     let peer = |conversations: &[Value]| conversations[0]["peer"].clone();

@@ -9,7 +9,7 @@ use crate::{messages::dm, synapse};
 
 #[tokio::test]
 async fn read_receipts_go_both_ways() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-receipts").await;
 

@@ -9,24 +9,26 @@
 //! is a slot with its own appservice id, port, bot and puppet prefix, so that tests
 //! running at once each have a bridge of their own.
 
-use gadka_test_support::PATIENCE;
-use reqwest::StatusCode;
-use serde_json::{Value, json};
 use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Mutex, OnceLock},
-    time::{Duration, Instant},
+    sync::Mutex,
+    time::Duration,
 };
-use tokio::sync::{Semaphore, SemaphorePermit};
+
+use gadka_test_support::{PATIENCE, until};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 /// The version `.ci/synapse.sh` installs.
 const SYNAPSE_VERSION: &str = "1.163.2";
 const DEFAULT_VENV: &str = "/var/cache/gadka-ci/synapse-venv";
 /// Bridges the shared Synapse knows, hence tests that may run at once.
 const SLOTS: usize = 6;
+/// How long Synapse may take to start: its first start migrates a new database.
+const STARTUP: Duration = Duration::from_secs(90);
 /// The homeserver's server name.
 pub const DOMAIN: &str = "localhost";
 
@@ -116,9 +118,9 @@ impl Drop for SlotGuard {
 }
 
 /// The Synapse of this test binary, started on first use.
-pub fn shared() -> &'static Synapse {
-    static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
-    SYNAPSE.get_or_init(Synapse::start)
+pub async fn shared() -> &'static Synapse {
+    static SYNAPSE: OnceCell<Synapse> = OnceCell::const_new();
+    SYNAPSE.get_or_init(Synapse::start).await
 }
 
 impl Synapse {
@@ -139,15 +141,14 @@ impl Synapse {
         }
     }
 
-    fn start() -> Self {
-        let prepared = Prepared::new(SLOTS);
+    async fn start() -> Self {
         let Prepared {
             python,
             dir,
-            port,
             url,
             slots,
-        } = prepared;
+            ..
+        } = Prepared::new(SLOTS);
         // Synapse outlives no test binary: a shell waits for this process to end, then
         // stops Synapse and removes its directory.
         let watchdog = format!(
@@ -171,7 +172,7 @@ while kill -0 {parent} 2>/dev/null && kill -0 $synapse 2>/dev/null; do sleep 0.5
             .stderr(Stdio::null())
             .spawn()
             .expect("sh runs");
-        wait_for_versions(port, &dir);
+        wait_for_versions(&url, &dir).await;
         Synapse {
             url,
             available: Semaphore::new(slots.len()),
@@ -192,7 +193,7 @@ pub struct OwnSynapse {
 }
 
 impl OwnSynapse {
-    pub fn start() -> Self {
+    pub async fn start() -> Self {
         let Prepared {
             python,
             dir,
@@ -213,7 +214,7 @@ impl OwnSynapse {
             port,
             process: None,
         };
-        own.resume();
+        own.resume().await;
         own
     }
 
@@ -241,7 +242,7 @@ impl OwnSynapse {
     }
 
     /// Starts Synapse again on the same port and database, and waits until it answers.
-    pub fn resume(&mut self) {
+    pub async fn resume(&mut self) {
         let out = std::fs::File::create(self.dir.join("synapse.out")).expect("a log file");
         let process = Command::new(&self.python)
             .args(["-m", "synapse.app.homeserver"])
@@ -253,7 +254,7 @@ impl OwnSynapse {
             .spawn()
             .expect("Synapse starts");
         self.process = Some(process);
-        wait_for_versions(self.port, &self.dir);
+        wait_for_versions(&self.synapse.url, &self.dir).await;
     }
 }
 
@@ -398,26 +399,21 @@ fn overlay(dir: &Path, port: u16, slots: &[Slot]) -> String {
     )
 }
 
-/// Polls `/_matrix/client/versions` until Synapse answers.
-fn wait_for_versions(port: u16, dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = stream.write_all(
-                b"GET /_matrix/client/versions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-            );
-            let mut response = String::new();
-            let _ = stream.read_to_string(&mut response);
-            if response.starts_with("HTTP/1.1 200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
+/// Waits until Synapse answers `/_matrix/client/versions`; fails with its logs.
+async fn wait_for_versions(url: &str, dir: &Path) {
+    let versions = format!("{url}/_matrix/client/versions");
+    let answered = until(STARTUP, async || {
+        let response = reqwest::get(&versions).await.map_err(drop)?;
+        response.status().is_success().then_some(()).ok_or(())
+    })
+    .await;
+    if answered.is_ok() {
+        return;
     }
     let out = std::fs::read_to_string(dir.join("synapse.out")).unwrap_or_default();
     let log = std::fs::read_to_string(dir.join("homeserver.log")).unwrap_or_default();
     let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
-    panic!("Synapse did not answer within 90 s.\n{out}\n{tail}");
+    panic!("Synapse did not answer within {STARTUP:?}.\n{out}\n{tail}");
 }
 
 /// A port free now (the listener is dropped at once).

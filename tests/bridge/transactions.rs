@@ -50,7 +50,7 @@ async fn seen(bob: &Client, conversation: i64) -> (Value, Vec<String>) {
 
 #[tokio::test]
 async fn a_replayed_transaction_id_has_its_effect_once_also_after_a_restart() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-txn").await;
     let first = json!([

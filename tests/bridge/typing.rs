@@ -10,7 +10,7 @@ use crate::{messages::dm, synapse};
 
 #[tokio::test]
 async fn typing_goes_both_ways() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-typing").await;
     let (mut socket, _) = d.gadka.app().socket(&d.bob).await;
