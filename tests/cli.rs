@@ -4,10 +4,9 @@
 use std::{
     io::{Read, Write},
     process::{Child, Command, Stdio},
-    time::Duration,
 };
 
-use gadka_test_support::bound_address;
+use gadka_test_support::{PATIENCE, bound_address, until};
 
 fn gadka() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gadka"));
@@ -28,19 +27,8 @@ fn terminate(child: &Child) {
     assert!(status.success());
 }
 
-fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..200 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("the server did not stop within 10 s of SIGTERM");
-}
-
-#[test]
-fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
+#[tokio::test]
+async fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gadka.yaml");
     let file_data_dir = dir.path().join("from-file");
@@ -88,10 +76,12 @@ fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
     );
 
     terminate(&child);
-    assert!(
-        wait_with_timeout(&mut child).success(),
-        "a clean exit on SIGTERM"
-    );
+    let exited = until(PATIENCE, async || child.try_wait().expect("wait").ok_or(())).await;
+    let Ok(status) = exited else {
+        let _ = child.kill();
+        panic!("the server did not stop within {PATIENCE:?} of SIGTERM");
+    };
+    assert!(status.success(), "a clean exit on SIGTERM");
 }
 
 #[test]
