@@ -4,8 +4,8 @@
 //! A test that sleeps waits either longer than it must or, on a busy machine, not long
 //! enough. [`eventually`] looks at a condition until it holds and fails after a
 //! deadline, naming what it waited for and the last thing it saw, so that a failure
-//! reads as a finding. It looks at once, then at growing intervals up to
-//! [`MAX_PAUSE`]: quick conditions are met quickly, and a slow homeserver is not
+//! reads as a finding. It looks at once, then at growing intervals up to a tenth
+//! of a second: quick conditions are met quickly, and a slow homeserver is not
 //! flooded with questions.
 //!
 //! To show that something did *not* happen, waiting proves nothing; send a marker
@@ -58,5 +58,44 @@ pub async fn until<T, E>(
         }
         tokio::time::sleep_until((Instant::now() + pause).min(deadline)).await;
         pause = (pause * 2).min(MAX_PAUSE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn eventually_gives_what_the_probe_found_once_it_holds() {
+        let mut looks = 0;
+        let found = eventually("the third look", PATIENCE, async || {
+            looks += 1;
+            if looks == 3 { Ok("found") } else { Err(looks) }
+        })
+        .await;
+        assert_eq!((found, looks), ("found", 3));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "waited 200ms for what never comes; last seen: not yet")]
+    async fn eventually_fails_naming_what_it_awaited_and_the_last_thing_seen() {
+        eventually("what never comes", Duration::from_millis(200), async || {
+            Err::<(), _>("not yet")
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_look_that_hangs_ends_at_the_deadline() {
+        let started = Instant::now();
+        let outcome = until(Duration::from_millis(200), async || {
+            pending::<()>().await;
+            Ok::<_, ()>(())
+        })
+        .await;
+        assert_eq!(outcome, Err(None));
+        assert!(started.elapsed() < PATIENCE);
     }
 }
