@@ -80,7 +80,7 @@ say "fuzzing $base/api/openapi.json"
 # - POST /api/logout revokes the session the fuzzer acts with: everything after it
 #   would be a 401. (Its only answers, 204 and 403, are covered by the tests.)
 # - GET /ws upgrades to a WebSocket, which an HTTP fuzzer cannot speak; the socket is
-#   covered by tests/server/socket.rs and realtime.rs.
+#   covered by tests/server/realtime.rs.
 # .ci/schemathesis.toml passes the session and counts a 413 as a correct rejection;
 # .ci/schemathesis_hooks.py excuses the one refusal the document cannot state.
 start=$(date +%s)

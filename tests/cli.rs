@@ -2,10 +2,11 @@
 //! address in the log, clear refusal of bad settings, clean exit on SIGTERM.
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     process::{Child, Command, Stdio},
-    time::Duration,
 };
+
+use gadka_test_support::{PATIENCE, bound_address, until};
 
 fn gadka() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gadka"));
@@ -18,23 +19,6 @@ fn gadka() -> Command {
     command
 }
 
-/// Reads the log until the server says where it listens.
-fn bound_address(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("a log line");
-        if line.contains("listening")
-            && let Some(address) = line.split("address=").nth(1)
-        {
-            // Keep reading, so the server's later log lines do not meet a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return address.trim().to_owned();
-        }
-    }
-    panic!("the server exited without saying where it listens");
-}
-
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -43,19 +27,8 @@ fn terminate(child: &Child) {
     assert!(status.success());
 }
 
-fn wait_with_timeout(child: &mut Child) -> std::process::ExitStatus {
-    for _ in 0..200 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("the server did not stop within 10 s of SIGTERM");
-}
-
-#[test]
-fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
+#[tokio::test]
+async fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gadka.yaml");
     let file_data_dir = dir.path().join("from-file");
@@ -103,10 +76,12 @@ fn serves_on_a_free_port_from_flags_over_env_over_file_and_stops_on_sigterm() {
     );
 
     terminate(&child);
-    assert!(
-        wait_with_timeout(&mut child).success(),
-        "a clean exit on SIGTERM"
-    );
+    let exited = until(PATIENCE, async || child.try_wait().expect("wait").ok_or(())).await;
+    let Ok(status) = exited else {
+        let _ = child.kill();
+        panic!("the server did not stop within {PATIENCE:?} of SIGTERM");
+    };
+    assert!(status.success(), "a clean exit on SIGTERM");
 }
 
 #[test]

@@ -5,13 +5,13 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use futures_util::{SinkExt, StreamExt};
+use gadka_test_support::{bound_address, eventually};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
@@ -44,19 +44,8 @@ fn start(data_dir: &std::path::Path, durability: &str) -> (Server, String) {
         .spawn()
         .expect("gadka starts");
     let mut server = Server(child);
-    let stdout = server.0.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("a log line");
-        if line.contains("listening")
-            && let Some(address) = line.split("address=").nth(1)
-        {
-            let address = address.trim().to_owned();
-            std::thread::spawn(move || lines.for_each(drop));
-            return (server, address);
-        }
-    }
-    panic!("the server exited without saying where it listens");
+    let address = bound_address(&mut server.0);
+    (server, address)
 }
 
 async fn register(http: &reqwest::Client, address: &str, name: &str) -> (i64, String) {
@@ -143,14 +132,16 @@ async fn crash_keeps_every_acknowledged_message(durability: &str) {
             acked.clone(),
         )));
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while acked.lock().expect("not poisoned").len() < ACKED_BEFORE_KILL {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the load never reached {ACKED_BEFORE_KILL} acknowledged messages"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let what = format!("the load to reach {ACKED_BEFORE_KILL} acknowledged messages");
+    eventually(&what, Duration::from_secs(60), async || {
+        let acknowledged = acked.lock().expect("not poisoned").len();
+        if acknowledged >= ACKED_BEFORE_KILL {
+            Ok(())
+        } else {
+            Err(acknowledged)
+        }
+    })
+    .await;
     child.0.kill().expect("SIGKILL");
     child.0.wait().expect("the server died");
     for pump in pumps {

@@ -4,14 +4,7 @@
 //! Its own test binary, with one test: the metrics recorder is global to a process,
 //! and no other test's traffic may move the counters read here.
 
-#[allow(dead_code)]
-#[path = "server/helpers.rs"]
-mod helpers;
-#[allow(dead_code)]
-#[path = "server/socket.rs"]
-mod socket;
-
-use helpers::spawn_app;
+use gadka_test_support::{TestApp, spawn_app};
 use reqwest::StatusCode;
 
 /// The value of a metric line: `name value` or `name{labels} value` whose labels
@@ -29,7 +22,7 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-async fn scrape(app: &helpers::TestApp) -> String {
+async fn scrape(app: &TestApp) -> String {
     let response = reqwest::get(app.url("/metrics"))
         .await
         .expect("GET /metrics");

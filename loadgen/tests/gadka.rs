@@ -1,69 +1,13 @@
-//! Runs the `gadka-load` binary against the real gadka server, started in-process the
-//! way gadka's own tests start it (a fresh SQLite database in a temporary directory, a
-//! free port), on a tiny workload. It checks that every message is accounted for and
+//! Runs the `gadka-load` binary against the real gadka server, started in-process by
+//! gadka's own test support (a fresh SQLite database in a temporary directory, a free
+//! port), on a tiny workload. It checks that every message is accounted for and
 //! that the JSON report is whole and consistent; it never asserts timing figures, which
 //! depend on the machine.
 
-use std::{net::SocketAddr, process::Command};
+use std::process::Command;
 
-use gadka::{config::Settings, startup::Application};
+use gadka_test_support::spawn_app;
 use serde_json::Value;
-use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
-
-/// A running server; stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: TempDir,
-}
-
-impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut settings = Settings::with_data_dir(dir.path());
-        settings.listen = "127.0.0.1:0".parse().expect("an address");
-        let app = Application::build(settings)
-            .await
-            .expect("the server starts");
-        let addr = app.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops the server and checks that it stopped cleanly.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await
-                .expect("the server task")
-                .expect("the server ran and stopped cleanly");
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 /// Runs `gadka-load --url URL ARGS…` (off the runtime, which serves the server) and
 /// returns its standard output, failing the test if it failed.
@@ -114,9 +58,9 @@ fn assert_percentiles(report: &Value, series: &str, n: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_delivers_every_message() {
-    let server = Server::start().await;
+    let server = spawn_app().await;
     let stdout = gadka_load(
-        &server.url(),
+        &server.url(""),
         &[
             "send",
             "--pairs",
@@ -147,7 +91,11 @@ async fn closed_loop_delivers_every_message() {
     assert!(r["rate_target"].is_null(), "{r}");
 
     // The default output is for people, and says the same.
-    let text = gadka_load(&server.url(), &["send", "--pairs", "1", "--messages", "3"]).await;
+    let text = gadka_load(
+        &server.url(""),
+        &["send", "--pairs", "1", "--messages", "3"],
+    )
+    .await;
     assert!(text.contains("3 messages from 1 senders"), "{text}");
     assert!(text.contains("p99.9="), "{text}");
     server.stop().await;
@@ -155,10 +103,10 @@ async fn closed_loop_delivers_every_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_sends_on_schedule() {
-    let server = Server::start().await;
+    let server = spawn_app().await;
     // 100 messages/s across 2 senders for 0.2 s: 10 messages each.
     let stdout = gadka_load(
-        &server.url(),
+        &server.url(""),
         &[
             "--json",
             "send",
@@ -188,11 +136,11 @@ async fn open_loop_sends_on_schedule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sockets_are_measured_and_still_answer_after_the_hold() {
-    let server = Server::start().await;
+    let server = spawn_app().await;
     // The server runs in this process, so its memory is this process's.
     let pid = std::process::id().to_string();
     let stdout = gadka_load(
-        &server.url(),
+        &server.url(""),
         &[
             "--json",
             "idle",

@@ -1,11 +1,7 @@
 //! The bot, as a bridge admin sees it: a direct chat with it takes commands. Anyone
 //! else who invites it is declined with a reason.
 
-use std::time::Duration;
-
 use gadka::bridge::Permission;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 
 use crate::{
     gadka::Gadka,
@@ -15,7 +11,7 @@ use crate::{
 
 #[tokio::test]
 async fn an_admin_talks_to_the_bot_and_no_one_else_does() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let admin = mxid(&format!("admin-bot{}", slot.index));
     let gadka = Gadka::start(&slot, |settings| {
@@ -30,12 +26,8 @@ async fn an_admin_talks_to_the_bot_and_no_one_else_does() {
     // The admin's chat with the bot: it joins and answers commands.
     let room = admin.start_dm(&slot.bot).await;
     admin.wait_for_member(&room, &slot.bot).await;
-    admin
-        .send(&room, json!({"msgtype": "m.text", "body": "status"}))
-        .await;
-    admin
-        .send(&room, json!({"msgtype": "m.text", "body": "!gadka help"}))
-        .await;
+    admin.say(&room, "status").await;
+    admin.say(&room, "!gadka help").await;
     let answers = admin.wait_for_messages_from(&room, &slot.bot, 2).await;
     assert!(
         answers
@@ -52,20 +44,7 @@ async fn an_admin_talks_to_the_bot_and_no_one_else_does() {
 
     // Someone who is no admin: the bot declines, saying why.
     let declined = someone.start_dm(&slot.bot).await;
-    let path = format!(
-        "/_matrix/client/v3/rooms/{declined}/state/m.room.member/{}",
-        slot.bot
-    );
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        let answer = someone.call(Method::GET, &path, None).await;
-        if answer.status == StatusCode::OK && answer.body["membership"] == "leave" {
-            let reason = answer.body["reason"].as_str().unwrap_or_default();
-            assert!(reason.contains("only admins"), "{}", answer.body);
-            return;
-        }
-        last = answer.body;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the bot never declined: {last}");
+    let member = someone.wait_for_leave(&declined, &slot.bot).await;
+    let reason = member["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("only admins"), "{member}");
 }

@@ -6,13 +6,13 @@ use serde_json::{Value, json};
 
 use crate::{
     gadka::Gadka,
-    matrix::{MatrixUser, mxid},
+    matrix::MatrixUser,
     synapse::{self, free_port},
 };
 
 #[tokio::test]
 async fn the_bridge_checks_the_homeserver_and_the_homeserver_reaches_it() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let gadka = Gadka::start(&slot, |_| {}).await;
     // Ready means: versions answered, whoami is the bot, and Synapse's ping of
@@ -53,39 +53,29 @@ async fn the_bridge_checks_the_homeserver_and_the_homeserver_reaches_it() {
 
 #[tokio::test]
 async fn only_the_homeserver_with_its_token_is_let_in() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let _gadka = Gadka::start(&slot, |_| {}).await;
-    let url = |path: &str| format!("http://127.0.0.1:{}{path}", slot.appservice_port);
-    let http = reqwest::Client::new();
     let transaction = json!({"events": [], "ephemeral": []});
-    let put = |token: Option<&str>| {
-        let mut request = http
-            .put(url("/_matrix/app/v1/transactions/t1"))
-            .json(&transaction);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send()
-    };
+    let put = |token| slot.put_transaction("t1", &transaction, token);
 
-    let response = put(None).await.unwrap();
+    let response = put(None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errcode"], "M_MISSING_TOKEN", "{body}");
     assert!(body["error"].is_string());
 
-    let response = put(Some(&slot.as_token)).await.unwrap();
+    let response = put(Some(&slot.as_token)).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errcode"], "M_FORBIDDEN", "{body}");
 
-    let response = put(Some(&slot.hs_token)).await.unwrap();
+    let response = put(Some(&slot.hs_token)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
 
-    let response = http
-        .post(url("/_matrix/app/v1/ping"))
+    let response = reqwest::Client::new()
+        .post(slot.appservice_url("/_matrix/app/v1/ping"))
         .json(&json!({}))
         .send()
         .await
@@ -95,7 +85,7 @@ async fn only_the_homeserver_with_its_token_is_let_in() {
 
 #[tokio::test]
 async fn a_transaction_larger_than_a_message_is_taken() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let _gadka = Gadka::start(&slot, |_| {}).await;
     // 100 events of 8 KiB each: far over the API's body limit, as a busy room's
@@ -108,23 +98,12 @@ async fn a_transaction_larger_than_a_message_is_taken() {
         "origin_server_ts": 1,
         "content": {"msgtype": "m.text", "body": "x".repeat(8192)},
     });
-    let transaction = json!({"events": vec![event; 100]});
-    let response = reqwest::Client::new()
-        .put(format!(
-            "http://127.0.0.1:{}/_matrix/app/v1/transactions/big",
-            slot.appservice_port
-        ))
-        .bearer_auth(&slot.hs_token)
-        .json(&transaction)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    slot.deliver("big", json!(vec![event; 100])).await;
 }
 
 #[tokio::test]
 async fn a_puppet_is_made_when_the_homeserver_asks_for_it() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let gadka = Gadka::start(&slot, |_| {}).await;
     gadka.bridge_health("ready").await;
@@ -134,25 +113,16 @@ async fn a_puppet_is_made_when_the_homeserver_asks_for_it() {
     // Inviting a puppet that does not exist yet makes Synapse ask the bridge about
     // it (GET /_matrix/app/v1/users/{userId}); the bridge registers it with its
     // gadka user's display name.
-    let puppet = mxid(&format!("{}bob", slot.prefix));
-    let created = alice
-        .call(
-            Method::POST,
-            "/_matrix/client/v3/createRoom",
-            Some(json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [puppet]})),
-        )
+    let puppet = slot.puppet("bob");
+    alice.start_dm(&puppet).await;
+    alice
+        .wait_for_display_name(&puppet, "Bob Builder (gadka)")
         .await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
-    let profile = alice.wait_for_profile(&puppet).await;
-    assert_eq!(profile["displayname"], "Bob Builder (gadka)");
 
     // The bridge's answer for a puppet without a gadka user is "no such user".
-    let nobody = mxid(&format!("{}nobody", slot.prefix));
+    let nobody = slot.puppet("nobody");
     let response = reqwest::Client::new()
-        .get(format!(
-            "http://127.0.0.1:{}/_matrix/app/v1/users/{nobody}",
-            slot.appservice_port
-        ))
+        .get(slot.appservice_url(&format!("/_matrix/app/v1/users/{nobody}")))
         .bearer_auth(&slot.hs_token)
         .send()
         .await
@@ -164,7 +134,7 @@ async fn a_puppet_is_made_when_the_homeserver_asks_for_it() {
 
 #[tokio::test]
 async fn a_bridge_that_cannot_start_says_why_and_local_chat_goes_on() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
 
     // No homeserver where the config points.

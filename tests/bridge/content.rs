@@ -1,22 +1,22 @@
 //! What the bridge cannot carry yet is said, not dropped: media as a line of text,
 //! and a notice for an over-long or encrypted message, or a refused invite.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::collections::BTreeMap;
 
 use gadka::bridge::Permission;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     gadka::Gadka,
-    matrix::{MatrixUser, mxid},
-    messages::dm,
+    matrix::MatrixUser,
+    messages::{bodies, dm, through_marker},
     synapse,
 };
 
 #[tokio::test]
 async fn what_gadka_cannot_carry_is_said_not_dropped() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-content").await;
 
@@ -30,12 +30,7 @@ async fn what_gadka_cannot_carry_is_said_not_dropped() {
     assert_eq!(messages[1]["body"], "[image: cat.png]");
 
     // Over gadka's limit (16 KiB by default): a notice, not a silent drop.
-    d.alice
-        .send(
-            &d.room,
-            json!({"msgtype": "m.text", "body": "x".repeat(17_000)}),
-        )
-        .await;
+    d.alice.say(&d.room, &"x".repeat(17_000)).await;
     let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 1).await;
     let notice = &notices[0]["content"];
     assert_eq!(notice["msgtype"], "m.notice");
@@ -76,15 +71,18 @@ async fn what_gadka_cannot_carry_is_said_not_dropped() {
         notices[1]
     );
 
-    // Neither reached bob as a message.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let messages = d.bob.wait_for_messages(d.conversation, 2).await;
-    assert_eq!(messages.len(), 2, "{messages:?}");
+    // Neither reached bob as a message: the next one he gets is a marker sent after.
+    let messages = through_marker(&d.alice, &d.room, &d.bob, d.conversation, "after").await;
+    assert_eq!(
+        bodies(&messages),
+        ["hello", "[image: cat.png]", "after"],
+        "{messages:?}"
+    );
 }
 
 #[tokio::test]
 async fn someone_the_permissions_leave_out_is_declined_politely() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let gadka = Gadka::start(&slot, |settings| {
         settings.bridge.as_mut().unwrap().permissions =
@@ -94,19 +92,10 @@ async fn someone_the_permissions_leave_out_is_declined_politely() {
     gadka.bridge_health("ready").await;
     let bob = gadka.register("bob", "Bob").await;
     let mallory = MatrixUser::register(synapse, &format!("mallory{}", slot.index)).await;
-    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let puppet = slot.puppet("bob");
     let room = mallory.start_dm(&puppet).await;
 
-    let path = format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{puppet}");
-    let mut member = Value::Null;
-    for _ in 0..100 {
-        member = mallory.call(Method::GET, &path, None).await.body;
-        if member["membership"] == "leave" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(member["membership"], "leave", "{member}");
+    let member = mallory.wait_for_leave(&room, &puppet).await;
     assert!(
         member["reason"]
             .as_str()
@@ -114,7 +103,7 @@ async fn someone_the_permissions_leave_out_is_declined_politely() {
             .contains("not open to you"),
         "{member}"
     );
-    let list = bob.get("/api/conversations").await;
+    let list = bob.get_ok("/api/conversations").await;
     assert_eq!(
         list["conversations"],
         json!([]),

@@ -4,8 +4,6 @@
 //! their answer reaches gadka. A Matrix ID `bridge.permissions` leaves out finds
 //! nobody.
 
-use std::time::Duration;
-
 use gadka::bridge::{Permission, homeserver::CONVERSATION_KEY};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -19,7 +17,7 @@ use crate::{
 
 #[tokio::test]
 async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() {
-    let slot = synapse::shared().slot().await;
+    let slot = synapse::shared().await.slot().await;
     let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-from-gadka", |_| {}).await;
     let renamed = alice
         .call(
@@ -31,19 +29,16 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
 
     // Nobody by that Matrix ID, and gadka's own puppets are no Matrix users.
-    for nobody in [
-        mxid(&format!("nobody-{}", slot.index)),
-        mxid(&format!("{}bob", slot.prefix)),
-    ] {
+    for nobody in [mxid(&format!("nobody-{}", slot.index)), slot.puppet("bob")] {
         let found = bob
-            .get(&format!("/api/users?q={}", nobody.replace('@', "%40")))
+            .get_ok(&format!("/api/users?q={}", nobody.replace('@', "%40")))
             .await;
         assert_eq!(found["users"], json!([]), "{nobody}");
     }
 
     // The search finds her on the homeserver, with her Matrix name.
     let found = bob
-        .get(&format!(
+        .get_ok(&format!(
             "/api/users?q={}",
             alice.user_id.replace('@', "%40")
         ))
@@ -64,7 +59,7 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
     }
 
     // Alice is invited by the puppet to a direct chat, as Element shows it.
-    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let puppet = slot.puppet("bob");
     let (room, invite) = wait_for_invite(&alice).await;
     assert_eq!(invite["sender"], puppet.as_str(), "{invite}");
     assert_eq!(invite["content"]["is_direct"], true, "{invite}");
@@ -77,9 +72,7 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
         .collect();
     assert_eq!(bodies, ["are you there?", "it's Bob, from gadka"]);
 
-    alice
-        .send(&room, json!({"msgtype": "m.text", "body": "hi Bob!"}))
-        .await;
+    alice.say(&room, "hi Bob!").await;
     let all = bob.wait_for_messages(conversation, 3).await;
     assert_eq!(all[2]["body"], "hi Bob!");
     assert_eq!(all[2]["sender_id"], alice_here);
@@ -90,17 +83,13 @@ async fn a_chat_started_from_gadka_reaches_the_matrix_user_as_a_direct_invite() 
     );
 }
 
-/// The first room alice is invited to, and her invite's member event; after 10 s, a
-/// failure.
+/// The first room alice is invited to, and her invite's member event.
 async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
-    let mut sync = alice.syncer();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline {
-        let page = sync.next().await;
-        if let Some((room, invited)) = page["rooms"]["invite"]
-            .as_object()
-            .and_then(|rooms| rooms.iter().next())
-        {
+    let what = format!("{} to be invited", alice.user_id);
+    alice
+        .syncer()
+        .until(&what, |page| {
+            let (room, invited) = page["rooms"]["invite"].as_object()?.iter().next()?;
             let member = invited["invite_state"]["events"]
                 .as_array()
                 .into_iter()
@@ -108,15 +97,14 @@ async fn wait_for_invite(alice: &MatrixUser) -> (String, Value) {
                 .find(|e| e["type"] == "m.room.member" && e["state_key"] == alice.user_id.as_str())
                 .cloned()
                 .unwrap_or(Value::Null);
-            return (room.clone(), member);
-        }
-    }
-    panic!("{} was never invited", alice.user_id);
+            Some((room.clone(), member))
+        })
+        .await
 }
 
 #[tokio::test]
 async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let allowed = mxid(&format!("alice-allowed{}", slot.index));
     let gadka = Gadka::start(&slot, |settings| {
@@ -131,9 +119,9 @@ async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
     let carol = MatrixUser::register(synapse, &format!("carol-left-out{}", slot.index)).await;
 
     let search = |user_id: &str| format!("/api/users?q={}", user_id.replace('@', "%40"));
-    let found = bob.get(&search(&carol.user_id)).await;
+    let found = bob.get_ok(&search(&carol.user_id)).await;
     assert_eq!(found["users"], json!([]), "carol could not answer");
-    let found = bob.get(&search(&alice.user_id)).await;
+    let found = bob.get_ok(&search(&alice.user_id)).await;
     assert_eq!(
         found["users"][0]["matrix_id"],
         alice.user_id.as_str(),
@@ -143,14 +131,14 @@ async fn a_matrix_id_the_permissions_leave_out_finds_nobody() {
 
 #[tokio::test]
 async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let (_gadka, bob, alice) = bob_and_matrix_user(&slot, "alice-taken-up", |_| {}).await;
 
     // What a bridge stopped between creating the portal room and recording it leaves
     // behind: Bob's puppet in a direct room with Alice invited, made for conversation 1
     // (the first of this new gadka), and nothing in gadka's database.
-    let puppet = mxid(&format!("{}bob", slot.prefix));
+    let puppet = slot.puppet("bob");
     let bridge = MatrixUser::with_token(synapse, &slot.bot, &slot.as_token);
     let made = bridge
         .call(
@@ -184,7 +172,7 @@ async fn a_room_made_just_before_the_bridge_stopped_is_taken_up_not_made_twice()
 
     // Bob starts the chat, as after the restart the bridge carries the portal again.
     let found = bob
-        .get(&format!(
+        .get_ok(&format!(
             "/api/users?q={}",
             alice.user_id.replace('@', "%40")
         ))

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{matrix::MatrixUser, messages::dm, synapse};
 
@@ -16,7 +16,7 @@ const ROUNDS: usize = 50;
 #[tokio::test]
 #[ignore = "a measure, not a check: run it on purpose, in release"]
 async fn latency_of_a_gadka_send_to_matrix_beside_matrix_to_matrix() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-latency").await;
     let carol = MatrixUser::register(synapse, &format!("carol-latency{}", slot.index)).await;
@@ -38,9 +38,7 @@ async fn latency_of_a_gadka_send_to_matrix_beside_matrix_to_matrix() {
 
         let body = format!("matrix {round}");
         let started = Instant::now();
-        carol
-            .send(&room, json!({"msgtype": "m.text", "body": body}))
-            .await;
+        carol.say(&room, &body).await;
         since = wait_for(&d.alice, since, &body).await;
         direct.push(started.elapsed());
     }

@@ -1,12 +1,6 @@
 //! The Matrix bridge against a real Synapse: a Matrix user (a reqwest client on
 //! Synapse) and gadka users (on gadka's HTTP and socket API) see what they should.
 
-// The server tests' helpers: a running gadka, a user's HTTP client, PostgreSQL
-// databases. Not all of that file is used here.
-#[allow(dead_code)]
-#[path = "../server/helpers.rs"]
-mod helpers;
-
 mod admin;
 mod appservice;
 mod content;

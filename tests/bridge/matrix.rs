@@ -1,6 +1,7 @@
 //! A Matrix user as the tests see one: a reqwest client on Synapse's client-server
 //! API, doing what Element would.
 
+use gadka_test_support::{PATIENCE, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -71,19 +72,20 @@ impl MatrixUser {
         }
     }
 
-    /// A user's profile, once it has one (the bridge makes puppets on demand).
-    pub async fn wait_for_profile(&self, user_id: &str) -> Value {
+    /// Waits until `user_id`'s profile has the display name `name`. A puppet is
+    /// made on demand: registered first, named after.
+    pub async fn wait_for_display_name(&self, user_id: &str, name: &str) {
         let path = format!("/_matrix/client/v3/profile/{user_id}");
-        let mut last = Value::Null;
-        for _ in 0..100 {
+        let what = format!("{user_id} to be named {name:?}");
+        eventually(&what, PATIENCE, async || {
             let answer = self.call(Method::GET, &path, None).await;
-            if answer.status == StatusCode::OK {
-                return answer.body;
+            if answer.status == StatusCode::OK && answer.body["displayname"] == name {
+                Ok(())
+            } else {
+                Err(answer.body)
             }
-            last = answer.body;
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("{user_id} has no profile after 10 s: {last}");
+        })
+        .await
     }
 
     /// Starts a direct chat with `user_id`, as Element's "Start chat" does.
@@ -111,18 +113,35 @@ impl MatrixUser {
         assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
     }
 
-    /// Waits until `user_id` has joined `room_id`; panics after 10 s.
+    /// Waits until `user_id` has joined `room_id`.
     pub async fn wait_for_member(&self, room_id: &str, user_id: &str) {
         let path = format!("/_matrix/client/v3/rooms/{room_id}/joined_members");
-        let mut last = Value::Null;
-        for _ in 0..100 {
-            last = self.call(Method::GET, &path, None).await.body;
-            if last["joined"].get(user_id).is_some() {
-                return;
+        let what = format!("{user_id} to join {room_id}");
+        eventually(&what, PATIENCE, async || {
+            let members = self.call(Method::GET, &path, None).await.body;
+            if members["joined"].get(user_id).is_some() {
+                Ok(())
+            } else {
+                Err(members)
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("{user_id} did not join {room_id}: {last}");
+        })
+        .await
+    }
+
+    /// `user_id`'s member event in `room_id` once they have left it (declined an
+    /// invite, said why in its `reason`).
+    pub async fn wait_for_leave(&self, room_id: &str, user_id: &str) -> Value {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/state/m.room.member/{user_id}");
+        let what = format!("{user_id} to leave {room_id}");
+        eventually(&what, PATIENCE, async || {
+            let answer = self.call(Method::GET, &path, None).await;
+            if answer.status == StatusCode::OK && answer.body["membership"] == "leave" {
+                Ok(answer.body)
+            } else {
+                Err(answer.body)
+            }
+        })
+        .await
     }
 
     /// Sends a message event's content; its event id.
@@ -134,32 +153,50 @@ impl MatrixUser {
         sent.body["event_id"].as_str().unwrap().to_owned()
     }
 
-    /// The `m.room.message` events of a room, oldest first, once `count` of them
-    /// are from `sender`; panics after 10 s.
+    /// The `m.room.message` events of a room from `sender`, oldest first.
+    pub async fn messages_from(&self, room_id: &str, sender: &str) -> Vec<Value> {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
+        let page = self.call(Method::GET, &path, None).await.body;
+        page["chunk"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
+            .cloned()
+            .collect()
+    }
+
+    /// [`MatrixUser::messages_from`], once there are `count`.
     pub async fn wait_for_messages_from(
         &self,
         room_id: &str,
         sender: &str,
         count: usize,
     ) -> Vec<Value> {
-        let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
-        let mut last = Vec::new();
-        for _ in 0..100 {
-            let page = self.call(Method::GET, &path, None).await.body;
-            last = page["chunk"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .rev()
-                .filter(|e| e["type"] == "m.room.message" && e["sender"] == sender)
-                .cloned()
-                .collect();
-            if last.len() >= count {
-                return last;
+        let what = format!("{room_id} to have {count} messages from {sender}");
+        eventually(&what, PATIENCE, async || {
+            let messages = self.messages_from(room_id, sender).await;
+            if messages.len() >= count {
+                Ok(messages)
+            } else {
+                Err(Value::from(messages))
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("{room_id} has not {count} messages from {sender}: {last:?}");
+        })
+        .await
+    }
+
+    /// Sends a read receipt up to `event_id`.
+    pub async fn read_up_to(&self, room_id: &str, event_id: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/receipt/m.read/{event_id}");
+        let receipt = self.call(Method::POST, &path, Some(json!({}))).await;
+        assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
+    }
+
+    /// Says `body` in a room, as plain text; the event id.
+    pub async fn say(&self, room_id: &str, body: &str) -> String {
+        self.send(room_id, json!({"msgtype": "m.text", "body": body}))
+            .await
     }
 
     /// `GET /account/whoami`.
@@ -198,6 +235,16 @@ impl Syncer<'_> {
         self.since = answer.body["next_batch"].as_str().map(str::to_owned);
         answer.body
     }
+
+    /// Syncs on until a page has what `find` looks for; fails with `what` and the
+    /// last page.
+    pub async fn until<T>(&mut self, what: &str, mut find: impl FnMut(&Value) -> Option<T>) -> T {
+        eventually(what, PATIENCE, async || {
+            let page = self.next().await;
+            find(&page).ok_or(page)
+        })
+        .await
+    }
 }
 
 /// `POST /register` for `localpart`, answered however Synapse answers it.
@@ -217,6 +264,14 @@ pub async fn register(synapse: &Synapse, localpart: &str) -> Answer {
         status: response.status(),
         body: response.json().await.unwrap_or(Value::Null),
     }
+}
+
+/// The bodies of Matrix message events.
+pub fn bodies(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["content"]["body"].as_str().expect("a body"))
+        .collect()
 }
 
 /// A Matrix ID on the test homeserver.

@@ -3,34 +3,28 @@
 
 use std::time::Duration;
 
+use gadka_test_support::{PATIENCE, eventually};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     gadka::Gadka,
-    matrix::{MatrixUser, mxid},
+    matrix::{MatrixUser, bodies},
+    messages::open_portal,
     synapse::OwnSynapse,
 };
 
 #[tokio::test]
 async fn synapse_stopped_and_started_again_loses_nothing_and_keeps_order() {
-    let mut own = OwnSynapse::start();
+    let mut own = OwnSynapse::start().await;
     let slot = own.slot.clone();
     let gadka = Gadka::start(&slot, |_| {}).await;
     gadka.bridge_health("ready").await;
     let bob = gadka.register("bob", "Bob").await;
     let carol = gadka.register("carol", "Carol").await;
     let alice = MatrixUser::register(&own.synapse, "alice-outage").await;
-    let puppet = mxid(&format!("{}bob", slot.prefix));
-    let room = alice.start_dm(&puppet).await;
-    alice.wait_for_member(&room, &puppet).await;
-    alice
-        .send(&room, json!({"msgtype": "m.text", "body": "hello"}))
-        .await;
-    let conversation = bob.wait_for_conversations(1).await[0]["id"]
-        .as_i64()
-        .unwrap();
-    bob.wait_for_messages(conversation, 1).await;
+    let puppet = slot.puppet("bob");
+    let (room, conversation) = open_portal(&slot, &alice, &bob).await;
 
     own.stop();
     // Local chat goes on, at its own pace: every send is answered, none waits for
@@ -49,21 +43,23 @@ async fn synapse_stopped_and_started_again_loses_nothing_and_keeps_order() {
         }
     }
     assert_eq!(carol.wait_for_messages(local, 5).await.len(), 5);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    own.cut_off_next_call().await;
 
-    own.resume();
-    let mut seen = Vec::new();
-    for _ in 0..60 {
-        seen = alice
-            .wait_for_messages_from(&room, &puppet, 0)
-            .await
-            .iter()
-            .map(|e| e["content"]["body"].as_str().unwrap().to_owned())
-            .collect();
-        if seen.len() >= sent.len() {
-            break;
+    own.resume().await;
+    // "back" goes out after them, in the same lane of the outbox: once it is on
+    // Matrix, nothing before it is still on its way, once or twice. The outbox tries
+    // again after a backoff that grew while Synapse was away.
+    bob.send(conversation, "back").await;
+    let seen = eventually("\"back\" to reach Matrix", 3 * PATIENCE, async || {
+        let events = alice.messages_from(&room, &puppet).await;
+        if bodies(&events).last() == Some(&"back") {
+            Ok(events)
+        } else {
+            Err(Value::from(events))
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(seen, sent, "everything, in order, once");
+    })
+    .await;
+    let mut expected: Vec<&str> = sent.iter().map(String::as_str).collect();
+    expected.push("back");
+    assert_eq!(bodies(&seen), expected, "everything, in order, once");
 }

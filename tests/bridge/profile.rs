@@ -1,8 +1,7 @@
 //! Display names both ways: a gadka user's new name reaches their puppet, and a
 //! Matrix user's new name reaches gadka.
 
-use std::time::Duration;
-
+use gadka_test_support::{PATIENCE, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -10,7 +9,7 @@ use crate::{messages::dm, synapse};
 
 #[tokio::test]
 async fn a_gadka_user_s_new_name_reaches_the_puppet() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-rename-out").await;
     let (status, body) = d
@@ -26,26 +25,22 @@ async fn a_gadka_user_s_new_name_reaches_the_puppet() {
         "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
         d.room, d.puppet
     );
-    let mut last = (Value::Null, Value::Null);
-    for _ in 0..100 {
+    let member = eventually("the puppet to be renamed", PATIENCE, async || {
         let profile = d.alice.call(Method::GET, &profile_path, None).await.body;
         let member = d.alice.call(Method::GET, &member_path, None).await.body;
         if profile["displayname"] == wanted && member["displayname"] == wanted {
-            assert_eq!(member["membership"], "join", "{member}");
-            return;
+            Ok(member)
+        } else {
+            Err(json!({"profile": profile, "member": member}))
         }
-        last = (profile, member);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!(
-        "the puppet was never renamed: profile {}, member {}",
-        last.0, last.1
-    );
+    })
+    .await;
+    assert_eq!(member["membership"], "join", "{member}");
 }
 
 #[tokio::test]
 async fn a_matrix_user_s_new_name_reaches_gadka() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-rename-in").await;
     let peer = |conversations: &[Value]| conversations[0]["peer"].clone();
@@ -63,16 +58,16 @@ async fn a_matrix_user_s_new_name_reaches_gadka() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 
     // Synapse tells the portal with Alice's new join event; Bob sees her new name.
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        last = peer(&d.bob.wait_for_conversations(1).await);
-        if last["display_name"] == "Alice in Wonderland" {
-            break;
+    let after = eventually("bob to see alice's new name", PATIENCE, async || {
+        let after = peer(&d.bob.wait_for_conversations(1).await);
+        if after["display_name"] == "Alice in Wonderland" {
+            Ok(after)
+        } else {
+            Err(after)
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(last["display_name"], "Alice in Wonderland", "{last}");
-    assert_eq!(last["matrix_id"], d.alice.user_id.as_str(), "{last}");
-    let profile = d.bob.get(&format!("/api/users/{}", last["id"])).await;
+    })
+    .await;
+    assert_eq!(after["matrix_id"], d.alice.user_id.as_str(), "{after}");
+    let profile = d.bob.get_ok(&format!("/api/users/{}", after["id"])).await;
     assert_eq!(profile["display_name"], "Alice in Wonderland", "{profile}");
 }

@@ -9,7 +9,7 @@ use crate::{
 
 #[tokio::test]
 async fn synapse_gives_the_bridge_its_namespace_and_its_bot() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
 
     // The bot acts with the as_token the registration holds.

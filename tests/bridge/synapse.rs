@@ -10,19 +10,25 @@
 //! running at once each have a bridge of their own.
 
 use std::{
-    io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Mutex, OnceLock},
-    time::{Duration, Instant},
+    sync::Mutex,
+    time::Duration,
 };
+
+use gadka_test_support::{PATIENCE, until};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 /// The version `.ci/synapse.sh` installs.
 const SYNAPSE_VERSION: &str = "1.163.2";
 const DEFAULT_VENV: &str = "/var/cache/gadka-ci/synapse-venv";
 /// Bridges the shared Synapse knows, hence tests that may run at once.
 const SLOTS: usize = 6;
+/// How long Synapse may take to start: its first start migrates a new database.
+const STARTUP: Duration = Duration::from_secs(90);
 /// The homeserver's server name.
 pub const DOMAIN: &str = "localhost";
 
@@ -30,6 +36,8 @@ pub const DOMAIN: &str = "localhost";
 pub struct Synapse {
     pub url: String,
     free: Mutex<Vec<Slot>>,
+    /// A permit for each slot in `free`: tests wait here, in turn, while all are taken.
+    available: Semaphore,
 }
 
 /// One registration Synapse loaded: the bridge's configuration file, tokens filled in.
@@ -48,9 +56,50 @@ pub struct Slot {
     pub appservice_port: u16,
 }
 
+impl Slot {
+    /// The Matrix ID of the puppet of gadka's `username` on this slot's bridge.
+    pub fn puppet(&self, username: &str) -> String {
+        format!("@{}{username}:{DOMAIN}", self.prefix)
+    }
+
+    /// Where the homeserver reaches this slot's bridge: `path` on its appservice port.
+    pub fn appservice_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.appservice_port)
+    }
+
+    /// `PUT /_matrix/app/v1/transactions/{id}` with `body`, as the homeserver sends
+    /// it when `token` is its `hs_token`.
+    pub async fn put_transaction(
+        &self,
+        id: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .put(self.appservice_url(&format!("/_matrix/app/v1/transactions/{id}")))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the bridge answers")
+    }
+
+    /// Delivers `events` as transaction `id`, as the homeserver does, and asserts
+    /// that the bridge took them.
+    pub async fn deliver(&self, id: &str, events: Value) {
+        let response = self
+            .put_transaction(id, &json!({ "events": events }), Some(&self.hs_token))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "transaction {id}");
+    }
+}
+
 /// A slot in use; it goes back to the pool when dropped.
 pub struct SlotGuard {
     slot: Option<Slot>,
+    synapse: &'static Synapse,
+    /// Given back after the slot, when the guard's fields drop.
+    _permit: SemaphorePermit<'static>,
 }
 
 impl std::ops::Deref for SlotGuard {
@@ -63,43 +112,43 @@ impl std::ops::Deref for SlotGuard {
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         if let Some(slot) = self.slot.take() {
-            shared().free.lock().unwrap().push(slot);
+            self.synapse.free.lock().unwrap().push(slot);
         }
     }
 }
 
 /// The Synapse of this test binary, started on first use.
-pub fn shared() -> &'static Synapse {
-    static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
-    SYNAPSE.get_or_init(Synapse::start)
+pub async fn shared() -> &'static Synapse {
+    static SYNAPSE: OnceCell<Synapse> = OnceCell::const_new();
+    SYNAPSE.get_or_init(Synapse::start).await
 }
 
 impl Synapse {
     /// A bridge slot of one's own, waiting while all are taken.
     pub async fn slot(&'static self) -> SlotGuard {
-        loop {
-            // The slot free the longest: the bridge that used it last has surely
-            // closed its listener by now.
-            let slot = {
-                let mut free = self.free.lock().unwrap();
-                (!free.is_empty()).then(|| free.remove(0))
-            };
-            if let Some(slot) = slot {
-                return SlotGuard { slot: Some(slot) };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let permit = self
+            .available
+            .acquire()
+            .await
+            .expect("the slots' semaphore is never closed");
+        // The slot free the longest: the bridge that used it last has surely closed
+        // its listener by now.
+        let slot = self.free.lock().unwrap().remove(0);
+        SlotGuard {
+            slot: Some(slot),
+            synapse: self,
+            _permit: permit,
         }
     }
 
-    fn start() -> Self {
-        let prepared = Prepared::new(SLOTS);
+    async fn start() -> Self {
         let Prepared {
             python,
             dir,
-            port,
             url,
             slots,
-        } = prepared;
+            ..
+        } = Prepared::new(SLOTS);
         // Synapse outlives no test binary: a shell waits for this process to end, then
         // stops Synapse and removes its directory.
         let watchdog = format!(
@@ -123,9 +172,10 @@ while kill -0 {parent} 2>/dev/null && kill -0 $synapse 2>/dev/null; do sleep 0.5
             .stderr(Stdio::null())
             .spawn()
             .expect("sh runs");
-        wait_for_versions(port, &dir);
+        wait_for_versions(&url, &dir).await;
         Synapse {
             url,
+            available: Semaphore::new(slots.len()),
             free: Mutex::new(slots),
         }
     }
@@ -143,7 +193,7 @@ pub struct OwnSynapse {
 }
 
 impl OwnSynapse {
-    pub fn start() -> Self {
+    pub async fn start() -> Self {
         let Prepared {
             python,
             dir,
@@ -156,6 +206,7 @@ impl OwnSynapse {
             synapse: Synapse {
                 url,
                 free: Mutex::new(Vec::new()),
+                available: Semaphore::new(0),
             },
             slot,
             python,
@@ -163,7 +214,7 @@ impl OwnSynapse {
             port,
             process: None,
         };
-        own.resume();
+        own.resume().await;
         own
     }
 
@@ -175,8 +226,23 @@ impl OwnSynapse {
         }
     }
 
+    /// While Synapse is stopped: waits for the next call anyone makes to it (the
+    /// bridge's outbox, trying again) and cuts it off, as a homeserver that is away
+    /// does. The outage then provably happened to the bridge, however quick the
+    /// machine, where a sleep would only make it likely.
+    pub async fn cut_off_next_call(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("Synapse's port, free while it is stopped");
+        let (call, _) = tokio::time::timeout(PATIENCE, listener.accept())
+            .await
+            .unwrap_or_else(|_| panic!("nobody called the homeserver within {PATIENCE:?}"))
+            .expect("a call accepted");
+        drop(call);
+    }
+
     /// Starts Synapse again on the same port and database, and waits until it answers.
-    pub fn resume(&mut self) {
+    pub async fn resume(&mut self) {
         let out = std::fs::File::create(self.dir.join("synapse.out")).expect("a log file");
         let process = Command::new(&self.python)
             .args(["-m", "synapse.app.homeserver"])
@@ -188,7 +254,7 @@ impl OwnSynapse {
             .spawn()
             .expect("Synapse starts");
         self.process = Some(process);
-        wait_for_versions(self.port, &self.dir);
+        wait_for_versions(&self.synapse.url, &self.dir).await;
     }
 }
 
@@ -333,26 +399,21 @@ fn overlay(dir: &Path, port: u16, slots: &[Slot]) -> String {
     )
 }
 
-/// Polls `/_matrix/client/versions` until Synapse answers.
-fn wait_for_versions(port: u16, dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = stream.write_all(
-                b"GET /_matrix/client/versions HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-            );
-            let mut response = String::new();
-            let _ = stream.read_to_string(&mut response);
-            if response.starts_with("HTTP/1.1 200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
+/// Waits until Synapse answers `/_matrix/client/versions`; fails with its logs.
+async fn wait_for_versions(url: &str, dir: &Path) {
+    let versions = format!("{url}/_matrix/client/versions");
+    let answered = until(STARTUP, async || {
+        let response = reqwest::get(&versions).await.map_err(drop)?;
+        response.status().is_success().then_some(()).ok_or(())
+    })
+    .await;
+    if answered.is_ok() {
+        return;
     }
     let out = std::fs::read_to_string(dir.join("synapse.out")).unwrap_or_default();
     let log = std::fs::read_to_string(dir.join("homeserver.log")).unwrap_or_default();
     let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
-    panic!("Synapse did not answer within 90 s.\n{out}\n{tail}");
+    panic!("Synapse did not answer within {STARTUP:?}.\n{out}\n{tail}");
 }
 
 /// A port free now (the listener is dropped at once).

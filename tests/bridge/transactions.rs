@@ -3,29 +3,14 @@
 //! nothing. A homeserver retrying late would otherwise undo a newer change with an
 //! older one, as a display name shows.
 
-use reqwest::StatusCode;
+use gadka_test_support::Client;
 use serde_json::{Value, json};
 
 use crate::{
-    gadka::{Gadka, GadkaUser},
+    gadka::Gadka,
     messages::{Dm, dm},
-    synapse::{self, Slot},
+    synapse,
 };
-
-/// `PUT /_matrix/app/v1/transactions/{id}` as the homeserver sends it.
-async fn put(slot: &Slot, id: &str, events: Value) {
-    let response = reqwest::Client::new()
-        .put(format!(
-            "http://127.0.0.1:{}/_matrix/app/v1/transactions/{id}",
-            slot.appservice_port
-        ))
-        .bearer_auth(&slot.hs_token)
-        .json(&json!({ "events": events }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "transaction {id}");
-}
 
 /// Alice's join event naming her `name`, as Matrix sends it for a new display name.
 fn renamed(d: &Dm, event: &str, name: &str) -> Value {
@@ -52,16 +37,11 @@ fn said(d: &Dm, event: &str, body: &str) -> Value {
 }
 
 /// What Bob sees of Alice: her name, and the bodies of their conversation.
-async fn seen(bob: &GadkaUser, conversation: i64) -> (Value, Vec<String>) {
+async fn seen(bob: &Client, conversation: i64) -> (Value, Vec<String>) {
     let peer = bob.wait_for_conversations(1).await[0]["peer"]["display_name"].clone();
-    let page = bob
-        .get(&format!(
-            "/api/conversations/{conversation}/messages?limit=100"
-        ))
-        .await;
-    let bodies = page["messages"]
-        .as_array()
-        .unwrap()
+    let bodies = bob
+        .history(conversation, "?limit=100")
+        .await
         .iter()
         .map(|m| m["body"].as_str().unwrap().to_owned())
         .collect();
@@ -70,7 +50,7 @@ async fn seen(bob: &GadkaUser, conversation: i64) -> (Value, Vec<String>) {
 
 #[tokio::test]
 async fn a_replayed_transaction_id_has_its_effect_once_also_after_a_restart() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-txn").await;
     let first = json!([
@@ -79,17 +59,18 @@ async fn a_replayed_transaction_id_has_its_effect_once_also_after_a_restart() {
     ]);
 
     // Answered after the commit: Bob sees its effects at once.
-    put(&slot, "t1", first.clone()).await;
+    slot.deliver("t1", first.clone()).await;
     let expected = vec!["hello".to_owned(), "once".to_owned()];
     assert_eq!(
         seen(&d.bob, d.conversation).await,
         (json!("First Name"), expected.clone())
     );
-    put(&slot, "t2", json!([renamed(&d, "$name-2", "Second Name")])).await;
+    slot.deliver("t2", json!([renamed(&d, "$name-2", "Second Name")]))
+        .await;
     assert_eq!(seen(&d.bob, d.conversation).await.0, "Second Name");
 
     // The homeserver sends t1 again (its answer was lost): nothing changes.
-    put(&slot, "t1", first.clone()).await;
+    slot.deliver("t1", first.clone()).await;
     assert_eq!(
         seen(&d.bob, d.conversation).await,
         (json!("Second Name"), expected.clone())
@@ -105,8 +86,8 @@ async fn a_replayed_transaction_id_has_its_effect_once_also_after_a_restart() {
     let data = gadka.stop().await;
     let gadka = Gadka::start_in(&slot, data, |_| {}).await;
     gadka.bridge_health("ready").await;
-    let bob = bob.on(&gadka);
-    put(&slot, "t1", first).await;
+    let bob = bob.on(gadka.app());
+    slot.deliver("t1", first).await;
     assert_eq!(
         seen(&bob, conversation).await,
         (json!("Second Name"), expected)

@@ -1,7 +1,8 @@
 //! Typing both ways.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use gadka_test_support::{PATIENCE, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -9,10 +10,10 @@ use crate::{messages::dm, synapse};
 
 #[tokio::test]
 async fn typing_goes_both_ways() {
-    let synapse = synapse::shared();
+    let synapse = synapse::shared().await;
     let slot = synapse.slot().await;
     let d = dm(&slot, "alice-typing").await;
-    let mut socket = d.bob.socket().await;
+    let (mut socket, _) = d.gadka.app().socket(&d.bob).await;
     let peer = d.bob.wait_for_conversations(1).await[0]["peer"]["id"].clone();
 
     // Matrix → gadka: alice types, then stops.
@@ -42,14 +43,13 @@ async fn typing_goes_both_ways() {
     // gadka → Matrix: bob types; alice's sync shows his puppet typing. Typing is best
     // effort, so bob's client says it again every second while he types, as clients do.
     let mut sync = d.alice.syncer();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut said = None;
-    while tokio::time::Instant::now() < deadline {
-        if said.is_none_or(|at: tokio::time::Instant| at.elapsed() >= Duration::from_secs(1)) {
+    let mut said: Option<Instant> = None;
+    eventually("alice to see bob's puppet typing", PATIENCE, async || {
+        if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             socket
                 .send(json!({"type": "typing", "conversation_id": d.conversation, "typing": true}))
                 .await;
-            said = Some(tokio::time::Instant::now());
+            said = Some(Instant::now());
         }
         let page = sync.next().await;
         let ephemeral = &page["rooms"]["join"][&d.room]["ephemeral"]["events"];
@@ -60,8 +60,10 @@ async fn typing_goes_both_ways() {
                     .is_some_and(|ids| ids.iter().any(|id| id == d.puppet.as_str()))
         });
         if puppet_typing {
-            return;
+            Ok(())
+        } else {
+            Err(ephemeral.clone())
         }
-    }
-    panic!("alice never saw bob's puppet typing");
+    })
+    .await;
 }

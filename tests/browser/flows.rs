@@ -4,12 +4,10 @@
 //! really read, and see each other typing. The screenshots of the README are taken
 //! on the way.
 
+use gadka_test_support::spawn_app;
 use serde_json::json;
 
-use crate::{
-    helpers::spawn_app,
-    support::{Browser, DESKTOP, PHONE, keys, open_with},
-};
+use crate::support::{Browser, DESKTOP, PHONE, alice_and, keys, open_with};
 
 #[tokio::test]
 async fn two_people_find_each_other_and_chat() {
@@ -232,10 +230,7 @@ async fn two_people_find_each_other_and_chat() {
 #[tokio::test]
 async fn a_chat_in_a_background_tab_marks_nothing_read() {
     let app = spawn_app().await;
-    let alice = Browser::open(&app.url("")).await;
-    alice.register("alice", "Alice").await;
-    let bob = app.register("bob").await;
-    let chat = open_with(&bob, "alice").await;
+    let (alice, bob, chat) = alice_and(&app, "bob").await;
     let last_read = || async {
         bob.history(chat, "")
             .await
@@ -351,10 +346,7 @@ async fn a_chat_in_a_background_tab_marks_nothing_read() {
 #[tokio::test]
 async fn older_messages_load_when_scrolling_up() {
     let app = spawn_app().await;
-    let alice = Browser::open(&app.url("")).await;
-    alice.register("alice", "Alice").await;
-    let bob = app.register("bob").await;
-    let chat = open_with(&bob, "alice").await;
+    let (alice, bob, chat) = alice_and(&app, "bob").await;
     let bodies: Vec<String> = (1..=45).map(|n| format!("message {n:02}")).collect();
     for body in &bodies {
         bob.send(chat, body).await;

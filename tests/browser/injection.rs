@@ -2,10 +2,9 @@
 //! message stay characters, no dialog opens, and only http(s) URLs become links
 //! (opening a new tab without a handle back to the page).
 
-use crate::{
-    helpers::spawn_app,
-    support::{Browser, open_with},
-};
+use gadka_test_support::spawn_app;
+
+use crate::support::alice_and;
 
 const HOSTILE: [&str; 4] = [
     "<img src=x onerror=alert(1)>",
@@ -17,10 +16,7 @@ const HOSTILE: [&str; 4] = [
 #[tokio::test]
 async fn message_text_cannot_inject_markup_or_script() {
     let app = spawn_app().await;
-    let alice = Browser::open(&app.url("")).await;
-    alice.register("alice", "Alice").await;
-    let mallory = app.register("mallory").await;
-    let chat = open_with(&mallory, "alice").await;
+    let (alice, mallory, chat) = alice_and(&app, "mallory").await;
     for body in HOSTILE {
         mallory.send(chat, body).await;
     }

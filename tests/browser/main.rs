@@ -6,11 +6,6 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); a test
 //! fails, naming them, when they are missing.
 
-// The server tests' support code (the real server on a free port, HTTP clients);
-// these tests use part of it.
-#[path = "../server/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod support;
 
 mod flows;

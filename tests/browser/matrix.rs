@@ -4,11 +4,9 @@
 //! README's screenshot of it is taken on the way.
 
 use gadka::{config::Durability, store::Store};
+use gadka_test_support::spawn_app;
 
-use crate::{
-    helpers::spawn_app,
-    support::{Browser, DESKTOP},
-};
+use crate::support::{Browser, DESKTOP};
 
 #[tokio::test]
 async fn a_matrix_user_is_marked_wherever_they_are_shown() {

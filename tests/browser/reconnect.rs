@@ -3,19 +3,15 @@
 //! "sending", reconnects on its own, sends it again with the same txn_id, and it is
 //! stored once.
 
-use crate::{
-    helpers::{spawn_app, spawn_in},
-    support::{Browser, open_with},
-};
+use gadka_test_support::{spawn_app, spawn_in};
+
+use crate::support::{Browser, alice_and};
 
 #[tokio::test]
 async fn a_message_sent_while_the_server_restarts_arrives_once() {
     let app = spawn_app().await;
     let addr = app.addr;
-    let alice = Browser::open(&app.url("")).await;
-    alice.register("alice", "Alice").await;
-    let bob = app.register("bob").await;
-    let chat = open_with(&bob, "alice").await;
+    let (alice, bob, chat) = alice_and(&app, "bob").await;
     bob.send(chat, "Ping me when you are back").await;
     alice
         .click_text(".conversation", "Ping me when you are back")
@@ -112,10 +108,7 @@ async fn a_session_ended_elsewhere_returns_to_the_login_screen() {
 #[tokio::test]
 async fn a_message_too_long_is_not_sent_and_the_chat_goes_on() {
     let app = spawn_app().await;
-    let alice = Browser::open(&app.url("")).await;
-    alice.register("alice", "Alice").await;
-    let bob = app.register("bob").await;
-    let chat = open_with(&bob, "alice").await;
+    let (alice, bob, chat) = alice_and(&app, "bob").await;
     bob.send(chat, "Tell me everything").await;
     alice
         .click_text(".conversation", "Tell me everything")

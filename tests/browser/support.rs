@@ -6,26 +6,24 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::http::Method;
 use fantoccini::{
     Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
 };
+use gadka_test_support::{Client as ApiClient, TestApp, eventually, password, until};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
-
-use crate::helpers::Client as ApiClient;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long a wait lasts before the test fails: generous, since two cores may be
 /// shared with compilers.
 pub const PATIENCE: Duration = Duration::from_secs(20);
-const POLL: Duration = Duration::from_millis(50);
 
 /// Desktop and phone viewports of the screenshots.
 pub const DESKTOP: (u32, u32) = (1280, 800);
@@ -66,18 +64,16 @@ async fn driver() -> &'static str {
             std::thread::spawn(move || watchdog.wait());
             let url = format!("http://127.0.0.1:{port}");
             let status = format!("{url}/status");
-            let deadline = Instant::now() + PATIENCE;
-            loop {
-                let ready = reqwest::get(&status)
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success());
-                if ready.is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "chromedriver did not start on {port}");
-                tokio::time::sleep(POLL).await;
-            }
+            let what = format!("chromedriver to start on {port}");
+            eventually(&what, PATIENCE, async || {
+                let answer = reqwest::get(&status).await.map_err(|e| e.to_string())?;
+                answer
+                    .status()
+                    .is_success()
+                    .then_some(())
+                    .ok_or_else(|| answer.status().to_string())
+            })
+            .await;
             url
         })
         .await
@@ -177,18 +173,15 @@ impl Browser {
 
     /// Waits for an element matching `css` to be present and shown.
     pub async fn wait_for(&self, css: &str) -> Element {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await
-                && element.is_displayed().await.unwrap_or(false)
-            {
-                return element;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("nothing shown matches `{css}`")).await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        self.wait_until(&format!("something shown to match `{css}`"), || async {
+            let element = self.client.find(Locator::Css(css)).await.ok()?;
+            element
+                .is_displayed()
+                .await
+                .unwrap_or(false)
+                .then_some(element)
+        })
+        .await
     }
 
     /// Waits for the element matching `css` whose text contains `text`.
@@ -254,21 +247,16 @@ impl Browser {
         .await;
     }
 
-    /// Polls `probe` until it gives something, or fails the test after [`PATIENCE`].
+    /// Polls `probe` until it gives something, or fails the test after [`PATIENCE`]
+    /// with what the page shows.
     pub async fn wait_until<T, F, Fut>(&self, what: &str, mut probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(found) = probe().await {
-                return found;
-            }
-            if Instant::now() > deadline {
-                self.fail(&format!("waited {PATIENCE:?} for {what}")).await;
-            }
-            tokio::time::sleep(POLL).await;
+        match until(PATIENCE, async || probe().await.ok_or(())).await {
+            Ok(found) => found,
+            Err(_) => self.fail(&format!("waited {PATIENCE:?} for {what}")).await,
         }
     }
 
@@ -397,6 +385,16 @@ fn screenshots_dir() -> PathBuf {
     }
 }
 
+/// The usual start: Alice signs up in a browser, and `peer`, registered over the API,
+/// opens a conversation with her. Her browser, the peer's client, the conversation.
+pub async fn alice_and(app: &TestApp, peer: &str) -> (Browser, ApiClient, i64) {
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let peer = app.register(peer).await;
+    let chat = open_with(&peer, "alice").await;
+    (alice, peer, chat)
+}
+
 /// `from` finds `username`, opens their conversation over the API and returns its id.
 pub async fn open_with(from: &ApiClient, username: &str) -> i64 {
     let (_, found) = from.get(&format!("/api/users?q={username}")).await;
@@ -407,11 +405,6 @@ pub async fn open_with(from: &ApiClient, username: &str) -> i64 {
     opened["conversation"]["id"]
         .as_i64()
         .expect("a conversation")
-}
-
-/// The password the tests give `username`.
-pub fn password(username: &str) -> String {
-    format!("password-{username}")
 }
 
 /// WebDriver's key codes, for `send_keys`.

@@ -2,7 +2,9 @@
 //! state) tested in the same Chromium, without a Node toolchain: `unit.js` imports
 //! them from the served page and reports.
 
-use crate::{helpers::spawn_app, support::Browser};
+use gadka_test_support::spawn_app;
+
+use crate::support::Browser;
 
 #[tokio::test]
 async fn the_clients_pure_modules_pass_their_unit_tests() {

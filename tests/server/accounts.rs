@@ -1,10 +1,9 @@
 //! Registering, logging in and out, sessions and their limits.
 
 use gadka::chat::SECRET_FILE;
+use gadka_test_support::{TestApp, assert_error, spawn_app, spawn_with};
 use reqwest::{StatusCode, header};
 use serde_json::json;
-
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn register_logs_in_with_an_httponly_samesite_cookie() {
@@ -242,7 +241,7 @@ async fn no_forged_or_expired_session_gets_in() {
         if let Some(token) = token {
             request = request.header(header::COOKIE, format!("gadka_session={token}"));
         }
-        let reply = crate::helpers::read(request.send().await.unwrap()).await;
+        let reply = gadka_test_support::read(request.send().await.unwrap()).await;
         assert_error(
             reply.status,
             &reply.body,

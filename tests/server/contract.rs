@@ -2,10 +2,9 @@
 //! route can answer, and the rules the server enforces, with the configured limits.
 //! (`.ci/schemathesis.sh` drives the server from it; these pin its shape.)
 
+use gadka_test_support::{spawn_app, spawn_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use crate::helpers::{spawn_app, spawn_with};
 
 /// The operations of the document, as (method, path, operation).
 fn operations(doc: &Value) -> Vec<(String, String, Value)> {
@@ -180,7 +179,7 @@ async fn a_body_is_an_object_not_an_array_of_its_fields() {
         ("/api/login".to_owned(), json!(["alice", "password-alice"])),
     ] {
         let (s, reply) = alice.post(&path, body).await;
-        crate::helpers::assert_error(s, &reply, StatusCode::BAD_REQUEST, "bad_request");
+        gadka_test_support::assert_error(s, &reply, StatusCode::BAD_REQUEST, "bad_request");
     }
     assert!(alice.history(id, "").await.is_empty());
 }

@@ -1,10 +1,9 @@
 //! Conversations end to end: opening, sending, reading, unread counts, history,
 //! idempotent sends, and privacy between users.
 
+use gadka_test_support::{TestApp, assert_error, seqs, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use crate::helpers::{TestApp, assert_error, seqs, spawn_app};
 
 fn reads(messages: &[Value]) -> Vec<bool> {
     messages

@@ -1,9 +1,8 @@
 //! Bad input gets a clear error in gadka's shape and changes nothing.
 
+use gadka_test_support::{assert_error, read, spawn_app, spawn_with};
 use reqwest::{StatusCode, header};
 use serde_json::json;
-
-use crate::helpers::{assert_error, read, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn message_bodies_are_checked_against_the_configured_limit() {

@@ -1,8 +1,7 @@
 //! Data lives in the SQLite file: it survives a restart, and so do sessions.
 
+use gadka_test_support::{spawn_app, spawn_in};
 use serde_json::json;
-
-use crate::helpers::{spawn_app, spawn_in};
 
 #[tokio::test]
 async fn everything_survives_a_restart_on_the_same_database() {

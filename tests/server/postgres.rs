@@ -1,9 +1,10 @@
 //! The same chat on PostgreSQL, the database for more than one machine.
 
+use gadka_test_support::{create_postgres_database, drop_postgres_database, spawn_in, spawn_with};
+
 use crate::{
     accounts::display_name_changes,
     conversations::{retried_txn_ids, two_users_chat},
-    helpers::{create_postgres_database, drop_postgres_database, spawn_in, spawn_with},
 };
 
 #[tokio::test]

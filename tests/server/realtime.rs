@@ -2,11 +2,10 @@
 //! receipts after commit, resume without loss or duplicates, typing and presence
 //! among peers only, slow readers, bad frames, logout and shutdown.
 
+use gadka_test_support::{assert_error, spawn_app, spawn_in, spawn_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-use crate::helpers::{assert_error, spawn_app, spawn_in, spawn_with};
 
 fn types(frames: &[Value]) -> Vec<&str> {
     frames.iter().map(|f| f["type"].as_str().unwrap()).collect()

@@ -1,9 +1,8 @@
 //! Finding people and opening their profiles (F1 `search_user`, `get_user`).
 
+use gadka_test_support::{assert_error, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-use crate::helpers::{assert_error, spawn_app};
 
 fn usernames(body: &Value) -> Vec<&str> {
     body["users"]

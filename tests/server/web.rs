@@ -2,9 +2,8 @@
 //! strong ETags answered with 304, immutable versioned assets, `index.html` for the
 //! client's own routes, and the API's JSON 404 untouched.
 
+use gadka_test_support::{assert_error, read, spawn_app};
 use reqwest::{StatusCode, header};
-
-use crate::helpers::{assert_error, read, spawn_app};
 
 const CSP: &str = "default-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 

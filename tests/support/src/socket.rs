@@ -1,6 +1,9 @@
 //! A WebSocket client for the tests, as a browser or app would use `/ws`.
-
-use std::time::Duration;
+//!
+//! Frames on one socket keep their order, which is what [`Socket::drain`] stands on:
+//! a `ping` with a fresh `req` is answered after everything the server had queued for
+//! the socket, so reading up to its `pong` shows all that arrived, and nothing more
+//! can be hiding behind a sleep that was too short.
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::header::{COOKIE, ORIGIN};
@@ -11,10 +14,7 @@ use tokio_tungstenite::{
     tungstenite::{self, Message, client::IntoClientRequest, http::Response, protocol::CloseFrame},
 };
 
-use crate::helpers::{Client, TestApp};
-
-/// How long a test waits for a frame it expects before failing.
-const PATIENCE: Duration = Duration::from_secs(10);
+use crate::{app::TestApp, client::Client, wait::PATIENCE};
 
 pub struct Socket {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -47,16 +47,16 @@ impl TestApp {
     ) -> Result<Socket, Refusal> {
         let mut request = format!("ws://{}/ws", self.addr)
             .into_client_request()
-            .unwrap();
+            .expect("a WebSocket request");
         if let Some(cookie) = cookie {
             request
                 .headers_mut()
-                .insert(COOKIE, cookie.parse().unwrap());
+                .insert(COOKIE, cookie.parse().expect("a header value"));
         }
         if let Some(origin) = origin {
             request
                 .headers_mut()
-                .insert(ORIGIN, origin.parse().unwrap());
+                .insert(ORIGIN, origin.parse().expect("a header value"));
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((ws, _)) => Ok(Socket { ws, pings: 0 }),
@@ -109,6 +109,21 @@ impl Socket {
         }
     }
 
+    /// The next frame of type `kind`, passing over frames of other types.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        let found = async {
+            loop {
+                let frame = self.next().await;
+                if frame["type"] == kind {
+                    return frame;
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, found)
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} frame within {PATIENCE:?}"))
+    }
+
     /// The next frame, which must be of type `kind`.
     pub async fn expect(&mut self, kind: &str) -> Value {
         let frame = self.next().await;
@@ -116,9 +131,9 @@ impl Socket {
         frame
     }
 
-    /// Every frame up to the answer of a `ping`: whatever the server had queued for
-    /// this socket before the ping arrived. Frames on one socket keep their order, so
-    /// this is how a test knows that nothing (else) was sent, without sleeping.
+    /// Every frame up to the answer of a `ping` with a `req` of its own: whatever the
+    /// server had queued for this socket before the ping arrived. This is how a test
+    /// knows that nothing (else) was sent, without sleeping (see the module doc).
     pub async fn drain(&mut self) -> Vec<Value> {
         self.pings += 1;
         let req = format!("barrier-{}", self.pings);

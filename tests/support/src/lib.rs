@@ -1,0 +1,31 @@
+//! What gadka's tests share, whichever binary they are in: the server, the bridge,
+//! the browser, the metrics and the load generator's tests all start the real server
+//! and talk to it as clients do.
+//!
+//! - [`spawn_app`] starts the same `Application` that `main` runs, on a free port with
+//!   its own data directory ([`app`]); [`postgres`] gives a test a database of its own;
+//!   [`bound_address`] finds the binary started in a process of its own.
+//! - [`Client`] is one user's HTTP client with its cookie jar, [`Socket`] the same
+//!   user's `/ws`.
+//! - [`eventually`] waits for what happens on its own time (a message the bridge
+//!   carries, a name that reaches Matrix) by polling it against a deadline, and
+//!   [`Socket::drain`] proves that nothing (else) arrived by sending a marker and
+//!   reading up to its answer. Neither sleeps for a guessed while.
+//!
+//! A crate rather than a file each test binary includes by path: it compiles once,
+//! the load generator's tests use it like any dependency, and nothing in it needs
+//! `#[allow(dead_code)]` because a binary uses only part of it.
+
+pub mod app;
+pub mod client;
+pub mod postgres;
+pub mod process;
+pub mod socket;
+pub mod wait;
+
+pub use app::{TestApp, password, spawn_app, spawn_in, spawn_with};
+pub use client::{Client, Reply, assert_error, read, seqs};
+pub use postgres::{create_postgres_database, drop_postgres_database};
+pub use process::bound_address;
+pub use socket::{Refusal, Socket};
+pub use wait::{PATIENCE, eventually, until};
