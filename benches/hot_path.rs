@@ -89,7 +89,7 @@ fn batch_insert(c: &mut Criterion) {
                 .await
                 .expect("insert")
                 .expect("new");
-            users.push(UserId::new(user.id));
+            users.push(user.id);
         }
         (store, users)
     });

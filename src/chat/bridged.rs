@@ -50,13 +50,13 @@ impl Chat {
 
     /// The gadka user for the Matrix ID `text` names, when a directory is set and
     /// finds one; a failing directory only leaves it out of the search.
-    pub(super) async fn matrix_user_for(&self, text: &str) -> Option<i64> {
+    pub(super) async fn matrix_user_for(&self, text: &str) -> Option<UserId> {
         let directory = self.inner.matrix_directory.get()?;
         if !(text.starts_with('@') && text.contains(':')) {
             return None;
         }
         match directory.find(text).await {
-            Ok(found) => found,
+            Ok(found) => found.map(UserId::new),
             Err(e) => {
                 tracing::warn!(matrix_id = text, error = %e, "cannot look a Matrix ID up");
                 None
@@ -85,6 +85,8 @@ impl Chat {
         conversation_id: i64,
         typing: bool,
     ) -> Result<(), ChatError> {
+        let (user_id, conversation_id) =
+            (UserId::new(user_id), ConversationId::new(conversation_id));
         let m = self.membership(user_id, conversation_id).await?;
         self.publish(
             &[m.peer_id],
@@ -100,7 +102,11 @@ impl Chat {
 
     /// The user `user_id`, local or from Matrix; `None` when there is none.
     pub async fn find_user(&self, user_id: i64) -> Result<Option<User>, ChatError> {
-        Ok(self.store().user(user_id).await?.map(User::from))
+        Ok(self
+            .store()
+            .user(UserId::new(user_id))
+            .await?
+            .map(User::from))
     }
 
     /// The user whose stored username is `username`.
@@ -142,8 +148,11 @@ impl Chat {
         user_id: i64,
         conversation_id: i64,
     ) -> Result<Option<i64>, ChatError> {
-        match self.membership(user_id, conversation_id).await {
-            Ok(membership) => Ok(Some(membership.peer_id)),
+        match self
+            .membership(UserId::new(user_id), ConversationId::new(conversation_id))
+            .await
+        {
+            Ok(membership) => Ok(Some(membership.peer_id.get())),
             Err(ChatError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }

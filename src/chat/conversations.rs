@@ -47,8 +47,8 @@ impl Chat {
     /// disclosed.
     pub(super) async fn membership(
         &self,
-        user_id: i64,
-        conversation_id: i64,
+        user_id: UserId,
+        conversation_id: ConversationId,
     ) -> Result<ConversationOfUser, ChatError> {
         self.store()
             .conversation_of_user(user_id, conversation_id)
@@ -58,7 +58,7 @@ impl Chat {
 
     /// Opens the direct conversation with another user, creating it the first time
     /// (F1 "Send message", F3b). `true` when it was created now.
-    #[tracing::instrument(skip_all, fields(user.id = me.user_id, peer.id = peer_id))]
+    #[tracing::instrument(skip_all, fields(user.id = me.user_id.get(), peer.id = peer_id))]
     pub async fn open_conversation(
         &self,
         me: &Session,
@@ -67,12 +67,12 @@ impl Chat {
         let (id, created) = self
             .engine()
             .request(|reply| Command::Open {
-                user_id: me.user(),
+                user_id: me.user_id,
                 peer_id: UserId::new(peer_id),
                 reply,
             })
             .await?;
-        let m = self.membership(me.user_id, id.get()).await?;
+        let m = self.membership(me.user_id, id).await?;
         let list = self
             .store()
             .conversation_list_of(me.user_id, &[m], OPEN_MESSAGES)
@@ -109,10 +109,11 @@ impl Chat {
         limit: Option<i64>,
     ) -> Result<Vec<Message>, ChatError> {
         let limit = page_size("limit", limit, 50, 100)?;
+        let conversation_id = ConversationId::new(conversation_id);
         let m = self.membership(me.user_id, conversation_id).await?;
         let rows = self
             .store()
-            .messages_before(conversation_id, before, limit)
+            .messages_before(conversation_id, before.map(Seq::new), limit)
             .await?;
         Ok(rows
             .into_iter()
@@ -153,7 +154,7 @@ impl Chat {
         let answer = self
             .engine()
             .submit(|reply| Command::Send {
-                sender_id: me.user(),
+                sender_id: me.user_id,
                 to,
                 body: body.into_string(),
                 txn_id: txn_id.map(TxnId::into_string),
@@ -188,7 +189,7 @@ impl Chat {
     /// the other member's sockets get a `receipt`, and my other sockets (all but
     /// `origin`) the receipt and my new unread summary: a receipt never claims more
     /// than the database holds (F6). A stale read changes and sends nothing.
-    #[tracing::instrument(skip_all, fields(user.id = me.user_id, conversation.id = conversation_id))]
+    #[tracing::instrument(skip_all, fields(user.id = me.user_id.get(), conversation.id = conversation_id))]
     pub async fn read(
         &self,
         me: &Session,
@@ -199,11 +200,12 @@ impl Chat {
         if up_to_seq.is_some_and(|seq| seq < 0) {
             return Err(ChatError::invalid("up_to_seq", "may not be negative"));
         }
+        let conversation_id = ConversationId::new(conversation_id);
         let outcome = self
             .engine()
             .request(|reply| Command::Read {
-                user_id: me.user(),
-                conversation_id: ConversationId::new(conversation_id),
+                user_id: me.user_id,
+                conversation_id,
                 up_to_seq: up_to_seq.map(Seq::new),
                 origin,
                 reply,
@@ -213,7 +215,7 @@ impl Chat {
         let last_read_seq = match outcome.moved_to {
             Some(marker) => {
                 self.publish(&[me.user_id], &Event::Unread(unread.clone()), origin);
-                marker.get()
+                marker
             }
             None => {
                 self.membership(me.user_id, conversation_id)
@@ -222,9 +224,9 @@ impl Chat {
             }
         };
         Ok(ReadMarker {
-            conversation_id,
-            user_id: me.user_id,
-            last_read_seq,
+            conversation_id: conversation_id.get(),
+            user_id: me.user_id.get(),
+            last_read_seq: last_read_seq.get(),
             moved: outcome.moved_to.is_some(),
             unread,
         })
@@ -253,12 +255,12 @@ pub(super) fn list_sizes(
 
 /// The views of a conversation list, in its order.
 pub(super) fn conversation_views(list: ConversationList) -> Vec<Conversation> {
-    let peers: HashMap<i64, User> = list
+    let peers: HashMap<UserId, User> = list
         .peers
         .into_iter()
         .map(|u| (u.id, User::from(u)))
         .collect();
-    let mut messages: HashMap<i64, Vec<MessageRow>> = HashMap::new();
+    let mut messages: HashMap<ConversationId, Vec<MessageRow>> = HashMap::new();
     for row in list.messages {
         messages.entry(row.conversation_id).or_default().push(row);
     }
@@ -267,13 +269,13 @@ pub(super) fn conversation_views(list: ConversationList) -> Vec<Conversation> {
         .filter_map(|m| {
             let c = m.conversation;
             Some(Conversation {
-                id: c.id,
+                id: c.id.get(),
                 peer: peers.get(&m.peer_id)?.clone(),
                 created_at: rfc3339_millis(c.created_at),
                 last_activity_at: rfc3339_millis(c.last_activity_at),
-                last_seq: c.last_seq,
-                last_read_seq: m.my_last_read_seq,
-                peer_last_read_seq: m.peer_last_read_seq,
+                last_seq: c.last_seq.get(),
+                last_read_seq: m.my_last_read_seq.get(),
+                peer_last_read_seq: m.peer_last_read_seq.get(),
                 unread: list.unread.get(&c.id).copied().unwrap_or(0),
                 messages: messages
                     .remove(&c.id)
@@ -291,7 +293,7 @@ pub(super) fn conversation_views(list: ConversationList) -> Vec<Conversation> {
 
 /// The unread summary from per-sender counts, newest first, and the senders.
 pub(super) fn unread_summary(
-    counts: Vec<(i64, i64)>,
+    counts: Vec<(UserId, i64)>,
     users: impl IntoIterator<Item = User>,
 ) -> UnreadSummary {
     let users: HashMap<i64, User> = users.into_iter().map(|u| (u.id, u)).collect();
@@ -299,7 +301,7 @@ pub(super) fn unread_summary(
         .into_iter()
         .filter_map(|(id, count)| {
             Some(SenderUnread {
-                user: users.get(&id)?.clone(),
+                user: users.get(&id.get())?.clone(),
                 count: u64::try_from(count).unwrap_or(0),
             })
         })
@@ -311,7 +313,7 @@ pub(super) fn unread_summary(
 }
 
 /// The read marker that decides whether a message is read: its recipient's.
-fn recipient_marker(m: &ConversationOfUser, sender_id: i64) -> i64 {
+fn recipient_marker(m: &ConversationOfUser, sender_id: UserId) -> Seq {
     if sender_id == m.peer_id {
         m.my_last_read_seq
     } else {

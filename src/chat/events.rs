@@ -8,7 +8,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::views::{Posted, UnreadSummary, User};
-use crate::hub::Delivery;
+use crate::{
+    hub::Delivery,
+    ids::{ConversationId, Seq, UserId},
+};
 
 /// A change some connected clients must hear about.
 #[derive(Debug, Clone, Serialize)]
@@ -18,20 +21,20 @@ pub enum Event {
     Message { message: Arc<Posted> },
     /// A member's read marker moved (after it was committed).
     Receipt {
-        conversation_id: i64,
-        user_id: i64,
-        up_to_seq: i64,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to_seq: Seq,
     },
     /// The recipient's unread summary changed.
     Unread(UnreadSummary),
     /// A member started or stopped typing; not stored.
     Typing {
-        conversation_id: i64,
-        user_id: i64,
+        conversation_id: ConversationId,
+        user_id: UserId,
         typing: bool,
     },
     /// A user with whom the recipient shares a conversation came online or went offline.
-    Presence { user_id: i64, online: bool },
+    Presence { user_id: UserId, online: bool },
     /// A user with whom the recipient shares a conversation (or the recipient) changed
     /// their profile: the user as they are now.
     Profile { user: User },

@@ -7,7 +7,10 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::store::{MessageRow, UserRow};
+use crate::{
+    ids::Seq,
+    store::{MessageRow, UserRow},
+};
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -24,7 +27,7 @@ pub struct User {
 impl From<UserRow> for User {
     fn from(u: UserRow) -> Self {
         Self {
-            id: u.id,
+            id: u.id.get(),
             username: u.username,
             display_name: u.display_name,
             matrix_id: u.matrix_id,
@@ -69,13 +72,13 @@ pub struct Message {
 
 impl Message {
     /// `recipient_marker` is the read marker of the member who did not send it.
-    pub(crate) fn from_row(m: MessageRow, recipient_marker: i64) -> Self {
+    pub(crate) fn from_row(m: MessageRow, recipient_marker: Seq) -> Self {
         Self {
             read: m.seq <= recipient_marker,
-            id: m.id,
-            conversation_id: m.conversation_id,
-            seq: m.seq,
-            sender_id: m.sender_id,
+            id: m.id.get(),
+            conversation_id: m.conversation_id.get(),
+            seq: m.seq.get(),
+            sender_id: m.sender_id.get(),
             body: m.body,
             created_at: rfc3339_millis(m.created_at),
             txn_id: m.txn_id,

@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for CurrentSession {
     #[tracing::instrument(name = "auth", skip_all, fields(user.id))]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let session = session_from_parts(parts, state).await?;
-        tracing::Span::current().record("user.id", session.user_id);
+        tracing::Span::current().record("user.id", session.user_id.get());
         Ok(Self(session))
     }
 }

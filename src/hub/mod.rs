@@ -20,6 +20,8 @@ use std::{
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::ids::UserId;
+
 /// Identifies one open socket on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnectionId(u64);
@@ -99,7 +101,7 @@ struct Socket {
 /// with [`Hub::unregister`] when the socket closes.
 pub struct Registration {
     pub id: ConnectionId,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub deliveries: mpsc::Receiver<Arc<Delivery>>,
     pub kick: Arc<Kick>,
 }
@@ -111,7 +113,7 @@ pub struct Hub {
 }
 
 struct Inner {
-    users: Mutex<HashMap<i64, HashMap<ConnectionId, Socket>>>,
+    users: Mutex<HashMap<UserId, HashMap<ConnectionId, Socket>>>,
     next_id: AtomicU64,
     queue_frames: usize,
     /// The number of open sockets, watched by shutdown.
@@ -134,14 +136,14 @@ impl Hub {
         }
     }
 
-    fn users(&self) -> MutexGuard<'_, HashMap<i64, HashMap<ConnectionId, Socket>>> {
+    fn users(&self) -> MutexGuard<'_, HashMap<UserId, HashMap<ConnectionId, Socket>>> {
         // A panic while holding this lock leaves the map consistent (every change is
         // one insert or remove), so a poisoned lock is still safe to use.
         self.inner.users.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds a socket; `true` when it is the user's first one on this node.
-    pub fn register(&self, user_id: i64, session_id: &str) -> (Registration, bool) {
+    pub fn register(&self, user_id: UserId, session_id: &str) -> (Registration, bool) {
         let id = ConnectionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let (queue, deliveries) = mpsc::channel(self.inner.queue_frames);
         let kick = Arc::new(Kick::default());
@@ -192,13 +194,13 @@ impl Hub {
     }
 
     /// Whether the user has a socket open on this node.
-    pub fn is_online(&self, user_id: i64) -> bool {
+    pub fn is_online(&self, user_id: UserId) -> bool {
         self.users().contains_key(&user_id)
     }
 
     /// Queues `delivery` on every socket of every user in `recipients`, except `skip`.
     /// Never waits: a socket with a full queue is kicked instead.
-    pub fn deliver(&self, recipients: &[i64], delivery: &Delivery, skip: Option<ConnectionId>) {
+    pub fn deliver(&self, recipients: &[UserId], delivery: &Delivery, skip: Option<ConnectionId>) {
         let delivery = Arc::new(delivery.clone());
         let users = self.users();
         for user_id in recipients {
@@ -209,7 +211,7 @@ impl Hub {
                 if let Err(mpsc::error::TrySendError::Full(_)) =
                     socket.queue.try_send(delivery.clone())
                 {
-                    tracing::info!(user.id = user_id, "socket too slow, closing it");
+                    tracing::info!(user.id = user_id.get(), "socket too slow, closing it");
                     socket.kick.kick(CloseReason::TOO_SLOW);
                 }
             }
@@ -244,6 +246,9 @@ impl Hub {
 mod tests {
     use super::*;
 
+    const ANN: UserId = UserId::new(1);
+    const BOB: UserId = UserId::new(2);
+
     fn delivery(text: &str) -> Delivery {
         Delivery {
             text: text.into(),
@@ -254,27 +259,27 @@ mod tests {
     #[tokio::test]
     async fn fans_out_to_every_socket_but_the_skipped_one() {
         let hub = Hub::new(8);
-        let (mut a1, first) = hub.register(1, "s1");
+        let (mut a1, first) = hub.register(ANN, "s1");
         assert!(first);
-        let (mut a2, first) = hub.register(1, "s2");
+        let (mut a2, first) = hub.register(ANN, "s2");
         assert!(!first);
-        let (mut b, _) = hub.register(2, "s3");
-        hub.deliver(&[1, 2], &delivery("x"), Some(a2.id));
+        let (mut b, _) = hub.register(BOB, "s3");
+        hub.deliver(&[ANN, BOB], &delivery("x"), Some(a2.id));
         assert_eq!(a1.deliveries.recv().await.unwrap().text.as_str(), "x");
         assert_eq!(b.deliveries.recv().await.unwrap().text.as_str(), "x");
         assert!(a2.deliveries.try_recv().is_err());
         assert!(!hub.unregister(a1));
         assert!(hub.unregister(a2));
-        assert!(!hub.is_online(1));
+        assert!(!hub.is_online(ANN));
     }
 
     #[tokio::test]
     async fn a_full_queue_kicks_only_that_socket() {
         let hub = Hub::new(2);
-        let (slow, _) = hub.register(1, "s1");
-        let (mut fast, _) = hub.register(1, "s2");
+        let (slow, _) = hub.register(ANN, "s1");
+        let (mut fast, _) = hub.register(ANN, "s2");
         for i in 0..3 {
-            hub.deliver(&[1], &delivery(&i.to_string()), None);
+            hub.deliver(&[ANN], &delivery(&i.to_string()), None);
             fast.deliveries.recv().await.unwrap();
         }
         assert_eq!(slow.kick.kicked().await, CloseReason::TOO_SLOW);

@@ -21,7 +21,7 @@ use super::{
     ConversationOfUser, ConversationRow, MessageRow, Store, StoreError, UserRow, memberships,
     messages, unread, users,
 };
-use crate::ids::{ConversationId, Pair, UserId};
+use crate::ids::{ConversationId, MessageId, Pair, UserId};
 
 /// Everything a conversation list shows, read in one consistent snapshot.
 #[derive(Debug, Default)]
@@ -31,7 +31,7 @@ pub struct ConversationList {
     /// The newest messages of those conversations, oldest first within each.
     pub messages: Vec<MessageRow>,
     /// Messages from the peer past my marker, per conversation (absent: none).
-    pub unread: HashMap<i64, u64>,
+    pub unread: HashMap<ConversationId, u64>,
     /// The peers of those conversations.
     pub peers: Vec<UserRow>,
 }
@@ -43,10 +43,10 @@ pub struct HelloRows {
     pub me: Option<UserRow>,
     pub list: ConversationList,
     /// `(sender, count)`, the sender with the newest unread message first.
-    pub unread_by_sender: Vec<(i64, i64)>,
+    pub unread_by_sender: Vec<(UserId, i64)>,
     pub unread_senders: Vec<UserRow>,
-    pub peers: Vec<i64>,
-    pub last_message_id: i64,
+    pub peers: Vec<UserId>,
+    pub last_message_id: MessageId,
 }
 
 impl Store {
@@ -119,8 +119,8 @@ impl Store {
     /// exist or the user is not a member.
     pub async fn conversation_of_user(
         &self,
-        user_id: i64,
-        conversation_id: i64,
+        user_id: UserId,
+        conversation_id: ConversationId,
     ) -> Result<Option<ConversationOfUser>, StoreError> {
         let rows = conversations_of_user(&self.db, user_id, Some(conversation_id), 1).await?;
         Ok(rows.into_iter().next())
@@ -130,7 +130,7 @@ impl Store {
     /// `messages` messages, unread counts and peers: four queries.
     pub async fn conversation_list(
         &self,
-        user_id: i64,
+        user_id: UserId,
         limit: u64,
         messages: u64,
     ) -> Result<ConversationList, StoreError> {
@@ -144,7 +144,7 @@ impl Store {
     /// counts and peers.
     pub async fn conversation_list_of(
         &self,
-        user_id: i64,
+        user_id: UserId,
         conversations: &[ConversationOfUser],
         messages: u64,
     ) -> Result<ConversationList, StoreError> {
@@ -154,7 +154,7 @@ impl Store {
     /// The `hello` snapshot: a constant number of queries in one read transaction.
     pub async fn hello(
         &self,
-        user_id: i64,
+        user_id: UserId,
         limit: u64,
         messages: u64,
     ) -> Result<HelloRows, StoreError> {
@@ -195,7 +195,7 @@ impl Store {
 
 async fn conversation_list(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     limit: u64,
     messages: u64,
 ) -> Result<ConversationList, StoreError> {
@@ -206,11 +206,11 @@ async fn conversation_list(
 /// Adds the newest messages, unread counts and peers to a list of conversations.
 async fn complete_list(
     db: &impl ConnectionTrait,
-    user_id: i64,
+    user_id: UserId,
     conversations: Vec<ConversationOfUser>,
     messages: u64,
 ) -> Result<ConversationList, StoreError> {
-    let ids: Vec<i64> = conversations.iter().map(|c| c.conversation.id).collect();
+    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.conversation.id).collect();
     let newest = messages::newest(db, &conversations, messages).await?;
     let unread = unread::by_conversation(db, user_id, &ids).await?;
     let peers = users::by_ids(db, conversations.iter().map(|c| c.peer_id)).await?;
@@ -226,8 +226,8 @@ async fn complete_list(
 /// activity first.
 async fn conversations_of_user(
     db: &impl ConnectionTrait,
-    user_id: i64,
-    only: Option<i64>,
+    user_id: UserId,
+    only: Option<ConversationId>,
     limit: u64,
 ) -> Result<Vec<ConversationOfUser>, StoreError> {
     let (me, peer) = (Alias::new("me"), Alias::new("peer"));

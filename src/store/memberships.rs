@@ -9,15 +9,19 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError};
+use crate::ids::{ConversationId, Seq, UserId};
 
 impl Store {
     /// Everyone who shares a conversation with `user_id`.
-    pub async fn peers_of(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn peers_of(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
         peers_of(&self.db, user_id).await
     }
 
     /// Every `(conversation, member, marker)` of every conversation of `user_id`.
-    pub async fn markers_of_user(&self, user_id: i64) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    pub async fn markers_of_user(
+        &self,
+        user_id: UserId,
+    ) -> Result<Vec<(ConversationId, UserId, Seq)>, StoreError> {
         membership::Entity::find()
             .select_only()
             .columns([
@@ -36,8 +40,8 @@ impl Store {
 
 pub(super) async fn peers_of(
     db: &impl ConnectionTrait,
-    user_id: i64,
-) -> Result<Vec<i64>, StoreError> {
+    user_id: UserId,
+) -> Result<Vec<UserId>, StoreError> {
     membership::Entity::find()
         .select_only()
         .column(membership::Column::UserId)
@@ -51,7 +55,7 @@ pub(super) async fn peers_of(
 }
 
 /// The ids of the conversations `user_id` is a member of, as a subquery.
-pub(super) fn conversation_ids_of(user_id: i64) -> SelectStatement {
+pub(super) fn conversation_ids_of(user_id: UserId) -> SelectStatement {
     Query::select()
         .column(membership::Column::ConversationId)
         .from(membership::Entity)

@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use super::{ConversationOfUser, MessageRow, Store, StoreError, memberships};
-use crate::ids::{MessageId, UserId};
+use crate::ids::{ConversationId, MessageId, Seq, UserId};
 
 impl Store {
     /// The messages already stored under these `(sender, txn_id)` keys, in one query:
@@ -58,8 +58,8 @@ impl Store {
     /// Up to `limit` messages with `seq < before` (or the newest), oldest first.
     pub async fn messages_before(
         &self,
-        conversation_id: i64,
-        before: Option<i64>,
+        conversation_id: ConversationId,
+        before: Option<Seq>,
         limit: u64,
     ) -> Result<Vec<MessageRow>, StoreError> {
         let mut query =
@@ -82,7 +82,7 @@ impl Store {
     /// Messages of `user_id`'s conversations with an id above `since`, by id.
     pub async fn messages_since(
         &self,
-        user_id: i64,
+        user_id: UserId,
         since: MessageId,
         limit: u64,
     ) -> Result<Vec<MessageRow>, StoreError> {
@@ -112,7 +112,7 @@ pub(super) async fn newest(
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let wanted: Vec<_> = conversations
         .iter()
-        .filter(|c| n > 0 && c.conversation.last_seq > 0)
+        .filter(|c| n > 0 && c.conversation.last_seq > Seq::new(0))
         .collect();
     if wanted.is_empty() {
         return Ok(Vec::new());
@@ -121,7 +121,7 @@ pub(super) async fn newest(
         any.add(
             Condition::all()
                 .add(message::Column::ConversationId.eq(c.conversation.id))
-                .add(message::Column::Seq.gt(c.conversation.last_seq.saturating_sub(n))),
+                .add(message::Column::Seq.gt(c.conversation.last_seq.get().saturating_sub(n))),
         )
     });
     Ok(message::Entity::find()
@@ -138,9 +138,9 @@ pub(super) async fn newest(
 /// The newest message id in `user_id`'s conversations (0: none).
 pub(super) async fn last_id_for(
     db: &impl ConnectionTrait,
-    user_id: i64,
-) -> Result<i64, StoreError> {
-    let newest: Option<Option<i64>> = message::Entity::find()
+    user_id: UserId,
+) -> Result<MessageId, StoreError> {
+    let newest: Option<Option<MessageId>> = message::Entity::find()
         .select_only()
         .expr(Expr::col(message::Column::Id).max())
         .filter(
@@ -149,5 +149,5 @@ pub(super) async fn last_id_for(
         .into_tuple()
         .one(db)
         .await?;
-    Ok(newest.flatten().unwrap_or(0))
+    Ok(newest.flatten().unwrap_or_default())
 }

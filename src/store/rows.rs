@@ -3,10 +3,12 @@
 
 use entity::{conversation, message, user};
 
+use crate::ids::{ConversationId, MessageId, Seq, UserId};
+
 /// A user's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     /// Lower-case; unique.
     pub username: String,
     pub display_name: String,
@@ -20,7 +22,7 @@ pub struct UserRow {
 impl From<user::Model> for UserRow {
     fn from(u: user::Model) -> Self {
         Self {
-            id: u.id,
+            id: UserId::new(u.id),
             username: u.username,
             display_name: u.display_name,
             password_hash: u.password_hash,
@@ -33,11 +35,11 @@ impl From<user::Model> for UserRow {
 /// A direct conversation's row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConversationRow {
-    pub id: i64,
-    pub user_low: i64,
-    pub user_high: i64,
+    pub id: ConversationId,
+    pub user_low: UserId,
+    pub user_high: UserId,
     /// `seq` of the newest message (0: none).
-    pub last_seq: i64,
+    pub last_seq: Seq,
     pub created_at: i64,
     pub last_activity_at: i64,
 }
@@ -45,10 +47,10 @@ pub struct ConversationRow {
 impl From<conversation::Model> for ConversationRow {
     fn from(c: conversation::Model) -> Self {
         Self {
-            id: c.id,
-            user_low: c.user_low,
-            user_high: c.user_high,
-            last_seq: c.last_seq,
+            id: ConversationId::new(c.id),
+            user_low: UserId::new(c.user_low),
+            user_high: UserId::new(c.user_high),
+            last_seq: Seq::new(c.last_seq),
             created_at: c.created_at,
             last_activity_at: c.last_activity_at,
         }
@@ -58,10 +60,10 @@ impl From<conversation::Model> for ConversationRow {
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRow {
-    pub id: i64,
-    pub conversation_id: i64,
-    pub seq: i64,
-    pub sender_id: i64,
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: Seq,
+    pub sender_id: UserId,
     pub body: String,
     pub created_at: i64,
     pub txn_id: Option<String>,
@@ -70,10 +72,10 @@ pub struct MessageRow {
 impl From<message::Model> for MessageRow {
     fn from(m: message::Model) -> Self {
         Self {
-            id: m.id,
-            conversation_id: m.conversation_id,
-            seq: m.seq,
-            sender_id: m.sender_id,
+            id: MessageId::new(m.id),
+            conversation_id: ConversationId::new(m.conversation_id),
+            seq: Seq::new(m.seq),
+            sender_id: UserId::new(m.sender_id),
             body: m.body,
             created_at: m.created_at,
             txn_id: m.txn_id,
@@ -86,7 +88,7 @@ impl From<message::Model> for MessageRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConversationOfUser {
     pub conversation: ConversationRow,
-    pub my_last_read_seq: i64,
-    pub peer_id: i64,
-    pub peer_last_read_seq: i64,
+    pub my_last_read_seq: Seq,
+    pub peer_id: UserId,
+    pub peer_last_read_seq: Seq,
 }

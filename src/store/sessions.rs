@@ -6,11 +6,12 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError};
+use crate::ids::UserId;
 
 /// A new session's row.
 pub struct NewSession<'a> {
     pub id: &'a str,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -19,7 +20,7 @@ impl Store {
     pub async fn create_session(&self, new: NewSession<'_>) -> Result<(), StoreError> {
         session::ActiveModel {
             id: Set(new.id.to_owned()),
-            user_id: Set(new.user_id),
+            user_id: Set(new.user_id.get()),
             created_at: Set(new.created_at),
             expires_at: Set(new.expires_at),
             revoked_at: Set(None),
@@ -30,7 +31,12 @@ impl Store {
     }
 
     /// Whether the session belongs to `user_id`, is not revoked and has not expired at `now`.
-    pub async fn live_session(&self, id: &str, user_id: i64, now: i64) -> Result<bool, StoreError> {
+    pub async fn live_session(
+        &self,
+        id: &str,
+        user_id: UserId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         Ok(session::Entity::find_by_id(id.to_owned())
             .filter(session::Column::UserId.eq(user_id))
             .filter(session::Column::RevokedAt.is_null())

@@ -15,11 +15,12 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError};
+use crate::ids::{ConversationId, UserId};
 
 impl Store {
     /// Per sender, how many of their messages `reader` has not read, the sender with
     /// the newest unread message first: `(sender_id, count)`.
-    pub async fn unread_by_sender(&self, reader: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+    pub async fn unread_by_sender(&self, reader: UserId) -> Result<Vec<(UserId, i64)>, StoreError> {
         by_sender(&self.db, reader).await
     }
 }
@@ -27,9 +28,9 @@ impl Store {
 /// Per conversation, how many messages of the peer are past `reader`'s marker.
 pub(super) async fn by_conversation(
     db: &impl ConnectionTrait,
-    reader: i64,
-    conversation_ids: &[i64],
-) -> Result<HashMap<i64, u64>, StoreError> {
+    reader: UserId,
+    conversation_ids: &[ConversationId],
+) -> Result<HashMap<ConversationId, u64>, StoreError> {
     if conversation_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -71,8 +72,8 @@ pub(super) async fn by_conversation(
 /// with the newest unread message first.
 pub(super) async fn by_sender(
     db: &impl ConnectionTrait,
-    reader: i64,
-) -> Result<Vec<(i64, i64)>, StoreError> {
+    reader: UserId,
+) -> Result<Vec<(UserId, i64)>, StoreError> {
     let m = |c: message::Column| Expr::col((message::Entity, c));
     let query = Query::select()
         .expr_as(m(message::Column::SenderId), "sender_id")

@@ -40,7 +40,7 @@ impl Store {
         }
     }
 
-    pub async fn user(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
         by_id(&self.db, id).await
     }
 
@@ -55,7 +55,7 @@ impl Store {
 
     pub async fn users(
         &self,
-        ids: impl IntoIterator<Item = i64>,
+        ids: impl IntoIterator<Item = UserId>,
     ) -> Result<Vec<UserRow>, StoreError> {
         by_ids(&self.db, ids).await
     }
@@ -109,17 +109,20 @@ impl Store {
 
 pub(super) async fn by_id(
     db: &impl ConnectionTrait,
-    id: i64,
+    id: UserId,
 ) -> Result<Option<UserRow>, StoreError> {
-    Ok(user::Entity::find_by_id(id).one(db).await?.map(Into::into))
+    Ok(user::Entity::find_by_id(id.get())
+        .one(db)
+        .await?
+        .map(Into::into))
 }
 
 /// The users of these ids that exist, in one query (none for no ids).
 pub(super) async fn by_ids(
     db: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = i64>,
+    ids: impl IntoIterator<Item = UserId>,
 ) -> Result<Vec<UserRow>, StoreError> {
-    let ids: Vec<i64> = ids.into_iter().collect();
+    let ids: Vec<UserId> = ids.into_iter().collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -37,7 +37,7 @@ use crate::{
 const MAX_PENDING_SENDS: usize = 256;
 
 pub async fn serve(socket: WebSocket, chat: Chat, session: Session) {
-    let span = tracing::info_span!("ws", user.id = session.user_id);
+    let span = tracing::info_span!("ws", user.id = session.user_id.get());
     run(socket, chat, session).instrument(span).await;
 }
 

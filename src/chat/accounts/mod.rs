@@ -59,7 +59,7 @@ impl Chat {
             })
             .await?
             .ok_or(ChatError::UsernameTaken)?;
-        tracing::info!(user.id = user.id, "registered");
+        tracing::info!(user.id = user.id.get(), "registered");
         let session = self.start_session(user.id).await?;
         Ok((user.into(), session))
     }
@@ -89,14 +89,14 @@ impl Chat {
         match found {
             Some(user) if ok => {
                 let session = self.start_session(user.id).await?;
-                tracing::info!(user.id = user.id, "logged in");
+                tracing::info!(user.id = user.id.get(), "logged in");
                 Ok((user.into(), session))
             }
             _ => Err(ChatError::BadCredentials),
         }
     }
 
-    async fn start_session(&self, user_id: i64) -> Result<IssuedSession, ChatError> {
+    async fn start_session(&self, user_id: UserId) -> Result<IssuedSession, ChatError> {
         let now = now_ms();
         let keys = &self.inner.session_keys;
         let session = Session {
@@ -151,7 +151,7 @@ impl Chat {
 
     /// Changes the logged-in user's display name. It commits through the engine, so
     /// the change is an event in commit order (the bridge renames the puppet).
-    #[tracing::instrument(skip_all, fields(user.id = session.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = session.user_id.get()))]
     pub async fn set_display_name(
         &self,
         session: &Session,
@@ -162,12 +162,16 @@ impl Chat {
 
     /// Gives `user_id` a new display name, checked as every display name is, through
     /// the engine: one rule for local users and for Matrix users renamed on Matrix.
-    pub(super) async fn rename(&self, user_id: i64, display_name: &str) -> Result<User, ChatError> {
+    pub(super) async fn rename(
+        &self,
+        user_id: UserId,
+        display_name: &str,
+    ) -> Result<User, ChatError> {
         let display_name = DisplayName::parse(display_name)?;
         let user = self
             .engine()
             .request(|reply| Command::Profile {
-                user_id: UserId::new(user_id),
+                user_id,
                 display_name: display_name.as_str().to_owned(),
                 reply,
             })
@@ -175,7 +179,7 @@ impl Chat {
         Ok(user.into())
     }
 
-    pub(crate) async fn user(&self, id: i64) -> Result<User, ChatError> {
+    pub(crate) async fn user(&self, id: UserId) -> Result<User, ChatError> {
         self.store()
             .user(id)
             .await?
@@ -207,10 +211,15 @@ impl Chat {
     /// A user's profile, with the viewer's conversation with them if there is one
     /// (F1 `get_user`).
     pub async fn profile(&self, viewer: &Session, user_id: i64) -> Result<Profile, ChatError> {
+        let user_id = UserId::new(user_id);
         let user = self.user(user_id).await?;
         // Myself: no pair, no conversation.
-        let conversation_id = match Pair::new(viewer.user(), UserId::new(user_id)) {
-            Some(pair) => self.store().direct_conversation(pair).await?.map(|c| c.id),
+        let conversation_id = match Pair::new(viewer.user_id, user_id) {
+            Some(pair) => self
+                .store()
+                .direct_conversation(pair)
+                .await?
+                .map(|c| c.id.get()),
             None => None,
         };
         Ok(Profile {

@@ -16,16 +16,9 @@ pub const SECRET_FILE: &str = "session.key";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// When it expires, in Unix seconds.
     pub expires_at: i64,
-}
-
-impl Session {
-    /// The user it belongs to, as the engine takes it.
-    pub fn user(&self) -> UserId {
-        UserId::new(self.user_id)
-    }
 }
 
 /// A freshly issued token and how long it is valid.
@@ -112,7 +105,7 @@ impl SessionKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         Some(Session {
             id: data.claims.sid,
-            user_id: data.claims.sub.parse().ok()?,
+            user_id: UserId::new(data.claims.sub.parse().ok()?),
             expires_at: data.claims.exp,
         })
     }

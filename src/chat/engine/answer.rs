@@ -120,7 +120,7 @@ fn originals(
     Ok(db
         .messages_by_txn(&keys)?
         .into_iter()
-        .filter_map(|row| Some(((UserId::new(row.sender_id), row.txn_id.clone()?), row)))
+        .filter_map(|row| Some(((row.sender_id, row.txn_id.clone()?), row)))
         .collect())
 }
 

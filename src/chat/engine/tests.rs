@@ -40,7 +40,7 @@ async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec
             .await
             .expect("insert")
             .expect("a new user");
-        ids.push(UserId::new(user.id));
+        ids.push(user.id);
     }
     let (engine, writer) = Engine::new(
         &store,
@@ -122,12 +122,12 @@ async fn a_txn_id_retried_inside_one_batch_is_stored_once() {
     let (c4, later) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
     s.batch([c4]);
     match later.await.expect("answered") {
-        Ok(SendOutcome::Duplicate(row)) => assert_eq!(row.id, first.id),
+        Ok(SendOutcome::Duplicate(row)) => assert_eq!(row.id.get(), first.id),
         other => panic!("expected the stored message, got {other:?}"),
     }
     let stored = s
         .store
-        .messages_before(first.conversation_id, None, 10)
+        .messages_before(ConversationId::new(first.conversation_id), None, 10)
         .await
         .expect("read");
     assert_eq!(stored.len(), 2, "{stored:?}");
@@ -152,7 +152,7 @@ async fn a_retry_among_new_sends_leaves_no_gap_in_seq() {
     for answer in [retried, retried_again] {
         match answer.await.expect("answered") {
             Ok(SendOutcome::Duplicate(row)) => {
-                assert_eq!((row.id, row.seq), (first.id, first.seq))
+                assert_eq!((row.id.get(), row.seq.get()), (first.id, first.seq))
             }
             other => panic!("expected the stored original, got {other:?}"),
         }
@@ -162,10 +162,10 @@ async fn a_retry_among_new_sends_leaves_no_gap_in_seq() {
     assert_eq!((first.seq, before.seq, after.seq), (1, 2, 3));
     let stored = s
         .store
-        .messages_before(first.conversation_id, None, 10)
+        .messages_before(ConversationId::new(first.conversation_id), None, 10)
         .await
         .expect("read");
-    let mut seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+    let mut seqs: Vec<i64> = stored.iter().map(|m| m.seq.get()).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, [1, 2, 3], "{stored:?}");
 }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     chat::views::{Message, Posted},
-    ids::{ConversationId, Pair, Seq, UserId},
+    ids::{ConversationId, Pair, Seq},
     store::{BatchWriter, NewMessage, OutboxEntry, StoreError, UserRow},
 };
 
@@ -97,11 +97,9 @@ pub(super) fn transact(
                 let Some(key) = rows.next() else {
                     return Err(StoreError::Inconsistent("a send lost its row"));
                 };
-                match stored
-                    .next_if(|s| (ConversationId::new(s.conversation_id), Seq::new(s.seq)) == key)
-                {
+                match stored.next_if(|s| (s.conversation_id, s.seq) == key) {
                     Some(stored) => {
-                        let message = Arc::new(Posted::new(Message::from_row(stored, 0)));
+                        let message = Arc::new(Posted::new(Message::from_row(stored, Seq::new(0))));
                         events.push(Committed::Message {
                             message: message.clone(),
                             recipient_id: *recipient_id,
@@ -148,7 +146,7 @@ pub(super) fn transact(
                 let user = db.set_display_name(*user_id, display_name)?;
                 if let Some(user) = &user {
                     events.push(Committed::Profile {
-                        user_id: UserId::new(user.id),
+                        user_id: user.id,
                         display_name: user.display_name.clone(),
                     });
                 }

@@ -32,7 +32,7 @@ impl Subscriber for Fanout {
                     recipient_id,
                     origin,
                 } => self.hub.deliver(
-                    &[recipient_id.get(), message.sender_id],
+                    &[*recipient_id, UserId::new(message.sender_id)],
                     &Event::Message {
                         message: message.clone(),
                     }
@@ -48,11 +48,11 @@ impl Subscriber for Fanout {
                     up_to_seq,
                     origin,
                 } => self.hub.deliver(
-                    &[peer_id.get(), user_id.get()],
+                    &[*peer_id, *user_id],
                     &Event::Receipt {
-                        conversation_id: conversation_id.get(),
-                        user_id: user_id.get(),
-                        up_to_seq: up_to_seq.get(),
+                        conversation_id: *conversation_id,
+                        user_id: *user_id,
+                        up_to_seq: *up_to_seq,
                     }
                     .delivery(),
                     *origin,
@@ -60,7 +60,7 @@ impl Subscriber for Fanout {
                 // Presence reaches people who share a conversation; these two just
                 // began to, so each learns whether the other is online now.
                 Committed::Conversation { members, .. } => {
-                    let [first, second] = members.members().map(UserId::get);
+                    let [first, second] = members.members();
                     for (viewer, peer) in [(first, second), (second, first)] {
                         if self.hub.is_online(peer) {
                             self.hub.deliver(

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     hub::{ConnectionId, Registration},
-    ids::MessageId,
+    ids::{ConversationId, MessageId, Seq, UserId},
 };
 
 /// Messages per page when replaying after a reconnect.
@@ -86,7 +86,7 @@ impl Chat {
 
     /// Registers a socket of `session` and takes the snapshot it starts from (F2, F3a).
     /// Its registration must be handed back to [`Chat::disconnect`].
-    #[tracing::instrument(skip_all, fields(user.id = session.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = session.user_id.get()))]
     pub async fn connect(&self, session: &Session) -> Result<(Hello, Registration), ChatError> {
         // Registered before the snapshot is taken, so that nothing committed from here
         // on can fall between the two. The snapshot is one consistent read: every
@@ -119,6 +119,7 @@ impl Chat {
             .peers
             .into_iter()
             .filter(|p| self.hub().is_online(*p))
+            .map(UserId::get)
             .collect();
         let hello = Hello {
             me: me.into(),
@@ -128,7 +129,7 @@ impl Chat {
                 rows.unread_senders.into_iter().map(User::from),
             ),
             online,
-            last_message_id: rows.last_message_id,
+            last_message_id: rows.last_message_id.get(),
         };
         Ok((hello, registration))
     }
@@ -149,7 +150,7 @@ impl Chat {
                 None,
             ),
             Err(e) => {
-                tracing::warn!(error = %e, user.id = user_id, "cannot announce going offline")
+                tracing::warn!(error = %e, user.id = user_id.get(), "cannot announce going offline")
             }
         }
     }
@@ -161,6 +162,7 @@ impl Chat {
         conversation_id: i64,
         typing: bool,
     ) -> Result<(), ChatError> {
+        let conversation_id = ConversationId::new(conversation_id);
         let m = self.membership(me.user_id, conversation_id).await?;
         self.publish(
             &[m.peer_id],
@@ -172,7 +174,12 @@ impl Chat {
             None,
         );
         if let Some(listener) = self.inner.typing_listener.get() {
-            listener.typing(conversation_id, me.user_id, m.peer_id, typing);
+            listener.typing(
+                conversation_id.get(),
+                me.user_id.get(),
+                m.peer_id.get(),
+                typing,
+            );
         }
         Ok(())
     }
@@ -218,9 +225,12 @@ impl Chat {
 
     /// For each (conversation, sender) of my conversations, the marker that decides
     /// whether the sender's messages are read: the other member's.
-    async fn recipient_markers(&self, user_id: i64) -> Result<HashMap<(i64, i64), i64>, ChatError> {
+    async fn recipient_markers(
+        &self,
+        user_id: UserId,
+    ) -> Result<HashMap<(ConversationId, UserId), Seq>, ChatError> {
         let rows = self.store().markers_of_user(user_id).await?;
-        let mut by_conversation: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        let mut by_conversation: HashMap<ConversationId, Vec<(UserId, Seq)>> = HashMap::new();
         for (conversation_id, member, marker) in rows {
             by_conversation
                 .entry(conversation_id)
@@ -239,7 +249,7 @@ impl Chat {
     }
 
     /// Hands an event to the hub for every socket of `recipients` (but `skip`).
-    pub(crate) fn publish(&self, recipients: &[i64], event: &Event, skip: Option<ConnectionId>) {
+    pub(crate) fn publish(&self, recipients: &[UserId], event: &Event, skip: Option<ConnectionId>) {
         self.hub().deliver(recipients, &event.delivery(), skip);
     }
 
@@ -254,7 +264,7 @@ impl Chat {
                 Ok(batch) => {
                     for event in batch.iter() {
                         if let Committed::Profile { user_id, .. } = event {
-                            self.announce_profile(user_id.get()).await;
+                            self.announce_profile(*user_id).await;
                         }
                     }
                 }
@@ -266,7 +276,7 @@ impl Chat {
         }
     }
 
-    async fn announce_profile(&self, user_id: i64) {
+    async fn announce_profile(&self, user_id: UserId) {
         let read = async {
             let user = self.store().user(user_id).await?;
             let peers = self.store().peers_of(user_id).await?;
@@ -278,7 +288,9 @@ impl Chat {
                 self.publish(&peers, &Event::Profile { user: user.into() }, None);
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, user.id = user_id, "cannot announce a new name"),
+            Err(e) => {
+                tracing::warn!(error = %e, user.id = user_id.get(), "cannot announce a new name")
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::runtime::Handle;
 
 use super::{BatchWriter, NewMessage, OutboxEntry};
 use crate::{
-    ids::{ConversationId, Pair, Seq, UserId},
+    ids::{ConversationId, MessageId, Pair, Seq, UserId},
     store::{MessageRow, Store, StoreError, UserRow},
 };
 
@@ -291,7 +291,7 @@ impl Txn {
         for row in stored {
             let key: (ConversationId, Seq) =
                 (row.try_get("", "conversation_id")?, row.try_get("", "seq")?);
-            by_key.insert(key, row.try_get::<i64>("", "id")?);
+            by_key.insert(key, row.try_get::<MessageId>("", "id")?);
         }
         Ok(rows
             .iter()
@@ -299,9 +299,9 @@ impl Txn {
                 let id = *by_key.get(&(row.conversation_id, row.seq))?;
                 Some(MessageRow {
                     id,
-                    conversation_id: row.conversation_id.get(),
-                    seq: row.seq.get(),
-                    sender_id: row.sender_id.get(),
+                    conversation_id: row.conversation_id,
+                    seq: row.seq,
+                    sender_id: row.sender_id,
                     body: row.body.clone(),
                     created_at: row.created_at,
                     txn_id: row.txn_id.clone(),

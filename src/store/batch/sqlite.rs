@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, param
 use super::{BatchWriter, NewMessage, OutboxEntry, WalSync, checkpoint::Checkpointer};
 use crate::{
     config::Durability,
-    ids::{ConversationId, Pair, Seq, UserId},
+    ids::{ConversationId, MessageId, Pair, Seq, UserId},
     store::{MessageRow, StoreError, UserRow},
 };
 
@@ -68,7 +68,7 @@ fn insert_messages_sql(rows: usize) -> String {
 fn insert_rows(
     statement: &mut Statement<'_>,
     rows: &[NewMessage],
-    ids: &mut HashMap<(ConversationId, Seq), i64>,
+    ids: &mut HashMap<(ConversationId, Seq), MessageId>,
 ) -> rusqlite::Result<()> {
     let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 6);
     for row in rows {
@@ -301,9 +301,9 @@ impl BatchWriter for SqliteBatches {
                 let id = *ids.get(&(row.conversation_id, row.seq))?;
                 Some(MessageRow {
                     id,
-                    conversation_id: row.conversation_id.get(),
-                    seq: row.seq.get(),
-                    sender_id: row.sender_id.get(),
+                    conversation_id: row.conversation_id,
+                    seq: row.seq,
+                    sender_id: row.sender_id,
                     body: row.body,
                     created_at: row.created_at,
                     txn_id: row.txn_id,
