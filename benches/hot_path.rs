@@ -13,7 +13,7 @@ use gadka::{
         views::{Message, Posted},
     },
     config::Durability,
-    ids::{ConversationId, Pair, Seq, UserId},
+    ids::{ConversationId, MessageId, Pair, Seq, UserId},
     store::{NewMessage, NewUser, Store},
     ws::frames::{self, Reply},
 };
@@ -22,10 +22,10 @@ const SEND: &str = r#"{"type":"send","to_user":42,"body":"Hej! Masz chwilę? Chc
 
 fn message() -> Message {
     Message {
-        id: 123_456,
-        conversation_id: 77,
-        seq: 4_321,
-        sender_id: 42,
+        id: MessageId::new(123_456),
+        conversation_id: ConversationId::new(77),
+        seq: Seq::new(4_321),
+        sender_id: UserId::new(42),
         body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie o dziesiątej.".into(),
         created_at: "2026-11-26T17:30:00.123Z".into(),
         read: false,

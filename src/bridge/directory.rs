@@ -44,7 +44,7 @@ impl Bridge {
             return Ok(None);
         }
         if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
-            return Ok(Some(user.id));
+            return Ok(Some(user.id.get()));
         }
         let shown = match self.homeserver.display_name(&user_id).await {
             Ok(name) => name,

@@ -109,7 +109,7 @@ impl Bridge {
         // A conversation opened here would have the outbox make a room for it too,
         // unless this room is its portal before the outbox looks.
         let _portals = self.portals.lock().await;
-        let conversation = self.chat.open_between(local.id, remote).await?;
+        let conversation = self.chat.open_between(local.id.get(), remote).await?;
         self.store
             .set_portal(conversation, member.room_id.as_str(), now_ms())
             .await?;
@@ -143,7 +143,7 @@ impl Bridge {
         if name == user.display_name {
             return Ok(());
         }
-        if let Err(e) = group.rename_as(user.id, &name) {
+        if let Err(e) = group.rename_as(user.id.get(), &name) {
             tracing::info!(user = %member.sender, error = %e, "a Matrix display name the chat refuses");
         }
         Ok(())
@@ -182,7 +182,12 @@ impl Bridge {
         let Some(sender) = self.chat.user_on_matrix(message.sender.as_str()).await? else {
             return Ok(());
         };
-        match group.send_as(sender.id, conversation, &body, message.event_id.as_str()) {
+        match group.send_as(
+            sender.id.get(),
+            conversation,
+            &body,
+            message.event_id.as_str(),
+        ) {
             Ok(()) => Ok(()),
             Err(ChatError::TooLarge { limit, .. }) => {
                 let notice = format!(
@@ -190,7 +195,7 @@ impl Bridge {
                 );
                 self.notice(
                     conversation,
-                    sender.id,
+                    sender.id.get(),
                     &message.room_id,
                     &message.event_id,
                     &notice,
@@ -242,7 +247,7 @@ impl Bridge {
                 let Some(user) = self.chat.user_on_matrix(reader.as_str()).await? else {
                     continue;
                 };
-                group.read_as(user.id, conversation, seq);
+                group.read_as(user.id.get(), conversation, seq);
             }
         }
         Ok(())
@@ -262,8 +267,14 @@ impl Bridge {
         let Some(user) = self.chat.user_on_matrix(sender.as_str()).await? else {
             return Ok(());
         };
-        self.notice(conversation, user.id, room_id, event_id, ENCRYPTION_NOTICE)
-            .await
+        self.notice(
+            conversation,
+            user.id.get(),
+            room_id,
+            event_id,
+            ENCRYPTION_NOTICE,
+        )
+        .await
     }
 
     /// A notice from the local member's puppet into a portal, about the Matrix
@@ -297,7 +308,7 @@ impl Bridge {
     /// name the first time.
     async fn matrix_user(&self, user_id: &UserId) -> Result<i64, IncomingError> {
         if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
-            return Ok(user.id);
+            return Ok(user.id.get());
         }
         let shown = match self.homeserver.display_name(user_id).await {
             Ok(name) => name,
@@ -317,8 +328,8 @@ impl Bridge {
         let name = display_name(shown, user_id);
         let user = self.chat.matrix_user(user_id.as_str(), &name).await?;
         // Known to the outbox before any conversation with them can carry a message.
-        self.outbox.add_matrix_user(user.id);
-        Ok(user.id)
+        self.outbox.add_matrix_user(user.id.get());
+        Ok(user.id.get())
     }
 }
 

@@ -109,7 +109,7 @@ impl Bridge {
                 continue;
             }
             if let Some(user) = self.chat.user_on_matrix(user_id.as_str()).await? {
-                typing.insert(user.id);
+                typing.insert(user.id.get());
             }
         }
         let before = {

@@ -224,9 +224,9 @@ impl Chat {
             }
         };
         Ok(ReadMarker {
-            conversation_id: conversation_id.get(),
-            user_id: me.user_id.get(),
-            last_read_seq: last_read_seq.get(),
+            conversation_id,
+            user_id: me.user_id,
+            last_read_seq,
             moved: outcome.moved_to.is_some(),
             unread,
         })
@@ -269,13 +269,13 @@ pub(super) fn conversation_views(list: ConversationList) -> Vec<Conversation> {
         .filter_map(|m| {
             let c = m.conversation;
             Some(Conversation {
-                id: c.id.get(),
+                id: c.id,
                 peer: peers.get(&m.peer_id)?.clone(),
                 created_at: rfc3339_millis(c.created_at),
                 last_activity_at: rfc3339_millis(c.last_activity_at),
-                last_seq: c.last_seq.get(),
-                last_read_seq: m.my_last_read_seq.get(),
-                peer_last_read_seq: m.peer_last_read_seq.get(),
+                last_seq: c.last_seq,
+                last_read_seq: m.my_last_read_seq,
+                peer_last_read_seq: m.peer_last_read_seq,
                 unread: list.unread.get(&c.id).copied().unwrap_or(0),
                 messages: messages
                     .remove(&c.id)
@@ -296,12 +296,12 @@ pub(super) fn unread_summary(
     counts: Vec<(UserId, i64)>,
     users: impl IntoIterator<Item = User>,
 ) -> UnreadSummary {
-    let users: HashMap<i64, User> = users.into_iter().map(|u| (u.id, u)).collect();
+    let users: HashMap<UserId, User> = users.into_iter().map(|u| (u.id, u)).collect();
     let senders: Vec<SenderUnread> = counts
         .into_iter()
         .filter_map(|(id, count)| {
             Some(SenderUnread {
-                user: users.get(&id.get())?.clone(),
+                user: users.get(&id)?.clone(),
                 count: u64::try_from(count).unwrap_or(0),
             })
         })

@@ -8,14 +8,15 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::{
-    ids::Seq,
+    ids::{ConversationId, MessageId, Seq, UserId},
     store::{MessageRow, UserRow},
 };
 
 /// A user as others see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct User {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     /// The Matrix ID of a user who lives on Matrix (reached through the bridge, and
@@ -27,7 +28,7 @@ pub struct User {
 impl From<UserRow> for User {
     fn from(u: UserRow) -> Self {
         Self {
-            id: u.id.get(),
+            id: u.id,
             username: u.username,
             display_name: u.display_name,
             matrix_id: u.matrix_id,
@@ -40,7 +41,8 @@ impl From<UserRow> for User {
 /// conversation the viewer already has with them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Profile {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     /// As in `user`.
@@ -48,18 +50,23 @@ pub struct Profile {
     pub matrix_id: Option<String>,
     pub user: User,
     /// The viewer's conversation with this user, if they have one.
-    pub conversation_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub conversation_id: Option<ConversationId>,
 }
 
 /// One message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Message {
     /// Global and increasing across all conversations.
-    pub id: i64,
-    pub conversation_id: i64,
+    #[schema(value_type = i64)]
+    pub id: MessageId,
+    #[schema(value_type = i64)]
+    pub conversation_id: ConversationId,
     /// Increasing from 1 inside the conversation.
-    pub seq: i64,
-    pub sender_id: i64,
+    #[schema(value_type = i64)]
+    pub seq: Seq,
+    #[schema(value_type = i64)]
+    pub sender_id: UserId,
     pub body: String,
     /// RFC 3339 with milliseconds, UTC.
     pub created_at: String,
@@ -75,10 +82,10 @@ impl Message {
     pub(crate) fn from_row(m: MessageRow, recipient_marker: Seq) -> Self {
         Self {
             read: m.seq <= recipient_marker,
-            id: m.id.get(),
-            conversation_id: m.conversation_id.get(),
-            seq: m.seq.get(),
-            sender_id: m.sender_id.get(),
+            id: m.id,
+            conversation_id: m.conversation_id,
+            seq: m.seq,
+            sender_id: m.sender_id,
             body: m.body,
             created_at: rfc3339_millis(m.created_at),
             txn_id: m.txn_id,
@@ -143,18 +150,22 @@ impl Serialize for Posted {
 /// A conversation as one member sees it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Conversation {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: ConversationId,
     /// The other member.
     pub peer: User,
     pub created_at: String,
     /// Creation or the newest message, whichever is later.
     pub last_activity_at: String,
     /// `seq` of the newest message (0: none yet).
-    pub last_seq: i64,
+    #[schema(value_type = i64)]
+    pub last_seq: Seq,
     /// My read marker.
-    pub last_read_seq: i64,
+    #[schema(value_type = i64)]
+    pub last_read_seq: Seq,
     /// The peer's read marker: my messages up to it are read.
-    pub peer_last_read_seq: i64,
+    #[schema(value_type = i64)]
+    pub peer_last_read_seq: Seq,
     /// Messages from the peer past my marker.
     pub unread: u64,
     /// The newest messages, oldest first.
@@ -179,10 +190,13 @@ pub struct SenderUnread {
 /// A member's read marker after a `read`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ReadMarker {
-    pub conversation_id: i64,
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub conversation_id: ConversationId,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     /// The marker now: every message with `seq <= last_read_seq` is read.
-    pub last_read_seq: i64,
+    #[schema(value_type = i64)]
+    pub last_read_seq: Seq,
     /// Whether this call moved it (a stale read changes nothing).
     pub moved: bool,
     /// My unread summary after this read.
@@ -197,10 +211,12 @@ pub struct Hello {
     pub conversations: Vec<Conversation>,
     pub unread: UnreadSummary,
     /// Those of my peers who are online now.
-    pub online: Vec<i64>,
+    #[schema(value_type = Vec<i64>)]
+    pub online: Vec<UserId>,
     /// Every message with a higher id reaches this socket live (or through `resume`):
     /// the cursor to keep for a later `resume {since}`.
-    pub last_message_id: i64,
+    #[schema(value_type = i64)]
+    pub last_message_id: MessageId,
 }
 
 /// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-25T10:11:40.123Z`).

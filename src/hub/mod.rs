@@ -20,7 +20,7 @@ use std::{
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::ids::UserId;
+use crate::ids::{MessageId, UserId};
 
 /// Identifies one open socket on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,7 +31,7 @@ pub struct ConnectionId(u64);
 pub struct Delivery {
     pub text: Utf8Bytes,
     /// For `message` frames, the message id: a socket skips what it already has.
-    pub message_id: Option<i64>,
+    pub message_id: Option<MessageId>,
 }
 
 /// Why the server closes a socket, as a WebSocket close code and reason.

@@ -203,6 +203,7 @@ impl Reply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ConversationId, Seq, UserId};
 
     #[test]
     fn commands_parse_with_their_req() {
@@ -242,10 +243,10 @@ mod tests {
     #[test]
     fn a_shared_message_reads_the_same_in_sent_and_message() {
         let message = Message {
-            id: 7,
-            conversation_id: 2,
-            seq: 3,
-            sender_id: 1,
+            id: MessageId::new(7),
+            conversation_id: ConversationId::new(2),
+            seq: Seq::new(3),
+            sender_id: UserId::new(1),
             body: "a \"quoted\" line\nand <b>".into(),
             created_at: "2026-11-26T12:00:00.000Z".into(),
             read: false,

@@ -30,7 +30,6 @@ use super::{
 use crate::{
     chat::{Chat, ChatError, SeenMessages, SendOutcome, Session},
     hub::{CloseReason, Delivery},
-    ids::MessageId,
 };
 
 /// Sends a socket may have in flight before it stops reading until one is answered.
@@ -67,7 +66,7 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
         &session,
         registration.id,
         sink,
-        SeenMessages::after_hello(MessageId::new(hello.last_message_id)),
+        SeenMessages::after_hello(hello.last_message_id),
     );
     let mut pending: VecDeque<InFlight> = VecDeque::new();
     let kick = registration.kick.clone();
@@ -157,7 +156,7 @@ async fn write_ready(
 /// Forwards an event from the hub, unless this socket already showed that message.
 async fn deliver(conn: &mut Connection<'_>, delivery: Arc<Delivery>) -> Result<(), Gone> {
     if let Some(id) = delivery.message_id
-        && !conn.seen.show_live(MessageId::new(id))
+        && !conn.seen.show_live(id)
     {
         return Ok(());
     }

@@ -53,9 +53,9 @@ impl TxnHook for OutboxHook {
                 recipient_id,
                 ..
             } if self.is_matrix_user(*recipient_id) => Outgoing::Message {
-                conversation_id: message.conversation_id,
-                seq: message.seq,
-                sender_id: message.sender_id,
+                conversation_id: message.conversation_id.get(),
+                seq: message.seq.get(),
+                sender_id: message.sender_id.get(),
                 body: message.body.clone(),
             },
             // A Matrix user's own marker came from Matrix: it is not sent back.

@@ -215,11 +215,7 @@ impl Chat {
         let user = self.user(user_id).await?;
         // Myself: no pair, no conversation.
         let conversation_id = match Pair::new(viewer.user_id, user_id) {
-            Some(pair) => self
-                .store()
-                .direct_conversation(pair)
-                .await?
-                .map(|c| c.id.get()),
+            Some(pair) => self.store().direct_conversation(pair).await?.map(|c| c.id),
             None => None,
         };
         Ok(Profile {

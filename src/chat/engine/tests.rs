@@ -116,18 +116,18 @@ async fn a_txn_id_retried_inside_one_batch_is_stored_once() {
         other => panic!("expected the first message again, got {other:?}"),
     }
     let other = new_message(other.await.expect("answered"));
-    assert_eq!((first.seq, other.seq), (1, 2));
+    assert_eq!((first.seq.get(), other.seq.get()), (1, 2));
 
     // And across batches: the stored original, unchanged.
     let (c4, later) = Setup::send(ann, SendTo::User(bob), Some("t-1"));
     s.batch([c4]);
     match later.await.expect("answered") {
-        Ok(SendOutcome::Duplicate(row)) => assert_eq!(row.id.get(), first.id),
+        Ok(SendOutcome::Duplicate(row)) => assert_eq!(row.id, first.id),
         other => panic!("expected the stored message, got {other:?}"),
     }
     let stored = s
         .store
-        .messages_before(ConversationId::new(first.conversation_id), None, 10)
+        .messages_before(first.conversation_id, None, 10)
         .await
         .expect("read");
     assert_eq!(stored.len(), 2, "{stored:?}");
@@ -152,17 +152,20 @@ async fn a_retry_among_new_sends_leaves_no_gap_in_seq() {
     for answer in [retried, retried_again] {
         match answer.await.expect("answered") {
             Ok(SendOutcome::Duplicate(row)) => {
-                assert_eq!((row.id.get(), row.seq.get()), (first.id, first.seq))
+                assert_eq!((row.id, row.seq), (first.id, first.seq))
             }
             other => panic!("expected the stored original, got {other:?}"),
         }
     }
     let before = new_message(before.await.expect("answered"));
     let after = new_message(after.await.expect("answered"));
-    assert_eq!((first.seq, before.seq, after.seq), (1, 2, 3));
+    assert_eq!(
+        (first.seq.get(), before.seq.get(), after.seq.get()),
+        (1, 2, 3)
+    );
     let stored = s
         .store
-        .messages_before(ConversationId::new(first.conversation_id), None, 10)
+        .messages_before(first.conversation_id, None, 10)
         .await
         .expect("read");
     let mut seqs: Vec<i64> = stored.iter().map(|m| m.seq.get()).collect();
@@ -185,7 +188,7 @@ async fn one_bad_command_fails_alone_and_never_its_batch() {
     let (c5, also_good) = Setup::send(bob, SendTo::Conversation(ann_bob), None);
     s.batch([c1, c2, c3, c4, c5]);
 
-    assert_eq!(new_message(good.await.expect("answered")).seq, 1);
+    assert_eq!(new_message(good.await.expect("answered")).seq.get(), 1);
     assert!(matches!(
         intruder.await.expect("answered"),
         Err(ChatError::NotFound("conversation"))
@@ -198,14 +201,14 @@ async fn one_bad_command_fails_alone_and_never_its_batch() {
         alone.await.expect("answered"),
         Err(ChatError::Invalid { .. })
     ));
-    assert_eq!(new_message(also_good.await.expect("answered")).seq, 2);
+    assert_eq!(new_message(also_good.await.expect("answered")).seq.get(), 2);
 
     // One batch, one slice of events, in commit order, with nothing of the refused.
     let events = s.events.recv().await.expect("the batch's events");
     let ids: Vec<i64> = events
         .iter()
         .filter_map(|e| match e {
-            Committed::Message { message, .. } => Some(message.seq),
+            Committed::Message { message, .. } => Some(message.seq.get()),
             _ => None,
         })
         .collect();
@@ -222,7 +225,7 @@ async fn sends_to_a_new_pair_in_one_batch_create_one_conversation() {
     let a = new_message(a.await.expect("answered"));
     let b = new_message(b.await.expect("answered"));
     assert_eq!(a.conversation_id, b.conversation_id);
-    assert_eq!((a.seq, b.seq), (1, 2));
+    assert_eq!((a.seq.get(), b.seq.get()), (1, 2));
     let events = s.events.recv().await.expect("the batch's events");
     assert!(matches!(
         events.first(),
@@ -379,8 +382,8 @@ async fn a_group_commits_whole_in_one_batch_with_its_key() {
     s.batch(commands);
 
     answered(grouped.await).expect("the group committed");
-    assert_eq!(new_message(first.await.expect("answered")).seq, 1);
-    assert_eq!(new_message(second.await.expect("answered")).seq, 2);
+    assert_eq!(new_message(first.await.expect("answered")).seq.get(), 1);
+    assert_eq!(new_message(second.await.expect("answered")).seq.get(), 2);
     assert!(matches!(
         refused.await.expect("answered"),
         Err(ChatError::NotFound("conversation"))

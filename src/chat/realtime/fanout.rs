@@ -8,7 +8,7 @@ use crate::chat::{
     committed::{Committed, Subscriber},
     events::Event,
 };
-use crate::{hub::Hub, ids::UserId};
+use crate::hub::Hub;
 
 /// Delivers committed events to the sockets of the people they concern.
 pub struct Fanout {
@@ -32,7 +32,7 @@ impl Subscriber for Fanout {
                     recipient_id,
                     origin,
                 } => self.hub.deliver(
-                    &[*recipient_id, UserId::new(message.sender_id)],
+                    &[*recipient_id, message.sender_id],
                     &Event::Message {
                         message: message.clone(),
                     }

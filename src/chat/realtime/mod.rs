@@ -52,10 +52,10 @@ impl Replay<'_> {
                 .missed_messages(self.me, self.after, Some(REPLAY_PAGE))
                 .await?;
             if let Some(last) = page.last() {
-                self.after = MessageId::new(last.id);
+                self.after = last.id;
                 return Ok(Some(
                     page.into_iter()
-                        .filter(|message| seen.show_replayed(MessageId::new(message.id)))
+                        .filter(|message| seen.show_replayed(message.id))
                         .map(|message| Event::Message {
                             message: Posted::new(message).into(),
                         })
@@ -119,7 +119,6 @@ impl Chat {
             .peers
             .into_iter()
             .filter(|p| self.hub().is_online(*p))
-            .map(UserId::get)
             .collect();
         let hello = Hello {
             me: me.into(),
@@ -129,7 +128,7 @@ impl Chat {
                 rows.unread_senders.into_iter().map(User::from),
             ),
             online,
-            last_message_id: rows.last_message_id.get(),
+            last_message_id: rows.last_message_id,
         };
         Ok((hello, registration))
     }
