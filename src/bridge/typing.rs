@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::{Bridge, IncomingError, outbox::OutboxHook};
 use crate::chat::{ChatError, TypingListener};
-use crate::ids::UserId;
+use crate::ids::{ConversationId, UserId};
 
 /// How long Matrix shows a puppet typing unless told it stopped.
 const TYPING_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,12 +43,18 @@ impl TypingRelay {
 }
 
 impl TypingListener for TypingRelay {
-    fn typing(&self, conversation_id: i64, user_id: i64, peer_id: i64, typing: bool) {
-        if self.outbox.is_matrix_user(UserId::new(peer_id)) {
+    fn typing(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        peer_id: UserId,
+        typing: bool,
+    ) {
+        if self.outbox.is_matrix_user(peer_id) {
             // Full: the homeserver is slow; this notice is not worth waiting for.
             let _ = self.queue.try_send(TypingNotice {
-                conversation_id,
-                user_id,
+                conversation_id: conversation_id.get(),
+                user_id: user_id.get(),
                 typing,
             });
         }

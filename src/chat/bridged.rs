@@ -25,7 +25,13 @@ use crate::{
 /// Hears every typing notice a local user gives, besides the peer's sockets: the
 /// Matrix bridge, for peers who live on Matrix. Called inline; must never wait.
 pub trait TypingListener: Send + Sync + 'static {
-    fn typing(&self, conversation_id: i64, user_id: i64, peer_id: i64, typing: bool);
+    fn typing(
+        &self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        peer_id: UserId,
+        typing: bool,
+    );
 }
 
 /// Finds people who live on Matrix by their Matrix ID: the bridge, when it is on.

@@ -173,12 +173,7 @@ impl Chat {
             None,
         );
         if let Some(listener) = self.inner.typing_listener.get() {
-            listener.typing(
-                conversation_id.get(),
-                me.user_id.get(),
-                m.peer_id.get(),
-                typing,
-            );
+            listener.typing(conversation_id, me.user_id, m.peer_id, typing);
         }
         Ok(())
     }
