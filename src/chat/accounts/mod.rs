@@ -179,11 +179,10 @@ impl Chat {
         Ok(user.into())
     }
 
+    /// The user `id`; one who does not exist is "not found".
     pub(crate) async fn user(&self, id: UserId) -> Result<User, ChatError> {
-        self.store()
-            .user(id)
+        self.find_user(id.get())
             .await?
-            .map(User::from)
             .ok_or(ChatError::NotFound("user"))
     }
 

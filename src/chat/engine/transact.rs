@@ -209,11 +209,11 @@ fn assign_seqs(
         }
     }
     counts.sort_unstable();
-    let count_of: HashMap<ConversationId, i64> = counts.iter().copied().collect();
     let mut next_seq: HashMap<ConversationId, Seq> = HashMap::with_capacity(counts.len());
     for (id, last) in db.reserve_seqs(&counts, now)? {
-        if let Some(n) = count_of.get(&id) {
-            next_seq.insert(id, last.after(1 - n));
+        // `counts` is sorted by conversation; the database may answer in any order.
+        if let Ok(i) = counts.binary_search_by_key(&id, |(c, _)| *c) {
+            next_seq.insert(id, last.after(1 - counts[i].1));
         }
     }
     let mut rows = Vec::new();
