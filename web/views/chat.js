@@ -8,16 +8,14 @@
 
 import { avatar, el, handle, linkify, matrixBadge } from '../lib/dom.js';
 import { groupByDay, timeLabel } from '../lib/time.js';
-import { backIcon, sendIcon } from './sidebar.js';
+import { Composer } from './composer.js';
+import { backIcon } from './sidebar.js';
 
 const HISTORY_PAGE = 30;
 /** Close enough to the bottom to follow new messages. */
 const STICK_PX = 48;
 /** Close enough to the top to load older messages. */
 const LOAD_OLDER_PX = 240;
-/** A typing frame is repeated this often while typing; the peer drops it after 6 s. */
-const TYPING_REPEAT_MS = 3_000;
-const TYPING_IDLE_MS = 4_000;
 
 export class ChatView {
   /**
@@ -27,10 +25,9 @@ export class ChatView {
    * `typing(isTyping)` tells the peer; `navigate(path)`, `back()` move around.
    */
   constructor({ state, sendQueue, conversationId, send, retry, loadOlder, typing, navigate, back }) {
-    Object.assign(this, { state, sendQueue, id: conversationId, send, retry, loadOlderFn: loadOlder, typingFn: typing, navigate, back });
+    Object.assign(this, { state, sendQueue, id: conversationId, retry, loadOlderFn: loadOlder, navigate, back });
     this.nodes = new Map();
     this.loadingOlder = false;
-    this.typingSentAt = 0;
     const c = this.conversation();
     this.dividerAfter = c.unread > 0 ? c.last_read_seq : null;
 
@@ -60,30 +57,9 @@ export class ChatView {
     this.log.addEventListener('scroll', () => this.onScroll(), { passive: true });
     this.typingEl = el('div', { class: 'typing-indicator', 'aria-live': 'polite' });
 
-    this.box = el('textarea', {
-      id: 'message',
-      name: 'message',
-      rows: '1',
-      placeholder: 'Write a message…',
-      autocomplete: 'off',
-    });
-    this.box.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.submit();
-      }
-    });
-    this.box.addEventListener('input', () => {
-      this.autosize();
-      this.onTyping();
-    });
-    const form = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
-      el('label', { for: 'message', class: 'visually-hidden', text: 'Message' }),
-      this.box,
-      el('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, sendIcon()));
-
+    this.composer = new Composer({ send, typing });
     this.element = el('section', { class: 'chat', 'aria-label': `Chat with ${c.peer.display_name}`, dataset: { conversationId: String(this.id) } },
-      header, this.log, this.typingEl, form);
+      header, this.log, this.typingEl, this.composer.element);
     this.updateHeader();
     this.updateTimeline({ stick: true });
   }
@@ -93,12 +69,11 @@ export class ChatView {
   }
 
   focus() {
-    this.box.focus();
+    this.composer.focus();
   }
 
   destroy() {
-    clearTimeout(this.typingTimer);
-    if (this.typingSentAt) this.typingFn(false);
+    this.composer.destroy();
   }
 
   /** A change in the state: redraw what it touches. */
@@ -290,42 +265,5 @@ export class ChatView {
     } finally {
       this.loadingOlder = false;
     }
-  }
-
-  submit() {
-    const body = this.box.value;
-    if (!body.trim()) return;
-    this.box.value = '';
-    this.autosize();
-    this.stopTyping();
-    this.send(body);
-    this.box.focus();
-  }
-
-  onTyping() {
-    clearTimeout(this.typingTimer);
-    if (!this.box.value.trim()) {
-      this.stopTyping();
-      return;
-    }
-    const now = Date.now();
-    if (now - this.typingSentAt > TYPING_REPEAT_MS) {
-      this.typingSentAt = now;
-      this.typingFn(true);
-    }
-    this.typingTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
-  }
-
-  stopTyping() {
-    clearTimeout(this.typingTimer);
-    if (this.typingSentAt) {
-      this.typingSentAt = 0;
-      this.typingFn(false);
-    }
-  }
-
-  autosize() {
-    this.box.style.height = 'auto';
-    this.box.style.height = `${Math.min(this.box.scrollHeight, 160)}px`;
   }
 }
