@@ -52,7 +52,10 @@ class Session {
       onState: (state) => {
         this.banner.hidden = state !== 'offline';
         document.body.dataset.connection = state;
-        if (state === 'offline') this.sendQueue.disconnected();
+        if (state === 'offline') {
+          this.sendQueue.disconnected();
+          this.state.setConnected(false);
+        }
       },
       onSessionEnded: () => this.end('Your session has ended. Please log in again.'),
       checkSession: sessionState,
@@ -203,7 +206,7 @@ class Session {
       this.view = profileView({
         id: Number(profile[1]),
         me: this.state.me,
-        online: (userId) => this.state.online.has(userId),
+        presence: (userId) => this.state.presence(userId),
         openChat: async (user) => {
           const { conversation } = await api.open(user.id);
           this.state.mergeConversation(conversation);

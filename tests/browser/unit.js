@@ -247,6 +247,21 @@ const done = arguments[arguments.length - 1];
     eq(unknown, { unknown: 8 });
   });
 
+  test('state: the unread total counts conversations not paged in yet; presence is unknown offline', () => {
+    const me = { id: 1, username: 'me', display_name: 'Me' };
+    const peer = (id) => ({ id, username: `p${id}`, display_name: `P${id}` });
+    const view = (id, unread) => ({ id, peer: peer(id), last_activity_at: '2026-11-26T10:00:00.000Z', last_seq: unread, last_read_seq: 0, peer_last_read_seq: 0, unread, messages: [] });
+    const s = new ChatState(me);
+    eq(s.presence(2), 'unknown', 'before any hello');
+    s.apply({ type: 'hello', me, online: [2], last_message_id: 0, conversations: [view(2, 3)],
+      unread: { total: 10, senders: [{ user: peer(2), count: 3 }, { user: peer(3), count: 7 }] } });
+    eq([s.totalUnread(), s.presence(2), s.presence(3)], [10, 'online', 'offline']);
+    s.mergeConversation(view(3, 7));
+    eq(s.totalUnread(), 10, 'a conversation paged in is counted once');
+    s.setConnected(false);
+    eq([s.presence(2), s.presence(3)], ['unknown', 'unknown']);
+  });
+
   test('state: a new name replaces the old one wherever that user is shown', () => {
     const me = { id: 1, username: 'me', display_name: 'Me', matrix_id: null };
     const peer = { id: 2, username: 'p', display_name: 'P', matrix_id: null };

@@ -10,8 +10,15 @@ export class ChatState {
     this.me = me;
     /** id → conversation (see `conversation()` for its shape). */
     this.conversations = new Map();
-    /** Peers online now. */
+    /** Peers online now, as far as a live socket says (see `presence`). */
     this.online = new Set();
+    /** Whether a socket is live: without one, nobody's presence is known. */
+    this.connected = false;
+    /**
+     * peer id → unread count of a conversation not held yet (the list pages in),
+     * from the server's summary: the title's total counts them too.
+     */
+    this.unreadElsewhere = new Map();
     /** conversation id → when its typing indicator lapses (ms). */
     this.typingUntil = new Map();
     /** The highest message id the socket has delivered: the cursor for `resume`. */
@@ -40,6 +47,7 @@ export class ChatState {
       case 'hello':
         this.me = frame.me;
         this.online = new Set(frame.online);
+        this.connected = true;
         for (const c of frame.conversations) this.mergeConversation(c);
         this.applyUnread(frame.unread);
         this.cursor = Math.max(this.cursor, frame.last_message_id);
@@ -98,6 +106,19 @@ export class ChatState {
     }
   }
 
+  /** The socket is lost (false) or back (true, with `hello` bringing who is online). */
+  setConnected(connected) {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.emit('presence');
+  }
+
+  /** "online", "offline", or "unknown" while no socket is live to say. */
+  presence(userId) {
+    if (!this.connected) return 'unknown';
+    return this.online.has(userId) ? 'online' : 'offline';
+  }
+
   /** A user's new profile (their name), wherever this client shows that user. */
   applyProfile(user) {
     if (user.id === this.me.id) this.me = { ...this.me, ...user };
@@ -122,6 +143,7 @@ export class ChatState {
         last_activity_at: view.last_activity_at,
       };
       this.conversations.set(view.id, c);
+      this.unreadElsewhere.delete(view.peer.id);
     }
     c.peer = view.peer;
     // Markers never move back; a snapshot may be older than a frame already applied.
@@ -193,7 +215,11 @@ export class ChatState {
   /** The server's unread summary is the truth for every count. */
   applyUnread(summary) {
     const bySender = new Map(summary.senders.map((s) => [s.user.id, s.count]));
-    for (const c of this.conversations.values()) c.unread = bySender.get(c.peer.id) ?? 0;
+    for (const c of this.conversations.values()) {
+      c.unread = bySender.get(c.peer.id) ?? 0;
+      bySender.delete(c.peer.id);
+    }
+    this.unreadElsewhere = bySender;
   }
 
   /** Conversations, newest activity first. */
@@ -216,8 +242,10 @@ export class ChatState {
     return last;
   }
 
+  /** The server's total: the conversations held and those not paged in yet. */
   totalUnread() {
     let total = 0;
+    for (const count of this.unreadElsewhere.values()) total += count;
     for (const c of this.conversations.values()) total += c.unread;
     return total;
   }

@@ -95,13 +95,14 @@ export class ChatView {
 
   updateHeader() {
     const c = this.conversation();
-    const online = this.state.online.has(c.peer.id);
+    const presence = this.state.presence(c.peer.id);
+    const online = presence === 'online';
     const typing = this.state.isTyping(this.id);
     this.nameEl.textContent = c.peer.display_name;
     this.usernameEl.textContent = handle(c.peer);
     this.badgeEl.replaceChildren(...[matrixBadge(c.peer)].filter(Boolean));
-    this.statusEl.textContent = typing ? 'typing…' : online ? 'online' : 'offline';
-    this.statusEl.className = `presence ${typing ? 'is-typing' : online ? 'is-online' : 'is-offline'}`;
+    this.statusEl.textContent = typing ? 'typing…' : presence === 'unknown' ? 'waiting for connection' : presence;
+    this.statusEl.className = `presence ${typing ? 'is-typing' : `is-${presence}`}`;
     this.avatarWrap.className = `avatar-wrap${online ? ' online' : ''}`;
     this.avatarWrap.replaceChildren(avatar(c.peer), el('span', { class: 'presence-dot', 'aria-hidden': 'true' }));
     this.typingEl.replaceChildren(...(typing

@@ -10,7 +10,7 @@ import { backIcon } from './sidebar.js';
  * answers). `openChat(user)` resolves to the conversation id to go to. `update`
  * takes the state's changes: a new name of this user shows at once.
  */
-export function profileView({ id, me, online, openChat, navigate, back }) {
+export function profileView({ id, me, presence, openChat, navigate, back }) {
   const body = el('div', { class: 'profile-body' }, el('p', { class: 'muted', text: 'Loading…' }));
   const element = el('section', { class: 'profile', 'aria-label': 'Profile' },
     el('header', { class: 'chat-header' },
@@ -42,7 +42,7 @@ export function profileView({ id, me, online, openChat, navigate, back }) {
         },
       },
     });
-    const face = el('span', { class: `avatar-wrap${online(user.id) ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' }));
+    const face = el('span', { class: `avatar-wrap${presence(user.id) === 'online' ? ' online' : ''}` }, avatar(user, 'huge'), el('span', { class: 'presence-dot', 'aria-hidden': 'true' }));
     const name = el('h1', { class: 'profile-name', text: user.display_name });
     body.replaceChildren(el('div', { class: 'profile-card' },
       face,

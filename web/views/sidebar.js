@@ -132,7 +132,7 @@ export class Sidebar {
   fillEntry(entry, c) {
     const last = this.state.lastMessage(c);
     const typing = this.state.isTyping(c.id);
-    const online = this.state.online.has(c.peer.id);
+    const online = this.state.presence(c.peer.id) === 'online';
     const preview = typing
       ? el('span', { class: 'typing-preview', text: 'typing…' })
       : last
