@@ -10,6 +10,7 @@ const done = arguments[arguments.length - 1];
   const { handle, linkify, matrixBadge } = await import(new URL('lib/dom.js', base));
   const { MIN_FRAME_LIMIT, SendQueue, newTxnId } = await import(new URL('lib/outbox.js', base));
   const { groupByDay, dayKey, dayLabel } = await import(new URL('lib/time.js', base));
+  const { MessageList } = await import(new URL('lib/messages.js', base));
   const { backoffDelay } = await import(new URL('lib/connection.js', base));
   const { ChatState } = await import(new URL('lib/state.js', base));
 
@@ -214,6 +215,41 @@ const done = arguments[arguments.length - 1];
     const label = dayLabel(new Date(2025, 11, 31, 12), now);
     if (!label.includes('2025') || !label.includes('31')) throw new Error(label);
     if (dayLabel(new Date(2026, 10, 1, 12), now).includes('2026')) throw new Error('no year this year');
+  });
+
+  const m = (seq, sender = 2, extra = {}) => ({ id: 100 + seq, conversation_id: 7, seq, sender_id: sender, body: `m${seq}`,
+    created_at: new Date(2026, 10, 26, 10, 0, seq).toISOString(), ...extra });
+  test('a message list keeps one message per seq, in seq order, whatever order they come in', () => {
+    const list = new MessageList();
+    eq([list.size, list.first(), list.last(), list.lowerBound(5)], [0, undefined, undefined, 0]);
+    for (const seq of [10, 11, 12]) eq(list.put(m(seq)), true, 'appended');
+    for (const seq of [3, 4, 9]) eq(list.put(m(seq)), true, 'a page of history in front');
+    eq(list.put(m(7)), true, 'into a gap');
+    eq(list.put({ ...m(11), body: 'again' }), false, 'held already');
+    eq([...list.values()].map((x) => x.seq), [3, 4, 7, 9, 10, 11, 12]);
+    eq(list.get(11).body, 'again', 'the later copy is kept');
+    eq([list.has(7), list.has(8), list.get(8)], [true, false, undefined]);
+    eq([list.indexOf(3), list.indexOf(12), list.indexOf(5), list.indexOf(99)], [0, 6, -1, -1]);
+    eq([list.lowerBound(1), list.lowerBound(5), list.lowerBound(9), list.lowerBound(13)], [0, 2, 3, 7]);
+    eq([list.first().seq, list.last().seq, list.at(2).seq, list.size], [3, 12, 7, 7]);
+    eq(list.slice(1, 3).map((x) => x.seq), [4, 7]);
+  });
+  test('state: messages held in seq order, the newest and my own unread found without a sort', () => {
+    const me = { id: 1, username: 'me', display_name: 'Me' };
+    const peer = { id: 2, username: 'p', display_name: 'P' };
+    const s = new ChatState(me);
+    s.apply({ type: 'hello', me, online: [], last_message_id: 0, unread: { total: 2, senders: [{ user: peer, count: 2 }] },
+      conversations: [{ id: 7, peer, last_activity_at: '2026-11-26T10:00:00.000Z', last_seq: 6, last_read_seq: 3,
+        peer_last_read_seq: 0, unread: 2, messages: [m(5, 1), m(6)] }] });
+    s.apply({ type: 'history', conversation_id: 7, messages: [m(2), m(3), m(4)] });
+    s.apply({ type: 'message', message: m(7) });
+    eq(s.messages(7).map((x) => x.seq), [2, 3, 4, 5, 6, 7]);
+    eq(s.lastMessage(s.conversations.get(7)).seq, 7);
+    s.messages(7).pop();
+    eq(s.messages(7).length, 6, 'messages() is a copy');
+    eq(s.conversations.get(7).unread, 3);
+    s.apply({ type: 'receipt', conversation_id: 7, user_id: 1, up_to_seq: 6 });
+    eq(s.conversations.get(7).unread, 1, 'read on another device up to 6: only 7 is left');
   });
 
   test('backoff doubles up to a cap, with jitter in the upper half', () => {

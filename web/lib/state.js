@@ -2,6 +2,8 @@
 // unread counts, who is online and who is typing. Frames from the socket are applied
 // here and nothing else; views subscribe to changes. No DOM and no socket here.
 
+import { MessageList } from './messages.js';
+
 /** How long a "typing" lasts without a refresh: the sender repeats it while typing. */
 const TYPING_TTL_MS = 6_000;
 
@@ -135,7 +137,7 @@ export class ChatState {
       c = {
         id: view.id,
         peer: view.peer,
-        messages: new Map(),
+        messages: new MessageList(),
         last_seq: 0,
         last_read_seq: 0,
         peer_last_read_seq: 0,
@@ -188,8 +190,7 @@ export class ChatState {
 
   /** Keeps a message once (by seq); true when it was not held yet. */
   storeMessage(c, m) {
-    const isNew = !c.messages.has(m.seq);
-    c.messages.set(m.seq, m);
+    const isNew = c.messages.put(m);
     c.last_seq = Math.max(c.last_seq, m.seq);
     if (m.created_at > c.last_activity_at) c.last_activity_at = m.created_at;
     return isNew;
@@ -201,9 +202,10 @@ export class ChatState {
     if (userId === this.me.id) {
       // I read it on another device; the count follows what is held past the marker.
       c.last_read_seq = Math.max(c.last_read_seq, upTo);
-      const past = [...c.messages.values()].filter(
-        (m) => m.sender_id !== this.me.id && m.seq > c.last_read_seq,
-      ).length;
+      let past = 0;
+      for (let i = c.messages.lowerBound(c.last_read_seq + 1); i < c.messages.size; i += 1) {
+        if (c.messages.at(i).sender_id !== this.me.id) past += 1;
+      }
       c.unread = Math.min(c.unread, past);
       this.emit('conversations', id);
     } else {
@@ -229,17 +231,15 @@ export class ChatState {
     );
   }
 
-  /** A conversation's messages held, oldest first. */
+  /** A conversation's messages held, oldest first (a copy; the timeline reads `c.messages`). */
   messages(id) {
     const c = this.conversations.get(id);
-    return c ? [...c.messages.values()].sort((a, b) => a.seq - b.seq) : [];
+    return c ? c.messages.slice() : [];
   }
 
   /** The newest message held in a conversation, if any. */
   lastMessage(c) {
-    let last = null;
-    for (const m of c.messages.values()) if (!last || m.seq > last.seq) last = m;
-    return last;
+    return c.messages.last() ?? null;
   }
 
   /** The server's total: the conversations held and those not paged in yet. */
