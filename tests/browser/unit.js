@@ -9,7 +9,7 @@ const done = arguments[arguments.length - 1];
   const base = new URL('.', document.querySelector('script[type=module]').src);
   const { handle, linkify, matrixBadge } = await import(new URL('lib/dom.js', base));
   const { MIN_FRAME_LIMIT, SendQueue, newTxnId } = await import(new URL('lib/outbox.js', base));
-  const { groupByDay, dayKey, dayLabel } = await import(new URL('lib/time.js', base));
+  const { groupByDay, dayKey, dayLabel, timeLabel } = await import(new URL('lib/time.js', base));
   const { MessageList } = await import(new URL('lib/messages.js', base));
   const { backoffDelay } = await import(new URL('lib/connection.js', base));
   const { ChatState } = await import(new URL('lib/state.js', base));
@@ -215,6 +215,14 @@ const done = arguments[arguments.length - 1];
     const label = dayLabel(new Date(2025, 11, 31, 12), now);
     if (!label.includes('2025') || !label.includes('31')) throw new Error(label);
     if (dayLabel(new Date(2026, 10, 1, 12), now).includes('2026')) throw new Error('no year this year');
+  });
+
+  test('times follow the locale\'s clock, never a fixed 12-hour one', () => {
+    const at = new Date(2026, 10, 26, 17, 5);
+    eq(timeLabel(at, 'de-DE'), '17:05');
+    eq(timeLabel(at, 'en-GB'), '17:05');
+    const us = timeLabel(at, 'en-US');
+    if (!/^5:05\s?PM$/u.test(us)) throw new Error(us);
   });
 
   const m = (seq, sender = 2, extra = {}) => ({ id: 100 + seq, conversation_id: 7, seq, sender_id: sender, body: `m${seq}`,
