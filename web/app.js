@@ -138,15 +138,18 @@ class Session {
   }
 
   /**
-   * Marks the open chat read, but only while the tab is visible (F5): a message that
-   * arrives in a background tab stays unread until the person looks.
+   * Moves my read marker in the open chat up to what I have seen (F5): the highest of
+   * the peer's messages that has been on screen while the tab was visible, as the
+   * view's IntersectionObserver tells it. A message that arrives while I am scrolled
+   * up, or while the tab is hidden, stays unread until it is scrolled into view. Each
+   * marker is asked for once; markers never move back.
    */
   markRead() {
     if (!(this.view instanceof ChatView) || document.visibilityState !== 'visible') return;
     const c = this.state.conversations.get(this.view.id);
     if (!c || c.unread === 0) return;
-    const upTo = c.last_seq;
-    if (upTo <= c.last_read_seq || this.readAsked.get(c.id) >= upTo) return;
+    const upTo = Math.min(this.view.seenUpTo(), c.last_seq);
+    if (upTo <= c.last_read_seq || (this.readAsked.get(c.id) ?? 0) >= upTo) return;
     if (this.connection.send({ type: 'read', conversation_id: c.id, up_to_seq: upTo })) this.readAsked.set(c.id, upTo);
   }
 
@@ -185,6 +188,9 @@ class Session {
         state: this.state,
         sendQueue: this.sendQueue,
         conversationId: id,
+        // My own reads answer with no receipt: what was asked for counts too.
+        readUpTo: Math.max(c.last_read_seq, this.readAsked.get(id) ?? 0),
+        onSeen: () => this.markRead(),
         send: (body) => this.sendQueue.add(id, body),
         retry: (txnId) => this.sendQueue.retry(txnId),
         loadOlder: (before, limit) => this.connection.request({ type: 'history', conversation_id: id, before_seq: before, limit }),
@@ -193,12 +199,13 @@ class Session {
         back: () => navigate('/'),
       });
       this.setPane(this.view.element, true);
+      // In the page: only now can it scroll to where it opens.
+      this.view.mounted();
       this.sidebar.endSearch();
       this.sidebar.setActive(id);
       // The latest messages, fresh (F3b); the answer updates the view.
       this.connection.request({ type: 'open', user_id: c.peer.id }).catch(() => {});
       this.view.focus();
-      this.markRead();
       return;
     }
     this.sidebar.setActive(null);

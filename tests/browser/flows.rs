@@ -389,7 +389,7 @@ async fn older_messages_load_when_scrolling_up() {
     assert_eq!(days, json!(1));
     let after_divider = alice
         .js(
-            "return document.querySelector('.unread-divider').nextElementSibling.textContent;",
+            "return document.querySelector('.unread-divider').nextElementSibling.querySelector('.text').textContent;",
             vec![],
         )
         .await;

@@ -12,4 +12,5 @@ mod flows;
 mod injection;
 mod matrix;
 mod reconnect;
+mod timeline;
 mod units;

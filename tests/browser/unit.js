@@ -11,6 +11,7 @@ const done = arguments[arguments.length - 1];
   const { MIN_FRAME_LIMIT, SendQueue, newTxnId } = await import(new URL('lib/outbox.js', base));
   const { groupByDay, dayKey, dayLabel, timeLabel } = await import(new URL('lib/time.js', base));
   const { MessageList } = await import(new URL('lib/messages.js', base));
+  const { timelineItems } = await import(new URL('lib/timeline-items.js', base));
   const { backoffDelay } = await import(new URL('lib/connection.js', base));
   const { ChatState } = await import(new URL('lib/state.js', base));
 
@@ -258,6 +259,41 @@ const done = arguments[arguments.length - 1];
     eq(s.conversations.get(7).unread, 3);
     s.apply({ type: 'receipt', conversation_id: 7, user_id: 1, up_to_seq: 6 });
     eq(s.conversations.get(7).unread, 1, 'read on another device up to 6: only 7 is left');
+  });
+
+  test('timeline items: a day separator per day, the divider before the first unread, runs', () => {
+    const now = new Date(2026, 10, 26, 12);
+    const on = (seq, sender, day, minute) => ({ ...m(seq, sender), created_at: new Date(2026, 10, day, 10, minute).toISOString() });
+    const items = timelineItems({
+      messages: [on(1, 2, 25, 0), on(2, 2, 26, 0), on(3, 2, 26, 1), on(4, 1, 26, 2, ), on(5, 2, 26, 30)],
+      me: 1, dividerBefore: 3, now,
+    });
+    eq(items.map((i) => i.key), ['d2026-11-25:Yesterday', 's1', 'd2026-11-26:Today', 's2', 'unread', 's3', 's4', 's5']);
+    eq(items.filter((i) => i.kind === 'day').map((i) => i.label), ['Yesterday', 'Today']);
+    const by = Object.fromEntries(items.filter((i) => i.message).map((i) => [i.message.seq, [i.continues, i.followed]]));
+    eq(by, { 1: [false, false], 2: [false, false], 3: [false, false], 4: [false, false], 5: [false, false] },
+      'the divider, a change of side and a long pause each break a run');
+    const run = timelineItems({ messages: [on(1, 2, 26, 0), on(2, 2, 26, 1), on(3, 2, 26, 2)], me: 1, now });
+    eq(run.filter((i) => i.message).map((i) => [i.continues, i.followed]), [[false, true], [true, true], [true, false]]);
+    eq(timelineItems({ messages: [on(1, 2, 26, 0)], me: 1, dividerBefore: 9, now }).map((i) => i.kind), ['day', 'message'],
+      'no divider when its message is outside the slice');
+  });
+  test('timeline items: mine keyed by txn id, pending after the stored, the state said on the newest', () => {
+    const now = new Date(2026, 10, 26, 12);
+    const mine = (seq, txn) => m(seq, 1, { txn_id: txn });
+    const pending = [
+      { txn_id: 'b', conversation_id: 7, body: 'stored meanwhile', created_at: m(3).created_at, state: 'sending' },
+      { txn_id: 'c', conversation_id: 7, body: 'refused', created_at: m(4).created_at, state: 'failed' },
+      { txn_id: 'd', conversation_id: 7, body: 'on its way', created_at: m(5).created_at, state: 'waiting' },
+    ];
+    const items = timelineItems({ messages: [mine(1, 'a'), m(2), mine(3, 'b')], pending, me: 1, peerReadUpTo: 1, lastMineSeq: 3, now });
+    eq(items.filter((i) => i.message).map((i) => [i.key, i.kind, i.status ?? null, i.showStatus ?? null]), [
+      ['ta', 'message', 'seen', false],
+      ['s2', 'message', null, null],
+      ['tb', 'message', 'sent', true],
+      ['tc', 'pending', 'failed', true],
+      ['td', 'pending', 'sending', true],
+    ]);
   });
 
   test('backoff doubles up to a cap, with jitter in the upper half', () => {
