@@ -381,7 +381,8 @@ export class Timeline {
   startDivider() {
     if (this.dividerAfter !== null || !this.settled) return;
     if (this.follow && document.visibilityState === 'visible') return;
-    const read = Math.max(this.readUpTo, this.seenMax);
+    // Read here, or on another device (the marker moved by a receipt of mine).
+    const read = Math.max(this.readUpTo, this.seenMax, this.conversation().last_read_seq);
     if (this.firstPeerIndexAfter(read) >= 0) this.dividerAfter = read;
   }
 
