@@ -9,7 +9,7 @@
 //! reader's `typing` only after any `read` sent before it was committed and its
 //! `receipt` queued.
 
-use gadka_test_support::{Client, Socket, TestApp, spawn_app};
+use gadka_test_support::{Client, Socket, spawn_app};
 use serde_json::{Value, json};
 
 use crate::support::{DESKTOP, PHONE, alice_and, keys};
@@ -96,17 +96,14 @@ async fn send_numbered(from: &Client, chat: i64, prefix: &str, count: usize) -> 
     bodies
 }
 
-async fn alice_api(app: &TestApp) -> Client {
-    app.login("alice").await
-}
-
 #[tokio::test]
 async fn a_message_that_came_while_scrolled_up_is_seen_only_once_scrolled_into_view() {
     let app = spawn_app().await;
     let (alice, bob, chat) = alice_and(&app, "bob").await;
-    let alice_id = alice_api(&app).await.id();
+    // Alice's own session over the API, as another device of hers.
+    let alice_api = app.login("alice").await;
     send_numbered(&bob, chat, "earlier", 60).await;
-    read_all(&alice_api(&app).await, chat).await;
+    read_all(&alice_api, chat).await;
 
     alice.click_text(".conversation", "earlier 060").await;
     alice
@@ -150,14 +147,14 @@ async fn a_message_that_came_while_scrolled_up_is_seen_only_once_scrolled_into_v
     alice.fill("Message", "h").await;
     let frames = frames_until_typing(&mut bob_socket).await;
     assert!(
-        receipts_up_to(&frames, alice_id) < 61,
+        receipts_up_to(&frames, alice_api.id()) < 61,
         "Bob was told Alice read a message she never saw: {frames:?}"
     );
     assert!(
         !read_by_peer(&bob, chat, question).await,
         "\"Seen\" for Bob"
     );
-    assert_eq!(unread_total(&alice_api(&app).await).await, 1);
+    assert_eq!(unread_total(&alice_api).await, 1);
     alice.wait_for_title("(1) gadka").await;
 
     // The pill, from the keyboard: the newest message comes into view and is read.
@@ -175,7 +172,8 @@ async fn a_message_that_came_while_scrolled_up_is_seen_only_once_scrolled_into_v
         .await;
     loop {
         let receipt = bob_socket.next_of("receipt").await;
-        if receipt["user_id"] == json!(alice_id) && receipt["up_to_seq"].as_i64() >= Some(61) {
+        if receipt["user_id"] == json!(alice_api.id()) && receipt["up_to_seq"].as_i64() >= Some(61)
+        {
             break;
         }
     }
@@ -199,9 +197,9 @@ async fn a_message_that_came_while_scrolled_up_is_seen_only_once_scrolled_into_v
 async fn a_chat_with_unread_below_the_fold_opens_at_the_divider_and_reads_only_what_is_shown() {
     let app = spawn_app().await;
     let (alice, bob, chat) = alice_and(&app, "bob").await;
-    let alice_id = alice_api(&app).await.id();
+    let alice_api = app.login("alice").await;
     send_numbered(&bob, chat, "read", 5).await;
-    read_all(&alice_api(&app).await, chat).await;
+    read_all(&alice_api, chat).await;
     let unread = send_numbered(&bob, chat, "unread", 80).await;
     let (mut bob_socket, _) = app.socket(&bob).await;
 
@@ -256,14 +254,14 @@ async fn a_chat_with_unread_below_the_fold_opens_at_the_divider_and_reads_only_w
         .max()
         .expect("unread messages on screen");
     // Seqs: "read 001"…"read 005" are 1–5, "unread 001" is 6.
-    let read_up_to = receipts_up_to(&frames, alice_id);
+    let read_up_to = receipts_up_to(&frames, alice_api.id());
     assert!(
         read_up_to <= 6 + lowest_shown as i64,
         "read up to {read_up_to}, while the lowest message on screen is {}: {frames:?}",
         unread[lowest_shown]
     );
     assert!(!read_by_peer(&bob, chat, "unread 080").await);
-    assert!(unread_total(&alice_api(&app).await).await >= 80 - lowest_shown as i64 - 1);
+    assert!(unread_total(&alice_api).await >= 80 - lowest_shown as i64 - 1);
 
     alice.resize(PHONE).await;
     alice.wait_for(".unread-divider").await;
@@ -276,7 +274,7 @@ async fn a_long_history_is_a_bounded_window_that_scrolls_both_ways_without_jumpi
     let app = spawn_app().await;
     let (alice, bob, chat) = alice_and(&app, "bob").await;
     let bodies = send_numbered(&bob, chat, "message", 400).await;
-    read_all(&alice_api(&app).await, chat).await;
+    read_all(&app.login("alice").await, chat).await;
     alice.click_text(".conversation", "message 400").await;
     alice.wait_for_text(".msg .text", "message 400").await;
 
