@@ -109,6 +109,15 @@ impl Connection<'_> {
         }
     }
 
+    /// A WebSocket ping (the client's browser answers it with a pong on its own), with
+    /// whatever is queued.
+    pub(super) async fn ping(&mut self) -> Result<(), Gone> {
+        self.io(|sink| sink.send(WsMessage::Ping(Default::default())))
+            .await?;
+        self.unflushed = 0;
+        Ok(())
+    }
+
     /// Flushes what is queued and sends the close frame; the loop ends either way.
     pub(super) async fn close(&mut self, reason: CloseReason) -> Gone {
         tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
