@@ -9,6 +9,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod metrics;
+pub mod serve;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

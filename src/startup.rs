@@ -11,12 +11,12 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
     routing::{any, get},
-    serve::ListenerExt,
 };
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::RequestBodyTimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -25,9 +25,14 @@ use crate::{
     bridge::{self, Bridge},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, WriterStopped, committed::TxnHook},
     config::Settings,
-    http::{ApiError, AppState, origin},
+    http::{
+        ApiError, AppState,
+        client::{self, TrustedProxies},
+        origin,
+    },
     hub::{CloseReason, Hub},
     metrics,
+    serve::{self, ConnectionLimits},
     store::Store,
     web, ws,
 };
@@ -47,6 +52,7 @@ pub struct Application {
     /// The Matrix bridge, attached to the chat with its listener bound, when
     /// configured.
     bridge: Option<bridge::Attached>,
+    connections: ConnectionLimits,
 }
 
 impl Application {
@@ -111,12 +117,14 @@ impl Application {
             Some(prepared) => Some(prepared.attach(&chat).await?),
             None => None,
         };
+        let trusted_proxies = TrustedProxies::new(settings.trusted_proxies.clone());
         let router = router(
             AppState {
                 chat: chat.clone(),
                 origins: settings.origins.clone().into(),
                 cookie_secure: settings.cookie_secure,
             },
+            trusted_proxies.clone(),
             settings.metrics_listen.is_none(),
             bridge.as_ref().map(bridge::Attached::bridge),
         );
@@ -131,6 +139,12 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let connections = ConnectionLimits {
+            trusted_proxies: trusted_proxies.clone(),
+            header_timeout: settings.limits.header_timeout,
+            max_connections: serve::fit_to_file_limit(settings.limits.max_connections),
+            max_connections_per_ip: settings.limits.max_connections_per_ip,
+        };
         Ok(Self {
             listener,
             router,
@@ -139,6 +153,7 @@ impl Application {
             writer,
             metrics_listener,
             bridge,
+            connections,
         })
     }
 
@@ -184,20 +199,7 @@ impl Application {
                 hub.close_all(CloseReason::GOING_AWAY);
             }
         };
-        // Without TCP_NODELAY a small frame written while the previous one is still
-        // unacknowledged waits for the peer's delayed ACK: 40 ms stalls on a socket.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await;
+        let served = serve::serve(self.listener, self.router, self.connections, stop).await;
         if tokio::time::timeout(SOCKETS_CLOSE_TIMEOUT, hub.all_closed())
             .await
             .is_err()
@@ -235,7 +237,12 @@ impl Application {
 /// Each surface describes its routes in OpenAPI; the merged document, the contract
 /// clients and the fuzzer in `.ci/schemathesis.sh` are driven from, is served at
 /// `/api/openapi.json`.
-fn router(state: AppState, with_metrics: bool, bridge: Option<Arc<Bridge>>) -> Router {
+fn router(
+    state: AppState,
+    trusted_proxies: TrustedProxies,
+    with_metrics: bool,
+    bridge: Option<Arc<Bridge>>,
+) -> Router {
     let (mut surfaces, contract) = api::router(state.chat.limits())
         .merge(ws::routes())
         .split_for_parts();
@@ -266,7 +273,15 @@ fn router(state: AppState, with_metrics: bool, bridge: Option<Arc<Bridge>>) -> R
         // it routes itself.
         .fallback(web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), origin::check));
+        .layer(middleware::from_fn_with_state(state.clone(), origin::check))
+        // A declared body that never comes would hold its connection forever.
+        .layer(RequestBodyTimeoutLayer::new(
+            state.chat.limits().body_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            trusted_proxies,
+            client::identify,
+        ));
     observed(surfaces).with_state(state)
 }
 
@@ -290,7 +305,13 @@ fn request_span(request: &Request) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %id,
+        client = tracing::field::Empty,
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -1,10 +1,8 @@
 //! Accounts and sessions: `/api/register`, `/api/login`, `/api/logout`, `/api/me`
 //! (read and change).
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, State},
+    extract::{Extension, State},
     http::StatusCode,
 };
 use axum_extra::extract::{
@@ -19,7 +17,8 @@ use super::doc;
 use crate::{
     chat::{IssuedSession, views::User},
     http::{
-        ApiError, AppState, CurrentSession, SESSION_COOKIE, error::ErrorBody, extract::AppJson,
+        ApiError, AppState, ClientAddr, CurrentSession, SESSION_COOKIE, error::ErrorBody,
+        extract::AppJson,
     },
 };
 
@@ -71,22 +70,31 @@ pub struct UserBody {
         (status = 409, body = ErrorBody, description = "The username is taken, in any case (`username_taken`)"),
         (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
         (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+        (status = 429, body = ErrorBody, description = "Too many sign-ups from this address (`rate_limited`), or the server is busy hashing passwords (`busy`)",
+            headers(("Retry-After" = u64, description = "Seconds until a sign-up may succeed"))),
     ))]
 async fn register(
     State(state): State<AppState>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     jar: CookieJar,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<(StatusCode, CookieJar, AppJson<UserBody>), ApiError> {
     let (user, session) = state
         .chat
-        .register(&req.username, &req.password, req.display_name.as_deref())
+        .register(
+            &req.username,
+            &req.password,
+            req.display_name.as_deref(),
+            client,
+        )
         .await?;
     let jar = jar.add(session_cookie(&state, &session));
     Ok((StatusCode::CREATED, jar, AppJson(UserBody { user })))
 }
 
 /// Logs in: sets `gadka_session` (HttpOnly, SameSite=Lax, Path=/). Attempts are
-/// limited per username and per client address; every attempt counts.
+/// limited per username from one client address, and per address; every attempt
+/// counts.
 #[utoipa::path(post, path = "/api/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = UserBody, description = "Logged in",
@@ -96,18 +104,18 @@ async fn register(
         (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
         (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
         (status = 415, body = ErrorBody, description = doc::NOT_JSON),
-        (status = 429, body = ErrorBody, description = "Too many attempts for this username or address (`rate_limited`)",
+        (status = 429, body = ErrorBody, description = "Too many attempts for this username from this address, or from this address (`rate_limited`), or the server is busy checking passwords (`busy`)",
             headers(("Retry-After" = u64, description = "Seconds until the next attempt may succeed"))),
     ))]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
     jar: CookieJar,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<(CookieJar, AppJson<UserBody>), ApiError> {
     let (user, session) = state
         .chat
-        .login(&req.username, &req.password, client.ip())
+        .login(&req.username, &req.password, client)
         .await?;
     Ok((
         jar.add(session_cookie(&state, &session)),

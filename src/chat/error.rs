@@ -23,8 +23,14 @@ pub enum ChatError {
     /// The thing does not exist, or the caller may not know that it does.
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("too many login attempts; try again in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    #[error("too many {what}; try again in {retry_after_secs} s")]
+    RateLimited {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
+    /// A queue the request needs is full; it may be tried again in a second.
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     /// A fault of the server; logged, never shown to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -48,6 +54,7 @@ impl ChatError {
             Self::UsernameTaken => "username_taken",
             Self::NotFound(_) => "not_found",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
     }

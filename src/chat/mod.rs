@@ -29,7 +29,7 @@ pub use error::ChatError;
 pub use realtime::{Fanout, SeenMessages};
 
 use crate::{config::Limits, hub::Hub, store::Store};
-use accounts::{LoginLimiter, Passwords};
+use accounts::{AccountLimits, Passwords};
 
 /// The chat service: cheap to clone, shared by every transport.
 #[derive(Clone)]
@@ -40,7 +40,7 @@ pub struct Chat {
 struct Inner {
     store: Store,
     session_keys: SessionKeys,
-    login_limit: LoginLimiter,
+    account_limits: AccountLimits,
     passwords: Passwords,
     limits: Limits,
     hub: Hub,
@@ -63,9 +63,10 @@ impl Chat {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                login_limit: LoginLimiter::new(
+                account_limits: AccountLimits::new(
                     limits.login_attempts_per_minute,
                     limits.login_attempts_per_minute_per_ip,
+                    limits.registrations_per_hour_per_ip,
                 ),
                 passwords: Passwords::new(),
                 store,
@@ -105,7 +106,7 @@ impl Chat {
 
     /// Periodic upkeep: forgets idle rate-limit keys.
     pub fn housekeeping(&self) {
-        self.inner.login_limit.forget_idle();
+        self.inner.account_limits.forget_idle();
     }
 }
 

@@ -33,6 +33,7 @@ pub use cli::{Cli, Overrides, Subcommand};
 pub use error::ConfigError;
 use sections::Layer;
 pub use values::Durability;
+pub use values::IpNet;
 
 /// The validated settings the application is built from.
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct Settings {
     pub origins: Vec<String>,
     /// Whether the session cookie is marked `Secure`.
     pub cookie_secure: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpNet>,
     /// How long a session lasts.
     pub session_ttl: Duration,
     /// `None`: use (or create) the secret file in the data dir.
@@ -68,16 +71,29 @@ pub struct Settings {
 pub struct Limits {
     /// The largest message body, in bytes.
     pub max_message_bytes: usize,
-    /// Login attempts allowed per username per minute.
+    /// Login attempts allowed per username from one client address per minute.
     pub login_attempts_per_minute: u32,
     /// Login attempts allowed per client IP per minute.
     pub login_attempts_per_minute_per_ip: u32,
+    /// Accounts made per client address per hour.
+    pub registrations_per_hour_per_ip: u32,
     /// Frames a socket may have waiting to be sent before it is closed as too slow.
     pub ws_queue_frames: usize,
     /// The most commands the message writer commits in one transaction.
     pub writer_batch: usize,
     /// Commands waiting for the writer before senders wait.
     pub writer_queue: usize,
+    /// How long a request's head may take, and a kept-alive connection may idle.
+    pub header_timeout: Duration,
+    /// How long a request's body may take.
+    pub body_timeout: Duration,
+    /// Open connections in all.
+    pub max_connections: usize,
+    /// Open connections from one client address.
+    pub max_connections_per_ip: usize,
+    /// Silence on a socket before the server pings it; as long again without an
+    /// answer closes it.
+    pub ws_ping: Duration,
 }
 
 impl Limits {
@@ -136,6 +152,7 @@ impl Settings {
             durability: database.durability.unwrap_or_default(),
             origins: server.origins.map(|o| o.0).unwrap_or_default(),
             cookie_secure: server.cookie_secure.unwrap_or(false),
+            trusted_proxies: server.trusted_proxies.map(|p| p.0).unwrap_or_default(),
             session_ttl: Duration::from_secs(
                 session.ttl_secs.map_or(30 * 24 * 3600, NonZeroU64::get),
             ),
@@ -150,15 +167,31 @@ impl Settings {
                 login_attempts_per_minute_per_ip: limits
                     .login_attempts_per_minute_per_ip
                     .map_or(60, NonZeroU32::get),
+                registrations_per_hour_per_ip: limits
+                    .registrations_per_hour_per_ip
+                    .map_or(20, NonZeroU32::get),
                 ws_queue_frames: limits.ws_queue_frames.map_or(256, NonZeroUsize::get),
                 writer_batch: limits.writer_batch.map_or(256, NonZeroUsize::get),
                 writer_queue: limits.writer_queue.map_or(4096, NonZeroUsize::get),
+                header_timeout: secs(limits.header_timeout_secs, 10),
+                body_timeout: secs(limits.body_timeout_secs, 30),
+                max_connections: limits.max_connections.map_or(10_000, NonZeroUsize::get),
+                // A browser tab holds a socket and up to six HTTP connections; an
+                // office or a carrier's NAT puts many people behind one address.
+                max_connections_per_ip: limits
+                    .max_connections_per_ip
+                    .map_or(256, NonZeroUsize::get),
+                ws_ping: secs(limits.ws_ping_secs, 30),
             },
             metrics_listen: metrics.listen,
             log_filter: logging.filter.unwrap_or_else(|| "info".into()),
             bridge: None,
         }
     }
+}
+
+fn secs(value: Option<NonZeroU64>, default: u64) -> Duration {
+    Duration::from_secs(value.map_or(default, NonZeroU64::get))
 }
 
 /// The default database: `gadka.db` in the data dir, created if missing.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{
     bridge::{AppserviceSection, BridgeSection, HomeserverSection},
     error::{ConfigError, Key},
-    values::{DatabaseUrl, Durability, Origins, Secret},
+    values::{DatabaseUrl, Durability, Origins, Secret, TrustedProxies},
 };
 
 /// One layer of configuration, section by section: what the file says, then what
@@ -89,6 +89,14 @@ pub(super) struct ServerSection {
         value_parser = BoolishValueParser::new()
     )]
     pub(super) cookie_secure: Option<bool>,
+    /// Comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is believed
+    #[arg(
+        id = "server.trusted_proxies",
+        long = "trusted-proxies",
+        env = "GADKA_TRUSTED_PROXIES",
+        value_name = "CIDRS"
+    )]
+    pub(super) trusted_proxies: Option<TrustedProxies>,
 }
 
 /// `database:` in the file.
@@ -151,7 +159,7 @@ pub(super) struct LimitsSection {
         value_name = "BYTES"
     )]
     pub(super) max_message_bytes: Option<NonZeroUsize>,
-    /// Login attempts allowed per username per minute
+    /// Login attempts allowed per username from one client address per minute
     #[arg(
         id = "limits.login_attempts_per_minute",
         long = "login-attempts-per-minute",
@@ -167,6 +175,14 @@ pub(super) struct LimitsSection {
         value_name = "N"
     )]
     pub(super) login_attempts_per_minute_per_ip: Option<NonZeroU32>,
+    /// Accounts made per client address per hour
+    #[arg(
+        id = "limits.registrations_per_hour_per_ip",
+        long = "registrations-per-hour-per-ip",
+        env = "GADKA_REGISTRATIONS_PER_HOUR_PER_IP",
+        value_name = "N"
+    )]
+    pub(super) registrations_per_hour_per_ip: Option<NonZeroU32>,
     /// Frames a socket may have queued before it is closed as too slow
     #[arg(
         id = "limits.ws_queue_frames",
@@ -175,6 +191,46 @@ pub(super) struct LimitsSection {
         value_name = "N"
     )]
     pub(super) ws_queue_frames: Option<NonZeroUsize>,
+    /// Seconds a request's head may take to arrive, and a kept-alive connection may sit idle
+    #[arg(
+        id = "limits.header_timeout_secs",
+        long = "header-timeout-secs",
+        env = "GADKA_HEADER_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    pub(super) header_timeout_secs: Option<NonZeroU64>,
+    /// Seconds a request's body may take to arrive
+    #[arg(
+        id = "limits.body_timeout_secs",
+        long = "body-timeout-secs",
+        env = "GADKA_BODY_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    pub(super) body_timeout_secs: Option<NonZeroU64>,
+    /// Open connections in all (lowered to fit the open-file limit)
+    #[arg(
+        id = "limits.max_connections",
+        long = "max-connections",
+        env = "GADKA_MAX_CONNECTIONS",
+        value_name = "N"
+    )]
+    pub(super) max_connections: Option<NonZeroUsize>,
+    /// Open connections from one client address
+    #[arg(
+        id = "limits.max_connections_per_ip",
+        long = "max-connections-per-ip",
+        env = "GADKA_MAX_CONNECTIONS_PER_IP",
+        value_name = "N"
+    )]
+    pub(super) max_connections_per_ip: Option<NonZeroUsize>,
+    /// Seconds a socket may be silent before the server pings it; no answer in as long again closes it
+    #[arg(
+        id = "limits.ws_ping_secs",
+        long = "ws-ping-secs",
+        env = "GADKA_WS_PING_SECS",
+        value_name = "SECS"
+    )]
+    pub(super) ws_ping_secs: Option<NonZeroU64>,
     /// The most commands the message writer commits in one transaction
     #[arg(
         id = "limits.writer_batch",
@@ -329,6 +385,18 @@ mod tests {
                 "server.origins",
                 "GADKA_ORIGINS",
                 "--origins",
+            ),
+            (
+                "server:\n  trusted_proxies: [10.0.0.0/8, nonsense]\n",
+                "server.trusted_proxies",
+                "GADKA_TRUSTED_PROXIES",
+                "--trusted-proxies",
+            ),
+            (
+                "limits:\n  header_timeout_secs: 0\n",
+                "limits.header_timeout_secs",
+                "GADKA_HEADER_TIMEOUT_SECS",
+                "--header-timeout-secs",
             ),
             (
                 "server:\n  origins: [1, [2]]\n",

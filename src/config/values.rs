@@ -5,10 +5,11 @@
 //! flag or a variable, through `FromStr`) and from the file (through serde), by the
 //! same code, so a rule is written once.
 
-use std::{fmt, marker::PhantomData, str::FromStr};
+use std::{fmt, marker::PhantomData, net::IpAddr, str::FromStr};
 
 use axum::http::Uri;
 use clap::ValueEnum;
+pub use ipnet::IpNet;
 use serde::{
     Deserialize, Deserializer,
     de::{self, SeqAccess, Visitor},
@@ -110,7 +111,47 @@ impl TryFrom<Vec<String>> for Origins {
 
 impl<'de> Deserialize<'de> for Origins {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(OriginList)
+        d.deserialize_seq(List(PhantomData))
+    }
+}
+
+/// Proxies whose `X-Forwarded-For` is believed: addresses or CIDRs, a list in the file,
+/// comma-separated as a flag or variable.
+#[derive(Debug, Clone)]
+pub(super) struct TrustedProxies(pub(super) Vec<IpNet>);
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+    fn from_str(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .try_into()
+    }
+}
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+    /// A bare address is a network of one.
+    fn try_from(list: Vec<String>) -> Result<Self, String> {
+        list.iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("{p:?} is neither an IP address nor a CIDR like 10.0.0.0/8")
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(List(PhantomData))
     }
 }
 
@@ -128,20 +169,20 @@ impl<'de, T: FromStr<Err = String>> Visitor<'de> for Parsed<T> {
     }
 }
 
-/// Like [`Parsed`], for the file's list of origins.
-struct OriginList;
+/// Like [`Parsed`], for a list in the file.
+struct List<T>(PhantomData<T>);
 
-impl<'de> Visitor<'de> for OriginList {
-    type Value = Origins;
+impl<'de, T: TryFrom<Vec<String>, Error = String>> Visitor<'de> for List<T> {
+    type Value = T;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of origins")
+        f.write_str("a list of strings")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Origins, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
         let mut list = Vec::new();
-        while let Some(origin) = seq.next_element::<String>()? {
-            list.push(origin);
+        while let Some(item) = seq.next_element::<String>()? {
+            list.push(item);
         }
-        Origins::try_from(list).map_err(de::Error::custom)
+        T::try_from(list).map_err(de::Error::custom)
     }
 }
 

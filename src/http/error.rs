@@ -60,7 +60,7 @@ impl ApiError {
                 ChatError::Unauthenticated | ChatError::BadCredentials => StatusCode::UNAUTHORIZED,
                 ChatError::UsernameTaken => StatusCode::CONFLICT,
                 ChatError::NotFound(_) => StatusCode::NOT_FOUND,
-                ChatError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                ChatError::RateLimited { .. } | ChatError::Busy => StatusCode::TOO_MANY_REQUESTS,
                 ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -105,10 +105,17 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if let Self::Chat(ChatError::RateLimited { retry_after_secs }) = self {
+        let retry_after = match self {
+            Self::Chat(ChatError::RateLimited {
+                retry_after_secs, ..
+            }) => Some(retry_after_secs),
+            Self::Chat(ChatError::Busy) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

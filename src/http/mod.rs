@@ -6,6 +6,7 @@
 //! each depend on this module and never on each other; `startup.rs` composes their
 //! routes into one router.
 
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod integer;
@@ -13,6 +14,7 @@ pub mod origin;
 pub mod session;
 mod state;
 
+pub use client::ClientAddr;
 pub use error::ApiError;
 pub use session::{CurrentSession, SESSION_COOKIE};
 pub use state::AppState;

@@ -42,6 +42,21 @@ pub struct CloseReason {
 }
 
 impl CloseReason {
+    /// Neither a frame nor a pong came for two ping intervals: the link is dead.
+    pub const NO_PONG: Self = Self {
+        code: 1001,
+        reason: "no answer to ping",
+    };
+    /// A text frame that is not UTF-8 (RFC 6455, 8.1).
+    pub const NOT_UTF8: Self = Self {
+        code: 1007,
+        reason: "text frames must be UTF-8",
+    };
+    /// A frame over the size limit.
+    pub const TOO_LARGE: Self = Self {
+        code: 1009,
+        reason: "frame too large",
+    };
     /// The client did not read fast enough; it should reconnect and `resume`.
     pub const TOO_SLOW: Self = Self {
         code: 1008,

@@ -26,6 +26,12 @@ const MAX_UNFLUSHED: usize = 64;
 /// How long one write may take before the client is considered gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the last writes, up to and including the close frame, may take. Longer
+/// than a write: a socket kicked for reading too slowly has megabytes before its close
+/// frame, and a client that reads them late should still learn why it was closed
+/// (1008: reconnect and resume). The connection caps bound what this holds.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub(super) type Sink = SplitSink<WebSocket, WsMessage>;
 
 /// Why the loop stopped writing: the socket is gone or must be closed.
@@ -109,11 +115,26 @@ impl Connection<'_> {
         }
     }
 
+    /// A WebSocket ping (the client's browser answers it with a pong on its own), with
+    /// whatever is queued.
+    pub(super) async fn ping(&mut self) -> Result<(), Gone> {
+        self.io(|sink| sink.send(WsMessage::Ping(Default::default())))
+            .await?;
+        self.unflushed = 0;
+        Ok(())
+    }
+
     /// Flushes what is queued and sends the close frame; the loop ends either way.
     pub(super) async fn close(&mut self, reason: CloseReason) -> Gone {
         tracing::info!(code = reason.code, reason = reason.reason, "closing socket");
-        let _ = self.flush().await;
-        let _ = close(&mut self.sink, reason).await;
+        let frame = close_frame(reason);
+        let last = async {
+            self.sink.feed(frame).await?;
+            self.sink.flush().await
+        };
+        if tokio::time::timeout(CLOSE_TIMEOUT, last).await.is_err() {
+            tracing::info!("the close frame could not be written in time");
+        }
         Gone
     }
 
@@ -137,12 +158,15 @@ impl Connection<'_> {
 
 /// Sends a close frame on a socket, also one that never became a [`Connection`].
 pub(super) async fn close(sink: &mut Sink, reason: CloseReason) -> Result<(), Gone> {
-    let frame = WsMessage::Close(Some(CloseFrame {
-        code: reason.code,
-        reason: Utf8Bytes::from_static(reason.reason),
-    }));
-    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await {
+    match tokio::time::timeout(CLOSE_TIMEOUT, sink.send(close_frame(reason))).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(Gone),
     }
+}
+
+fn close_frame(reason: CloseReason) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code: reason.code,
+        reason: Utf8Bytes::from_static(reason.reason),
+    }))
 }

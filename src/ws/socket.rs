@@ -18,6 +18,8 @@
 
 use std::{collections::VecDeque, future::poll_fn, pin::Pin, sync::Arc, time::Duration};
 
+use tokio::time::{Instant, Sleep};
+
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::{FutureExt, StreamExt};
 use tracing::Instrument;
@@ -69,6 +71,12 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
         SeenMessages::after_hello(hello.last_message_id),
     );
     let mut pending: VecDeque<InFlight> = VecDeque::new();
+    let ping_every = chat.limits().ws_ping;
+    // When the client was last heard from: read on every frame, as cheap as a clock
+    // read, while the timer below is only moved when it fires.
+    let mut heard = Instant::now();
+    let silence = tokio::time::sleep(ping_every);
+    tokio::pin!(silence);
     let kick = registration.kick.clone();
     let expiry = tokio::time::sleep(until(session.expires_at));
     tokio::pin!(expiry);
@@ -84,6 +92,7 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
             biased;
             reason = kick.kicked() => Err(conn.close(reason).await),
             () = &mut expiry => Err(conn.close(CloseReason::SESSION_EXPIRED).await),
+            () = &mut silence => Box::pin(silent(&mut conn, silence.as_mut(), heard, ping_every)).await,
             // Boxed, each handler's future takes heap only while it runs; inline, every
             // idle socket's task would carry the largest of them for its whole life.
             Some(delivery) = registration.deliveries.recv() => Box::pin(deliver(&mut conn, delivery)).await,
@@ -91,6 +100,7 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
                 Box::pin(commands::answered(&mut conn, answer)).await
             }
             incoming = stream.next(), if pending.len() < MAX_PENDING_SENDS => {
+                heard = Instant::now();
                 Box::pin(receive(&mut conn, incoming, &mut pending)).await
             }
         };
@@ -107,6 +117,27 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
     }
     Box::pin(chat.disconnect(registration)).await;
     tracing::info!("disconnected");
+}
+
+/// The silence timer fired: a client quiet for one interval is pinged, and one quiet
+/// for two (no pong either) is closed; one heard from since is given its interval
+/// again.
+async fn silent(
+    conn: &mut Connection<'_>,
+    timer: Pin<&mut Sleep>,
+    heard: Instant,
+    every: Duration,
+) -> Result<(), Gone> {
+    let quiet = heard.elapsed();
+    if quiet >= every * 2 {
+        return Err(conn.close(CloseReason::NO_PONG).await);
+    }
+    if quiet >= every {
+        timer.reset(heard + every * 2);
+        return conn.ping().await;
+    }
+    timer.reset(heard + every);
+    Ok(())
 }
 
 /// The answer to the oldest send in flight (the engine answers in queue order).
@@ -179,11 +210,7 @@ async fn receive(
         Some(Ok(WsMessage::Close(_))) | None => Err(Gone),
         Some(Err(e)) => {
             tracing::debug!(error = %e, "socket read failed");
-            if is_too_large(&e) {
-                let reason = CloseReason {
-                    code: 1009,
-                    reason: "frame too large",
-                };
+            if let Some(reason) = close_reason(&e) {
                 conn.close_quietly(reason).await;
             }
             Err(Gone)
@@ -199,11 +226,13 @@ fn until(unix_secs: i64) -> Duration {
     Duration::from_secs(u64::try_from(unix_secs).unwrap_or(0)).saturating_sub(now)
 }
 
-/// Whether a read failed because the client's frame was over the size limit.
-fn is_too_large(error: &axum::Error) -> bool {
+/// The close frame a failed read earns: the client's frame was over the size limit,
+/// or text that is not UTF-8. Anything else is a broken link, with no one to tell.
+fn close_reason(error: &axum::Error) -> Option<CloseReason> {
     use std::error::Error;
-    error
-        .source()
-        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+    match error.source()?.downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some(CloseReason::TOO_LARGE),
+        tungstenite::Error::Utf8(_) => Some(CloseReason::NOT_UTF8),
+        _ => None,
+    }
 }

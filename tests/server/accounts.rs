@@ -1,7 +1,7 @@
 //! Registering, logging in and out, sessions and their limits.
 
 use gadka::chat::SECRET_FILE;
-use gadka_test_support::{TestApp, assert_error, spawn_app, spawn_with};
+use gadka_test_support::{Reply, TestApp, assert_error, password, read, spawn_app, spawn_with};
 use reqwest::{StatusCode, header};
 use serde_json::json;
 
@@ -352,4 +352,97 @@ pub async fn display_name_changes(app: &TestApp) {
     assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
     let (_, me) = carol.get("/api/me").await;
     assert_eq!(me["user"]["display_name"], "Carol Wonder");
+}
+
+/// A `POST` as if forwarded by a proxy for `client`.
+async fn forwarded(app: &TestApp, client: &str, path: &str, body: serde_json::Value) -> Reply {
+    read(
+        app.client()
+            .http
+            .post(app.url(path))
+            .header("x-forwarded-for", client)
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_stranger_cannot_lock_the_owner_out() {
+    let app = spawn_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.limits.login_attempts_per_minute = 3;
+    })
+    .await;
+    app.register("alice").await;
+    let guess = json!({"username": "alice", "password": "not her password"});
+    for _ in 0..3 {
+        let reply = forwarded(&app, "198.51.100.66", "/api/login", guess.clone()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let stopped = forwarded(&app, "198.51.100.66", "/api/login", guess.clone()).await;
+    assert_error(
+        stopped.status,
+        &stopped.body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
+    // A forged entry to the left of the proxy's own is not believed: still stopped.
+    let forged = forwarded(&app, "1.2.3.4, 198.51.100.66", "/api/login", guess).await;
+    assert_eq!(forged.status, StatusCode::TOO_MANY_REQUESTS);
+    // The owner, from her own address, gets in.
+    let owner = json!({"username": "alice", "password": password("alice")});
+    let reply = forwarded(&app, "203.0.113.10", "/api/login", owner).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = spawn_with(|s| s.limits.login_attempts_per_minute_per_ip = 2).await;
+    for n in 0..2 {
+        let body = json!({"username": format!("who{n}"), "password": "whatever1"});
+        let reply = forwarded(&app, &format!("198.51.100.{n}"), "/api/login", body).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let body = json!({"username": "who9", "password": "whatever1"});
+    let reply = forwarded(&app, "198.51.100.9", "/api/login", body).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a made-up address does not buy new attempts"
+    );
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_address() {
+    let app = spawn_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.limits.registrations_per_hour_per_ip = 2;
+    })
+    .await;
+    let sign_up = |name: &str| json!({"username": name, "password": password(name)});
+    for name in ["one", "two"] {
+        let reply = forwarded(&app, "198.51.100.5", "/api/register", sign_up(name)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let refused = forwarded(&app, "198.51.100.5", "/api/register", sign_up("three")).await;
+    assert_error(
+        refused.status,
+        &refused.body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    let (status, _) = app
+        .client()
+        .post(
+            "/api/login",
+            json!({"username": "three", "password": password("three")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no account was made");
+    let elsewhere = forwarded(&app, "203.0.113.7", "/api/register", sign_up("three")).await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
 }

@@ -1,13 +1,14 @@
 //! Accounts and sessions: register, log in and out, find people, show a profile.
 //!
 //! Beside it: `passwords` (argon2id off the runtime), `sessions` (signed session
-//! tokens and their secret file) and `login_limit` (rate limits on logging in).
+//! tokens and their secret file) and `limits` (rate limits on logging in and signing
+//! up).
 
-mod login_limit;
+mod limits;
 mod passwords;
 mod sessions;
 
-pub(super) use login_limit::LoginLimiter;
+pub(super) use limits::AccountLimits;
 pub(super) use passwords::Passwords;
 pub use sessions::{IssuedSession, SECRET_FILE, Session, SessionKeys};
 
@@ -26,13 +27,15 @@ use crate::{
 };
 
 impl Chat {
-    /// Creates an account and logs it in.
+    /// Creates an account and logs it in. Sign-ups are rate limited per client
+    /// address.
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn register(
         &self,
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        client: IpAddr,
     ) -> Result<(User, IssuedSession), ChatError> {
         let username = Username::parse(username)?;
         let password = Password::parse(password)?;
@@ -48,6 +51,9 @@ impl Chat {
         {
             return Err(ChatError::UsernameTaken);
         }
+        // Counted once the request is well-formed and the name free: a typo costs
+        // nothing, and an account made costs one.
+        self.inner.account_limits.signup(client)?;
         let hash = self.inner.passwords.hash(password).await?;
         let user = self
             .store()
@@ -65,7 +71,7 @@ impl Chat {
     }
 
     /// Checks a username and password and starts a session. Attempts are rate
-    /// limited per username and per client address.
+    /// limited per username from one client address, and per address.
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn login(
         &self,
@@ -73,7 +79,7 @@ impl Chat {
         password: &str,
         client: IpAddr,
     ) -> Result<(User, IssuedSession), ChatError> {
-        self.inner.login_limit.check(username, client)?;
+        self.inner.account_limits.login(username, client)?;
         let found = match Username::parse(username) {
             Ok(name) => self.store().user_by_username(name.as_str()).await?,
             Err(_) => None,
