@@ -30,6 +30,7 @@ pub use realtime::{Fanout, SeenMessages};
 
 use crate::{config::Limits, hub::Hub, store::Store};
 use accounts::{AccountLimits, Passwords};
+use realtime::TypingGate;
 
 /// The chat service: cheap to clone, shared by every transport.
 #[derive(Clone)]
@@ -41,6 +42,7 @@ struct Inner {
     store: Store,
     session_keys: SessionKeys,
     account_limits: AccountLimits,
+    typing_gate: TypingGate,
     passwords: Passwords,
     limits: Limits,
     hub: Hub,
@@ -68,6 +70,7 @@ impl Chat {
                     limits.login_attempts_per_minute_per_ip,
                     limits.registrations_per_hour_per_ip,
                 ),
+                typing_gate: TypingGate::new(),
                 passwords: Passwords::new(),
                 store,
                 session_keys,
@@ -107,6 +110,7 @@ impl Chat {
     /// Periodic upkeep: forgets idle rate-limit keys.
     pub fn housekeeping(&self) {
         self.inner.account_limits.forget_idle();
+        self.inner.typing_gate.forget_idle();
     }
 }
 

@@ -649,3 +649,38 @@ async fn a_new_name_reaches_those_who_share_a_conversation() {
         "eve shares no conversation with alice"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_typing_reaches_the_peer_as_one_notice_and_is_refused_past_the_allowance() {
+    let app = spawn_app().await;
+    let (alice, bob, id) = app.alice_and_bob().await;
+    let (mut alice_socket, _) = app.socket(&alice).await;
+    let (mut bob_socket, _) = app.socket(&bob).await;
+    alice_socket.drain().await;
+    for _ in 0..200 {
+        alice_socket
+            .send(json!({"type": "typing", "conversation_id": id, "typing": true}))
+            .await;
+    }
+    alice_socket
+        .send(json!({"type": "typing", "conversation_id": id, "typing": false}))
+        .await;
+    let refused = alice_socket
+        .drain()
+        .await
+        .into_iter()
+        .filter(|f| f["type"] == "error" && f["code"] == "rate_limited")
+        .count();
+    assert!(refused > 100, "most of the flood is refused: {refused}");
+    let notices: Vec<_> = bob_socket
+        .drain()
+        .await
+        .into_iter()
+        .filter(|f| f["type"] == "typing")
+        .map(|f| f["typing"].clone())
+        .collect();
+    // The first "typing" went out; its repeats did not; the "stopped", if it got past
+    // the allowance, follows it.
+    assert_eq!(notices.first(), Some(&json!(true)), "{notices:?}");
+    assert!(notices.len() <= 2, "{notices:?}");
+}

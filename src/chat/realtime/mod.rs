@@ -2,14 +2,17 @@
 //! and gets its `hello`; typing and presence reach only people who share a
 //! conversation; a reconnecting client replays what it missed from the database.
 //!
-//! Beside it: `fanout` (the hub's subscriber: committed changes → `chat::events`) and
-//! `seen` (what one socket has shown).
+//! Beside it: `fanout` (the hub's subscriber: committed changes → `chat::events`),
+//! `seen` (what one socket has shown) and `typing` (typing notices paced and
+//! coalesced).
 
 mod fanout;
 mod seen;
+mod typing;
 
 pub use fanout::Fanout;
 pub use seen::SeenMessages;
+pub(super) use typing::TypingGate;
 
 use std::collections::HashMap;
 
@@ -154,15 +157,24 @@ impl Chat {
         }
     }
 
-    /// Tells the other member that I started or stopped typing. Nothing is stored.
+    /// Tells the other member that I started or stopped typing, unless it is no news
+    /// to them (see `typing.rs`). Nothing is stored.
     pub async fn typing(
         &self,
         me: &Session,
         conversation_id: i64,
         typing: bool,
     ) -> Result<(), ChatError> {
+        self.inner.typing_gate.admit(me.user_id)?;
         let conversation_id = ConversationId::new(conversation_id);
         let m = self.membership(me.user_id, conversation_id).await?;
+        if !self
+            .inner
+            .typing_gate
+            .relay(me.user_id, conversation_id, typing)
+        {
+            return Ok(());
+        }
         self.publish(
             &[m.peer_id],
             &Event::Typing {
