@@ -1,5 +1,16 @@
 // Dates as people read them in a chat: days as "Today", "Yesterday", a weekday or a
-// date, and times as hours and minutes, in the browser's locale and time zone.
+// date, and times as hours and minutes, in the browser's locale and time zone
+// (`Intl.DateTimeFormat`: "17:05" where the locale writes 24 hours, "5:05 PM" where
+// it writes 12). The formats are made once: making one costs more than using it, and
+// a long chat formats thousands of times.
+
+const format = (options) => new Intl.DateTimeFormat(undefined, options);
+const TIME = format({ timeStyle: 'short' });
+const WEEKDAY = format({ weekday: 'long' });
+const WEEKDAY_SHORT = format({ weekday: 'short' });
+const DATE = format({ day: 'numeric', month: 'long' });
+const DATE_WITH_YEAR = format({ day: 'numeric', month: 'long', year: 'numeric' });
+const DATE_SHORT = format({ day: 'numeric', month: 'short' });
 
 /** The local calendar day of `date`, as `YYYY-MM-DD`: the key messages group by. */
 export function dayKey(date) {
@@ -15,18 +26,13 @@ export function dayLabel(date, now = new Date()) {
   const days = Math.round((startOf(now) - startOf(d)) / 86_400_000);
   if (days === 0) return 'Today';
   if (days === 1) return 'Yesterday';
-  if (days > 1 && days < 7) return d.toLocaleDateString(undefined, { weekday: 'long' });
-  const sameYear = d.getFullYear() === now.getFullYear();
-  return d.toLocaleDateString(undefined, {
-    day: 'numeric',
-    month: 'long',
-    year: sameYear ? undefined : 'numeric',
-  });
+  if (days > 1 && days < 7) return WEEKDAY.format(d);
+  return (d.getFullYear() === now.getFullYear() ? DATE : DATE_WITH_YEAR).format(d);
 }
 
 /** Hours and minutes, as the locale writes them. */
 export function timeLabel(date) {
-  return new Date(date).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return TIME.format(new Date(date));
 }
 
 /** The time of a conversation's last activity in a list: a time today, else a short date. */
@@ -34,8 +40,8 @@ export function shortWhen(date, now = new Date()) {
   const d = new Date(date);
   if (dayKey(d) === dayKey(now)) return timeLabel(d);
   const days = (now - d) / 86_400_000;
-  if (days < 7) return d.toLocaleDateString(undefined, { weekday: 'short' });
-  return d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  if (days < 7) return WEEKDAY_SHORT.format(d);
+  return DATE_SHORT.format(d);
 }
 
 /**
