@@ -9,6 +9,7 @@
 import { avatar, el, handle, linkify, matrixBadge } from '../lib/dom.js';
 import { groupByDay, timeLabel } from '../lib/time.js';
 import { Composer } from './composer.js';
+import { failedSend } from './failed-send.js';
 import { backIcon } from './sidebar.js';
 
 const HISTORY_PAGE = 30;
@@ -234,18 +235,12 @@ export class ChatView {
     node.dataset.shown = String(item.showStatus);
     const meta = node.querySelector('.meta');
     meta.querySelector('.status')?.remove();
-    meta.querySelector('.retry')?.remove();
+    node.querySelector('.failed-send')?.remove();
     const label = { sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent' }[item.status];
     meta.append(el('span', { class: `status ${item.status}${item.showStatus ? '' : ' quiet'}`, title: label },
       item.showStatus ? label : el('span', { class: 'visually-hidden', text: label })));
     if (item.status === 'failed') {
-      meta.append(el('button', {
-        type: 'button',
-        class: 'retry link-button',
-        text: 'Retry',
-        title: item.message.error ?? '',
-        on: { click: () => this.retry(item.message.txn_id) },
-      }));
+      node.querySelector('.bubble').append(failedSend(item.message, { retry: this.retry, sendQueue: this.sendQueue, composer: this.composer }));
     }
   }
 
