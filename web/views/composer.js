@@ -100,18 +100,23 @@ export class Composer {
     this.box.focus();
   }
 
-  /** The text changed: its size, its height, its draft; an error it answered goes. */
+  /**
+   * The text changed: its size, its height, its draft; an error it answered goes.
+   * Runs on every keystroke, so what is hidden and stays hidden is not touched.
+   */
   changed() {
     const size = messageSize(this.box.value);
-    this.count.hidden = size === null;
-    if (size) {
-      this.count.textContent = size.left >= 0
-        ? `${size.left.toLocaleString()} left`
-        : `${(-size.left).toLocaleString()} over the limit`;
-      this.count.classList.toggle('over', size.left < 0);
+    if (size || !this.count.hidden) {
+      this.count.hidden = size === null;
+      if (size) {
+        this.count.textContent = size.left >= 0
+          ? `${size.left.toLocaleString()} left`
+          : `${(-size.left).toLocaleString()} over the limit`;
+        this.count.classList.toggle('over', size.left < 0);
+      }
+      this.describe();
     }
-    if (!size || size.left >= 0) this.showError(null);
-    this.describe();
+    if (!this.error.hidden && (!size || size.left >= 0)) this.showError(null);
     this.autosize();
     this.saveDraft(this.box.value);
   }
