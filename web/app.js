@@ -1,19 +1,25 @@
 // gadka's web client: starts the session, routes between the list, a chat and a
 // profile, and ties the socket (lib/connection.js), the state (lib/state.js) and the
-// send queue (lib/outbox.js) to the views.
+// send queue (lib/outbox.js) to the views; what must outlive a reload (unacknowledged
+// sends, drafts) is kept in the browser (lib/storage.js).
 //
 // Routes are paths, served by the server as this same page: `/` the list, `/c/<id>`
-// a conversation, `/u/<id>` a profile.
+// a conversation, `/u/<id>` a profile; any other path is "not found".
+//
+// Keys anywhere: Escape closes the open chat or profile (a search box clears itself
+// first), Ctrl+K (⌘K) goes to the search, Alt+↑/↓ opens the previous or next chat
+// with unread messages; the list itself takes the arrow keys (views/roving.js).
 
 import { api, sessionState } from './lib/api.js';
 import { Connection } from './lib/connection.js';
 import { el } from './lib/dom.js';
 import { SendQueue } from './lib/outbox.js';
 import { ChatState } from './lib/state.js';
+import { UserStorage } from './lib/storage.js';
 import { renderAuth } from './views/auth.js';
 import { ChatView } from './views/chat.js';
 import { profileView } from './views/profile.js';
-import { Sidebar, bubblesIcon } from './views/sidebar.js';
+import { Sidebar, bubblesIcon, nextUnread } from './views/sidebar.js';
 
 const root = document.getElementById('app');
 const TITLE = 'gadka';
@@ -26,31 +32,52 @@ class Session {
     this.view = null;
     /** The read marker asked for per conversation, so a marker is asked for once. */
     this.readAsked = new Map();
-    /** Whether the full list has come: until then an unknown chat may still appear. */
+    /** The server's cursor to the next page of the list; null when there is no more. */
+    this.nextCursor = null;
+    /** Whether a page past the first has come: a first page asked again keeps the cursor. */
+    this.pagedOn = false;
+    /** Whether the first page of the list has come (over HTTP, apart from the socket). */
     this.listLoaded = false;
+    this.storage = new UserStorage(me.id);
 
-    this.banner = el('div', { class: 'banner', role: 'status', hidden: true },
-      el('span', { class: 'banner-dot', 'aria-hidden': 'true' }), 'Connection lost. Reconnecting…');
+    // Seen only when focused, and there only while a chat is open.
+    this.skipLink = el('a', {
+      class: 'skip-link',
+      href: '#message',
+      hidden: true,
+      text: 'Skip to message box',
+      on: { click: (event) => { event.preventDefault(); this.view?.focus(); } },
+    });
+    // The page's one h1, named for what the pane shows (see `setPane`); the design
+    // shows none.
+    this.heading = el('h1', { class: 'visually-hidden' });
+    this.headingText = () => '';
+    this.banner = this.makeBanner();
     this.sidebar = new Sidebar({
       state: this.state,
       navigate: (path) => navigate(path),
       onLogout: () => this.logout(),
       notifications,
+      loadMore: () => this.loadMore(),
     });
-    this.pane = el('main', { class: 'pane' });
+    this.pane = el('div', { class: 'pane' });
     this.layout = el('div', { class: 'layout' }, this.sidebar.element, this.pane);
-    root.replaceChildren(this.banner, this.layout);
+    // One main landmark around both panes: on a phone only one of them is shown.
+    root.replaceChildren(this.skipLink,
+      el('main', { class: 'main' }, this.heading, this.banner.element, this.banner.status, this.layout));
 
     this.state.subscribe((change) => this.changed(change));
     this.onVisibility = () => this.markRead();
     document.addEventListener('visibilitychange', this.onVisibility);
+    this.onKey = (event) => this.key(event);
+    document.addEventListener('keydown', this.onKey);
 
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.connection = new Connection({
       url: `${scheme}//${location.host}/ws`,
       onFrame: (frame) => this.frame(frame),
       onState: (state) => {
-        this.banner.hidden = state !== 'offline';
+        this.showConnection(state);
         document.body.dataset.connection = state;
         if (state === 'offline') {
           this.sendQueue.disconnected();
@@ -63,13 +90,94 @@ class Session {
     });
     this.sendQueue = new SendQueue({
       connection: this.connection,
-      // A `sent` answer needs no redraw of its own: the stored message it carries
-      // takes the pending copy's place when the state applies it.
       onChange: (entry, change) => {
+        // Kept until the server has it or the person drops it.
+        if (change === 'sent' || change === 'discarded') this.storage.forget(entry.txn_id);
+        else this.storage.keep(entry);
+        // A `sent` answer needs no redraw of its own: the stored message it carries
+        // takes the pending copy's place when the state applies it.
         if (change !== 'sent') this.state.emit('outbox', entry.conversation_id);
       },
     });
+    // Sends of an earlier page, sent again with their txn_ids once the socket is up.
+    this.sendQueue.restore(this.storage.outbox());
+    // The list comes over HTTP at once: it shows (with the sends kept) even while
+    // the socket cannot connect.
+    this.firstList = this.loadList();
     this.connection.start();
+  }
+
+  /**
+   * The offline banner: what happened, and a button to try at once instead of
+   * waiting out the backoff. Its words are for the eyes; screen readers hear the
+   * same from a status region that stays in the page (`status`), since a region
+   * that appears is not reliably read out.
+   */
+  makeBanner() {
+    const text = el('span', { 'aria-hidden': 'true' });
+    const button = el('button', {
+      type: 'button',
+      class: 'banner-button',
+      text: 'Reconnect now',
+      on: { click: () => this.connection.reconnectNow() },
+    });
+    const element = el('div', { class: 'banner', hidden: true },
+      el('span', { class: 'banner-dot', 'aria-hidden': 'true' }), text, button);
+    const status = el('p', { class: 'visually-hidden', role: 'status' });
+    return { element, text, status };
+  }
+
+  /** The banner follows the socket: shown from the first loss until `hello` again. */
+  showConnection(state) {
+    const { element, text, status } = this.banner;
+    if (state === 'online') {
+      if (element.hidden) return;
+      // The focus may be on the banner's button, which goes away.
+      if (element.contains(document.activeElement)) this.focusMain();
+      element.hidden = true;
+      status.textContent = 'Connected again.';
+      return;
+    }
+    if (state === 'connecting' && element.hidden) return;
+    const words = state === 'offline' ? 'Connection lost. Reconnecting…' : 'Reconnecting…';
+    element.hidden = false;
+    text.textContent = words;
+    status.textContent = words;
+  }
+
+  /** Where the focus goes when what held it goes away: the message box, else the search. */
+  focusMain() {
+    if (this.view instanceof ChatView) this.view.focus();
+    else this.sidebar.focusSearch();
+  }
+
+  /** The keys that work anywhere in the app (see the top of this file). */
+  key(event) {
+    if (event.defaultPrevented || event.isComposing) return;
+    const plain = !event.altKey && !event.ctrlKey && !event.metaKey && !event.shiftKey;
+    if (event.key === 'Escape' && plain) {
+      const path = location.pathname;
+      if (path === '/') return;
+      event.preventDefault();
+      const chat = path.match(/^\/c\/(\d+)$/);
+      navigate('/');
+      if (!(chat && this.sidebar.focusEntry(Number(chat[1])))) this.sidebar.focusSearch();
+      return;
+    }
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey && event.key.toLowerCase() === 'k') {
+      event.preventDefault();
+      // On a phone the list is away while a pane is open: back to it first.
+      if (this.layout.dataset.open === 'pane' && this.sidebar.element.getClientRects().length === 0) navigate('/');
+      this.sidebar.focusSearch();
+      return;
+    }
+    if (event.altKey && !event.ctrlKey && !event.metaKey && !event.shiftKey &&
+      (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
+      event.preventDefault();
+      const current = this.view instanceof ChatView ? this.view.id : null;
+      const next = nextUnread(this.state.sorted(), current, event.key === 'ArrowUp' ? -1 : 1);
+      if (next) navigate(`/c/${next.id}`);
+    }
   }
 
   frame(frame) {
@@ -106,24 +214,76 @@ class Session {
     this.readAsked.clear();
     if (resuming) this.connection.send({ type: 'resume', since });
     this.sendQueue.connected();
-    this.loadList();
+    // The first page came over HTTP at the start (unless that failed); after a
+    // reconnect it is asked again, for what changed meanwhile.
+    if (resuming) this.loadList();
+    else this.firstList.then(() => (this.listLoaded ? null : this.loadList()));
     // The first snapshot shows the route the page was opened at; after a reconnect
     // the view stays as it is (a draft in the message box survives).
     if (!resuming || this.pendingRoute) route();
     else this.markRead();
   }
 
-  /** The list beyond the few conversations `hello` carries. */
+  /**
+   * The first page of the list, beyond the few conversations `hello` carries. A
+   * page past it, once fetched, stays: conversations only ever move up the list (by
+   * new activity), so the cursor past it stays good.
+   */
   async loadList() {
     try {
-      const { conversations } = await api.conversations();
+      const { conversations, next_cursor: cursor } = await api.conversations();
       for (const c of conversations) this.state.mergeConversation(c);
       this.listLoaded = true;
+      if (!this.pagedOn) this.nextCursor = cursor ?? null;
       this.state.emit('conversations');
-      if (this.pendingRoute) route();
+      this.sidebar.setMore(this.nextCursor !== null);
     } catch {
       // The socket's own reconnect will bring us back here.
     }
+  }
+
+  /** The next page of the list: its end has scrolled into view. */
+  async loadMore() {
+    const cursor = this.nextCursor;
+    if (cursor === null || this.loadingMore) return;
+    this.loadingMore = true;
+    this.sidebar.setMore(true, true);
+    try {
+      const { conversations, next_cursor: next } = await api.conversations({ cursor });
+      for (const c of conversations) this.state.mergeConversation(c);
+      this.pagedOn = true;
+      this.nextCursor = next ?? null;
+      this.state.emit('conversations');
+    } catch {
+      // Offline: the end of the list asks again when it next comes into view.
+    } finally {
+      this.loadingMore = false;
+      this.sidebar.setMore(this.nextCursor !== null);
+    }
+  }
+
+  /**
+   * A conversation opened by its address that this client does not hold (not paged
+   * in yet): asked for alone, then shown if the address is still the same.
+   */
+  async fetchConversation(id) {
+    // Most often it is on the list's first page, on its way.
+    await this.firstList;
+    let text = 'This conversation does not exist, or is not yours.';
+    if (!this.state.conversations.has(id)) {
+      try {
+        const { conversation } = await api.conversation(id);
+        this.state.mergeConversation({ messages: [], ...conversation });
+        this.state.emit('conversations', conversation.id);
+      } catch (e) {
+        // Unreachable: the next `hello` routes again.
+        this.pendingRoute = e.status === 0 || e.status >= 500;
+        if (this.pendingRoute) text = 'This conversation cannot be loaded now. It shows once the connection is back.';
+      }
+    }
+    if (location.pathname !== `/c/${id}`) return;
+    if (this.state.conversations.has(id)) route();
+    else this.setPane(notFound(text), true, 'Conversation not found');
   }
 
   changed(change) {
@@ -131,6 +291,7 @@ class Session {
     if (change.kind === 'profile') {
       this.sidebar.renderMe();
       this.sidebar.update();
+      this.heading.textContent = this.headingText();
     }
     if (this.view?.update) this.view.update(change);
     const total = this.state.totalUnread();
@@ -173,15 +334,15 @@ class Session {
     this.view?.destroy?.();
     this.view = null;
     this.pendingRoute = false;
+    this.skipLink.hidden = true;
     if (chat) {
       const id = Number(chat[1]);
       const c = this.state.conversations.get(id);
       if (!c) {
-        // Not known yet: the list is loading, or the id is not mine.
-        this.pendingRoute = !this.listLoaded;
-        const text = this.listLoaded ? 'This conversation does not exist, or is not yours.' : 'Loading conversation…';
-        this.setPane(el('div', { class: 'placeholder' }, el('p', { class: 'muted', text })), true);
+        // Not paged in yet, or not mine: the server says which.
+        this.setPane(el('div', { class: 'placeholder' }, el('p', { class: 'muted', text: 'Loading conversation…' })), true, 'Loading conversation');
         this.sidebar.setActive(null);
+        this.fetchConversation(id);
         return;
       }
       this.view = new ChatView({
@@ -198,9 +359,11 @@ class Session {
         navigate,
         back: () => navigate('/'),
       });
-      this.setPane(this.view.element, true);
+      this.setPane(this.view.element, true, () => `Chat with ${this.state.conversations.get(id).peer.display_name}`);
       // In the page: only now can it scroll to where it opens.
       this.view.mounted();
+      this.view.composer.keepDraft(this.storage.draft(id), (text) => this.storage.setDraft(id, text));
+      this.skipLink.hidden = false;
       this.sidebar.endSearch();
       this.sidebar.setActive(id);
       // The latest messages, fresh (F3b); the answer updates the view.
@@ -220,24 +383,44 @@ class Session {
           this.state.emit('conversations', conversation.id);
           return conversation.id;
         },
+        rename: async (displayName) => {
+          const { user } = await api.updateMe(displayName);
+          // At once, everywhere; the socket's `profile` frame says the same later.
+          this.state.applyProfile(user);
+          return user;
+        },
         navigate,
         back: () => navigate('/'),
       });
-      this.setPane(this.view.element, true);
+      this.setPane(this.view.element, true, 'Profile');
+      return;
+    }
+    if (path !== '/') {
+      this.setPane(notFound(`There is no page at ${path}.`), true, 'Page not found');
       return;
     }
     this.setPane(el('div', { class: 'placeholder' },
       el('div', { class: 'placeholder-art', 'aria-hidden': 'true' }, bubblesIcon()),
       el('h2', { text: 'Your messages' }),
-      el('p', { class: 'muted', text: 'Pick a conversation, or search for someone to start one.' })), false);
+      el('p', { class: 'muted', text: 'Pick a conversation, or search for someone to start one.' })), false, 'Your conversations');
   }
 
-  /** Puts `content` in the right pane; on a phone, `open` shows that pane alone. */
-  setPane(content, open) {
+  /**
+   * Puts `content` in the right pane; on a phone, `open` shows that pane alone.
+   * `title` (a string, or a function for a title that follows a name) is the
+   * page's h1.
+   */
+  setPane(content, open, title) {
     this.pane.replaceChildren(content);
     this.layout.dataset.open = open ? 'pane' : 'list';
+    this.headingText = typeof title === 'function' ? title : () => title;
+    this.heading.textContent = this.headingText();
   }
 
+  /**
+   * Logging out leaves nothing of mine in this browser: unsent messages and drafts
+   * go too. (A session that ended by itself keeps them, for the next login.)
+   */
   async logout() {
     try {
       await api.logout();
@@ -245,11 +428,13 @@ class Session {
       // Logged out on this side in any case; the cookie may already be gone.
     }
     this.end(null);
+    this.storage.clear();
   }
 
   end(notice) {
     this.connection.stop();
     document.removeEventListener('visibilitychange', this.onVisibility);
+    document.removeEventListener('keydown', this.onKey);
     this.view?.destroy?.();
     session = null;
     document.title = TITLE;
@@ -268,6 +453,19 @@ const notifications = {
 };
 
 let session = null;
+
+/** The pane for an address that shows nothing: why, and the way back. */
+function notFound(text) {
+  return el('div', { class: 'placeholder not-found' },
+    el('h2', { text: 'Nothing here' }),
+    el('p', { class: 'muted', text }),
+    el('a', {
+      class: 'button primary',
+      href: '/',
+      text: 'Go to your conversations',
+      on: { click: (event) => { event.preventDefault(); navigate('/'); } },
+    }));
+}
 
 function navigate(path) {
   if (location.pathname !== path) history.pushState(null, '', path);

@@ -208,19 +208,19 @@ async fn two_people_find_each_other_and_chat() {
     alice.wait_for(".sidebar").await;
     alice.press("Log out").await;
 
-    // The server's refusals show inline, in its words.
+    // The server's refusals show inline, in words (tests/browser/forms.rs has more).
     alice.fill("Username", "alice").await;
     alice.fill("Password", "not her password").await;
     alice.press("Log in").await;
     alice
-        .wait_for_text(".form-error", "wrong username or password")
+        .wait_for_text(".form-error", "Wrong username or password")
         .await;
     alice.press("Sign up").await;
     alice.fill("Username", "Alice").await;
     alice.fill("Password", "another password").await;
     alice.press("Create account").await;
     alice
-        .wait_for_text(".form-error", "this username is taken")
+        .wait_for_text("#username-error", "This username is taken")
         .await;
 
     tokio::join!(alice.close(), bob.close());

@@ -1,11 +1,16 @@
 //! What the browser tests share: one `chromedriver` for the whole test binary, a
-//! fresh headless Chromium per person, and waits that poll for what a person would
-//! look for (an element, a text, a title) until a deadline.
+//! fresh headless Chromium per person, waits that poll for what a person would
+//! look for (an element, a text, a title) until a deadline, and axe-core, run in the
+//! page, for what a person using a screen reader or a keyboard would run into.
 
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Stdio},
+    sync::{
+        OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -31,6 +36,27 @@ pub const PHONE: (u32, u32) = (390, 844);
 
 /// The address of the chromedriver this test binary started.
 static DRIVER: OnceCell<String> = OnceCell::const_new();
+
+/// axe-core's browser bundle, where `.ci/run` installs it (the npm package `axe-core`,
+/// pinned there); `GADKA_TEST_AXE` names another file.
+const AXE: &str = "/var/cache/gadka-ci/axe/node_modules/axe-core/axe.min.js";
+static AXE_SOURCE: OnceLock<String> = OnceLock::new();
+
+/// The text of axe-core's bundle, read once; the test fails, naming the package and
+/// how to install it, when it is missing.
+fn axe_source() -> &'static str {
+    AXE_SOURCE.get_or_init(|| {
+        let path = std::env::var("GADKA_TEST_AXE").unwrap_or_else(|_| AXE.to_owned());
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core is missing ({path}: {e}): the accessibility test runs the npm \
+                 package `axe-core` in the page. Install it with `npm install --prefix \
+                 /var/cache/gadka-ci/axe axe-core@4.14.1` (`.ci/run` does), or set \
+                 GADKA_TEST_AXE to its axe.min.js."
+            )
+        })
+    })
+}
 
 /// Starts chromedriver once per test binary. It runs under a small shell watchdog
 /// that stops it when this process is gone, since a test binary has no hook that
@@ -91,6 +117,8 @@ pub struct Browser {
     pub client: Client,
     base: String,
     profile: TempDir,
+    /// Whether [`Browser::block_socket`] has wrapped the page's `WebSocket`.
+    socket_hooked: AtomicBool,
 }
 
 impl Browser {
@@ -132,6 +160,7 @@ impl Browser {
             client,
             base: base.to_owned(),
             profile,
+            socket_hooked: AtomicBool::new(false),
         };
         browser.resize(DESKTOP).await;
         browser
@@ -290,6 +319,17 @@ impl Browser {
         field.send_keys(text).await.expect("typing into the field");
     }
 
+    /// Types `keys` (WebDriver key codes too, see [`keys`]) into whatever has the focus.
+    pub async fn keys(&self, keys: &str) {
+        self.client
+            .active_element()
+            .await
+            .expect("something has the focus")
+            .send_keys(keys)
+            .await
+            .expect("typing");
+    }
+
     /// Presses Enter in the field labelled `label`.
     pub async fn press_enter(&self, label: &str) {
         let field = self.field(label).await;
@@ -313,6 +353,98 @@ impl Browser {
         let dir = screenshots_dir();
         std::fs::create_dir_all(&dir).expect("the screenshot directory");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is saved");
+    }
+
+    /// What axe-core finds wrong in the page as it is now (WCAG 2.2 A and AA, and
+    /// axe's best practices): one line per rule broken, with the elements that break
+    /// it. Empty when there is nothing.
+    pub async fn axe(&self) -> Vec<String> {
+        // Executed as a script, not loaded from a URL: the page's policy allows only
+        // its own scripts, and a script run by the driver is not the page's.
+        let loaded = self
+            .client
+            .execute(
+                &format!("{}\n;return typeof window.axe === 'object';", axe_source()),
+                vec![],
+            )
+            .await
+            .expect("axe-core loads");
+        assert_eq!(loaded, Value::Bool(true), "axe-core defines window.axe");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, { resultTypes: ['violations'] }).then((r) => done(r.violations.map((v) => \
+                   `${v.id} (${v.impact}): ${v.help}\\n` + v.nodes.map((n) => \
+                     `    ${n.target.join(' ')}: ${n.failureSummary.replace(/\\s+/g, ' ')}`).join('\\n'))), \
+                   (e) => done([`axe failed: ${e}`]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        found
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails the test, naming `what` is shown, if axe-core finds anything in the page
+    /// as it is now, in light or dark.
+    pub async fn assert_accessible(&self, what: &str) {
+        let mut found = Vec::new();
+        for scheme in ["light", "dark"] {
+            self.color_scheme(scheme).await;
+            found.extend(
+                self.axe()
+                    .await
+                    .into_iter()
+                    .map(|v| format!("{scheme}: {v}")),
+            );
+        }
+        self.color_scheme("light").await;
+        assert!(found.is_empty(), "{what}:\n{}", found.join("\n"));
+    }
+
+    /// Screenshots of the viewport at desktop and phone width, light and dark, as
+    /// `<name>-<desktop|phone>-<light|dark>.png`; it is left at desktop width, light.
+    pub async fn screenshots(&self, name: &str) {
+        for (size, width) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
+            self.resize(size).await;
+            for scheme in ["light", "dark"] {
+                self.color_scheme(scheme).await;
+                self.screenshot(&format!("{name}-{width}-{scheme}")).await;
+            }
+        }
+        self.resize(DESKTOP).await;
+        self.color_scheme("light").await;
+    }
+
+    /// Makes the realtime socket fail to connect (`true`) while the page and the
+    /// API load as usual, as a proxy that drops WebSockets would; `false` lets it
+    /// through again. It lasts across reloads. (DevTools' request blocking does not
+    /// hold WebSockets back, so the page's `WebSocket` is wrapped, in this page and
+    /// every page loaded after it, to ask for the wrong path while blocked.)
+    pub async fn block_socket(&self, blocked: bool) {
+        if !self.socket_hooked.swap(true, Ordering::SeqCst) {
+            self.client
+                .issue_cmd(Cdp {
+                    command: "Page.addScriptToEvaluateOnNewDocument",
+                    params: json!({"source": SOCKET_HOOK}),
+                })
+                .await
+                .expect("the socket hook is installed");
+            self.js(SOCKET_HOOK, vec![]).await;
+        }
+        let flag = if blocked {
+            "localStorage.setItem('test-block-socket', '1');"
+        } else {
+            "localStorage.removeItem('test-block-socket');"
+        };
+        self.js(flag, vec![]).await;
     }
 
     /// Emulates the system's colour scheme (`"light"` or `"dark"`).
@@ -348,6 +480,17 @@ impl Drop for Browser {
             .status();
     }
 }
+
+/// Wraps the page's `WebSocket` so that, while `localStorage` holds
+/// `test-block-socket`, a new socket asks for a path the server answers with a 404,
+/// and fails as a socket a proxy refuses does (see [`Browser::block_socket`]).
+const SOCKET_HOOK: &str = "if (!window.testSocketHook) { window.testSocketHook = true; \
+    const Real = window.WebSocket; \
+    const Hooked = function (url, protocols) { \
+      return new Real(localStorage.getItem('test-block-socket') ? url.replace(/\\/ws$/, '/api/no-socket-here') : url, protocols); }; \
+    Hooked.prototype = Real.prototype; \
+    for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) Hooked[k] = Real[k]; \
+    window.WebSocket = Hooked; }";
 
 /// A Chrome DevTools Protocol command, through chromedriver's own endpoint.
 #[derive(Debug)]
@@ -412,6 +555,13 @@ pub mod keys {
     pub const TAB: &str = "\u{E004}";
     pub const ENTER: &str = "\u{E007}";
     pub const SHIFT: &str = "\u{E008}";
+    pub const CONTROL: &str = "\u{E009}";
+    pub const ALT: &str = "\u{E00A}";
+    pub const ESCAPE: &str = "\u{E00C}";
+    pub const END: &str = "\u{E010}";
+    pub const HOME: &str = "\u{E011}";
+    pub const UP: &str = "\u{E013}";
+    pub const DOWN: &str = "\u{E015}";
     /// Releases held modifiers.
     pub const NULL: &str = "\u{E000}";
 }

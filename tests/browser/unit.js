@@ -8,12 +8,16 @@ const done = arguments[arguments.length - 1];
 (async () => {
   const base = new URL('.', document.querySelector('script[type=module]').src);
   const { handle, linkify, matrixBadge } = await import(new URL('lib/dom.js', base));
-  const { MIN_FRAME_LIMIT, SendQueue, newTxnId } = await import(new URL('lib/outbox.js', base));
+  const { MIN_FRAME_LIMIT, SendQueue, newTxnId, refusalReason, retryable } = await import(new URL('lib/outbox.js', base));
   const { groupByDay, dayKey, dayLabel, timeLabel } = await import(new URL('lib/time.js', base));
   const { MessageList } = await import(new URL('lib/messages.js', base));
   const { timelineItems } = await import(new URL('lib/timeline-items.js', base));
   const { backoffDelay } = await import(new URL('lib/connection.js', base));
   const { ChatState } = await import(new URL('lib/state.js', base));
+  const { UserStorage } = await import(new URL('lib/storage.js', base));
+  const rules = await import(new URL('lib/rules.js', base));
+  const { nextUnread } = await import(new URL('views/sidebar.js', base));
+  const { authError } = await import(new URL('views/auth.js', base));
 
   const failures = [];
   let passed = 0;
@@ -186,17 +190,187 @@ const done = arguments[arguments.length - 1];
     queue.frameTooLarge();
     queue.disconnected();
     eq([small.state, big.state], ['waiting', 'failed']);
-    eq(big.error, 'This message is too long to send.');
+    eq(big.error, 'Too long to send. Shorten it, or send it in parts.');
     connection.open = true;
     connection.frames = [];
     queue.connected();
     eq(connection.frames.map((f) => f.txn_id), [small.txn_id], 'only the short one');
+    eq([retryable(big), queue.retry(big.txn_id)], [false, null], 'sending it again could only fail');
+    eq(queue.discard(big.txn_id), big);
   });
   test('send queue entries are plain data, without the connection\'s request ids', () => {
     const { queue } = sendQueue();
     const a = queue.add(3, 'keep me', new Date('2026-11-26T10:00:00.000Z'));
     eq(JSON.parse(JSON.stringify(a)), { txn_id: a.txn_id, conversation_id: 3, body: 'keep me',
       created_at: '2026-11-26T10:00:00.000Z', state: 'sending', error: null });
+  });
+
+  // A Web Storage stand-in, so that these tests leave the page's own storage alone.
+  const memoryStorage = () => {
+    const map = new Map();
+    return {
+      get length() { return map.size; },
+      key: (i) => [...map.keys()][i] ?? null,
+      getItem: (k) => (map.has(k) ? map.get(k) : null),
+      setItem: (k, v) => map.set(k, String(v)),
+      removeItem: (k) => map.delete(k),
+      map,
+    };
+  };
+
+  test('storage: sends come back as they were kept, oldest first, until forgotten', () => {
+    const storage = memoryStorage();
+    const mine = new UserStorage(7, storage);
+    const { queue } = sendQueue();
+    const later = queue.add(3, 'second', new Date('2026-11-26T10:00:02.000Z'));
+    const earlier = queue.add(4, 'first', new Date('2026-11-26T10:00:01.000Z'));
+    mine.keep(later);
+    mine.keep(earlier);
+    queue.refuse({ type: 'error', req: 's2', code: 'payload_too_large', message: 'body: longer than the limit' });
+    mine.keep(earlier);
+    eq(new UserStorage(7, storage).outbox(), [
+      { txn_id: earlier.txn_id, conversation_id: 4, body: 'first', created_at: '2026-11-26T10:00:01.000Z', state: 'failed', error: 'Too long to send. Shorten it, or send it in parts.' },
+      { txn_id: later.txn_id, conversation_id: 3, body: 'second', created_at: '2026-11-26T10:00:02.000Z', state: 'waiting', error: null },
+    ], 'a send on the wire comes back waiting; a failed one failed, with its reason');
+    mine.forget(later.txn_id);
+    eq(mine.outbox().map((e) => e.body), ['first']);
+  });
+  test('storage: drafts per conversation, an empty one removed', () => {
+    const storage = memoryStorage();
+    const mine = new UserStorage(7, storage);
+    eq(mine.draft(3), '');
+    mine.setDraft(3, 'half a thought');
+    mine.setDraft(4, 'another');
+    eq([mine.draft(3), mine.draft(4)], ['half a thought', 'another']);
+    mine.setDraft(3, '  ');
+    eq(mine.draft(3), '');
+    eq(storage.map.size, 1, 'only the non-empty draft is kept');
+  });
+  test('storage: two users in one browser never mix, and a logout clears only its own', () => {
+    const storage = memoryStorage();
+    const a = new UserStorage(1, storage);
+    const b = new UserStorage(11, storage);
+    a.setDraft(5, 'from a');
+    b.setDraft(5, 'from b');
+    a.keep({ txn_id: 'web-a', conversation_id: 5, body: 'a', created_at: '2026-11-26T10:00:00.000Z', state: 'sending', error: null });
+    storage.setItem('someone-else', 'theirs');
+    eq([a.draft(5), b.draft(5), b.outbox()], ['from a', 'from b', []]);
+    a.clear();
+    eq([a.draft(5), a.outbox(), b.draft(5), storage.getItem('someone-else')], ['', [], 'from b', 'theirs']);
+  });
+  test('storage: a damaged value is dropped, and a storage that refuses everything is survived', () => {
+    const storage = memoryStorage();
+    storage.setItem('gadka/1/7/outbox/web-x', '{not json');
+    storage.setItem('gadka/1/7/outbox/web-y', JSON.stringify({ txn_id: 'web-y', conversation_id: 'five', body: 'x' }));
+    eq(new UserStorage(7, storage).outbox(), []);
+    eq(storage.map.size, 0, 'damaged entries are removed');
+    const refusing = { get length() { throw new Error('denied'); }, key() { throw new Error('denied'); },
+      getItem() { throw new Error('denied'); }, setItem() { throw new Error('full'); }, removeItem() { throw new Error('denied'); } };
+    const none = new UserStorage(7, refusing);
+    none.setDraft(1, 'x');
+    none.keep({ txn_id: 'web-z', conversation_id: 1, body: 'z', created_at: '', state: 'waiting', error: null });
+    eq([none.draft(1), none.outbox()], ['', []]);
+    none.clear();
+    eq([new UserStorage(7, null).outbox(), new UserStorage(7, null).draft(1)], [[], '']);
+  });
+
+  test('restore: kept sends go out once connected, with their own txn ids; failed ones wait for the person', () => {
+    const { queue, connection, changes } = sendQueue();
+    connection.open = false;
+    const kept = [
+      { txn_id: 'web-1', conversation_id: 2, body: 'one', created_at: '2026-11-26T10:00:01.000Z', state: 'waiting', error: null },
+      { txn_id: 'web-2', conversation_id: 2, body: 'two', created_at: '2026-11-26T10:00:02.000Z', state: 'failed', error: 'Too long' },
+      { txn_id: 'web-3', conversation_id: 3, body: 'three', created_at: '2026-11-26T10:00:03.000Z', state: 'waiting', error: null },
+    ];
+    queue.restore(kept);
+    eq(queue.pending(2).map((e) => [e.txn_id, e.state, e.error]), [['web-1', 'waiting', null], ['web-2', 'failed', 'Too long']]);
+    eq(connection.frames, [], 'nothing goes out while closed');
+    connection.open = true;
+    queue.connected();
+    eq(connection.frames.map((f) => [f.txn_id, f.conversation_id, f.body]), [['web-1', 2, 'one'], ['web-3', 3, 'three']]);
+    queue.restore(kept);
+    eq(queue.pending(2).length, 2, 'a send restored twice is held once');
+    eq(changes, [], 'restoring changes nothing that is kept');
+    queue.acknowledge({ type: 'sent', req: connection.frames[0].req, txn_id: 'web-1', message: {} });
+    eq(changes, ['sent one']);
+    eq(queue.discard('web-2').body, 'two');
+  });
+  test('restore: with the connection open, kept sends go out at once', () => {
+    const { queue, connection } = sendQueue();
+    queue.restore([{ txn_id: 'web-9', conversation_id: 1, body: 'now', created_at: '2026-11-26T10:00:00.000Z', state: 'waiting', error: null }]);
+    eq(connection.frames.map((f) => f.txn_id), ['web-9']);
+  });
+  test('a refused send says why in words, or in the server\'s', () => {
+    eq(refusalReason({ code: 'payload_too_large', message: 'body: longer than the limit of 16384 bytes' }), 'Too long to send. Shorten it, or send it in parts.');
+    eq(refusalReason({ code: 'not_found', message: 'conversation not found' }), 'This conversation is not available to you.');
+    eq(refusalReason({ code: 'invalid_input', message: 'body: may not be empty' }), 'body: may not be empty');
+    eq(refusalReason({ code: 'internal' }), 'The server refused it.');
+  });
+
+  test('username rules: what the server takes, and why not in words', () => {
+    const { usernameProblem } = rules;
+    for (const ok of ['abc', 'Alice_1', 'a.b-c', '0day', 'x'.repeat(32)]) eq(usernameProblem(ok), null, ok);
+    eq(usernameProblem('al'), 'A username is at least 3 characters.');
+    eq(usernameProblem('al', { typing: true }), null, 'too short is not wrong while typing');
+    eq(usernameProblem('', { typing: true }), null);
+    eq(usernameProblem(''), 'Choose a username.');
+    eq(usernameProblem('ali ce', { typing: true }), 'A username cannot contain spaces.');
+    eq(usernameProblem('alicé', { typing: true }), 'A username cannot contain “é”.');
+    eq(usernameProblem('<b>', { typing: true }), 'A username cannot contain “<”.');
+    eq(usernameProblem('_alice', { typing: true }), 'A username starts with a letter or a digit.');
+    eq(usernameProblem('x'.repeat(33)), 'A username is at most 32 characters.');
+    eq(rules.passwordProblem('short'), 'Use at least 8 characters.');
+    eq(rules.passwordProblem('short', { typing: true }), null);
+    eq(rules.passwordProblem('long enough'), null);
+  });
+  test('display name rules: 1 to 64 characters, not blank, no control characters', () => {
+    const { displayNameProblem } = rules;
+    eq(displayNameProblem('Ada Lovelace'), null);
+    eq(displayNameProblem('  '), 'A name cannot be empty.');
+    eq(displayNameProblem('x'.repeat(65)), 'A name is at most 64 characters.');
+    eq(displayNameProblem('😀'.repeat(64)), null, 'characters, not UTF-16 units');
+    eq(displayNameProblem('a\u0007b'), 'A name cannot contain control characters.');
+  });
+  test('a message counts against the limit in UTF-8 bytes, and only near it', () => {
+    const { messageSize, utf8Length, MAX_MESSAGE_BYTES } = rules;
+    eq(MAX_MESSAGE_BYTES, 16384);
+    for (const text of ['', 'abc', 'żółć', '日本', '😀 ok', '\ud800 lone']) eq(utf8Length(text), new TextEncoder().encode(text).length, text);
+    eq(messageSize('x'.repeat(100)), null);
+    eq(messageSize('x'.repeat(14000)), null);
+    eq(messageSize('x'.repeat(15000)), { bytes: 15000, left: 1384 });
+    eq(messageSize('😀'.repeat(4200)), { bytes: 16800, left: -416 });
+    eq(messageSize('x'.repeat(20), 20), { bytes: 20, left: 0 });
+  });
+
+  test('Alt+arrows go to the nearest chat with unread messages above or below', () => {
+    const list = [{ id: 1, unread: 0 }, { id: 2, unread: 3 }, { id: 3, unread: 0 }, { id: 4, unread: 1 }, { id: 5, unread: 0 }];
+    eq(nextUnread(list, 3, 1)?.id, 4);
+    eq(nextUnread(list, 3, -1)?.id, 2);
+    eq(nextUnread(list, 4, 1), null, 'none below');
+    eq(nextUnread(list, 2, -1), null, 'none above');
+    eq(nextUnread(list, null, 1)?.id, 2, 'none open: the first from the top');
+    eq(nextUnread(list, null, -1)?.id, 4, 'none open: the first from the bottom');
+    eq(nextUnread([], null, 1), null);
+  });
+  test('the login form says the server\'s refusals in words, and keeps its message for the rest', () => {
+    const refusal = (code, message, field) => ({ code, message, field });
+    eq(authError(refusal('invalid_credentials', 'wrong username or password'), { register: false }),
+      { field: null, text: 'Wrong username or password. Check both and try again.' });
+    eq(authError(refusal('username_taken', 'this username is taken'), { register: true }),
+      { field: 'username', text: 'This username is taken. Try another one.' });
+    eq(authError(refusal('rate_limited', 'too many login attempts; try again in 42 s'), { register: false }).text,
+      'Too many attempts. Try again in 42 seconds.');
+    eq(authError(refusal('rate_limited', 'slow down'), { register: false }).text, 'Too many attempts. Wait a minute, then try again.');
+    eq(authError(refusal('invalid_input', 'username: 3 to 32 characters…', 'username'), { register: true, username: 'a b' }),
+      { field: 'username', text: 'A username cannot contain spaces.' });
+    eq(authError(refusal('network', 'The server cannot be reached. Check your connection.'), { register: false }),
+      { field: null, text: 'The server cannot be reached. Check your connection.' });
+  });
+
+  test('times are written as the locale writes them', () => {
+    // The browser runs with --lang=en-US: 12 hours, no leading zero.
+    const text = timeLabel(new Date(2026, 10, 26, 17, 5));
+    if (!/^5:05\sPM$/u.test(text)) throw new Error(text);
   });
 
   test('messages group by local day, in order', () => {

@@ -52,7 +52,10 @@ export const api = {
   search: (q) => call('GET', `/api/users?q=${encodeURIComponent(q)}&limit=20`),
   profile: (id) => call('GET', `/api/users/${encodeURIComponent(id)}`),
   open: (userId) => call('POST', '/api/conversations', { user_id: userId }),
-  conversations: () => call('GET', '/api/conversations?limit=100&messages=1'),
+  conversations: ({ cursor, limit = 100, messages = 1 } = {}) =>
+    call('GET', `/api/conversations?limit=${limit}&messages=${messages}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+  conversation: (id) => call('GET', `/api/conversations/${encodeURIComponent(id)}`),
+  updateMe: (displayName) => call('PATCH', '/api/me', { display_name: displayName }),
 };
 
 /** "ok", "ended" (no live session) or "unreachable": what a reconnect needs to know. */

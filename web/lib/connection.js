@@ -20,11 +20,18 @@ export function backoffDelay(attempt, { base = 500, cap = 30_000, random = Math.
 const PING_EVERY_MS = 25_000;
 /** No frame at all for this long (pings included) means the link is dead. */
 const SILENCE_LIMIT_MS = 60_000;
+/**
+ * No `hello` this long after a socket is opened means it never will come: Chromium
+ * can leave a socket to an address nobody answers at "connecting", firing neither
+ * `open` nor `close`.
+ */
+const CONNECT_LIMIT_MS = 15_000;
 
 export class Connection {
   /**
-   * `onFrame(frame)`: every frame from the server. `onState(state)`: "connecting",
-   * "online" (after `hello`) or "offline" (lost, a reconnect is scheduled).
+   * `onFrame(frame)`: every frame from the server. `onState(state)`: "connecting"
+   * (at the start, and during each attempt to reconnect), "online" (after `hello`)
+   * or "offline" (lost, the next attempt is scheduled).
    * `onSessionEnded()`: the session is over; the connection has stopped.
    * `checkSession()`: resolves "ok", "ended" or "unreachable"; asked before each
    * reconnect, since a refused upgrade does not tell the browser why.
@@ -58,6 +65,7 @@ export class Connection {
     window.removeEventListener('online', this.onBrowserOnline);
     clearInterval(this.heartbeat);
     clearTimeout(this.timer);
+    clearTimeout(this.connectTimer);
     this.failWaiting();
     if (this.socket) this.socket.close(1000, 'bye');
   }
@@ -86,6 +94,10 @@ export class Connection {
   open() {
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (socket === this.socket && this.state !== 'online') this.abandon();
+    }, CONNECT_LIMIT_MS);
     socket.onmessage = (event) => {
       if (socket !== this.socket) return;
       this.lastFrameAt = Date.now();
@@ -96,6 +108,7 @@ export class Connection {
         return;
       }
       if (frame.type === 'hello') {
+        clearTimeout(this.connectTimer);
         this.attempt = 0;
         this.setState('online');
       }
@@ -129,6 +142,7 @@ export class Connection {
     this.attempt += 1;
   }
 
+  /** Tries at once instead of waiting out the backoff (the offline banner's button). */
   reconnectNow() {
     clearTimeout(this.timer);
     this.reconnect();
@@ -136,6 +150,7 @@ export class Connection {
 
   async reconnect() {
     if (this.stopped || this.socket) return;
+    this.setState('connecting');
     const session = await this.checkSession();
     if (this.stopped || this.socket) return;
     if (session === 'ended') {
@@ -144,6 +159,8 @@ export class Connection {
     } else if (session === 'ok') {
       this.open();
     } else {
+      this.setState('offline');
+      clearTimeout(this.timer);
       this.timer = setTimeout(() => this.reconnect(), backoffDelay(this.attempt));
       this.attempt += 1;
     }
@@ -152,15 +169,19 @@ export class Connection {
   beat() {
     if (this.state !== 'online' || !this.socket) return;
     if (Date.now() - this.lastFrameAt > SILENCE_LIMIT_MS) {
-      // A half-open link may never fire `close`: drop it and reconnect.
-      const dead = this.socket;
-      this.socket = null;
-      dead.onclose = null;
-      dead.close();
-      this.lost(1006);
+      this.abandon();
       return;
     }
     this.send({ type: 'ping' });
+  }
+
+  /** Drops a socket that may never fire `close` (a half-open link), and reconnects. */
+  abandon() {
+    const dead = this.socket;
+    this.socket = null;
+    dead.onclose = null;
+    dead.close();
+    this.lost(1006);
   }
 
   failWaiting() {

@@ -14,13 +14,34 @@
 // every send goes out at once, without waiting for the answer to the previous one.
 //
 // Neither DOM nor socket here, so it is tested alone: the connection is injected and
-// the app is told of every change (`onChange`). Entries are plain data, so that a
-// layer keeping them in the browser's storage can follow `onChange` and hand them back;
-// the request id that ties an entry to one connection is kept apart from them.
+// the app is told of every change (`onChange`). Entries are plain data, so that
+// lib/storage.js keeps them across a reload by following `onChange`, and `restore`
+// takes them back; the request id that ties an entry to one connection is kept apart
+// from them.
 
 /** The smallest frame any gadka server accepts: `Limits::max_request_bytes` at its floor. */
 export const MIN_FRAME_LIMIT = 68 * 1024;
-const TOO_LARGE = 'This message is too long to send.';
+const TOO_LARGE = 'Too long to send. Shorten it, or send it in parts.';
+
+/**
+ * Whether sending a failed entry again can work: not for one too large, which every
+ * try would refuse the same way (it can be edited or discarded).
+ */
+export function retryable(entry) {
+  return entry.state === 'failed' && entry.error !== TOO_LARGE;
+}
+
+/** Why the server refused a send, in words; its own message where there are none. */
+export function refusalReason(frame) {
+  switch (frame.code) {
+    case 'payload_too_large':
+      return TOO_LARGE;
+    case 'not_found':
+      return 'This conversation is not available to you.';
+    default:
+      return frame.message || 'The server refused it.';
+  }
+}
 
 /** A new transaction id: random, so two tabs of one person never collide. */
 export function newTxnId() {
@@ -69,6 +90,27 @@ export class SendQueue {
     return entry;
   }
 
+  /**
+   * Takes back entries kept from an earlier page (lib/storage.js), oldest first, and
+   * sends those not failed, with their own txn_ids, once the connection is open.
+   */
+  restore(entries) {
+    for (const kept of entries) {
+      if (this.entries.has(kept.txn_id)) continue;
+      const failed = kept.state === 'failed';
+      const entry = {
+        txn_id: kept.txn_id,
+        conversation_id: kept.conversation_id,
+        body: kept.body,
+        created_at: kept.created_at,
+        state: failed ? 'failed' : 'waiting',
+        error: failed ? kept.error : null,
+      };
+      this.entries.set(entry.txn_id, entry);
+      if (!failed) this.transmit(entry);
+    }
+  }
+
   /** The connection is open again: every unacknowledged entry goes out, oldest first. */
   connected() {
     this.reqs.clear();
@@ -103,7 +145,7 @@ export class SendQueue {
     const txnId = this.reqs.get(frame.req);
     if (txnId === undefined) return null;
     this.reqs.delete(frame.req);
-    return this.fail(this.entries.get(txnId), frame.message);
+    return this.fail(this.entries.get(txnId), refusalReason(frame));
   }
 
   /**
@@ -119,10 +161,10 @@ export class SendQueue {
     }
   }
 
-  /** A failed entry goes out again, with the same txn_id. Returns it, or null. */
+  /** A failed entry goes out again, with the same txn_id, if that can work. Returns it, or null. */
   retry(txnId) {
     const entry = this.entries.get(txnId);
-    if (entry?.state !== 'failed') return null;
+    if (!entry || !retryable(entry)) return null;
     Object.assign(entry, { state: 'waiting', error: null });
     this.onChange(entry, 'retried');
     this.transmit(entry);

@@ -7,6 +7,7 @@
 
 import { avatar, el, handle, matrixBadge } from '../lib/dom.js';
 import { Composer } from './composer.js';
+import { failedSend } from './failed-send.js';
 import { backIcon } from './sidebar.js';
 import { Timeline } from './timeline.js';
 
@@ -38,7 +39,16 @@ export class ChatView {
       el('button', { type: 'button', class: 'icon-button back-button', 'aria-label': 'Back to conversations', on: { click: () => this.back() } }, backIcon()),
       profileLink);
 
-    this.timeline = new Timeline({ state, sendQueue, conversationId, readUpTo, retry, loadOlder, onSeen });
+    this.timeline = new Timeline({
+      state,
+      sendQueue,
+      conversationId,
+      readUpTo,
+      loadOlder,
+      onSeen,
+      // Built when a send fails; by then the message box exists.
+      failedNote: (entry) => failedSend(entry, { retry, sendQueue, composer: this.composer }),
+    });
     this.typingEl = el('div', { class: 'typing-indicator', 'aria-live': 'polite' });
     this.composer = new Composer({
       send: (body) => {

@@ -1,19 +1,25 @@
 // The message box under a chat: Enter sends, Shift+Enter breaks the line, and the
 // peer is told while I type (a `typing` repeated every few seconds, "stopped" when
-// the box empties, idles or a message goes out).
+// the box empties, idles or a message goes out). Near the size limit it counts what
+// is left, and it refuses a message over it next to the box instead of sending what
+// the server would refuse. What is typed is a draft the app keeps (`keepDraft`).
 
 import { el } from '../lib/dom.js';
+import { messageSize } from '../lib/rules.js';
 import { sendIcon } from './sidebar.js';
 
 /** A typing frame is repeated this often while typing; the peer drops it after 6 s. */
 const TYPING_REPEAT_MS = 3_000;
 const TYPING_IDLE_MS = 4_000;
+/** The box grows with its text up to this height, then scrolls. */
+const MAX_HEIGHT_PX = 160;
 
 export class Composer {
   /** `send(body)` queues a message; `typing(isTyping)` tells the peer. */
   constructor({ send, typing }) {
     Object.assign(this, { sendFn: send, typingFn: typing });
     this.typingSentAt = 0;
+    this.saveDraft = () => {};
     this.box = el('textarea', {
       id: 'message',
       name: 'message',
@@ -21,6 +27,12 @@ export class Composer {
       placeholder: 'Write a message…',
       autocomplete: 'off',
     });
+    // The box's height comes from a copy of it outside the page's flow: measuring
+    // the box itself (height auto, then its scrollHeight) lays out the whole chat on
+    // every keystroke, which a long history makes slow.
+    this.mirror = el('textarea', { class: 'composer-mirror', rows: '1', tabindex: '-1', 'aria-hidden': 'true' });
+    this.count = el('span', { id: 'message-count', class: 'composer-count', hidden: true });
+    this.error = el('p', { id: 'message-error', class: 'composer-error', role: 'alert', hidden: true });
     this.box.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -28,13 +40,15 @@ export class Composer {
       }
     });
     this.box.addEventListener('input', () => {
-      this.autosize();
+      this.changed();
       this.onTyping();
     });
     this.element = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
-      el('label', { for: 'message', class: 'visually-hidden', text: 'Message' }),
-      this.box,
-      el('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, sendIcon()));
+      el('div', { class: 'composer-row' },
+        el('label', { for: 'message', class: 'visually-hidden', text: 'Message' }),
+        el('div', { class: 'composer-field' }, this.box, this.mirror),
+        el('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, sendIcon())),
+      el('div', { class: 'composer-notes' }, this.error, this.count));
   }
 
   focus() {
@@ -46,14 +60,80 @@ export class Composer {
     if (this.typingSentAt) this.typingFn(false);
   }
 
+  /**
+   * Shows a kept draft and keeps what is typed from now on: `save(text)` after every
+   * change (an empty box removes the draft).
+   */
+  keepDraft(text, save) {
+    this.saveDraft = save;
+    if (text && !this.box.value) {
+      this.box.value = text;
+      this.changed();
+    }
+  }
+
+  /**
+   * A message that was not sent, back in the box to be changed and sent again; put
+   * before a draft already there, so that nothing typed is lost.
+   */
+  edit(text) {
+    this.box.value = this.box.value ? `${text}\n${this.box.value}` : text;
+    this.changed();
+    this.box.focus();
+    this.box.setSelectionRange(text.length, text.length);
+  }
+
   submit() {
     const body = this.box.value;
     if (!body.trim()) return;
+    const size = messageSize(body);
+    if (size && size.left < 0) {
+      // How far over, the count beside it says, and keeps saying while it is shortened.
+      this.showError('This message is too long to send. Shorten it, or send it in parts.');
+      this.box.focus();
+      return;
+    }
     this.box.value = '';
-    this.autosize();
+    this.changed();
     this.stopTyping();
     this.sendFn(body);
     this.box.focus();
+  }
+
+  /**
+   * The text changed: its size, its height, its draft; an error it answered goes.
+   * Runs on every keystroke, so what is hidden and stays hidden is not touched.
+   */
+  changed() {
+    const size = messageSize(this.box.value);
+    if (size || !this.count.hidden) {
+      this.count.hidden = size === null;
+      if (size) {
+        this.count.textContent = size.left >= 0
+          ? `${size.left.toLocaleString()} left`
+          : `${(-size.left).toLocaleString()} over the limit`;
+        this.count.classList.toggle('over', size.left < 0);
+      }
+      this.describe();
+    }
+    if (!this.error.hidden && (!size || size.left >= 0)) this.showError(null);
+    this.autosize();
+    this.saveDraft(this.box.value);
+  }
+
+  showError(text) {
+    this.error.textContent = text ?? '';
+    this.error.hidden = !text;
+    if (text) this.box.setAttribute('aria-invalid', 'true');
+    else this.box.removeAttribute('aria-invalid');
+    this.describe();
+  }
+
+  /** The box is described by what is shown under it, and only that. */
+  describe() {
+    const ids = [this.error, this.count].filter((n) => !n.hidden).map((n) => n.id);
+    if (ids.length) this.box.setAttribute('aria-describedby', ids.join(' '));
+    else this.box.removeAttribute('aria-describedby');
   }
 
   onTyping() {
@@ -78,8 +158,13 @@ export class Composer {
     }
   }
 
+  /** Fits the box to its text; the chat is laid out again only when that changes its height. */
   autosize() {
-    this.box.style.height = 'auto';
-    this.box.style.height = `${Math.min(this.box.scrollHeight, 160)}px`;
+    this.mirror.value = this.box.value;
+    // The copy is zero high: its offsetHeight is padding and border, its clientHeight
+    // the padding, and the box's height (border-box) counts the border too.
+    const border = this.mirror.offsetHeight - this.mirror.clientHeight;
+    const height = `${Math.min(this.mirror.scrollHeight + border, MAX_HEIGHT_PX)}px`;
+    if (this.box.style.height !== height) this.box.style.height = height;
   }
 }

@@ -1,21 +1,41 @@
 // The left pane: who I am, the people search (F1) and the conversation list (F2, F3a),
 // newest activity first, each entry with its peer, last message, time and unread
 // badge. Entries are built once per conversation and updated in place, so a
-// focused entry keeps its focus when a message arrives.
+// focused entry keeps its focus when a message arrives. The list is paged: the next
+// page is asked for (`loadMore`) when its end scrolls near. Arrow keys move through
+// the list and through the people found (views/roving.js).
 
 import { api } from '../lib/api.js';
 import { append, avatar, clear, el, handle, matrixBadge } from '../lib/dom.js';
 import { shortWhen } from '../lib/time.js';
+import { rovingFocus } from './roving.js';
 
 const SEARCH_DEBOUNCE_MS = 120;
+/** How far below the list's visible end the next page is asked for. */
+const LOAD_MORE_MARGIN = '0px 0px 600px 0px';
+
+/**
+ * The conversation to go to for Alt+↑ (`step` -1) or Alt+↓ (+1): the nearest one
+ * with unread messages above or below the open one in `sorted` (the list's order),
+ * or, with none open, the first from the top (or the bottom). Null when there is none.
+ */
+export function nextUnread(sorted, currentId, step) {
+  const at = sorted.findIndex((c) => c.id === currentId);
+  const start = at >= 0 ? at + step : step > 0 ? 0 : sorted.length - 1;
+  for (let i = start; i >= 0 && i < sorted.length; i += step) {
+    if (sorted[i].unread > 0) return sorted[i];
+  }
+  return null;
+}
 
 export class Sidebar {
   /**
    * `navigate(path)` moves the client to a route; `onLogout()` logs out;
-   * `notifications` is { wanted(), enable() } for the permission button.
+   * `notifications` is { wanted(), enable() } for the permission button;
+   * `loadMore()` asks for the next page of the list (see `setMore`).
    */
-  constructor({ state, navigate, onLogout, notifications }) {
-    Object.assign(this, { state, navigate, onLogout, notifications });
+  constructor({ state, navigate, onLogout, notifications, loadMore }) {
+    Object.assign(this, { state, navigate, onLogout, notifications, loadMore });
     this.entries = new Map();
     this.active = null;
     this.searchSeq = 0;
@@ -27,7 +47,18 @@ export class Sidebar {
       'aria-label': 'Turn on notifications',
       on: { click: async () => { await this.notifications.enable(); this.updateBell(); } },
     }, bellIcon());
-    this.me = el('div', { class: 'me' });
+    this.me = el('a', {
+      class: 'me',
+      href: `/u/${this.state.me.id}`,
+      title: 'Your profile',
+      on: {
+        click: (event) => {
+          if (event.metaKey || event.ctrlKey || event.shiftKey) return;
+          event.preventDefault();
+          this.navigate(`/u/${this.state.me.id}`);
+        },
+      },
+    });
     const header = el(
       'header',
       { class: 'sidebar-header' },
@@ -50,9 +81,19 @@ export class Sidebar {
       this.searchTimer = setTimeout(() => this.runSearch(), SEARCH_DEBOUNCE_MS);
     });
     this.search.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape') {
+      // A search to clear comes first; with none, Escape is the app's (it closes a chat).
+      if (event.key === 'Escape' && this.search.value) {
+        event.preventDefault();
         this.search.value = '';
         this.runSearch();
+      }
+      if (event.key === 'ArrowDown' && !event.altKey) {
+        const list = this.resultsSection.hidden ? this.list : this.results;
+        const stop = list.querySelector('a[tabindex="0"]') ?? list.querySelector('a');
+        if (stop) {
+          event.preventDefault();
+          stop.focus();
+        }
       }
     });
     const searchBox = el('div', { class: 'search', role: 'search' },
@@ -66,9 +107,21 @@ export class Sidebar {
     this.empty = el('div', { class: 'list-empty' },
       el('p', { text: 'No conversations yet.' }),
       el('p', { class: 'muted', text: 'Search for someone above to start one.' }));
-    this.listSection = el('nav', { class: 'list', 'aria-label': 'Conversations' }, this.list, this.empty);
+    // Below the last entry: comes into view (nearly) when the list is scrolled to its
+    // end, and then the next page is asked for.
+    this.more = el('p', { class: 'list-more muted', hidden: true });
+    this.listSection = el('nav', { class: 'list', 'aria-label': 'Conversations' }, this.list, this.more, this.empty);
+    this.hasMore = false;
+    this.loadingMore = false;
+    this.observer = new IntersectionObserver((seen) => {
+      if (seen.some((entry) => entry.isIntersecting) && this.hasMore && !this.loadingMore) this.loadMore();
+    }, { root: this.listSection, rootMargin: LOAD_MORE_MARGIN });
+    this.observer.observe(this.more);
+    this.syncList = rovingFocus(this.list, 'a.conversation', { above: () => this.search });
+    this.syncResults = rovingFocus(this.results, 'a.person', { above: () => this.search });
 
-    this.element = el('aside', { class: 'sidebar' }, header, searchBox, this.resultsSection, this.listSection);
+    // Not an `aside`: it is part of the page's main content, not beside it.
+    this.element = el('div', { class: 'sidebar' }, header, searchBox, this.resultsSection, this.listSection);
     this.renderMe();
     this.updateBell();
     this.update();
@@ -76,6 +129,7 @@ export class Sidebar {
 
   renderMe() {
     const me = this.state.me;
+    this.me.href = `/u/${me.id}`;
     clear(this.me);
     append(this.me, [
       avatar(me),
@@ -95,6 +149,37 @@ export class Sidebar {
       if (cid === id) entry.link.setAttribute('aria-current', 'page');
       else entry.link.removeAttribute('aria-current');
     }
+    this.syncList(this.entries.get(id)?.link ?? null);
+  }
+
+  /**
+   * Whether the server has more of the list (`more`), and whether that page is on its
+   * way (`loading`). Observed afresh when it changes, since the observer only speaks
+   * on a change: the end may still be in view after a page came in.
+   */
+  setMore(more, loading = false) {
+    this.hasMore = more;
+    this.loadingMore = loading;
+    this.more.hidden = !more;
+    this.more.textContent = loading ? 'Loading more conversations…' : '';
+    if (more && !loading) {
+      this.observer.unobserve(this.more);
+      this.observer.observe(this.more);
+    }
+  }
+
+  /** Ctrl+K: the search box, with what it holds selected. */
+  focusSearch() {
+    this.search.focus();
+    this.search.select();
+  }
+
+  /** The focus on a conversation's entry (after its chat closed); false if it is not listed. */
+  focusEntry(id) {
+    const link = this.entries.get(id)?.link;
+    if (!link || this.listSection.hidden) return false;
+    link.focus();
+    return true;
   }
 
   /** Brings the list in line with the state: new entries, new contents, new order. */
@@ -110,6 +195,7 @@ export class Sidebar {
       this.fillEntry(entry, c);
       if (this.list.children[index] !== entry.item) this.list.insertBefore(entry.item, this.list.children[index] ?? null);
     });
+    this.syncList();
   }
 
   makeEntry(c) {
@@ -132,6 +218,7 @@ export class Sidebar {
   fillEntry(entry, c) {
     const last = this.state.lastMessage(c);
     const typing = this.state.isTyping(c.id);
+    // Only a live socket knows who is online: without one, no dot at all.
     const online = this.state.presence(c.peer.id) === 'online';
     const preview = typing
       ? el('span', { class: 'typing-preview', text: 'typing…' })
@@ -150,6 +237,7 @@ export class Sidebar {
       el('span', { class: 'entry-main' },
         el('span', { class: 'entry-top' },
           el('span', { class: 'name', text: c.peer.display_name }),
+          online ? el('span', { class: 'visually-hidden', text: ' (online)' }) : null,
           matrixBadge(c.peer),
           el('span', { class: 'username', text: handle(c.peer) }),
           el('time', { class: 'when', datetime: c.last_activity_at, text: last ? shortWhen(last.created_at) : '' })),
@@ -207,6 +295,7 @@ export class Sidebar {
         el('span', { class: 'name', text: user.display_name }),
         matrixBadge(user),
         el('span', { class: 'username', text: handle(user) }))))));
+    this.syncResults();
   }
 }
 

@@ -59,8 +59,8 @@ export class Timeline {
    * asks for history and resolves once the state holds it; `onSeen()` says that the
    * reader has seen further (read `seenUpTo()`).
    */
-  constructor({ state, sendQueue, conversationId, readUpTo, retry, loadOlder, onSeen }) {
-    Object.assign(this, { state, sendQueue, id: conversationId, retry, loadOlderFn: loadOlder, onSeen });
+  constructor({ state, sendQueue, conversationId, readUpTo, loadOlder, onSeen, failedNote }) {
+    Object.assign(this, { state, sendQueue, id: conversationId, loadOlderFn: loadOlder, onSeen, failedNote });
     const c = this.conversation();
     /** key → what its node shows: `{ node, kind, seq, … }` (see `build`). */
     this.rendered = new Map();
@@ -515,8 +515,8 @@ export class Timeline {
     rec.node.dataset.status = item.status;
     rec.node.dataset.shown = String(item.showStatus);
     rec.statusEl?.remove();
-    rec.retryEl?.remove();
-    rec.retryEl = null;
+    rec.failedEl?.remove();
+    rec.failedEl = null;
     const words = STATUS_WORDS[item.status];
     // The words once, for everyone; the glyphs for the eye only.
     rec.statusEl = item.showStatus
@@ -526,15 +526,9 @@ export class Timeline {
         el('span', { class: 'visually-hidden', text: words }));
     rec.meta.append(rec.statusEl);
     if (item.status === 'failed') {
-      const txnId = item.message.txn_id;
-      rec.retryEl = el('button', {
-        type: 'button',
-        class: 'retry link-button',
-        text: 'Retry',
-        title: error ?? '',
-        on: { click: () => this.retry(txnId) },
-      });
-      rec.meta.append(rec.retryEl);
+      // Why, in words, and what can be done (views/failed-send.js).
+      rec.failedEl = this.failedNote(item.message);
+      rec.node.querySelector('.bubble').append(rec.failedEl);
     }
   }
 
