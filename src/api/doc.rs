@@ -198,8 +198,8 @@ pub(super) fn search_text() -> Object {
     string(Some(SearchText::PATTERN))
         .max_length(Some(SearchText::MAX_CHARS))
         .description(Some(
-            "Text to find in usernames and display names, case-insensitively; at most 64 \
-             characters, no control characters",
+            "Text that begins a username, a display name or a word of either, compared \
+             without case and accents; at most 64 characters, no control characters",
         ))
         .build()
 }

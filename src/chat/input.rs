@@ -13,6 +13,13 @@
 //! U+202F, U+205F, U+3000. "Control characters" are `char::is_control` (category
 //! Cc): U+0000–U+001F and U+007F–U+009F.
 
+use std::sync::LazyLock;
+
+use gadka_text::{
+    chars::{is_bidi_control, is_combining_mark, is_invisible},
+    search::key,
+};
+
 use super::ChatError;
 
 /// A username: 3 to 32 of `a-z A-Z 0-9 . _ -`, starting with a letter or digit.
@@ -188,7 +195,8 @@ impl TxnId {
 }
 
 /// Text to find in names: at most 64 characters and no control characters (no name
-/// holds one); searched for trimmed and in lower case.
+/// holds one); searched for as its search key (`gadka_text::search::key`: case,
+/// accents and compatibility forms folded, spaces trimmed), as names are stored.
 #[derive(Debug, Clone)]
 pub struct SearchText(String);
 
@@ -202,7 +210,7 @@ impl SearchText {
         } else if raw.chars().any(char::is_control) {
             Err(ChatError::invalid("q", "no control characters"))
         } else {
-            Ok(Self(raw.trim().to_lowercase()))
+            Ok(Self(key(raw)))
         }
     }
 
