@@ -222,3 +222,109 @@ pub(super) async fn by_ids(
         .map(Into::into)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{Database, DbBackend, PaginatorTrait, QueryTrait, Statement};
+
+    use super::*;
+    use crate::config::Durability;
+
+    fn sqlite_url(dir: &tempfile::TempDir) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("gadka.db").display()
+        )
+    }
+
+    /// SQLite's plan for a page of the search: one range of the primary key, already
+    /// in the order asked for (no sort), for the first page and for a later one.
+    #[tokio::test]
+    async fn a_search_page_is_one_range_of_the_index_on_sqlite() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::connect(&sqlite_url(&dir), Durability::Normal)
+            .await
+            .expect("a database");
+        let key = search::key("Żó");
+        let upper = search::after_prefix(&key);
+        for after in [None, Some(("zolc".to_owned(), 7))] {
+            let sql = terms_page(Rank::Word, &key, upper.as_deref(), after.as_ref(), 40)
+                .build(DbBackend::Sqlite)
+                .to_string();
+            let plan = store
+                .db
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("EXPLAIN QUERY PLAN {sql}"),
+                ))
+                .await
+                .expect("a plan");
+            let steps: Vec<String> = plan
+                .iter()
+                .map(|row| row.try_get("", "detail").expect("a step"))
+                .collect();
+            assert_eq!(
+                steps,
+                ["SEARCH user_search_term USING PRIMARY KEY (rank=? AND term>? AND term<?)"],
+                "{sql}"
+            );
+        }
+    }
+
+    /// Users stored before the search terms existed get theirs from the migration,
+    /// across its batches, and are found.
+    #[tokio::test]
+    async fn the_migration_gives_existing_users_their_terms() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = sqlite_url(&dir);
+        let before = Database::connect(&url).await.expect("a database");
+        let applied_before = Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == "m20261203_000001_user_search_term")
+            .expect("the search's migration") as u32;
+        Migrator::up(&before, Some(applied_before))
+            .await
+            .expect("the schema before");
+        let users = 2_500;
+        let mut values = Vec::new();
+        for i in 1..=users {
+            let name = if i == 1_234 {
+                "Łukasz Żółć"
+            } else {
+                "Anna Nowak"
+            };
+            values.push(format!("({i}, 'user{i}', '{name}', 0)"));
+        }
+        before
+            .execute_unprepared(&format!(
+                r#"INSERT INTO "user" (id, username, display_name, created_at) VALUES {}"#,
+                values.join(", ")
+            ))
+            .await
+            .expect("users of before");
+        before.close().await.expect("closed");
+
+        let store = Store::connect(&url, Durability::Normal)
+            .await
+            .expect("migrated");
+        let terms = user_search_term::Entity::find()
+            .count(&store.db)
+            .await
+            .expect("a count");
+        // user1234: "user1234", "lukasz zolc", "zolc"; the others "user…", "anna
+        // nowak", "nowak".
+        assert_eq!(terms, 3 * users);
+        let found = store
+            .search_users(&search::key("żółć"), 10)
+            .await
+            .expect("a search");
+        let found: Vec<&str> = found.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(found, ["user1234"]);
+        let last = store
+            .search_users(&search::key("user2500"), 10)
+            .await
+            .expect("a search");
+        assert_eq!(last.len(), 1, "the last batch too");
+    }
+}
