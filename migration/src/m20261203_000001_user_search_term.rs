@@ -27,6 +27,14 @@ const TERMS_PER_INSERT: usize = 1_000;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// In one transaction on SQLite too (SeaORM wraps only PostgreSQL's by default):
+    /// a start cut short while filling in leaves no half-made table that the next
+    /// start would fail to create, and a thousand batches cost one commit, not a
+    /// thousand fsyncs.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         let mut term = ColumnDef::new(UserSearchTerm::Term);
