@@ -13,3 +13,4 @@ pub mod outbox;
 pub mod portal;
 pub mod session;
 pub mod user;
+pub mod user_search_term;

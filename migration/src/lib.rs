@@ -7,6 +7,7 @@ mod m20261126_000001_create_outbox;
 mod m20261126_000002_bridge;
 mod m20261126_000003_matrix_event;
 mod m20261126_000004_group_key;
+mod m20261203_000001_user_search_term;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_bridge::Migration),
             Box::new(m20261126_000003_matrix_event::Migration),
             Box::new(m20261126_000004_group_key::Migration),
+            Box::new(m20261203_000001_user_search_term::Migration),
         ]
     }
 }

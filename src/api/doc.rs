@@ -157,19 +157,22 @@ pub(super) fn password() -> Object {
 }
 
 pub(super) fn display_name() -> Object {
-    nullable_string(DisplayName::PATTERN)
+    nullable_string(DisplayName::pattern())
         .min_length(Some(1))
         .max_length(Some(DisplayName::MAX_CHARS))
         .description(Some(DISPLAY_NAME_RULE))
         .build()
 }
 
-const DISPLAY_NAME_RULE: &str = "At most 64 characters, not blank, no control characters; kept \
-     without leading and trailing whitespace. Defaults to the username.";
+const DISPLAY_NAME_RULE: &str = "At most 64 characters, at least one of them visible (not only \
+     whitespace, invisible characters such as U+200B, U+3164, U+2800, or combining marks); no \
+     control characters, no bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, \
+     U+061C), at most 4 combining marks in a row; kept without leading and trailing whitespace. \
+     Defaults to the username.";
 
 /// A display name that must be given (`PATCH /api/me`).
 pub(super) fn new_display_name() -> Object {
-    string(Some(DisplayName::PATTERN))
+    string(Some(DisplayName::pattern()))
         .min_length(Some(1))
         .max_length(Some(DisplayName::MAX_CHARS))
         .description(Some(DISPLAY_NAME_RULE))
@@ -198,8 +201,8 @@ pub(super) fn search_text() -> Object {
     string(Some(SearchText::PATTERN))
         .max_length(Some(SearchText::MAX_CHARS))
         .description(Some(
-            "Text to find in usernames and display names, case-insensitively; at most 64 \
-             characters, no control characters",
+            "Text that begins a username, a display name or a word of either, compared \
+             without case and accents; at most 64 characters, no control characters",
         ))
         .build()
 }

@@ -13,6 +13,13 @@
 //! U+202F, U+205F, U+3000. "Control characters" are `char::is_control` (category
 //! Cc): U+0000–U+001F and U+007F–U+009F.
 
+use std::sync::LazyLock;
+
+use gadka_text::{
+    chars::{is_bidi_control, is_combining_mark, is_invisible},
+    search::key,
+};
+
 use super::ChatError;
 
 /// A username: 3 to 32 of `a-z A-Z 0-9 . _ -`, starting with a letter or digit.
@@ -79,36 +86,67 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A display name: at most 64 characters, no control characters, not blank; kept
-/// without its leading and trailing whitespace.
+/// A display name: at most 64 characters, at least one of which shows (not only
+/// whitespace, invisible characters and combining marks: U+200B, the Hangul filler
+/// U+3164 and the braille blank U+2800 show nothing); no control characters and no
+/// bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C), which
+/// would reorder what is shown after the name (`admin\u{202E}gnp.exe`); at most 4
+/// combining marks in a row, enough for any script's accents and vowel signs, too few
+/// to draw over the lines around. Kept without its leading and trailing whitespace.
 #[derive(Debug, Clone)]
 pub struct DisplayName(String);
 
 impl DisplayName {
     pub const MAX_CHARS: usize = 64;
-    /// Optional whitespace (none of it a control character), a character that is
-    /// neither, then anything but control characters.
-    pub const PATTERN: &str = r"^[\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\u0000-\u001f\u007f-\u009f\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$";
+    pub const MAX_MARKS_IN_A_ROW: usize = 4;
+
+    /// The rule as a pattern (see [`display_name_pattern`]).
+    pub fn pattern() -> &'static str {
+        static PATTERN: LazyLock<String> = LazyLock::new(display_name_pattern);
+        &PATTERN
+    }
 
     pub fn parse(raw: &str) -> Result<Self, ChatError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || raw.chars().count() > Self::MAX_CHARS {
-            Err(ChatError::invalid("display_name", "1 to 64 characters"))
+        let invalid = |message| Err(ChatError::invalid("display_name", message));
+        if raw.chars().count() > Self::MAX_CHARS {
+            invalid("at most 64 characters")
         } else if raw.chars().any(char::is_control) {
-            Err(ChatError::invalid("display_name", "no control characters"))
+            invalid("no control characters")
+        } else if raw.chars().any(is_bidi_control) {
+            invalid(
+                "no bidirectional controls (U+202A to U+202E, U+2066 to U+2069, U+200E, U+200F, \
+                 U+061C): they reorder the text around the name",
+            )
+        } else if longest_run_of_marks(raw.chars()) > Self::MAX_MARKS_IN_A_ROW {
+            invalid("at most 4 combining marks in a row")
+        } else if !raw.chars().any(shows) {
+            invalid(
+                "at least one visible character: not only spaces, invisible characters or combining marks",
+            )
         } else {
-            Ok(Self(trimmed.to_owned()))
+            Ok(Self(raw.trim().to_owned()))
         }
     }
 
     /// The display name nearest to a name kept elsewhere (a Matrix profile), which
-    /// follows other rules: control characters dropped, trimmed, cut to
-    /// [`DisplayName::MAX_CHARS`]; `None` when nothing is left.
+    /// follows other rules: control characters and bidirectional controls dropped,
+    /// combining marks past the fourth in a row dropped, trimmed, cut to
+    /// [`DisplayName::MAX_CHARS`]; `None` when nothing visible is left.
     pub fn nearest(raw: &str) -> Option<Self> {
-        let visible: String = raw.chars().filter(|c| !c.is_control()).collect();
-        let cut: String = visible.trim().chars().take(Self::MAX_CHARS).collect();
+        let mut kept = String::with_capacity(raw.len());
+        let mut marks = 0;
+        for c in raw.chars() {
+            if c.is_control() || is_bidi_control(c) {
+                continue;
+            }
+            marks = if is_combining_mark(c) { marks + 1 } else { 0 };
+            if marks <= Self::MAX_MARKS_IN_A_ROW {
+                kept.push(c);
+            }
+        }
+        let cut: String = kept.trim().chars().take(Self::MAX_CHARS).collect();
         let cut = cut.trim();
-        (!cut.is_empty()).then(|| Self(cut.to_owned()))
+        cut.chars().any(shows).then(|| Self(cut.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -118,6 +156,70 @@ impl DisplayName {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// Whether a character shows by itself in a name.
+fn shows(c: char) -> bool {
+    !c.is_control() && !is_bidi_control(c) && !is_invisible(c) && !is_combining_mark(c)
+}
+
+fn longest_run_of_marks(chars: impl Iterator<Item = char>) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in chars {
+        run = if is_combining_mark(c) { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    longest
+}
+
+/// [`DisplayName::parse`]'s rule as a pattern, built from the same character classes:
+/// M, the combining marks; I, the invisible characters; V, the characters that show;
+/// B, all but marks; none of them a control character or a bidirectional control.
+/// `(M{0,4}I)*M{0,4}V(M{0,4}B)*M{0,4}`: up to the first character that shows, then
+/// anything, with never more than 4 marks between two other characters. The classes
+/// are spelled out, as ECMA-262 and Python know no Unicode property classes; a
+/// character above U+FFFF stands as itself, since ECMA-262 has no escape for one that
+/// Python and Rust read too. (Lengths are `minLength`/`maxLength`.)
+fn display_name_pattern() -> String {
+    let refused = |c: char| c.is_control() || is_bidi_control(c);
+    let marks = class(false, is_combining_mark);
+    let invisible = class(false, |c| {
+        is_invisible(c) && !refused(c) && !is_combining_mark(c)
+    });
+    let visible = class(true, |c| !shows(c));
+    let not_marks = class(true, |c| refused(c) || is_combining_mark(c));
+    let run = format!("{marks}{{0,{}}}", DisplayName::MAX_MARKS_IN_A_ROW);
+    format!("^(?:{run}{invisible})*{run}{visible}(?:{run}{not_marks})*{run}$")
+}
+
+/// A character class of the characters `member` holds (`negated`: of all others), as
+/// ranges.
+fn class(negated: bool, member: impl Fn(char) -> bool) -> String {
+    let mut ranges: Vec<(char, char)> = Vec::new();
+    for c in (0..=0x10ffff)
+        .filter_map(char::from_u32)
+        .filter(|&c| member(c))
+    {
+        match ranges.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(c) => *end = c,
+            _ => ranges.push((c, c)),
+        }
+    }
+    let one = |c: char| match u16::try_from(u32::from(c)) {
+        Ok(bmp) => format!("\\u{bmp:04x}"),
+        Err(_) => c.to_string(),
+    };
+    let mut class = String::from(if negated { "[^" } else { "[" });
+    for (start, end) in ranges {
+        class.push_str(&one(start));
+        if end != start {
+            class.push('-');
+            class.push_str(&one(end));
+        }
+    }
+    class.push(']');
+    class
 }
 
 /// A message body: not blank, no NUL (PostgreSQL cannot store one in text), at most
@@ -188,7 +290,8 @@ impl TxnId {
 }
 
 /// Text to find in names: at most 64 characters and no control characters (no name
-/// holds one); searched for trimmed and in lower case.
+/// holds one); searched for as its search key (`gadka_text::search::key`: case,
+/// accents and compatibility forms folded, spaces trimmed), as names are stored.
 #[derive(Debug, Clone)]
 pub struct SearchText(String);
 
@@ -202,7 +305,7 @@ impl SearchText {
         } else if raw.chars().any(char::is_control) {
             Err(ChatError::invalid("q", "no control characters"))
         } else {
-            Ok(Self(raw.trim().to_lowercase()))
+            Ok(Self(key(raw)))
         }
     }
 
@@ -266,11 +369,55 @@ mod tests {
     }
 
     #[test]
+    fn display_names_refuse_what_misleads_or_shows_nothing() {
+        let refused = |raw: &str, says: &str| match DisplayName::parse(raw) {
+            Err(ChatError::Invalid { field, reason }) => {
+                assert_eq!(field, "display_name", "{raw:?}");
+                assert!(reason.contains(says), "{raw:?}: {reason}");
+            }
+            other => panic!("{raw:?} is refused, not {other:?}"),
+        };
+        refused("admin\u{202e}gnp.exe", "bidirectional");
+        for control in [
+            '\u{202a}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+        ] {
+            refused(&format!("a{control}b"), "bidirectional");
+        }
+        for blank in [
+            "\u{200b}",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            " \u{200b} \u{feff} ",
+            "\u{301}\u{301}",
+            "\u{115f}\u{1160}\u{ffa0}",
+            "",
+        ] {
+            refused(blank, "at least one visible character");
+        }
+        refused(&format!("Z{}", "\u{336}".repeat(63)), "4 combining marks");
+        refused("a\u{301}\u{302}\u{303}\u{304}\u{305}", "4 combining marks");
+        for kept in [
+            "a\u{301}\u{302}\u{303}\u{304}",
+            "Łukasz Żółć",
+            "Ἀθηνᾶ",
+            "किरण",
+            "👨\u{200d}👩\u{200d}👧 family",
+            "\u{2800}x",
+        ] {
+            assert_eq!(DisplayName::parse(kept).unwrap().as_str(), kept);
+        }
+    }
+
+    #[test]
     fn the_nearest_display_name_is_one_parse_takes() {
         let cases = [
             "  Alice \u{7} A. ",
             &"x".repeat(100),
             &format!("{} y", "x".repeat(63)),
+            "admin\u{202e}gnp.exe",
+            &format!("Zalgo{}", "\u{336}".repeat(63)),
+            "a\u{301}\u{302}\u{7}\u{303}\u{304}\u{305}b",
+            "\u{2800}\u{301} Ann",
         ];
         for raw in cases {
             let near = DisplayName::nearest(raw).expect("a name");
@@ -282,6 +429,19 @@ mod tests {
             "Alice  A."
         );
         assert!(DisplayName::nearest(" \n \u{7} ").is_none());
+        assert_eq!(
+            DisplayName::nearest("admin\u{202e}gnp.exe")
+                .unwrap()
+                .as_str(),
+            "admingnp.exe"
+        );
+        assert_eq!(
+            DisplayName::nearest(&format!("Zalgo{}", "\u{336}".repeat(63)))
+                .unwrap()
+                .as_str(),
+            format!("Zalgo{}", "\u{336}".repeat(4))
+        );
+        assert!(DisplayName::nearest("\u{200b}\u{3164}\u{2800}\u{202e}").is_none());
     }
 
     #[test]
@@ -291,8 +451,9 @@ mod tests {
         assert!(page_size("limit", Some(0), 10, 100).is_err());
     }
 
-    /// Every character whose class matters (all whitespace and control characters
-    /// are below U+3100), and a spread of the rest.
+    /// Every character whose class matters to most rules (all whitespace and control
+    /// characters are below U+3100), and a spread of the rest, where the display
+    /// name's marks and invisible characters are tried too.
     fn characters() -> impl Iterator<Item = char> {
         (0..0x3100)
             .chain((0x3100..=0x10ffff).step_by(257))
@@ -345,7 +506,7 @@ mod tests {
             ],
         );
         pattern_agrees(
-            DisplayName::PATTERN,
+            DisplayName::pattern(),
             |s| DisplayName::parse(s).is_ok(),
             &[
                 |c| c.to_string(),
@@ -353,8 +514,27 @@ mod tests {
                 |c| format!("a{c}"),
                 |c| format!("{c}a"),
                 |c| format!("\u{a0}{c}\u{3000}"),
+                |c| format!("{c}\u{200b}"),
+                |c| format!("\u{2800}{c}"),
+                |c| format!("a{c}{c}{c}{c}"),
+                |c| format!("{c}{c}{c}{c}{c}"),
+                |c| format!("a\u{301}\u{301}{c}\u{301}\u{301}"),
+                |c| format!("\u{301}{c}"),
             ],
         );
+        for c in [
+            '\u{1d165}',
+            '\u{e0100}',
+            '\u{e0041}',
+            '\u{1bca0}',
+            '\u{11000}',
+            '😀',
+        ] {
+            let regex = Regex::new(DisplayName::pattern()).expect("a valid pattern");
+            for s in [c.to_string(), format!("a{c}{c}{c}{c}{c}"), format!("{c}a")] {
+                assert_eq!(regex.is_match(&s), DisplayName::parse(&s).is_ok(), "{s:?}");
+            }
+        }
         pattern_agrees(
             TxnId::PATTERN,
             |s| TxnId::parse(s).is_ok(),

@@ -2,8 +2,8 @@
 
 use entity::{matrix_event, message, portal, user};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::OnConflict,
 };
 
 use super::{Store, StoreError, UserRow, is_unique_violation};
@@ -29,7 +29,7 @@ impl Store {
             matrix_id: Set(Some(matrix_id.to_owned())),
             ..Default::default()
         };
-        match row.insert(&self.db).await {
+        match super::users::insert_user(&self.db, row).await {
             Ok(user) => Ok(user.into()),
             // Made at the same moment by a replayed transaction: the first one stands.
             Err(e) if is_unique_violation(&e) => {

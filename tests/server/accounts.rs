@@ -105,6 +105,14 @@ async fn bad_registrations_are_400_and_create_nothing() {
         assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
         assert_eq!(body["error"]["field"], field, "{request}");
     }
+    for (name, says) in misleading_names() {
+        let request = json!({"username": "alice", "password": "long enough", "display_name": name});
+        let (status, body) = app.client().post("/api/register", request).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(body["error"]["field"], "display_name", "{name:?}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{name:?}: {message}");
+    }
     // None of them created "alice".
     let (status, _) = app
         .client()
@@ -343,6 +351,13 @@ pub async fn display_name_changes(app: &TestApp) {
         let (status, body) = carol.patch("/api/me", bad.clone()).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
     }
+    for (name, says) in misleading_names() {
+        let (status, body) = carol.patch("/api/me", json!({"display_name": name})).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(body["error"]["field"], "display_name", "{name:?}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{name:?}: {message}");
+    }
     let (status, body) = carol.patch("/api/me", json!({})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
     let (status, body) = app
@@ -445,4 +460,24 @@ async fn sign_ups_are_limited_per_address() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no account was made");
     let elsewhere = forwarded(&app, "203.0.113.7", "/api/register", sign_up("three")).await;
     assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
+
+/// Names that would mislead whoever reads them, with what the refusal says: a
+/// right-to-left override that shows `admin\u{202E}gnp.exe` as "adminexe.png", names
+/// that show nothing, and marks stacked over the lines around.
+fn misleading_names() -> Vec<(String, &'static str)> {
+    vec![
+        ("admin\u{202E}gnp.exe".into(), "bidirectional"),
+        ("\u{2067}Anna\u{2069}".into(), "bidirectional"),
+        ("Anna\u{200F}".into(), "bidirectional"),
+        ("\u{200B}".into(), "visible"),
+        ("\u{3164}\u{3164}".into(), "visible"),
+        ("\u{2800}".into(), "visible"),
+        (" \u{200B}\u{2800} ".into(), "visible"),
+        ("\u{0301}\u{0301}".into(), "visible"),
+        (format!("Z{}", "\u{0336}".repeat(63)), "combining marks"),
+        (
+            "a\u{0301}\u{0302}\u{0303}\u{0304}\u{0305}".into(),
+            "combining marks",
+        ),
+    ]
 }

@@ -5,6 +5,7 @@ use gadka_test_support::{create_postgres_database, drop_postgres_database, spawn
 use crate::{
     accounts::display_name_changes,
     conversations::{retried_txn_ids, two_users_chat},
+    users::{a_renamed_user_is_found_by_the_new_name, unicode_names_are_found},
 };
 
 #[tokio::test]
@@ -18,6 +19,8 @@ async fn the_chat_works_the_same_on_postgresql_and_survives_a_restart() {
     two_users_chat(&app).await;
     retried_txn_ids(&app).await;
     display_name_changes(&app).await;
+    unicode_names_are_found(&app).await;
+    a_renamed_user_is_found_by_the_new_name(&app).await;
 
     let dir = app.stop().await;
     let app = spawn_in(dir, |s| s.database_url = url.clone()).await;

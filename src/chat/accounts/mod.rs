@@ -192,9 +192,10 @@ impl Chat {
             .ok_or(ChatError::NotFound("user"))
     }
 
-    /// Finds people by username or display name, case-insensitively; those whose
-    /// name starts with the text come first (F1 `search_user`). With the Matrix
-    /// bridge on, a Matrix ID also finds that person on Matrix, first.
+    /// Finds people whose username, display name, or a word of either begins with
+    /// the text, compared as search keys (without case, accents or compatibility
+    /// forms); usernames and whole display names first (F1 `search_user`). With the
+    /// Matrix bridge on, a Matrix ID also finds that person on Matrix, first.
     pub async fn search_users(
         &self,
         text: &str,

@@ -106,7 +106,8 @@ pub trait BatchWriter: Send {
         up_to_seq: Seq,
     ) -> Result<Option<Seq>, StoreError>;
 
-    /// Sets a user's display name; the user as stored now, `None` when there is none.
+    /// Sets a user's display name, and the search terms it gives them; the user as
+    /// stored now, `None` when there is none.
     fn set_display_name(
         &mut self,
         user_id: UserId,

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use super::{BatchWriter, NewMessage, OutboxEntry};
 use crate::{
     ids::{ConversationId, MessageId, Pair, Seq, UserId},
-    store::{MessageRow, Store, StoreError, UserRow},
+    store::{MessageRow, Store, StoreError, UserRow, users},
 };
 
 /// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
@@ -342,7 +342,11 @@ impl Txn {
             .filter(user::Column::Id.eq(user_id))
             .exec_with_returning(&self.txn)
             .await?;
-        Ok(updated.into_iter().next().map(UserRow::from))
+        let Some(user) = updated.into_iter().next() else {
+            return Ok(None);
+        };
+        users::replace_terms(&self.txn, user_id, &user.username, &user.display_name).await?;
+        Ok(Some(UserRow::from(user)))
     }
 
     async fn insert_outbox(&self, entries: &[OutboxEntry], now: i64) -> Result<(), DbErr> {

@@ -44,6 +44,9 @@ const ADVANCE_MARKER: &str = "UPDATE membership \
      RETURNING last_read_seq";
 const SET_DISPLAY_NAME: &str = r#"UPDATE "user" SET display_name = ?1 WHERE id = ?2
      RETURNING id, username, display_name, password_hash, created_at, matrix_id"#;
+const DELETE_TERMS: &str = "DELETE FROM user_search_term WHERE user_id = ?1";
+const NEW_TERM: &str =
+    r#"INSERT INTO user_search_term ("rank", term, user_id) VALUES (?1, ?2, ?3)"#;
 const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
 const NEW_GROUP_KEY: &str =
     r#"INSERT INTO group_key ("key", created_at) VALUES (?1, ?2) ON CONFLICT ("key") DO NOTHING"#;
@@ -334,7 +337,7 @@ impl BatchWriter for SqliteBatches {
         display_name: &str,
     ) -> Result<Option<UserRow>, StoreError> {
         self.counted(1);
-        Ok(self
+        let Some(user) = self
             .conn
             .prepare_cached(SET_DISPLAY_NAME)?
             .query_row(params![display_name, user_id], |row| {
@@ -347,7 +350,21 @@ impl BatchWriter for SqliteBatches {
                     matrix_id: row.get(5)?,
                 })
             })
-            .optional()?)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        // The search finds the new name and no longer the old one from this commit on.
+        let terms = gadka_text::search::terms(&user.username, &user.display_name);
+        self.counted(1 + terms.len());
+        self.conn
+            .prepare_cached(DELETE_TERMS)?
+            .execute(params![user_id])?;
+        let mut insert = self.conn.prepare_cached(NEW_TERM)?;
+        for term in terms {
+            insert.execute(params![term.rank.number(), term.text, user_id])?;
+        }
+        Ok(Some(user))
     }
 
     fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
