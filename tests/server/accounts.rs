@@ -460,6 +460,7 @@ async fn sign_ups_are_limited_per_address() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no account was made");
     let elsewhere = forwarded(&app, "203.0.113.7", "/api/register", sign_up("three")).await;
     assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.body);
+}
 
 /// Names that would mislead whoever reads them, with what the refusal says: a
 /// right-to-left override that shows `admin\u{202E}gnp.exe` as "adminexe.png", names
