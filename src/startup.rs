@@ -254,7 +254,8 @@ fn router(state: AppState, with_metrics: bool, bridge: Option<Arc<Bridge>>) -> R
                     )],
                     contract.to_string(),
                 )
-            }),
+            })
+            .layer(api::compression()),
         )
         .route(
             "/healthz",
