@@ -381,20 +381,26 @@ async fn read_pages(me: &Client, limit: usize, cursor: Option<&str>) -> (Vec<Val
 
 #[tokio::test]
 async fn the_conversation_list_pages_through_every_conversation_once() {
-    conversation_paging(&spawn_app().await).await;
+    // More than the largest page (100) holds.
+    conversation_paging(&spawn_app().await, 120, 100).await;
 }
 
-/// A user with 250 conversations reaches every one, 100 at a time, in the list's
-/// order; a cursor still continues where its page ended after new activity.
-pub async fn conversation_paging(app: &TestApp) {
+/// A user with `count` conversations reaches every one, `limit` at a time, in the
+/// list's order; a cursor still continues where its page ended after new activity.
+pub async fn conversation_paging(app: &TestApp, count: usize, limit: usize) {
+    assert!(count > limit + 2, "a first page and more");
     let me = app.register("pager").await;
-    let peers = register_many(app, "peer", 250).await;
-    // Opened all at once, so that the writer commits them together and many share a
-    // millisecond: then only the id orders them, and a page may end inside a tie.
+    let peers = register_many(app, "peer", count).await;
+    // Opened all at once, so that the writer commits several together and they
+    // share a millisecond: then only the id orders them.
     let mut opened = join_all(peers.iter().map(|peer| me.open(peer))).await;
 
-    let (all, sizes) = read_pages(&me, 100, None).await;
-    assert_eq!(sizes, [100, 100, 50]);
+    let (all, sizes) = read_pages(&me, limit, None).await;
+    let mut expected_sizes = vec![limit; count / limit];
+    if !count.is_multiple_of(limit) {
+        expected_sizes.push(count % limit);
+    }
+    assert_eq!(sizes, expected_sizes);
     let mut served = ids(&all);
     let in_order = served.clone();
     served.sort_unstable();
@@ -413,19 +419,21 @@ pub async fn conversation_paging(app: &TestApp) {
         keys.windows(2).all(|w| w[0] > w[1]),
         "newest activity first, then the larger id: {keys:?}"
     );
-    let (again, _) = read_pages(&me, 100, None).await;
-    assert_eq!(ids(&again), in_order, "the same order every time");
+    let (again, _) = read_pages(&me, limit / 2 + 1, None).await;
+    assert_eq!(ids(&again), in_order, "the same order in other pages");
 
     // Page one is read; then a conversation further down and one on page one get
     // messages, and someone new opens a conversation.
-    let first = me.get_ok("/api/conversations?limit=100&messages=0").await;
+    let first = me
+        .get_ok(&format!("/api/conversations?limit={limit}&messages=0"))
+        .await;
     let cursor = first["next_cursor"]
         .as_str()
         .expect("more pages")
         .to_owned();
     assert_eq!(
         ids(first["conversations"].as_array().unwrap()),
-        in_order[..100]
+        in_order[..limit]
     );
     let peer_in = |conversation: &Value| {
         let peer = conversation["peer"]["id"].as_i64().unwrap();
@@ -434,23 +442,27 @@ pub async fn conversation_paging(app: &TestApp) {
             .find(|p| p.id() == peer)
             .expect("one of the peers")
     };
-    let (moved, on_first_page) = (&all[150], &all[10]);
-    peer_in(moved).send(in_order[150], "back to the top").await;
-    peer_in(on_first_page).send(in_order[10], "me too").await;
+    let (moved, on_first_page) = ((limit + count) / 2, limit / 2);
+    peer_in(&all[moved])
+        .send(in_order[moved], "back to the top")
+        .await;
+    peer_in(&all[on_first_page])
+        .send(in_order[on_first_page], "me too")
+        .await;
     let latecomer = app.register("latecomer").await;
     let new = latecomer.open(&me).await;
 
     // The rest are served exactly as they stood, less the one that moved ahead of
     // the cursor (the socket announces that one), and nothing from page one again.
-    let (rest, _) = read_pages(&me, 100, Some(&cursor)).await;
-    let mut expected = in_order[100..].to_vec();
-    expected.retain(|id| *id != in_order[150]);
+    let (rest, _) = read_pages(&me, limit, Some(&cursor)).await;
+    let mut expected = in_order[limit..].to_vec();
+    expected.retain(|id| *id != in_order[moved]);
     assert_eq!(ids(&rest), expected);
     // A fresh first page starts with the three that had activity.
     let fresh = me.get_ok("/api/conversations?limit=3&messages=0").await;
     let mut front = ids(fresh["conversations"].as_array().unwrap());
     front.sort_unstable();
-    let mut active = vec![in_order[150], in_order[10], new];
+    let mut active = vec![in_order[moved], in_order[on_first_page], new];
     active.sort_unstable();
     assert_eq!(front, active);
 }
