@@ -261,7 +261,8 @@ fn router(
                     )],
                     contract.to_string(),
                 )
-            }),
+            })
+            .layer(api::compression()),
         )
         .route(
             "/healthz",

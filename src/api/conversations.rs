@@ -31,6 +31,7 @@ const NOT_MINE: &str = "No such conversation, or not one of mine (`not_found`)";
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, open))
+        .routes(routes!(one))
         .routes(routes!(history, send))
         .routes(routes!(read))
 }
@@ -38,6 +39,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Continue after the last conversation of the page whose `next_cursor` this is.
+    #[param(schema_with = doc::list_cursor)]
+    cursor: Option<String>,
     /// How many conversations (default 5); more than 100 is served as 100.
     #[param(minimum = 1, nullable = false)]
     #[serde(default, deserialize_with = "optional_text_integer")]
@@ -49,13 +53,27 @@ pub struct ListParams {
     messages: Option<i64>,
 }
 
-/// `{conversations}`
+/// `{conversations, next_cursor}`
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationsBody {
     conversations: Vec<Conversation>,
+    /// Where the next page starts (pass it as `cursor`); `null` when nothing follows
+    /// this page.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
 }
 
-/// My latest conversations, newest activity first (F2).
+/// My conversations, newest activity first (F2), a page at a time.
+///
+/// The order is by `last_activity_at`, newest first, then by `id`, larger first. A
+/// page's `next_cursor` continues right after its last conversation in that order:
+/// it marks a place, not a count, so activity in between shifts nothing. Every
+/// conversation that has no new activity while the pages are read is served exactly
+/// once. One that gets new activity moves ahead of the cursor and is not served
+/// again by later pages (the socket's `message` event announces it); one created in
+/// between is at the front, before the first page. A client merges pages and events
+/// by `id`. The cursor is opaque: clients pass back what they were given, never build
+/// or alter one.
 #[utoipa::path(get, path = "/api/conversations", tag = "conversations", params(ListParams),
     security(("cookie" = [])),
     responses(
@@ -68,11 +86,53 @@ async fn list(
     CurrentSession(session): CurrentSession,
     AppQuery(params): AppQuery<ListParams>,
 ) -> Result<AppJson<ConversationsBody>, ApiError> {
-    let conversations = state
+    let (conversations, next_cursor) = state
         .chat
-        .conversations(&session, params.limit, params.messages)
+        .conversations(
+            &session,
+            params.cursor.as_deref(),
+            params.limit,
+            params.messages,
+        )
         .await?;
-    Ok(AppJson(ConversationsBody { conversations }))
+    Ok(AppJson(ConversationsBody {
+        conversations,
+        next_cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OneParams {
+    /// How many of its newest messages with it (default 10; 0 for none); more than
+    /// 100 is served as 100.
+    #[param(minimum = 0, nullable = false)]
+    #[serde(default, deserialize_with = "optional_text_integer")]
+    messages: Option<i64>,
+}
+
+/// One of my conversations, as the list shows it: to open one that is not among the
+/// pages of the list a client holds (a link to `/c/{id}`).
+#[utoipa::path(get, path = "/api/conversations/{id}", tag = "conversations",
+    params(("id" = i64, Path, minimum = 1, description = "Conversation id"), OneParams),
+    security(("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationBody),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 404, body = ErrorBody, description = NOT_MINE),
+    ))]
+async fn one(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    AppPath(Id(id)): AppPath<Id>,
+    AppQuery(params): AppQuery<OneParams>,
+) -> Result<AppJson<ConversationBody>, ApiError> {
+    let conversation = state
+        .chat
+        .conversation(&session, id, params.messages)
+        .await?;
+    Ok(AppJson(ConversationBody { conversation }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

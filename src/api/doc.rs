@@ -23,7 +23,7 @@ use utoipa::{
 };
 
 use crate::{
-    chat::input::{DisplayName, MessageBody, Password, SearchText, TxnId, Username},
+    chat::input::{DisplayName, ListCursor, MessageBody, Password, SearchText, TxnId, Username},
     config::Limits,
     http::SESSION_COOKIE,
 };
@@ -203,6 +203,15 @@ pub(super) fn search_text() -> Object {
         .description(Some(
             "Text that begins a username, a display name or a word of either, compared \
              without case and accents; at most 64 characters, no control characters",
+        ))
+        .build()
+}
+
+pub(super) fn list_cursor() -> Object {
+    string(Some(ListCursor::PATTERN))
+        .description(Some(
+            "Opaque: a `next_cursor` exactly as a page of this list returned it. Clients must not \
+             build or change one; its shape may change with the server.",
         ))
         .build()
 }

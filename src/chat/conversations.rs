@@ -15,7 +15,7 @@ use super::{
     Chat, ChatError, Session,
     engine::{self, Command, SendOutcome, SendTo},
     events::Event,
-    input::{MessageBody, TxnId, page_size},
+    input::{ListCursor, MessageBody, TxnId, page_size},
     views::{
         Conversation, Message, Posted, ReadMarker, SenderUnread, UnreadSummary, User,
         rfc3339_millis,
@@ -83,20 +83,42 @@ impl Chat {
         Ok((view, created))
     }
 
-    /// My latest conversations, newest activity first, each with its newest messages
-    /// (F2), in a constant number of queries.
+    /// A page of my conversations, newest activity first, each with its newest
+    /// messages (F2), in a constant number of queries: the first, or the one after
+    /// `cursor`. With it, the cursor of the next page, if there is one.
     pub async fn conversations(
         &self,
         me: &Session,
+        cursor: Option<&str>,
         limit: Option<i64>,
         messages: Option<i64>,
-    ) -> Result<Vec<Conversation>, ChatError> {
+    ) -> Result<(Vec<Conversation>, Option<String>), ChatError> {
+        let after = cursor.map(ListCursor::parse).transpose()?;
         let (limit, messages) = list_sizes(limit, messages)?;
         let list = self
             .store()
-            .conversation_list(me.user_id, limit, messages)
+            .conversation_list(me.user_id, after.map(|c| c.0), limit, messages)
             .await?;
-        Ok(conversation_views(list))
+        let next = list.next.map(|key| ListCursor(key).encode());
+        Ok((conversation_views(list), next))
+    }
+
+    /// One of my conversations as the list shows it, with its newest `messages`
+    /// messages (10 by default); not found when it does not exist or is not mine.
+    pub async fn conversation(
+        &self,
+        me: &Session,
+        conversation_id: i64,
+        messages: Option<i64>,
+    ) -> Result<Conversation, ChatError> {
+        let messages = message_count(messages)?;
+        let list = self
+            .store()
+            .conversation_with_messages(me.user_id, ConversationId::new(conversation_id), messages)
+            .await?;
+        conversation_views(list)
+            .pop()
+            .ok_or(ChatError::NotFound("conversation"))
     }
 
     /// Older messages: up to `limit` with `seq < before` (the newest without
@@ -245,12 +267,16 @@ pub(super) fn list_sizes(
     limit: Option<i64>,
     messages: Option<i64>,
 ) -> Result<(u64, u64), ChatError> {
-    let limit = page_size("limit", limit, 5, 100)?;
-    let messages = match messages {
-        Some(0) => 0,
-        other => page_size("messages", other, 10, 100)?,
-    };
-    Ok((limit, messages))
+    Ok((page_size("limit", limit, 5, 100)?, message_count(messages)?))
+}
+
+/// How many of its newest messages a conversation comes with: 10 unless asked, 0 for
+/// none, at most 100.
+fn message_count(messages: Option<i64>) -> Result<u64, ChatError> {
+    match messages {
+        Some(0) => Ok(0),
+        other => page_size("messages", other, 10, 100),
+    }
 }
 
 /// The views of a conversation list, in its order.

@@ -15,12 +15,15 @@
 
 use std::sync::LazyLock;
 
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+
 use gadka_text::{
     chars::{is_bidi_control, is_combining_mark, is_invisible},
     search::key,
 };
 
 use super::ChatError;
+use crate::{ids::ConversationId, store::ListKey};
 
 /// A username: 3 to 32 of `a-z A-Z 0-9 . _ -`, starting with a letter or digit.
 ///
@@ -314,6 +317,40 @@ impl SearchText {
     }
 }
 
+/// Where the next page of the conversation list starts: opaque to clients, which only
+/// hand back the `next_cursor` a page came with.
+///
+/// It is the last conversation's key (`last_activity_at`, `id`), 16 bytes big-endian,
+/// in unpadded base64url: always 22 characters, the last one carrying two bits and
+/// four zero bits. The pattern says exactly that, so every string it matches is a
+/// cursor (one past every conversation leads to an empty page) and no other is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor(pub ListKey);
+
+impl ListCursor {
+    pub const PATTERN: &str = r"^[A-Za-z0-9_-]{21}[AQgw]$";
+
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        let bytes: [u8; 16] = URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| ChatError::invalid("cursor", "not a cursor this server handed out"))?;
+        // The two halves, each an i64's bits.
+        let key = u128::from_be_bytes(bytes);
+        Ok(Self(ListKey {
+            last_activity_at: (key >> 64) as i64,
+            id: ConversationId::new(key as i64),
+        }))
+    }
+
+    pub fn encode(self) -> String {
+        let high = u128::from(self.0.last_activity_at as u64) << 64;
+        let low = u128::from(self.0.id.get() as u64);
+        URL_SAFE_NO_PAD.encode((high | low).to_be_bytes())
+    }
+}
+
 /// A page size: at least 1; larger than `max` is served as `max`.
 pub fn page_size(
     field: &'static str,
@@ -445,6 +482,21 @@ mod tests {
     }
 
     #[test]
+    fn a_cursor_reads_back_the_key_it_was_made_from() {
+        let pattern = Regex::new(ListCursor::PATTERN).unwrap();
+        for (last_activity_at, id) in [(0, 1), (1_790_000_000_123, 42), (-1, i64::MAX)] {
+            let cursor = ListCursor(ListKey {
+                last_activity_at,
+                id: ConversationId::new(id),
+            });
+            let text = cursor.encode();
+            assert!(pattern.is_match(&text), "{text}");
+            assert_eq!(ListCursor::parse(&text).unwrap(), cursor);
+        }
+        assert!(ListCursor::parse("").is_err());
+    }
+
+    #[test]
     fn page_sizes_clamp_above_and_refuse_below_one() {
         assert_eq!(page_size("limit", None, 10, 100).unwrap(), 10);
         assert_eq!(page_size("limit", Some(1000), 10, 100).unwrap(), 100);
@@ -544,6 +596,18 @@ mod tests {
             SearchText::PATTERN,
             |s| SearchText::parse(s).is_ok(),
             &[|c| c.to_string(), |c| format!("a{c}"), |c| format!(" {c} ")],
+        );
+        pattern_agrees(
+            ListCursor::PATTERN,
+            |s| ListCursor::parse(s).is_ok(),
+            &[
+                |c| format!("{}{c}", "A".repeat(21)),
+                |c| format!("{c}{}", "A".repeat(21)),
+                |c| format!("_-{c}{}", "9".repeat(18)),
+                |c| format!("{}{c}", "A".repeat(20)),
+                |c| format!("{}{c}", "A".repeat(22)),
+                |c| format!("{}{c}==", "A".repeat(21)),
+            ],
         );
         assert!(Regex::new(SearchText::PATTERN).unwrap().is_match(""));
         assert!(!Regex::new(TxnId::PATTERN).unwrap().is_match(""));

@@ -23,11 +23,21 @@ use super::{
 };
 use crate::ids::{ConversationId, MessageId, Pair, UserId};
 
+/// A conversation's place in the list's order: newest activity first, then the larger
+/// id (conversations active in the same millisecond still have one order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListKey {
+    pub last_activity_at: i64,
+    pub id: ConversationId,
+}
+
 /// Everything a conversation list shows, read in one consistent snapshot.
 #[derive(Debug, Default)]
 pub struct ConversationList {
     /// Newest activity first.
     pub conversations: Vec<ConversationOfUser>,
+    /// The key of the last conversation, when more follow it; `None` at the end.
+    pub next: Option<ListKey>,
     /// The newest messages of those conversations, oldest first within each.
     pub messages: Vec<MessageRow>,
     /// Messages from the peer past my marker, per conversation (absent: none).
@@ -122,20 +132,45 @@ impl Store {
         user_id: UserId,
         conversation_id: ConversationId,
     ) -> Result<Option<ConversationOfUser>, StoreError> {
-        let rows = conversations_of_user(&self.db, user_id, Some(conversation_id), 1).await?;
+        let rows = conversations_of_user(&self.db, user_id, Which::One(conversation_id)).await?;
         Ok(rows.into_iter().next())
     }
 
-    /// My latest conversations (newest activity first), each with its newest
-    /// `messages` messages, unread counts and peers: four queries.
+    /// One of `user_id`'s conversations with its newest `messages` messages, its
+    /// unread count and its peer, in one snapshot; an empty list when it does not
+    /// exist or the user is not a member.
+    pub async fn conversation_with_messages(
+        &self,
+        user_id: UserId,
+        conversation_id: ConversationId,
+        messages: u64,
+    ) -> Result<ConversationList, StoreError> {
+        let txn = self.read_snapshot().await?;
+        let conversations =
+            conversations_of_user(&txn, user_id, Which::One(conversation_id)).await?;
+        let list = complete_list(&txn, user_id, conversations, None, messages).await?;
+        txn.commit().await?;
+        Ok(list)
+    }
+
+    /// A page of my conversations (newest activity first): the first `limit`, or the
+    /// `limit` that follow `after`; each with its newest `messages` messages, unread
+    /// counts and peers: four queries.
+    ///
+    /// `after` is a key, not an offset: a page costs the same however deep it is,
+    /// and activity between two pages shifts nothing. A conversation that moves to
+    /// the front is not served again, and none that stayed put is skipped or served
+    /// twice (with an offset, each move would push one conversation back into the
+    /// next page a second time).
     pub async fn conversation_list(
         &self,
         user_id: UserId,
+        after: Option<ListKey>,
         limit: u64,
         messages: u64,
     ) -> Result<ConversationList, StoreError> {
         let txn = self.read_snapshot().await?;
-        let list = conversation_list(&txn, user_id, limit, messages).await?;
+        let list = conversation_list(&txn, user_id, after, limit, messages).await?;
         txn.commit().await?;
         Ok(list)
     }
@@ -148,7 +183,7 @@ impl Store {
         conversations: &[ConversationOfUser],
         messages: u64,
     ) -> Result<ConversationList, StoreError> {
-        complete_list(&self.db, user_id, conversations.to_vec(), messages).await
+        complete_list(&self.db, user_id, conversations.to_vec(), None, messages).await
     }
 
     /// The `hello` snapshot: a constant number of queries in one read transaction.
@@ -161,7 +196,7 @@ impl Store {
         let txn = self.read_snapshot().await?;
         let last_message_id = messages::last_id_for(&txn, user_id).await?;
         let me = users::by_id(&txn, user_id).await?;
-        let list = conversation_list(&txn, user_id, limit, messages).await?;
+        let list = conversation_list(&txn, user_id, None, limit, messages).await?;
         let unread_by_sender = unread::by_sender(&txn, user_id).await?;
         let unread_senders =
             users::by_ids(&txn, unread_by_sender.iter().map(|(id, _)| *id)).await?;
@@ -196,11 +231,28 @@ impl Store {
 async fn conversation_list(
     db: &impl ConnectionTrait,
     user_id: UserId,
+    after: Option<ListKey>,
     limit: u64,
     messages: u64,
 ) -> Result<ConversationList, StoreError> {
-    let conversations = conversations_of_user(db, user_id, None, limit).await?;
-    complete_list(db, user_id, conversations, messages).await
+    // One more than the page tells whether anything follows it.
+    let mut conversations = conversations_of_user(
+        db,
+        user_id,
+        Which::Page {
+            after,
+            limit: limit.saturating_add(1),
+        },
+    )
+    .await?;
+    let more = conversations.len() as u64 > limit;
+    conversations.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = if more {
+        conversations.last().map(ConversationOfUser::list_key)
+    } else {
+        None
+    };
+    complete_list(db, user_id, conversations, next, messages).await
 }
 
 /// Adds the newest messages, unread counts and peers to a list of conversations.
@@ -208,6 +260,7 @@ async fn complete_list(
     db: &impl ConnectionTrait,
     user_id: UserId,
     conversations: Vec<ConversationOfUser>,
+    next: Option<ListKey>,
     messages: u64,
 ) -> Result<ConversationList, StoreError> {
     let ids: Vec<ConversationId> = conversations.iter().map(|c| c.conversation.id).collect();
@@ -216,19 +269,29 @@ async fn complete_list(
     let peers = users::by_ids(db, conversations.iter().map(|c| c.peer_id)).await?;
     Ok(ConversationList {
         conversations,
+        next,
         messages: newest,
         unread,
         peers,
     })
 }
 
-/// `user_id`'s conversations (or the one given) joined with both memberships, newest
-/// activity first.
+/// Which of a user's conversations a read takes.
+enum Which {
+    One(ConversationId),
+    /// Up to `limit` in the list's order, from the start or after a key.
+    Page {
+        after: Option<ListKey>,
+        limit: u64,
+    },
+}
+
+/// `user_id`'s conversations (those `which` names) joined with both memberships,
+/// newest activity first.
 async fn conversations_of_user(
     db: &impl ConnectionTrait,
     user_id: UserId,
-    only: Option<ConversationId>,
-    limit: u64,
+    which: Which,
 ) -> Result<Vec<ConversationOfUser>, StoreError> {
     let (me, peer) = (Alias::new("me"), Alias::new("peer"));
     let c = |col: conversation::Column| Expr::col((conversation::Entity, col));
@@ -278,10 +341,29 @@ async fn conversations_of_user(
                 .add(Expr::col((peer.clone(), membership::Column::UserId)).ne(user_id)),
         )
         .order_by_expr(c(conversation::Column::LastActivityAt), Order::Desc)
-        .order_by_expr(c(conversation::Column::Id), Order::Desc)
-        .limit(limit);
-    if let Some(id) = only {
-        query.and_where(c(conversation::Column::Id).eq(id));
+        .order_by_expr(c(conversation::Column::Id), Order::Desc);
+    match which {
+        Which::One(id) => {
+            query.and_where(c(conversation::Column::Id).eq(id));
+        }
+        Which::Page { after, limit } => {
+            // Strictly after the key in the order above.
+            if let Some(key) = after {
+                query.cond_where(
+                    Condition::any()
+                        .add(c(conversation::Column::LastActivityAt).lt(key.last_activity_at))
+                        .add(
+                            Condition::all()
+                                .add(
+                                    c(conversation::Column::LastActivityAt)
+                                        .eq(key.last_activity_at),
+                                )
+                                .add(c(conversation::Column::Id).lt(key.id)),
+                        ),
+                );
+            }
+            query.limit(limit);
+        }
     }
     let rows = db.query_all(&query).await?;
     rows.iter()
@@ -301,4 +383,103 @@ async fn conversations_of_user(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    use super::*;
+    use crate::{config::Durability, store::NewUser};
+
+    /// Conversations of `me` with these last activities, each with a new peer; their
+    /// keys.
+    async fn conversations_at(store: &Store, me: UserId, activities: &[i64]) -> Vec<ListKey> {
+        let mut keys = Vec::new();
+        for (n, &at) in activities.iter().enumerate() {
+            let peer = store
+                .create_user(NewUser {
+                    username: &format!("peer{n}"),
+                    display_name: "peer",
+                    password_hash: "",
+                    created_at: 0,
+                })
+                .await
+                .expect("insert")
+                .expect("a new user")
+                .id;
+            let pair = Pair::new(me, peer).expect("two users");
+            let id = conversation::Entity::insert(conversation::ActiveModel {
+                user_low: Set(pair.low().get()),
+                user_high: Set(pair.high().get()),
+                last_seq: Set(0),
+                created_at: Set(at),
+                last_activity_at: Set(at),
+                ..Default::default()
+            })
+            .exec(&store.db)
+            .await
+            .expect("insert")
+            .last_insert_id;
+            for user in [me, peer] {
+                membership::Entity::insert(membership::ActiveModel {
+                    conversation_id: Set(id),
+                    user_id: Set(user.get()),
+                    last_read_seq: Set(0),
+                })
+                .exec(&store.db)
+                .await
+                .expect("insert");
+            }
+            keys.push(ListKey {
+                last_activity_at: at,
+                id: ConversationId::new(id),
+            });
+        }
+        keys
+    }
+
+    /// Conversations active in the same millisecond are ordered by id alone, and a
+    /// page that ends inside such a tie goes on with the rest of it.
+    #[tokio::test]
+    async fn pages_follow_the_order_through_ties() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Durability::Normal)
+            .await
+            .expect("a database");
+        let me = store
+            .create_user(NewUser {
+                username: "me",
+                display_name: "me",
+                password_hash: "",
+                created_at: 0,
+            })
+            .await
+            .expect("insert")
+            .expect("a new user")
+            .id;
+        let mut keys =
+            conversations_at(&store, me, &[1000, 1000, 2000, 1000, 500, 1000, 1000]).await;
+        keys.sort_by_key(|key| std::cmp::Reverse((key.last_activity_at, key.id)));
+
+        let (mut served, mut sizes, mut after) = (Vec::new(), Vec::new(), None);
+        loop {
+            let page = store
+                .conversation_list(me, after, 2, 0)
+                .await
+                .expect("a page");
+            sizes.push(page.conversations.len());
+            served.extend(page.conversations.iter().map(ConversationOfUser::list_key));
+            match page.next {
+                Some(next) => {
+                    assert_eq!(Some(next), served.last().copied());
+                    after = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(sizes, [2, 2, 2, 1]);
+        assert_eq!(served, keys);
+    }
 }

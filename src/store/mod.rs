@@ -33,7 +33,7 @@ use crate::config::Durability;
 #[cfg(test)]
 pub(crate) use batch::WAL_RESTART_BYTES;
 pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
-pub use conversations::{ConversationList, HelloRows};
+pub use conversations::{ConversationList, HelloRows, ListKey};
 pub use outbox::OutboxRow;
 pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
 pub use sessions::NewSession;

@@ -3,6 +3,7 @@
 
 use entity::{conversation, message, user};
 
+use super::ListKey;
 use crate::ids::{ConversationId, MessageId, Seq, UserId};
 
 /// A user's row.
@@ -91,4 +92,14 @@ pub struct ConversationOfUser {
     pub my_last_read_seq: Seq,
     pub peer_id: UserId,
     pub peer_last_read_seq: Seq,
+}
+
+impl ConversationOfUser {
+    /// Its place in the conversation list.
+    pub fn list_key(&self) -> ListKey {
+        ListKey {
+            last_activity_at: self.conversation.last_activity_at,
+            id: self.conversation.id,
+        }
+    }
 }

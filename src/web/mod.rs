@@ -14,19 +14,29 @@
 //! with its `ETag`). Every response has a strong `ETag` (a content hash) and answers
 //! `If-None-Match` with 304.
 //!
+//! Page and assets go out compressed, brotli or gzip as `Accept-Encoding` allows
+//! (`coding.rs`), from copies compressed once at the best levels (`variants.rs`),
+//! not on every request as the API's JSON is. Each coding of a file has its own
+//! `ETag`, and every response says `Vary: Accept-Encoding`.
+//!
 //! Any other `GET` path that is not an asset serves `index.html`: the client routes
 //! on its own (`/c/12` is a chat, `/u/5` a profile), so a reload or a shared link of
 //! such a path opens the client there. `/api/*` and `/ws` never reach this fallback.
 
-use std::sync::OnceLock;
+mod coding;
+mod compress;
+mod variants;
+
+use std::{borrow::Cow, sync::OnceLock};
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use rust_embed::{EmbeddedFile, RustEmbed};
 
+use self::{coding::Coding, variants::Variants};
 use crate::{http::ApiError, metrics::RouteLabel};
 
 /// The client's files.
@@ -56,8 +66,8 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
     }
     let path = uri.path();
     let (route, response) = match path.strip_prefix("/assets/") {
-        Some(rest) => ("/assets/{version}/{file}", asset(rest, &headers)),
-        None => ("/{client route}", index(&headers)),
+        Some(rest) => ("/assets/{version}/{file}", asset(rest, &headers).await),
+        None => ("/{client route}", index(&headers).await),
     };
     let mut response = with_security_headers(response);
     response.extensions_mut().insert(RouteLabel(route));
@@ -65,7 +75,7 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
 }
 
 /// `/assets/<version>/<file>`.
-fn asset(rest: &str, headers: &HeaderMap) -> Response {
+async fn asset(rest: &str, headers: &HeaderMap) -> Response {
     let Some((version, file)) = rest.split_once('/') else {
         return ApiError::NoRoute.into_response();
     };
@@ -82,36 +92,55 @@ fn asset(rest: &str, headers: &HeaderMap) -> Response {
     } else {
         REVALIDATE
     };
-    let etag = strong_etag(&embedded.metadata.sha256_hash());
     let mime = embedded.metadata.mimetype().to_owned();
-    respond(headers, etag, cache, &mime, embedded.data.into_owned())
+    let bytes = match embedded.data {
+        Cow::Borrowed(embedded) => Bytes::from_static(embedded),
+        Cow::Owned(read) => Bytes::from(read),
+    };
+    let file = Variants::of(file, embedded.metadata.sha256_hash(), bytes).await;
+    respond(headers, &file, cache, &mime)
 }
 
 /// The client's page, with its asset URLs under the current version.
-fn index(headers: &HeaderMap) -> Response {
+async fn index(headers: &HeaderMap) -> Response {
     let Some(page) = Assets::get("index.html") else {
         tracing::error!("web/index.html is not embedded");
         return ApiError::NoRoute.into_response();
     };
     let html = String::from_utf8_lossy(&page.data)
         .replace(ASSETS_PLACEHOLDER, &format!("/assets/{}", assets_version()));
-    let etag = strong_etag(&sha256(html.as_bytes()));
-    respond(
-        headers,
-        etag,
-        REVALIDATE,
-        "text/html; charset=utf-8",
-        html.into_bytes(),
-    )
+    let hash = sha256(html.as_bytes());
+    let page = Variants::of("index.html", hash, Bytes::from(html)).await;
+    respond(headers, &page, REVALIDATE, "text/html; charset=utf-8")
+}
+
+/// A 200 with the file in the coding the request takes best, or a 304 when the
+/// client already holds that coding of it.
+fn respond(
+    request: &HeaderMap,
+    file: &Variants,
+    cache: &'static str,
+    content_type: &str,
+) -> Response {
+    let (coding, body) = file.select(Coding::negotiate(request));
+    let etag = strong_etag(file.hash(), coding);
+    let mut response = not_modified_or(request, etag, cache, content_type, body);
+    let out = response.headers_mut();
+    if let Some(encoding) = coding.header_value() {
+        out.insert(header::CONTENT_ENCODING, encoding);
+    }
+    // Whatever coding this one is in, another request may get another.
+    out.insert(header::VARY, HeaderValue::from(header::ACCEPT_ENCODING));
+    response
 }
 
 /// A 200 with the body, or a 304 when the client already holds this `etag`.
-fn respond(
+fn not_modified_or(
     request: &HeaderMap,
     etag: String,
     cache: &'static str,
     content_type: &str,
-    body: Vec<u8>,
+    body: Bytes,
 ) -> Response {
     let fresh = request
         .get(header::IF_NONE_MATCH)
@@ -186,9 +215,9 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// A strong entity tag: the quoted content hash.
-fn strong_etag(hash: &[u8]) -> String {
-    format!("\"{}\"", hex(&hash[..16]))
+/// A strong entity tag: the quoted content hash, marked with the coding.
+fn strong_etag(hash: &[u8], coding: Coding) -> String {
+    format!("\"{}{}\"", hex(&hash[..16]), coding.etag_suffix())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -215,7 +244,9 @@ mod tests {
             h
         };
         let tag = || "\"ab\"".to_owned();
-        let status = |h: &HeaderMap| respond(h, tag(), REVALIDATE, "text/plain", vec![]).status();
+        let status = |h: &HeaderMap| {
+            not_modified_or(h, tag(), REVALIDATE, "text/plain", Bytes::new()).status()
+        };
         assert_eq!(status(&headers("\"ab\"")), StatusCode::NOT_MODIFIED);
         assert_eq!(status(&headers("\"x\", \"ab\"")), StatusCode::NOT_MODIFIED);
         assert_eq!(status(&headers("*")), StatusCode::NOT_MODIFIED);

@@ -132,6 +132,63 @@ async fn the_document_states_the_rules_with_the_configured_limits() {
 }
 
 #[tokio::test]
+async fn the_document_states_how_the_conversation_list_pages() {
+    let app = spawn_app().await;
+    let (_, doc) = app.client().get("/api/openapi.json").await;
+    let list = &doc["paths"]["/api/conversations"]["get"];
+    let cursor = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cursor")
+        .cloned()
+        .expect("a cursor parameter");
+    assert_eq!(cursor["in"], "query", "{cursor}");
+    assert_eq!(cursor["required"], false, "{cursor}");
+    assert_eq!(
+        cursor["schema"]["pattern"], "^[A-Za-z0-9_-]{21}[AQgw]$",
+        "{cursor}"
+    );
+    assert!(
+        cursor["schema"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Opaque")),
+        "{cursor}"
+    );
+    let description: Vec<&str> = list["description"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let description = description.join(" ");
+    for promise in ["next_cursor", "exactly once", "not served", "opaque"] {
+        assert!(description.contains(promise), "{promise}: {description}");
+    }
+    let body = &doc["components"]["schemas"]["ConversationsBody"];
+    for field in ["conversations", "next_cursor"] {
+        assert!(
+            body["required"].as_array().unwrap().contains(&json!(field)),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        body["properties"]["next_cursor"]["type"],
+        json!(["string", "null"]),
+        "{body}"
+    );
+
+    let one = &doc["paths"]["/api/conversations/{id}"]["get"];
+    assert_eq!(
+        one["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ConversationBody",
+        "{one}"
+    );
+    for status in ["400", "401", "404"] {
+        assert!(statuses(one).contains(&status), "{status}: {one}");
+    }
+}
+
+#[tokio::test]
 async fn integers_are_integers_in_every_notation_the_document_allows() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;

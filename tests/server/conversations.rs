@@ -1,7 +1,9 @@
 //! Conversations end to end: opening, sending, reading, unread counts, history,
-//! idempotent sends, and privacy between users.
+//! idempotent sends, the list page by page, one conversation by id, and privacy
+//! between users.
 
-use gadka_test_support::{TestApp, assert_error, seqs, spawn_app};
+use futures_util::{StreamExt, future::join_all, stream};
+use gadka_test_support::{Client, TestApp, assert_error, seqs, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -334,4 +336,202 @@ async fn opening_needs_another_existing_user() {
     assert_error(s, &body, StatusCode::NOT_FOUND, "not_found");
     let (_, list) = alice.get("/api/conversations").await;
     assert_eq!(list["conversations"], json!([]));
+}
+
+/// The ids of a list of conversations, in its order.
+fn ids(conversations: &[Value]) -> Vec<i64> {
+    conversations
+        .iter()
+        .map(|c| c["id"].as_i64().expect("a conversation id"))
+        .collect()
+}
+
+/// Registers `count` users at once (the server hashes their passwords a few at a time).
+async fn register_many(app: &TestApp, prefix: &str, count: usize) -> Vec<Client> {
+    stream::iter(0..count)
+        .map(|i| async move { app.register(&format!("{prefix}-{i:03}")).await })
+        .buffered(8)
+        .collect()
+        .await
+}
+
+/// Every conversation from `cursor` on (from the start without one), page after page
+/// of `limit`, in the order served; and the size of each page.
+async fn read_pages(me: &Client, limit: usize, cursor: Option<&str>) -> (Vec<Value>, Vec<usize>) {
+    let mut cursor = cursor.map(str::to_owned);
+    let (mut all, mut sizes) = (Vec::new(), Vec::new());
+    loop {
+        let query = match &cursor {
+            Some(cursor) => format!("?limit={limit}&messages=0&cursor={cursor}"),
+            None => format!("?limit={limit}&messages=0"),
+        };
+        let page = me.get_ok(&format!("/api/conversations{query}")).await;
+        let conversations = page["conversations"].as_array().expect("a list");
+        sizes.push(conversations.len());
+        all.extend(conversations.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => {
+                assert_eq!(page["next_cursor"], Value::Null, "{page}");
+                return (all, sizes);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_conversation_list_pages_through_every_conversation_once() {
+    // More than the largest page (100) holds.
+    conversation_paging(&spawn_app().await, 120, 100).await;
+}
+
+/// A user with `count` conversations reaches every one, `limit` at a time, in the
+/// list's order; a cursor still continues where its page ended after new activity.
+pub async fn conversation_paging(app: &TestApp, count: usize, limit: usize) {
+    assert!(count > limit + 2, "a first page and more");
+    let me = app.register("pager").await;
+    let peers = register_many(app, "peer", count).await;
+    // Opened all at once, so that the writer commits several together and they
+    // share a millisecond: then only the id orders them.
+    let mut opened = join_all(peers.iter().map(|peer| me.open(peer))).await;
+
+    let (all, sizes) = read_pages(&me, limit, None).await;
+    let mut expected_sizes = vec![limit; count / limit];
+    if !count.is_multiple_of(limit) {
+        expected_sizes.push(count % limit);
+    }
+    assert_eq!(sizes, expected_sizes);
+    let mut served = ids(&all);
+    let in_order = served.clone();
+    served.sort_unstable();
+    opened.sort_unstable();
+    assert_eq!(served, opened, "every conversation exactly once");
+    let keys: Vec<(&str, i64)> = all
+        .iter()
+        .map(|c| {
+            (
+                c["last_activity_at"].as_str().unwrap(),
+                c["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] > w[1]),
+        "newest activity first, then the larger id: {keys:?}"
+    );
+    let (again, _) = read_pages(&me, limit / 2 + 1, None).await;
+    assert_eq!(ids(&again), in_order, "the same order in other pages");
+
+    // Page one is read; then a conversation further down and one on page one get
+    // messages, and someone new opens a conversation.
+    let first = me
+        .get_ok(&format!("/api/conversations?limit={limit}&messages=0"))
+        .await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("more pages")
+        .to_owned();
+    assert_eq!(
+        ids(first["conversations"].as_array().unwrap()),
+        in_order[..limit]
+    );
+    let peer_in = |conversation: &Value| {
+        let peer = conversation["peer"]["id"].as_i64().unwrap();
+        peers
+            .iter()
+            .find(|p| p.id() == peer)
+            .expect("one of the peers")
+    };
+    let (moved, on_first_page) = ((limit + count) / 2, limit / 2);
+    peer_in(&all[moved])
+        .send(in_order[moved], "back to the top")
+        .await;
+    peer_in(&all[on_first_page])
+        .send(in_order[on_first_page], "me too")
+        .await;
+    let latecomer = app.register("latecomer").await;
+    let new = latecomer.open(&me).await;
+
+    // The rest are served exactly as they stood, less the one that moved ahead of
+    // the cursor (the socket announces that one), and nothing from page one again.
+    let (rest, _) = read_pages(&me, limit, Some(&cursor)).await;
+    let mut expected = in_order[limit..].to_vec();
+    expected.retain(|id| *id != in_order[moved]);
+    assert_eq!(ids(&rest), expected);
+    // A fresh first page starts with the three that had activity.
+    let fresh = me.get_ok("/api/conversations?limit=3&messages=0").await;
+    let mut front = ids(fresh["conversations"].as_array().unwrap());
+    front.sort_unstable();
+    let mut active = vec![in_order[moved], in_order[on_first_page], new];
+    active.sort_unstable();
+    assert_eq!(front, active);
+}
+
+#[tokio::test]
+async fn a_cursor_the_server_did_not_hand_out_is_refused() {
+    let app = spawn_app().await;
+    let (alice, _bob, _) = app.alice_and_bob().await;
+    let before = alice.get_ok("/api/conversations").await;
+    for bad in [
+        "nope",
+        "",
+        // 22 characters, but with bits set past the 16 bytes.
+        "AAAAAAAAAAAAAAAAAAAAAB",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+        "AAAAAAAAAAAAAAAAAAAAAAAA",
+        "AAAAAAAAAAAAAAAAAAAA%2BA",
+    ] {
+        let (s, body) = alice.get(&format!("/api/conversations?cursor={bad}")).await;
+        assert_error(s, &body, StatusCode::BAD_REQUEST, "invalid_input");
+        assert_eq!(body["error"]["field"], "cursor", "{bad}: {body}");
+    }
+    assert_eq!(alice.get_ok("/api/conversations").await, before);
+}
+
+#[tokio::test]
+async fn one_conversation_by_id_is_its_list_view_and_only_for_its_members() {
+    let app = spawn_app().await;
+    let (alice, bob, id) = app.alice_and_bob().await;
+    for i in 1..=12 {
+        alice.send(id, &format!("message {i}")).await;
+    }
+    let one = bob.get_ok(&format!("/api/conversations/{id}")).await;
+    let conversation = &one["conversation"];
+    assert_eq!(
+        seqs(conversation["messages"].as_array().unwrap()),
+        (3..=12).collect::<Vec<_>>(),
+        "the newest 10 by default"
+    );
+    assert_eq!(conversation["unread"], 12);
+    let list = bob.get_ok("/api/conversations?messages=10").await;
+    assert_eq!(conversation, &list["conversations"][0], "the list's view");
+
+    let newest = |query: &'static str| {
+        let bob = &bob;
+        async move {
+            let one = bob.get_ok(&format!("/api/conversations/{id}{query}")).await;
+            seqs(one["conversation"]["messages"].as_array().unwrap())
+        }
+    };
+    assert_eq!(newest("?messages=2").await, [11, 12]);
+    assert_eq!(newest("?messages=0").await, Vec::<i64>::new());
+    assert_eq!(newest("?messages=1000").await.len(), 12);
+    let (s, body) = bob
+        .get(&format!("/api/conversations/{id}?messages=-1"))
+        .await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "invalid_input");
+
+    // Someone else's conversation is not found, exactly like a missing one.
+    let eve = app.register("eve").await;
+    let (s, theirs) = eve.get(&format!("/api/conversations/{id}")).await;
+    assert_error(s, &theirs, StatusCode::NOT_FOUND, "not_found");
+    let (s, missing) = eve.get("/api/conversations/987654").await;
+    assert_error(s, &missing, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(theirs, missing);
+    let (s, body) = app.client().get(&format!("/api/conversations/{id}")).await;
+    assert_error(s, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
+    let (s, body) = bob.get("/api/conversations/nope").await;
+    assert_error(s, &body, StatusCode::BAD_REQUEST, "bad_request");
+    // Looking changed nothing.
+    assert_eq!(bob.unread().await["total"], 12);
 }

@@ -4,7 +4,7 @@ use gadka_test_support::{create_postgres_database, drop_postgres_database, spawn
 
 use crate::{
     accounts::display_name_changes,
-    conversations::{retried_txn_ids, two_users_chat},
+    conversations::{conversation_paging, retried_txn_ids, two_users_chat},
     users::{a_renamed_user_is_found_by_the_new_name, unicode_names_are_found},
 };
 
@@ -21,12 +21,15 @@ async fn the_chat_works_the_same_on_postgresql_and_survives_a_restart() {
     display_name_changes(&app).await;
     unicode_names_are_found(&app).await;
     a_renamed_user_is_found_by_the_new_name(&app).await;
+    // The same queries as on SQLite, on fewer conversations: the scale is SQLite's.
+    conversation_paging(&app, 12, 5).await;
 
     let dir = app.stop().await;
     let app = spawn_in(dir, |s| s.database_url = url.clone()).await;
     let alice = app.login("alice").await;
     let (_, list) = alice.get("/api/conversations?limit=10").await;
     assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["next_cursor"], serde_json::Value::Null, "{list}");
     app.stop().await;
     drop_postgres_database(&name).await;
 }

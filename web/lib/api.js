@@ -52,9 +52,17 @@ export const api = {
   search: (q) => call('GET', `/api/users?q=${encodeURIComponent(q)}&limit=20`),
   profile: (id) => call('GET', `/api/users/${encodeURIComponent(id)}`),
   open: (userId) => call('POST', '/api/conversations', { user_id: userId }),
-  conversations: ({ cursor, limit = 100, messages = 1 } = {}) =>
-    call('GET', `/api/conversations?limit=${limit}&messages=${messages}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
-  conversation: (id) => call('GET', `/api/conversations/${encodeURIComponent(id)}`),
+  /** A page of the list, newest activity first: `{conversations, next_cursor}`; pass
+   * `next_cursor` back as `cursor` for the next page (it is null after the last). */
+  conversations: ({ cursor, limit = 100, messages = 1 } = {}) => {
+    const query = new URLSearchParams({ limit, messages });
+    if (cursor) query.set('cursor', cursor);
+    return call('GET', `/api/conversations?${query}`);
+  },
+  /** One conversation as the list shows it, with its newest 30 messages (404 when it
+   * is not mine). */
+  conversation: (id) =>
+    call('GET', `/api/conversations/${encodeURIComponent(id)}?messages=30`),
   updateMe: (displayName) => call('PATCH', '/api/me', { display_name: displayName }),
 };
 
