@@ -34,7 +34,8 @@ impl Account {
         display_name: &str,
         password: &str,
     ) -> anyhow::Result<Self> {
-        let form = json!({"username": username, "display_name": display_name, "password": password});
+        let form =
+            json!({"username": username, "display_name": display_name, "password": password});
         Self::enter(base, "/api/register", form).await
     }
 
@@ -197,7 +198,11 @@ impl Socket {
 
     /// Sends messages to a conversation all at once (the socket pipelines them) and
     /// waits until each is stored; their `seq`s, in order.
-    pub async fn send_all(&mut self, conversation: i64, bodies: &[String]) -> anyhow::Result<Vec<i64>> {
+    pub async fn send_all(
+        &mut self,
+        conversation: i64,
+        bodies: &[String],
+    ) -> anyhow::Result<Vec<i64>> {
         let mut reqs = Vec::with_capacity(bodies.len());
         for body in bodies {
             let frame = json!({

@@ -34,7 +34,9 @@ use crate::{
 };
 
 #[derive(Debug, Parser)]
-#[command(about = "gadka's web client in real Chromium, with 300 conversations and a 5,000-message chat")]
+#[command(
+    about = "gadka's web client in real Chromium, with 300 conversations and a 5,000-message chat"
+)]
 struct Args {
     /// Measure the gadka at this URL (`http://host:port`) instead of one started in-process.
     #[arg(long)]
@@ -84,7 +86,11 @@ async fn main() -> anyhow::Result<()> {
     };
     if args.seed_only {
         println!("seeded {base} with tag {}", world.tag);
-        println!("log in as {} with the password {}", world.me.username, seed::PASSWORD);
+        println!(
+            "log in as {} with the password {}",
+            world.me.username,
+            seed::PASSWORD
+        );
         println!(
             "the {}-message chat is /c/{} (with {}); measure it with --url {base} --tag {}",
             seed::BIG_CHAT,

@@ -183,10 +183,7 @@ impl Run<'_> {
     /// Cold: the instruments and the session cookie go in before the first
     /// navigation, which is the client's.
     async fn load(&self, figures: &mut Figures) -> anyhow::Result<()> {
-        let source = format!(
-            "{PROBE}\n__bench.watchList({});",
-            json!(selectors::ENTRY)
-        );
+        let source = format!("{PROBE}\n__bench.watchList({});", json!(selectors::ENTRY));
         self.browser
             .cdp(
                 "Page.addScriptToEvaluateOnNewDocument",
@@ -284,10 +281,7 @@ impl Run<'_> {
                 vec![],
             )
             .await?;
-        let scroll = self
-            .browser
-            .js("return __bench.scrolling;", vec![])
-            .await?;
+        let scroll = self.browser.js("return __bench.scrolling;", vec![]).await?;
         Ok(serde_json::from_value(scroll)?)
     }
 
@@ -302,7 +296,10 @@ impl Run<'_> {
             .context("an entry without its conversation id")?
             .parse()?;
         entry.click().await?;
-        self.browser.find(&selectors::chat(id), STEP).await.map(drop)
+        self.browser
+            .find(&selectors::chat(id), STEP)
+            .await
+            .map(drop)
     }
 
     /// Typing into the message box, one key at a time; then the text is taken back.

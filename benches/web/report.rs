@@ -98,36 +98,147 @@ fn lines(runs: &[Figures]) -> Vec<Line> {
         100.0 * long as f64 / f.scroll.intervals.len().max(1) as f64
     };
     vec![
-        line("navigation to the list complete", Ms, None, per_run(&|f| f.list_complete)),
-        line("… the list first painted", Ms, None, per_run(&|f| f.list_shown)),
-        line("cold load: bytes transferred (HTTP)", KiloBytes, None, per_run(&|f| f.transferred)),
-        line("… of which the JSON API", KiloBytes, None, per_run(&|f| f.api_transferred)),
+        line(
+            "navigation to the list complete",
+            Ms,
+            None,
+            per_run(&|f| f.list_complete),
+        ),
+        line(
+            "… the list first painted",
+            Ms,
+            None,
+            per_run(&|f| f.list_shown),
+        ),
+        line(
+            "cold load: bytes transferred (HTTP)",
+            KiloBytes,
+            None,
+            per_run(&|f| f.transferred),
+        ),
+        line(
+            "… of which the JSON API",
+            KiloBytes,
+            None,
+            per_run(&|f| f.api_transferred),
+        ),
         line("… requests", Count, None, per_run(&|f| f.requests)),
-        line("… socket text until the list (characters)", KiloBytes, None, per_run(&|f| f.socket_chars)),
-        line("switch to the 5,000-message chat (first open)", Ms, Some(AtMost(100.0)), per_run(&|f| f.switch)),
-        line("scroll to its start: frame work, median", Ms, Some(Below(16.0)), per_run(&|f| median(&f.scroll.works))),
-        line("… frame work, p95", Ms, Some(Below(16.0)), per_run(&|f| percentile(&f.scroll.works, 95.0))),
-        line("… frame work, max", Ms, Some(Below(16.0)), per_run(&|f| max(&f.scroll.works))),
-        line("… frame interval, median", Ms, None, per_run(&|f| median(&f.scroll.intervals))),
-        line("… frame interval, p95", Ms, None, per_run(&|f| percentile(&f.scroll.intervals, 95.0))),
-        line("… frame interval, max", Ms, None, per_run(&|f| max(&f.scroll.intervals))),
-        line("… frames over 25 ms apart", Percent, None, per_run(&dropped)),
+        line(
+            "… socket text until the list (characters)",
+            KiloBytes,
+            None,
+            per_run(&|f| f.socket_chars),
+        ),
+        line(
+            "switch to the 5,000-message chat (first open)",
+            Ms,
+            Some(AtMost(100.0)),
+            per_run(&|f| f.switch),
+        ),
+        line(
+            "scroll to its start: frame work, median",
+            Ms,
+            Some(Below(16.0)),
+            per_run(&|f| median(&f.scroll.works)),
+        ),
+        line(
+            "… frame work, p95",
+            Ms,
+            Some(Below(16.0)),
+            per_run(&|f| percentile(&f.scroll.works, 95.0)),
+        ),
+        line(
+            "… frame work, max",
+            Ms,
+            Some(Below(16.0)),
+            per_run(&|f| max(&f.scroll.works)),
+        ),
+        line(
+            "… frame interval, median",
+            Ms,
+            None,
+            per_run(&|f| median(&f.scroll.intervals)),
+        ),
+        line(
+            "… frame interval, p95",
+            Ms,
+            None,
+            per_run(&|f| percentile(&f.scroll.intervals, 95.0)),
+        ),
+        line(
+            "… frame interval, max",
+            Ms,
+            None,
+            per_run(&|f| max(&f.scroll.intervals)),
+        ),
+        line(
+            "… frames over 25 ms apart",
+            Percent,
+            None,
+            per_run(&dropped),
+        ),
         line("… pixels scrolled", Count, None, per_run(&|f| f.scroll.px)),
-        line("… time to the start", Seconds, None, per_run(&|f| f.scroll.intervals.iter().sum::<f64>() / 1000.0)),
-        line("… runs that reached the first message", Runs, None, per_run(&|f| f64::from(u8::from(f.scroll.reached)))),
-        line("DOM nodes after scrolling back to the start", Count, Some(AtMost(3000.0)), per_run(&|f| f.nodes)),
-        line("JS heap after scrolling back to the start (V8, after GC)", MegaBytes, None, per_run(&|f| f.js_heap)),
-        line("… Blink's heap (the DOM), after GC", MegaBytes, None, per_run(&|f| f.dom_heap)),
-        line("switch back to it from another chat", Ms, Some(AtMost(100.0)), per_run(&|f| f.switch_back)),
-        line("keystroke in the composer, with it open", Ms, Some(AtMost(4.0)), per_run(&|f| median(&f.keys))),
-        line("`message` frame handled, with it open", Ms, Some(AtMost(8.0)), per_run(&|f| median(&f.messages))),
-        line("`receipt` frame handled, with it open", Ms, Some(AtMost(8.0)), per_run(&|f| median(&f.receipts))),
+        line(
+            "… time to the start",
+            Seconds,
+            None,
+            per_run(&|f| f.scroll.intervals.iter().sum::<f64>() / 1000.0),
+        ),
+        line(
+            "… runs that reached the first message",
+            Runs,
+            None,
+            per_run(&|f| f64::from(u8::from(f.scroll.reached))),
+        ),
+        line(
+            "DOM nodes after scrolling back to the start",
+            Count,
+            Some(AtMost(3000.0)),
+            per_run(&|f| f.nodes),
+        ),
+        line(
+            "JS heap after scrolling back to the start (V8, after GC)",
+            MegaBytes,
+            None,
+            per_run(&|f| f.js_heap),
+        ),
+        line(
+            "… Blink's heap (the DOM), after GC",
+            MegaBytes,
+            None,
+            per_run(&|f| f.dom_heap),
+        ),
+        line(
+            "switch back to it from another chat",
+            Ms,
+            Some(AtMost(100.0)),
+            per_run(&|f| f.switch_back),
+        ),
+        line(
+            "keystroke in the composer, with it open",
+            Ms,
+            Some(AtMost(4.0)),
+            per_run(&|f| median(&f.keys)),
+        ),
+        line(
+            "`message` frame handled, with it open",
+            Ms,
+            Some(AtMost(8.0)),
+            per_run(&|f| median(&f.messages)),
+        ),
+        line(
+            "`receipt` frame handled, with it open",
+            Ms,
+            Some(AtMost(8.0)),
+            per_run(&|f| median(&f.receipts)),
+        ),
     ]
 }
 
 /// The table of all runs.
 pub fn table(runs: &[Figures]) -> String {
-    let mut out = String::from("| measure | median | runs' range | target | |\n|---|---:|---:|---|---|\n");
+    let mut out =
+        String::from("| measure | median | runs' range | target | |\n|---|---:|---:|---|---|\n");
     for line in lines(runs) {
         let (value, range) = match line.unit {
             Unit::Runs => (
@@ -143,7 +254,11 @@ pub fn table(runs: &[Figures]) -> String {
         let (target, verdict) = match line.target {
             Some(t) => (
                 t.show(line.unit),
-                if t.met(median(&line.values)) { "pass" } else { "**fail**" },
+                if t.met(median(&line.values)) {
+                    "pass"
+                } else {
+                    "**fail**"
+                },
             ),
             None => (String::new(), ""),
         };

@@ -115,7 +115,7 @@ async fn small_conversation(me: &Account, peer: &Account, index: usize) -> anyho
     let count = 2 + index * 7 % 9;
     let mut last = 0;
     for k in 0..count {
-        let from = if k % 2 == 0 { peer } else { me };
+        let from = if k.is_multiple_of(2) { peer } else { me };
         last = from.send(id, text.next()).await?;
     }
     me.post(
@@ -123,7 +123,7 @@ async fn small_conversation(me: &Account, peer: &Account, index: usize) -> anyho
         json!({"up_to_seq": last}),
     )
     .await?;
-    if index % 3 == 0 {
+    if index.is_multiple_of(3) {
         for _ in 0..1 + index % 4 {
             peer.send(id, text.next()).await?;
         }
@@ -162,8 +162,20 @@ const FIRST: [&str; 20] = [
     "Kasia", "Leon", "Marta", "Nikodem", "Ola", "Piotr", "Róża", "Szymon", "Tola", "Wiktor",
 ];
 const LAST: [&str; 15] = [
-    "Nowak", "Kowalska", "Wiśniewski", "Wójcik", "Kamińska", "Lewandowski", "Zielińska",
-    "Szymański", "Woźniak", "Dąbrowska", "Kozłowski", "Jankowska", "Mazur", "Kwiatkowska",
+    "Nowak",
+    "Kowalska",
+    "Wiśniewski",
+    "Wójcik",
+    "Kamińska",
+    "Lewandowski",
+    "Zielińska",
+    "Szymański",
+    "Woźniak",
+    "Dąbrowska",
+    "Kozłowski",
+    "Jankowska",
+    "Mazur",
+    "Kwiatkowska",
     "Krawczyk",
 ];
 
@@ -177,11 +189,54 @@ fn display_name(index: usize) -> String {
 }
 
 const WORDS: [&str; 48] = [
-    "hej", "tak", "nie", "jutro", "dzisiaj", "spotkanie", "o", "dziesiątej", "kawa", "dzięki",
-    "super", "może", "później", "projekt", "gotowy", "sprawdzę", "wyślę", "plik", "zaraz",
-    "dobrze", "the", "release", "build", "passes", "again", "after", "lunch", "meeting",
-    "moved", "to", "Thursday", "👍", "😂", "🙂", "let's", "see", "what", "happens", "with",
-    "the", "tests", "on", "CI", "and", "review", "tomorrow", "morning", "ok",
+    "hej",
+    "tak",
+    "nie",
+    "jutro",
+    "dzisiaj",
+    "spotkanie",
+    "o",
+    "dziesiątej",
+    "kawa",
+    "dzięki",
+    "super",
+    "może",
+    "później",
+    "projekt",
+    "gotowy",
+    "sprawdzę",
+    "wyślę",
+    "plik",
+    "zaraz",
+    "dobrze",
+    "the",
+    "release",
+    "build",
+    "passes",
+    "again",
+    "after",
+    "lunch",
+    "meeting",
+    "moved",
+    "to",
+    "Thursday",
+    "👍",
+    "😂",
+    "🙂",
+    "let's",
+    "see",
+    "what",
+    "happens",
+    "with",
+    "the",
+    "tests",
+    "on",
+    "CI",
+    "and",
+    "review",
+    "tomorrow",
+    "morning",
+    "ok",
 ];
 
 /// Message bodies like a chat's: mostly a short line, sometimes one word, sometimes a
