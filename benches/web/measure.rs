@@ -229,7 +229,7 @@ impl Run<'_> {
             .map(drop)
     }
 
-    /// Arms the instruments for `name`; the script gets `arguments` after the name.
+    /// Runs `script`, which arms the page's instruments (`__bench.arm`), with `args`.
     async fn arm(&self, script: &str, args: Vec<Value>) -> anyhow::Result<()> {
         self.browser.js(script, args).await.map(drop)
     }
