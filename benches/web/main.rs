@@ -67,14 +67,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = match args.url {
-        Some(_) => None,
-        None => Some(gadka_test_support::spawn_app().await),
-    };
-    let base = match (&args.url, &app) {
-        (Some(url), _) => url.trim_end_matches('/').to_owned(),
-        (None, Some(app)) => app.url(""),
-        (None, None) => bail!("no server to measure"),
+    // The in-process server lives as long as `_app`.
+    let (_app, base) = match &args.url {
+        Some(url) => (None, url.trim_end_matches('/').to_owned()),
+        None => {
+            let app = gadka_test_support::spawn_app().await;
+            let base = app.url("");
+            (Some(app), base)
+        }
     };
     let world = match &args.tag {
         Some(tag) => seed::existing(&base, tag)
