@@ -89,23 +89,14 @@ pub(super) struct Origins(pub(super) Vec<String>);
 impl FromStr for Origins {
     type Err = String;
     fn from_str(list: &str) -> Result<Self, String> {
-        list.split(',')
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-            .try_into()
+        comma_separated(list).try_into()
     }
 }
 
 impl TryFrom<Vec<String>> for Origins {
     type Error = String;
-    /// Blank entries are skipped, so a trailing comma or an empty variable means none.
     fn try_from(list: Vec<String>) -> Result<Self, String> {
-        list.iter()
-            .map(|o| o.trim())
-            .filter(|o| !o.is_empty())
-            .map(parse_origin)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        parse_entries(&list, parse_origin).map(Self)
     }
 }
 
@@ -123,10 +114,7 @@ pub(super) struct TrustedProxies(pub(super) Vec<IpNet>);
 impl FromStr for TrustedProxies {
     type Err = String;
     fn from_str(list: &str) -> Result<Self, String> {
-        list.split(',')
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-            .try_into()
+        comma_separated(list).try_into()
     }
 }
 
@@ -134,19 +122,31 @@ impl TryFrom<Vec<String>> for TrustedProxies {
     type Error = String;
     /// A bare address is a network of one.
     fn try_from(list: Vec<String>) -> Result<Self, String> {
-        list.iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.parse::<IpNet>()
-                    .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("{p:?} is neither an IP address nor a CIDR like 10.0.0.0/8")
-                    })
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
+        parse_entries(&list, |p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{p:?} is neither an IP address nor a CIDR like 10.0.0.0/8"))
+        })
+        .map(Self)
     }
+}
+
+/// A flag's or variable's list: `a,b,c`.
+fn comma_separated(list: &str) -> Vec<String> {
+    list.split(',').map(str::to_owned).collect()
+}
+
+/// Each entry of a list parsed by `parse`; blank entries are skipped, so a trailing
+/// comma or an empty variable means none.
+fn parse_entries<T>(
+    list: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    list.iter()
+        .map(|entry| entry.trim())
+        .filter(|entry| !entry.is_empty())
+        .map(parse)
+        .collect()
 }
 
 impl<'de> Deserialize<'de> for TrustedProxies {
