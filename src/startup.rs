@@ -24,7 +24,7 @@ use crate::{
     api,
     bridge::{self, Bridge},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, WriterStopped, committed::TxnHook},
-    config::Settings,
+    config::{MetricsAt, Settings},
     http::{
         ApiError, AppState,
         client::{self, TrustedProxies},
@@ -122,19 +122,32 @@ impl Application {
             AppState {
                 chat: chat.clone(),
                 origins: settings.origins.clone().into(),
-                cookie_secure: settings.cookie_secure,
+                public_origin: settings.public_url.as_deref().map(Into::into),
+                cookie_secure: settings.cookie_secure
+                    || settings
+                        .public_url
+                        .as_deref()
+                        .is_some_and(|url| url.starts_with("https://")),
             },
             trusted_proxies.clone(),
-            settings.metrics_listen.is_none(),
+            settings.metrics == MetricsAt::Main,
             bridge.as_ref().map(bridge::Attached::bridge),
         );
-        let metrics_listener = match settings.metrics_listen {
-            Some(address) => Some(
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("cannot listen for metrics on {address}"))?,
-            ),
-            None => None,
+        let metrics_listener = match settings.metrics {
+            MetricsAt::Address(address) => match TcpListener::bind(address).await {
+                Ok(listener) => Some(listener),
+                // A second server on one machine finds the default port taken; it
+                // serves without metrics rather than not at all.
+                Err(e) if settings.metrics == MetricsAt::DEFAULT => {
+                    tracing::warn!(%address, error = %e, "/metrics is not served: its default address is taken; set metrics.listen");
+                    None
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot listen for metrics on {address}"));
+                }
+            },
+            MetricsAt::Main | MetricsAt::Off => None,
         };
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -157,6 +170,13 @@ impl Application {
         })
     }
 
+    /// Where `/metrics` is served on its own address, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
@@ -177,11 +197,19 @@ impl Application {
             if let Ok(address) = listener.local_addr() {
                 tracing::info!(%address, "serving /metrics");
             }
-            tokio::spawn(async move { axum::serve(listener, metrics::routes::<()>()).await })
+            let connections = self.connections.clone();
+            tokio::spawn(serve::serve(
+                listener,
+                metrics::routes::<()>(),
+                connections,
+                std::future::pending(),
+            ))
         });
         // The bridge serves the homeserver on its own listener, and checks the
         // homeserver in the background: the chat never waits for either.
-        let bridge = self.bridge.map(|bridge| bridge.spawn(observed));
+        let bridge = self
+            .bridge
+            .map(|bridge| bridge.spawn(observed, self.connections.clone()));
         let profiles = tokio::spawn(self.chat.clone().relay_profiles());
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {

@@ -40,8 +40,9 @@ fn start(data_dir: &std::path::Path, durability: &str) -> (Server, String) {
         .args(["--durability", durability])
         .env_remove("GADKA_CONFIG")
         .env("NO_COLOR", "1")
-        // The load signs up its senders from one address.
+        // The load signs up its senders from one address and sends faster than a person.
         .env("GADKA_REGISTRATIONS_PER_HOUR_PER_IP", "1000000")
+        .env("GADKA_SENDS_PER_MINUTE", "1000000000")
         .stdout(Stdio::piped())
         .spawn()
         .expect("gadka starts");

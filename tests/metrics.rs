@@ -23,9 +23,7 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    let response = reqwest::get(app.url("/metrics"))
-        .await
-        .expect("GET /metrics");
+    let response = reqwest::get(app.metrics_url()).await.expect("GET /metrics");
     assert_eq!(response.status(), StatusCode::OK);
     let kind = response
         .headers()
@@ -42,6 +40,16 @@ async fn metrics_move_with_the_traffic_and_a_hello_costs_the_same_queries_howeve
  {
     let app = spawn_app().await;
     let (alice, bob, id) = app.alice_and_bob().await;
+
+    // Not on the main listener: routes, rates and queue depths are the operator's.
+    let public = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("GET /metrics on the main listener")
+        .text()
+        .await
+        .expect("a body");
+    assert!(!public.contains("gadka_"), "{public}");
+    assert_ne!(app.metrics_addr, Some(app.addr));
 
     let before = scrape(&app).await;
     alice.send(id, "one").await;

@@ -19,7 +19,7 @@ start_gadka() { # name port durability
     # A gadka from before the durability setting (always full) runs with BEFORE=1.
     local durability=(--durability "$3")
     [ "${BEFORE:-0}" = 1 ] && durability=()
-    "$gadka" --data-dir "$work/$1" --listen "127.0.0.1:$2" --log warn --registrations-per-hour-per-ip 1000000 "${durability[@]}" >"$work/$1.log" 2>&1 &
+    "$gadka" --data-dir "$work/$1" --listen "127.0.0.1:$2" --log warn --registrations-per-hour-per-ip 1000000 --sends-per-minute 1000000000 --conversations-per-hour 1000000000 "${durability[@]}" >"$work/$1.log" 2>&1 &
     pids+=($!)
     echo $! >"$work/$1.pid"
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return; sleep 0.1; done

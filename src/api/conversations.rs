@@ -162,6 +162,8 @@ pub struct ConversationBody {
         (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
         (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
         (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+        (status = 429, body = ErrorBody, description = "Too many new conversations started (`rate_limited`, `limits.conversations_per_hour`); opening one that exists is never limited",
+            headers(("Retry-After" = u64, description = "Seconds until a new conversation may be started"))),
     ))]
 async fn open(
     State(state): State<AppState>,
@@ -242,10 +244,12 @@ pub struct MessageBody {
         (status = 201, body = MessageBody, description = "Committed (or, for a `txn_id` used before, the first message)"),
         (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
         (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
-        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 403, body = ErrorBody, description = "A foreign `Origin` (`forbidden_origin`), or the sender's messages have reached their storage quota (`quota_exceeded`, `limits.storage_quota_bytes`)"),
         (status = 404, body = ErrorBody, description = NOT_MINE),
         (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
         (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+        (status = 429, body = ErrorBody, description = "Too many messages from this user (`rate_limited`, `limits.sends_per_minute`)",
+            headers(("Retry-After" = u64, description = "Seconds until a send may succeed"))),
     ))]
 async fn send(
     State(state): State<AppState>,

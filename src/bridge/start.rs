@@ -110,7 +110,11 @@ impl Attached {
     /// application gives every listener (`layered`), and starts the bridge's tasks:
     /// the start-up checks, the typing relay, the pruning of old transaction ids and
     /// the outbox. The chat never waits for any of them.
-    pub fn spawn(self, layered: impl FnOnce(Router) -> Router) -> Running {
+    pub fn spawn(
+        self,
+        layered: impl FnOnce(Router) -> Router,
+        connections: crate::serve::ConnectionLimits,
+    ) -> Running {
         let Self {
             bridge,
             listener,
@@ -123,7 +127,12 @@ impl Attached {
         Running {
             tasks: vec![
                 tokio::spawn(async move {
-                    if let Err(e) = axum::serve(listener, routes).await {
+                    // The same timeouts and caps as the main listener: the homeserver
+                    // is the only client meant to call, not the only one that can.
+                    let served =
+                        crate::serve::serve(listener, routes, connections, std::future::pending())
+                            .await;
+                    if let Err(e) = served {
                         tracing::error!(error = %e, "the application service listener failed");
                     }
                 }),

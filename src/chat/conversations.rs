@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     hub::ConnectionId,
-    ids::{ConversationId, Seq, UserId},
+    ids::{ConversationId, Pair, Seq, UserId},
     store::{ConversationList, ConversationOfUser, MessageRow},
 };
 
@@ -56,6 +56,19 @@ impl Chat {
             .ok_or(ChatError::NotFound("conversation"))
     }
 
+    /// Counts a new conversation against `me`'s allowance when there is none with
+    /// `peer` yet; opening one that exists is free.
+    async fn charge_if_new(&self, me: UserId, peer: UserId) -> Result<(), ChatError> {
+        let Some(pair) = Pair::new(me, peer) else {
+            // The engine refuses a conversation with oneself, in its words.
+            return Ok(());
+        };
+        if self.store().direct_conversation(pair).await?.is_none() {
+            self.inner.allowances.new_conversation(me)?;
+        }
+        Ok(())
+    }
+
     /// Opens the direct conversation with another user, creating it the first time
     /// (F1 "Send message", F3b). `true` when it was created now.
     #[tracing::instrument(skip_all, fields(user.id = me.user_id.get(), peer.id = peer_id))]
@@ -64,11 +77,13 @@ impl Chat {
         me: &Session,
         peer_id: i64,
     ) -> Result<(Conversation, bool), ChatError> {
+        let peer_id = UserId::new(peer_id);
+        self.charge_if_new(me.user_id, peer_id).await?;
         let (id, created) = self
             .engine()
             .request(|reply| Command::Open {
                 user_id: me.user_id,
-                peer_id: UserId::new(peer_id),
+                peer_id,
                 reply,
             })
             .await?;
@@ -173,6 +188,13 @@ impl Chat {
     ) -> Result<PendingSend, ChatError> {
         let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
         let txn_id = txn_id.map(TxnId::parse).transpose()?;
+        if let SendTo::User(peer) = to {
+            self.charge_if_new(me.user_id, peer).await?;
+        }
+        self.inner
+            .allowances
+            .send(self.store(), me.user_id, body.as_str().len())
+            .await?;
         let answer = self
             .engine()
             .submit(|reply| Command::Send {

@@ -28,6 +28,9 @@ pub enum ChatError {
         what: &'static str,
         retry_after_secs: u64,
     },
+    /// The user's stored messages would exceed their storage quota.
+    #[error("your messages have reached the storage quota of {quota_bytes} bytes")]
+    QuotaExceeded { quota_bytes: u64 },
     /// A queue the request needs is full; it may be tried again in a second.
     #[error("the server is busy; try again in a moment")]
     Busy,
@@ -54,8 +57,22 @@ impl ChatError {
             Self::UsernameTaken => "username_taken",
             Self::NotFound(_) => "not_found",
             Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ChatError {
+    /// When a refused request may be tried again, for the refusals that pass.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            Self::Busy => Some(1),
+            _ => None,
         }
     }
 }

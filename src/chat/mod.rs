@@ -8,6 +8,7 @@
 //! hub, so a change made over one transport reaches the clients of the other.
 
 mod accounts;
+mod allowance;
 mod bridged;
 mod conversations;
 mod engine;
@@ -30,6 +31,7 @@ pub use realtime::{Fanout, SeenMessages};
 
 use crate::{config::Limits, hub::Hub, store::Store};
 use accounts::{AccountLimits, Passwords};
+use allowance::Allowances;
 use realtime::TypingGate;
 
 /// The chat service: cheap to clone, shared by every transport.
@@ -42,6 +44,7 @@ struct Inner {
     store: Store,
     session_keys: SessionKeys,
     account_limits: AccountLimits,
+    allowances: Allowances,
     typing_gate: TypingGate,
     passwords: Passwords,
     limits: Limits,
@@ -70,6 +73,7 @@ impl Chat {
                     limits.login_attempts_per_minute_per_ip,
                     limits.registrations_per_hour_per_ip,
                 ),
+                allowances: Allowances::new(&limits),
                 typing_gate: TypingGate::new(),
                 passwords: Passwords::new(),
                 store,
@@ -110,6 +114,7 @@ impl Chat {
     /// Periodic upkeep: forgets idle rate-limit keys.
     pub fn housekeeping(&self) {
         self.inner.account_limits.forget_idle();
+        self.inner.allowances.forget_idle();
         self.inner.typing_gate.forget_idle();
     }
 }

@@ -32,8 +32,8 @@ pub use bridge::{BridgeSettings, Permission, Template, Tokens};
 pub use cli::{Cli, Overrides, Subcommand};
 pub use error::ConfigError;
 use sections::Layer;
-pub use values::Durability;
 pub use values::IpNet;
+pub use values::{Durability, MetricsAt};
 
 /// The validated settings the application is built from.
 #[derive(Debug, Clone)]
@@ -48,6 +48,10 @@ pub struct Settings {
     pub durability: Durability,
     /// Origins trusted besides the server's own, normalised as `scheme://host[:port]`.
     pub origins: Vec<String>,
+    /// The origin browsers reach the server at (`scheme://host[:port]`): when set, the
+    /// origin check trusts it instead of the request's `Host` (which DNS rebinding
+    /// controls), and an `https` one marks the cookie `Secure`.
+    pub public_url: Option<String>,
     /// Whether the session cookie is marked `Secure`.
     pub cookie_secure: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
@@ -58,8 +62,8 @@ pub struct Settings {
     pub session_secret: Option<Vec<u8>>,
     /// Sizes and rates that protect the server.
     pub limits: Limits,
-    /// Where `/metrics` is served; `None`: on the main listener.
-    pub metrics_listen: Option<SocketAddr>,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsAt,
     /// The `tracing` filter, e.g. `info` or `gadka=debug`.
     pub log_filter: String,
     /// The Matrix bridge; `None` (off) without a `homeserver` section.
@@ -77,6 +81,12 @@ pub struct Limits {
     pub login_attempts_per_minute_per_ip: u32,
     /// Accounts made per client address per hour.
     pub registrations_per_hour_per_ip: u32,
+    /// Messages one user may send per minute, all at once or spread out.
+    pub sends_per_minute: u32,
+    /// New conversations one user may start per hour, all at once or spread out.
+    pub conversations_per_hour: u32,
+    /// Bytes of message bodies one user may have stored.
+    pub storage_quota_bytes: u64,
     /// Frames a socket may have waiting to be sent before it is closed as too slow.
     pub ws_queue_frames: usize,
     /// The most commands the message writer commits in one transaction.
@@ -152,6 +162,7 @@ impl Settings {
             durability: database.durability.unwrap_or_default(),
             origins: server.origins.map(|o| o.0).unwrap_or_default(),
             cookie_secure: server.cookie_secure.unwrap_or(false),
+            public_url: server.public_url.map(|u| u.0),
             trusted_proxies: server.trusted_proxies.map(|p| p.0).unwrap_or_default(),
             session_ttl: Duration::from_secs(
                 session.ttl_secs.map_or(30 * 24 * 3600, NonZeroU64::get),
@@ -170,6 +181,12 @@ impl Settings {
                 registrations_per_hour_per_ip: limits
                     .registrations_per_hour_per_ip
                     .map_or(20, NonZeroU32::get),
+                // A person types far below 300 a minute; the burst lets a client that
+                // was offline send its whole outbox on reconnect.
+                sends_per_minute: limits.sends_per_minute.map_or(300, NonZeroU32::get),
+                conversations_per_hour: limits.conversations_per_hour.map_or(60, NonZeroU32::get),
+                // Years of a heavy talker's text; hours of a flood at the send limit.
+                storage_quota_bytes: limits.storage_quota_bytes.map_or(1 << 30, NonZeroU64::get),
                 ws_queue_frames: limits.ws_queue_frames.map_or(256, NonZeroUsize::get),
                 writer_batch: limits.writer_batch.map_or(256, NonZeroUsize::get),
                 writer_queue: limits.writer_queue.map_or(4096, NonZeroUsize::get),
@@ -183,7 +200,7 @@ impl Settings {
                     .map_or(256, NonZeroUsize::get),
                 ws_ping: secs(limits.ws_ping_secs, 30),
             },
-            metrics_listen: metrics.listen,
+            metrics: metrics.listen.unwrap_or(MetricsAt::DEFAULT),
             log_filter: logging.filter.unwrap_or_else(|| "info".into()),
             bridge: None,
         }
@@ -243,7 +260,8 @@ mod tests {
         assert_eq!(s.limits.max_message_bytes, 16 * 1024);
         assert_eq!(s.limits.writer_batch, 256);
         assert_eq!(s.limits.writer_queue, 4096);
-        assert_eq!(s.metrics_listen, None);
+        assert_eq!(s.metrics, MetricsAt::DEFAULT);
+        assert_eq!(s.public_url, None);
         assert!(s.origins.is_empty());
         assert_eq!(s.log_filter, "info");
     }
@@ -288,7 +306,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.durability, Durability::Normal);
-        assert_eq!(s.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(
+            s.metrics,
+            MetricsAt::Address("127.0.0.1:9100".parse().unwrap())
+        );
         assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (8, 16));
 
         let s = settings(
@@ -306,7 +327,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.durability, Durability::Full);
-        assert_eq!(s.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        assert_eq!(s.metrics, MetricsAt::Address("[::1]:9100".parse().unwrap()));
+        let at = |value: &str| settings("", &["--metrics-listen", value]).unwrap().metrics;
+        assert_eq!((at("main"), at("off")), (MetricsAt::Main, MetricsAt::Off));
+        let s = settings("server:\n  public_url: HTTPS://Chat.Example.org/\n", &[]).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://chat.example.org"));
         assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (1, 2));
     }
 }

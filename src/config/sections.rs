@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{
     bridge::{AppserviceSection, BridgeSection, HomeserverSection},
     error::{ConfigError, Key},
-    values::{DatabaseUrl, Durability, Origins, Secret, TrustedProxies},
+    values::{DatabaseUrl, Durability, MetricsAt, Origins, PublicUrl, Secret, TrustedProxies},
 };
 
 /// One layer of configuration, section by section: what the file says, then what
@@ -80,6 +80,14 @@ pub(super) struct ServerSection {
         value_name = "ORIGINS"
     )]
     pub(super) origins: Option<Origins>,
+    /// The URL browsers reach the server at, e.g. https://chat.example.org
+    #[arg(
+        id = "server.public_url",
+        long = "public-url",
+        env = "GADKA_PUBLIC_URL",
+        value_name = "URL"
+    )]
+    pub(super) public_url: Option<PublicUrl>,
     /// Mark the session cookie `Secure` (serve over HTTPS)
     #[arg(
         id = "server.cookie_secure",
@@ -183,6 +191,30 @@ pub(super) struct LimitsSection {
         value_name = "N"
     )]
     pub(super) registrations_per_hour_per_ip: Option<NonZeroU32>,
+    /// Messages one user may send per minute (also their burst)
+    #[arg(
+        id = "limits.sends_per_minute",
+        long = "sends-per-minute",
+        env = "GADKA_SENDS_PER_MINUTE",
+        value_name = "N"
+    )]
+    pub(super) sends_per_minute: Option<NonZeroU32>,
+    /// New conversations one user may start per hour (also their burst)
+    #[arg(
+        id = "limits.conversations_per_hour",
+        long = "conversations-per-hour",
+        env = "GADKA_CONVERSATIONS_PER_HOUR",
+        value_name = "N"
+    )]
+    pub(super) conversations_per_hour: Option<NonZeroU32>,
+    /// Bytes of messages one user may have stored
+    #[arg(
+        id = "limits.storage_quota_bytes",
+        long = "storage-quota-bytes",
+        env = "GADKA_STORAGE_QUOTA_BYTES",
+        value_name = "BYTES"
+    )]
+    pub(super) storage_quota_bytes: Option<NonZeroU64>,
     /// Frames a socket may have queued before it is closed as too slow
     #[arg(
         id = "limits.ws_queue_frames",
@@ -254,14 +286,14 @@ pub(super) struct LimitsSection {
 #[serde(default, deny_unknown_fields)]
 #[command(next_help_heading = "Metrics")]
 pub(super) struct MetricsSection {
-    /// Serve /metrics on its own address instead of the main listener
+    /// Where /metrics is served: an address, `main` (the main listener) or `off`
     #[arg(
         id = "metrics.listen",
         long = "metrics-listen",
         env = "GADKA_METRICS_LISTEN",
         value_name = "ADDR"
     )]
-    pub(super) listen: Option<SocketAddr>,
+    pub(super) listen: Option<MetricsAt>,
 }
 
 /// `logging:` in the file.

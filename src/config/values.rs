@@ -5,7 +5,12 @@
 //! flag or a variable, through `FromStr`) and from the file (through serde), by the
 //! same code, so a rule is written once.
 
-use std::{fmt, marker::PhantomData, net::IpAddr, str::FromStr};
+use std::{
+    fmt,
+    marker::PhantomData,
+    net::{IpAddr, SocketAddr},
+    str::FromStr,
+};
 
 use axum::http::Uri;
 use clap::ValueEnum;
@@ -103,6 +108,61 @@ impl TryFrom<Vec<String>> for Origins {
 impl<'de> Deserialize<'de> for Origins {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_seq(List(PhantomData))
+    }
+}
+
+/// The origin browsers reach the server at (`server.public_url`), normalised like
+/// [`Origins`].
+#[derive(Debug, Clone)]
+pub(super) struct PublicUrl(pub(super) String);
+
+impl FromStr for PublicUrl {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        parse_origin(raw.trim()).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Parsed(PhantomData))
+    }
+}
+
+/// Where `/metrics` is served: an address of its own, `main` (beside the API, for a
+/// main listener that is itself private) or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAt {
+    Address(SocketAddr),
+    Main,
+    Off,
+}
+
+impl MetricsAt {
+    /// Loopback: what the metrics tell (routes, rates, queue depths) is for the
+    /// operator, not for whoever reaches the chat.
+    pub const DEFAULT: Self = Self::Address(SocketAddr::new(
+        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        9190,
+    ));
+}
+
+impl FromStr for MetricsAt {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "main" => Ok(Self::Main),
+            "off" => Ok(Self::Off),
+            other => other.parse().map(Self::Address).map_err(|_| {
+                format!("{raw:?} is neither an address like 127.0.0.1:9190 nor `main` or `off`")
+            }),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricsAt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Parsed(PhantomData))
     }
 }
 

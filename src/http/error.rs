@@ -60,6 +60,7 @@ impl ApiError {
                 ChatError::Unauthenticated | ChatError::BadCredentials => StatusCode::UNAUTHORIZED,
                 ChatError::UsernameTaken => StatusCode::CONFLICT,
                 ChatError::NotFound(_) => StatusCode::NOT_FOUND,
+                ChatError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
                 ChatError::RateLimited { .. } | ChatError::Busy => StatusCode::TOO_MANY_REQUESTS,
                 ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -104,14 +105,11 @@ impl IntoResponse for ApiError {
                 field,
             },
         };
-        let mut response = (self.status(), Json(body)).into_response();
-        let retry_after = match self {
-            Self::Chat(ChatError::RateLimited {
-                retry_after_secs, ..
-            }) => Some(retry_after_secs),
-            Self::Chat(ChatError::Busy) => Some(1),
+        let retry_after = match &self {
+            Self::Chat(e) => e.retry_after_secs(),
             _ => None,
         };
+        let mut response = (self.status(), Json(body)).into_response();
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

@@ -16,6 +16,34 @@ use super::{ConversationOfUser, MessageRow, Store, StoreError, memberships};
 use crate::ids::{ConversationId, MessageId, Seq, UserId};
 
 impl Store {
+    /// The bytes of every message body `sender` has stored: what their storage quota
+    /// counts. Read once per user and process (`chat::allowance` adds to it after),
+    /// through the `(sender_id, txn_id)` index.
+    pub async fn stored_bytes_of(&self, sender: UserId) -> Result<u64, StoreError> {
+        let backend = self.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "SELECT COALESCE(SUM(octet_length(body)), 0)::bigint AS bytes FROM message WHERE sender_id = $1"
+            }
+            _ => {
+                "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) AS bytes FROM message WHERE sender_id = ?"
+            }
+        };
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [sender.get().into()],
+            ))
+            .await?;
+        let bytes: i64 = match row {
+            Some(row) => row.try_get("", "bytes")?,
+            None => 0,
+        };
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// The messages already stored under these `(sender, txn_id)` keys, in one query:
     /// `(sender_id, txn_id) IN (VALUES …)`, one index probe per key, and a statement
     /// the planner reads in one pass however many keys there are.

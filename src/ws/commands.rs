@@ -43,7 +43,11 @@ pub(super) async fn handle(
 ) -> Result<(), Gone> {
     let (req, command) = match frames::parse(text) {
         Ok(parsed) => parsed,
-        Err(bad) => return conn.error(bad.req.as_deref(), bad.code, &bad.message).await,
+        Err(bad) => {
+            return conn
+                .error(bad.req.as_deref(), bad.code, &bad.message, None)
+                .await;
+        }
     };
     if let Command::Send(send) = command {
         let queued = match SendTo::parse(send.conversation_id, send.to_user) {
@@ -193,7 +197,8 @@ async fn refused(
     if let ChatError::Internal(cause) = e {
         tracing::error!(error = ?cause, "command failed");
     }
-    conn.error(req, e.code(), &e.to_string()).await
+    conn.error(req, e.code(), &e.to_string(), e.retry_after_secs())
+        .await
 }
 
 /// Why a command did not complete.

@@ -150,9 +150,18 @@ impl Connection<'_> {
         req: Option<&RawValue>,
         code: &str,
         message: &str,
+        retry_after_secs: Option<u64>,
     ) -> Result<(), Gone> {
-        self.write(Reply::Error { req, code, message }.to_json())
-            .await
+        self.write(
+            Reply::Error {
+                req,
+                code,
+                message,
+                retry_after_secs,
+            }
+            .to_json(),
+        )
+        .await
     }
 }
 

@@ -186,6 +186,9 @@ pub enum Reply<'a> {
         req: Option<&'a RawValue>,
         code: &'a str,
         message: &'a str,
+        /// With `rate_limited` and `busy`: when the command may be tried again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
     },
 }
 

@@ -63,7 +63,7 @@ async fn upgrade(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     // A cookie-authenticated socket opened from a foreign page would act as the user.
-    if !origin::request_origin_allowed(&parts.headers, &state.origins) {
+    if !origin::request_origin_allowed(&parts.headers, &state) {
         return ApiError::ForbiddenOrigin.into_response();
     }
     let session = match session_from_parts(&parts, &state).await {

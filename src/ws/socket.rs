@@ -203,7 +203,7 @@ async fn receive(
     match incoming {
         Some(Ok(WsMessage::Text(text))) => commands::handle(conn, &text, pending).await,
         Some(Ok(WsMessage::Binary(_))) => {
-            conn.error(None, "bad_frame", "frames are JSON text, not binary")
+            conn.error(None, "bad_frame", "frames are JSON text, not binary", None)
                 .await
         }
         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Ok(()),

@@ -37,7 +37,7 @@ async fn the_bridge_checks_the_homeserver_and_the_homeserver_reaches_it() {
     );
 
     // The outbox is measured.
-    let metrics = reqwest::get(gadka.url("/metrics"))
+    let metrics = reqwest::get(gadka.app().metrics_url())
         .await
         .unwrap()
         .text()

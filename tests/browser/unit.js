@@ -152,6 +152,22 @@ const done = arguments[arguments.length - 1];
     queue.connected();
     eq(connection.frames, [], 'a failed send is not resent on reconnect');
   });
+  test('a send the server asks to wait goes out again by itself, once, after the time given', () => {
+    const { queue, connection, changes } = sendQueue();
+    const timers = [];
+    queue.later = (run, ms) => timers.push({ run, ms });
+    const a = queue.add(1, 'x');
+    eq(queue.refuse({ type: 'error', req: connection.frames[0].req, code: 'rate_limited', message: 'too many', retry_after_secs: 3 }), a);
+    eq([a.state, a.error], ['waiting', null], 'not failed: nothing for the person to do');
+    eq(timers.map((t) => t.ms), [3000]);
+    timers[0].run();
+    eq(connection.frames.map((f) => f.txn_id), [a.txn_id, a.txn_id], 'the same txn id');
+    eq(a.state, 'sending');
+    queue.acknowledge(sentAnswer(connection.frames[1]));
+    timers[0].run();
+    eq(connection.frames.length, 2, 'a stale timer sends nothing');
+    eq(changes, ['added x', 'sent x']);
+  });
   test('retry sends a failed entry again with the same txn id, and only a failed one', () => {
     const { queue, connection, changes } = sendQueue();
     const a = queue.add(1, 'x');

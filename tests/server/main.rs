@@ -2,6 +2,7 @@
 //! server with its own database and drives it as clients do.
 
 mod accounts;
+mod allowances;
 mod connections;
 mod contract;
 mod conversations;

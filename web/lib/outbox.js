@@ -38,6 +38,8 @@ export function refusalReason(frame) {
       return TOO_LARGE;
     case 'not_found':
       return 'This conversation is not available to you.';
+    case 'quota_exceeded':
+      return 'Your messages have filled the space this server gives each person.';
     default:
       return frame.message || 'The server refused it.';
   }
@@ -61,9 +63,11 @@ export class SendQueue {
    * connection is not open (the entry then waits for `connected()`).
    * `onChange(entry, change)`: "added", "failed", "retried", "discarded" or "sent".
    */
-  constructor({ connection, onChange }) {
+  constructor({ connection, onChange, later = (run, ms) => setTimeout(run, ms) }) {
     this.connection = connection;
     this.onChange = onChange;
+    /** Runs a function after some milliseconds: a send the server asked to wait. */
+    this.later = later;
     /** txn_id → entry, in the order sends were made. */
     this.entries = new Map();
     /**
@@ -140,12 +144,24 @@ export class SendQueue {
     return entry;
   }
 
-  /** An `error` answer: if it answers a send, that entry failed. Returns it, or null. */
+  /**
+   * An `error` answer: if it answers a send, that entry failed, or, when the server
+   * only asks it to wait (`rate_limited`, `busy`), goes out again after the time the
+   * server gave. Returns the entry, or null.
+   */
   refuse(frame) {
     const txnId = this.reqs.get(frame.req);
     if (txnId === undefined) return null;
     this.reqs.delete(frame.req);
-    return this.fail(this.entries.get(txnId), refusalReason(frame));
+    const entry = this.entries.get(txnId);
+    if (entry && Number.isFinite(frame.retry_after_secs)) {
+      entry.state = 'waiting';
+      this.later(() => {
+        if (this.entries.get(txnId) === entry && entry.state === 'waiting') this.transmit(entry);
+      }, frame.retry_after_secs * 1000);
+      return entry;
+    }
+    return this.fail(entry, refusalReason(frame));
   }
 
   /**

@@ -7,14 +7,11 @@
 //! address keeps its allowance. (The address is the client's, as `http::client`
 //! derives it behind trusted proxies.)
 
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{net::IpAddr, num::NonZeroU32};
 
-use governor::{
-    DefaultKeyedRateLimiter, Quota, RateLimiter,
-    clock::{Clock, DefaultClock},
-};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::chat::ChatError;
+use crate::chat::{ChatError, allowance::check};
 
 type Keyed<K> = DefaultKeyedRateLimiter<K>;
 
@@ -63,18 +60,4 @@ impl AccountLimits {
         self.login_per_ip.retain_recent();
         self.signups_per_ip.retain_recent();
     }
-}
-
-fn check<K: std::hash::Hash + Eq + Clone>(
-    limiter: &Keyed<K>,
-    key: &K,
-    what: &'static str,
-) -> Result<(), ChatError> {
-    limiter.check_key(key).map_err(|not_until| {
-        let wait: Duration = not_until.wait_time_from(DefaultClock::default().now());
-        ChatError::RateLimited {
-            what,
-            retry_after_secs: wait.as_secs().max(1),
-        }
-    })
 }

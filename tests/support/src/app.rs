@@ -14,6 +14,8 @@ use crate::client::Client;
 /// A running server and its data directory; stopped when dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `/metrics` on its own address; `None` when served on `addr` or not at all.
+    pub metrics_addr: Option<SocketAddr>,
     pub data_dir: Arc<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -34,20 +36,26 @@ pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 pub async fn spawn_in(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::with_data_dir(dir.path());
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    // Tests and benches sign many people up from one address; the tests of that
-    // limit set their own.
+    // Tests and benches sign many people up from one address, and send and open
+    // conversations faster than a person; the tests of those limits set their own.
     settings.limits.registrations_per_hour_per_ip = 1_000_000;
+    settings.limits.sends_per_minute = 1_000_000_000;
+    settings.limits.conversations_per_hour = 1_000_000_000;
+    // Servers run side by side: each serves /metrics on a loopback port of its own.
+    settings.metrics = gadka::config::MetricsAt::Address(SocketAddr::from(([127, 0, 0, 1], 0)));
     configure(&mut settings);
     let app = Application::build(settings)
         .await
         .expect("the server starts");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
+        metrics_addr,
         data_dir: dir,
         stop: Some(stop),
         task: Some(task),
@@ -55,6 +63,14 @@ pub async fn spawn_in(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) 
 }
 
 impl TestApp {
+    /// `/metrics`, on the address the server serves it at.
+    pub fn metrics_url(&self) -> String {
+        match self.metrics_addr {
+            Some(addr) => format!("http://{addr}/metrics"),
+            None => self.url("/metrics"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
