@@ -14,7 +14,7 @@ use gadka::{
     },
     config::Durability,
     ids::{ConversationId, MessageId, Pair, Seq, UserId},
-    store::{NewMessage, NewUser, Store},
+    store::{MessageKind, NewMessage, NewUser, Store},
     ws::frames::{self, Reply},
 };
 
@@ -30,6 +30,7 @@ fn message() -> Message {
         created_at: "2026-11-26T17:30:00.123Z".into(),
         read: false,
         txn_id: Some("c-1764171234-17".into()),
+        kind: MessageKind::Message,
     }
 }
 
@@ -136,6 +137,7 @@ fn batch_insert(c: &mut Criterion) {
                                     .into(),
                                 txn_id: Some(format!("b{txn}-{id}-{seq}")),
                                 created_at: 0,
+                                kind: MessageKind::Message,
                             }
                         })
                     })

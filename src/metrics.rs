@@ -18,6 +18,7 @@
 //! | `gadka_http_requests_total{route,method,status}` | counter | the HTTP layer; the web client's pages under `/{client route}`, its files under `/assets/{version}/{file}` |
 //! | `gadka_bridge_outbox_depth` | gauge | the bridge's rows waiting for Matrix (with the bridge on) |
 //! | `gadka_bridge_outbox_age_seconds` | gauge | how long the oldest of them has waited |
+//! | `gadka_bridge_portal_failures_total` | counter | conversations opened from gadka whose Matrix room the homeserver refused for good (their gadka user is told in the chat) |
 
 use std::sync::OnceLock;
 

@@ -316,7 +316,9 @@ class Session {
 
   notify(conversation, message) {
     if (document.visibilityState === 'visible' || !notifications.granted()) return;
-    const note = new Notification(conversation.peer.display_name, {
+    // A notice is the bridge's word about the chat, not the peer's.
+    const title = message.kind === 'notice' ? `Matrix bridge, about ${conversation.peer.display_name}` : conversation.peer.display_name;
+    const note = new Notification(title, {
       body: message.body.length > 140 ? `${message.body.slice(0, 140)}…` : message.body,
       tag: `gadka-conversation-${conversation.id}`,
     });

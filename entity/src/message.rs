@@ -18,6 +18,9 @@ pub struct Model {
     pub created_at: i64,
     /// The sender's idempotency key; unique per sender, so a retried send is stored once.
     pub txn_id: Option<String>,
+    /// 0: a person's message; 1: a notice the Matrix bridge wrote into the
+    /// conversation (`MessageKind` in the server).
+    pub kind: i16,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

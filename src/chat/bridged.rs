@@ -19,8 +19,20 @@ use super::{
 };
 use crate::{
     ids::{ConversationId, Seq, UserId},
-    store::UserRow,
+    store::{MessageKind, UserRow},
 };
+
+/// `text` cut at a character boundary to at most `max` bytes.
+fn cut_to(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// Hears every typing notice a local user gives, besides the peer's sockets: the
 /// Matrix bridge, for peers who live on Matrix. Called inline; must never wait.
@@ -164,6 +176,45 @@ impl Chat {
         }
     }
 
+    /// Writes the bridge's notice into a conversation, in the name of its Matrix member
+    /// `speaker_id` ([`MessageKind::Notice`]): stored and delivered like a message, so
+    /// the local member finds it in its place, on every device and after a reload,
+    /// unread until read. The same `key` from the same member stores it once, so a
+    /// notice carried out twice (a restart in between) shows once. The body is cut to
+    /// what a message may hold.
+    pub async fn notice_as(
+        &self,
+        speaker_id: i64,
+        conversation_id: i64,
+        body: &str,
+        key: &str,
+    ) -> Result<(), ChatError> {
+        let limit = self.inner.limits.max_message_bytes;
+        let body = MessageBody::parse(cut_to(body, limit), limit)?;
+        let txn_id = TxnId::parse(key)?;
+        self.engine()
+            .request(|reply| Command::Send {
+                sender_id: UserId::new(speaker_id),
+                to: SendTo::Conversation(ConversationId::new(conversation_id)),
+                body: body.into_string(),
+                txn_id: Some(txn_id.into_string()),
+                kind: MessageKind::Notice,
+                origin: None,
+                reply,
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Whether a notice follows `seq` in a conversation: a message the bridge could
+    /// not deliver, with a notice after it, needs no second one.
+    pub async fn notice_after(&self, conversation_id: i64, seq: i64) -> Result<bool, ChatError> {
+        Ok(self
+            .store()
+            .notice_after(ConversationId::new(conversation_id), Seq::new(seq))
+            .await?)
+    }
+
     /// Sets who else hears typing; only the first listener set counts.
     pub fn listen_to_typing(&self, listener: Arc<dyn TypingListener>) {
         if self.inner.typing_listener.set(listener).is_err() {
@@ -231,6 +282,7 @@ impl Grouped {
             to: SendTo::Conversation(ConversationId::new(conversation_id)),
             body: body.into_string(),
             txn_id: Some(txn_id.into_string()),
+            kind: MessageKind::Message,
             origin: None,
             reply,
         });

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     hub::ConnectionId,
     ids::{ConversationId, Pair, Seq, UserId},
-    store::{ConversationList, ConversationOfUser, MessageRow},
+    store::{ConversationList, ConversationOfUser, MessageKind, MessageRow},
 };
 
 /// A send handed to the engine; it resolves once the batch is committed.
@@ -202,6 +202,7 @@ impl Chat {
                 to,
                 body: body.into_string(),
                 txn_id: txn_id.map(TxnId::into_string),
+                kind: MessageKind::Message,
                 origin,
                 reply,
             })

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::{
     ids::{ConversationId, MessageId, Seq, UserId},
-    store::{MessageRow, UserRow},
+    store::{MessageKind, MessageRow, UserRow},
 };
 
 /// A user as others see them.
@@ -75,6 +75,13 @@ pub struct Message {
     /// The sender's idempotency key, echoed so the sender's devices can match it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub txn_id: Option<String>,
+    /// Absent for what a person wrote. `notice`: the Matrix bridge's words about this
+    /// conversation (a room it could not make on Matrix, a message it could not
+    /// deliver there), not the sender's; its sender is the conversation's Matrix
+    /// member, on whose side the bridge speaks. Unread until read, like any message.
+    #[serde(skip_serializing_if = "MessageKind::is_message")]
+    #[schema(required = false)]
+    pub kind: MessageKind,
 }
 
 impl Message {
@@ -89,6 +96,7 @@ impl Message {
             body: m.body,
             created_at: rfc3339_millis(m.created_at),
             txn_id: m.txn_id,
+            kind: m.kind,
         }
     }
 }

@@ -12,7 +12,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Order},
 };
 
-use super::{ConversationOfUser, MessageRow, Store, StoreError, memberships};
+use super::{ConversationOfUser, MessageKind, MessageRow, Store, StoreError, memberships};
 use crate::ids::{ConversationId, MessageId, Seq, UserId};
 
 impl Store {
@@ -56,7 +56,7 @@ impl Store {
         }
         let backend = self.db.get_database_backend();
         let mut sql = String::from(
-            "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id FROM message \
+            "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind FROM message \
              WHERE (sender_id, txn_id) IN (VALUES ",
         );
         let mut values: Vec<Value> = Vec::with_capacity(keys.len() * 2);
@@ -81,6 +81,26 @@ impl Store {
             .into_iter()
             .map(Into::into)
             .collect())
+    }
+
+    /// Whether a notice ([`MessageKind::Notice`]) comes after `seq` in a conversation;
+    /// through the `(conversation, seq)` index, over the messages after `seq` alone.
+    pub async fn notice_after(
+        &self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<bool, StoreError> {
+        let found = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Seq.gt(seq))
+            .filter(message::Column::Kind.eq(MessageKind::Notice.stored()))
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
     }
 
     /// Up to `limit` messages with `seq < before` (or the newest), oldest first.

@@ -35,7 +35,7 @@ pub(crate) use batch::WAL_RESTART_BYTES;
 pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
 pub use conversations::{ConversationList, HelloRows, ListKey};
 pub use outbox::OutboxRow;
-pub use rows::{ConversationOfUser, ConversationRow, MessageRow, UserRow};
+pub use rows::{ConversationOfUser, ConversationRow, MessageKind, MessageRow, UserRow};
 pub use sessions::NewSession;
 pub use users::NewUser;
 

@@ -2,6 +2,8 @@
 //! SeaORM's entity types.
 
 use entity::{conversation, message, user};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::ListKey;
 use crate::ids::{ConversationId, MessageId, Seq, UserId};
@@ -68,6 +70,60 @@ pub struct MessageRow {
     pub body: String,
     pub created_at: i64,
     pub txn_id: Option<String>,
+    pub kind: MessageKind,
+}
+
+/// What a message is: what a person wrote, or a notice the Matrix bridge wrote into
+/// the conversation. A notice is stored as a message so that it has its place (`seq`)
+/// among the others, comes with them everywhere (history, `hello`, `resume`, the
+/// live `message` event) and is unread until read, like any message; its `kind`
+/// keeps it from passing for its sender's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Written by its sender.
+    #[default]
+    Message,
+    /// Written by the Matrix bridge about the conversation (a room it could not make,
+    /// a message it could not deliver); its sender is the conversation's Matrix
+    /// member, on whose side the bridge speaks.
+    Notice,
+}
+
+impl MessageKind {
+    /// The integer stored in `message.kind`.
+    pub const fn stored(self) -> i16 {
+        match self {
+            Self::Message => 0,
+            Self::Notice => 1,
+        }
+    }
+
+    /// The kind `message.kind` holds. A value this version does not know (a row from a
+    /// newer one, after a downgrade) reads as a plain message: its text stays readable.
+    pub const fn from_stored(value: i16) -> Self {
+        match value {
+            1 => Self::Notice,
+            _ => Self::Message,
+        }
+    }
+
+    /// Whether it is what a person wrote (the JSON leaves `kind` out then).
+    pub fn is_message(&self) -> bool {
+        *self == Self::Message
+    }
+}
+
+impl rusqlite::ToSql for MessageKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(i64::from(self.stored())))
+    }
+}
+
+impl rusqlite::types::FromSql for MessageKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        i64::column_result(value).map(|v| Self::from_stored(i16::try_from(v).unwrap_or(0)))
+    }
 }
 
 impl From<message::Model> for MessageRow {
@@ -80,6 +136,7 @@ impl From<message::Model> for MessageRow {
             body: m.body,
             created_at: m.created_at,
             txn_id: m.txn_id,
+            kind: MessageKind::from_stored(m.kind),
         }
     }
 }

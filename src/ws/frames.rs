@@ -254,6 +254,7 @@ mod tests {
             created_at: "2026-11-26T12:00:00.000Z".into(),
             read: false,
             txn_id: Some("c-1".into()),
+            kind: crate::store::MessageKind::Message,
         };
         let expected = serde_json::to_value(&message).unwrap();
         let posted = std::sync::Arc::new(Posted::new(message));

@@ -41,7 +41,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `pong`). The fields follow the same rules as the HTTP calls.
 ///
 /// Server → client: first `hello {me, conversations, unread, online,
-/// last_message_id}`; then `message {message}`, `receipt {conversation_id, user_id,
+/// last_message_id}`; then `message {message}` (one whose `kind` is `notice` is the
+/// Matrix bridge's word about the conversation), `receipt {conversation_id, user_id,
 /// up_to_seq}` (only after the marker is committed), `unread {total, senders}`,
 /// `typing {conversation_id, user_id, typing}`, `presence {user_id, online}`, and
 /// `error {req, code, message}` for a bad frame or a refused command (the socket

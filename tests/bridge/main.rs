@@ -10,6 +10,7 @@ mod latency;
 mod matrix;
 mod messages;
 mod outage;
+mod portal_failure;
 mod postgres;
 mod profile;
 mod receipts;

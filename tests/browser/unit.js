@@ -486,6 +486,22 @@ const done = arguments[arguments.length - 1];
     ]);
   });
 
+  test('timeline items: a notice is the peer\'s for reading but runs with nothing', () => {
+    const now = new Date(2026, 10, 26, 12);
+    const on = (seq, sender, minute, extra = {}) => ({ ...m(seq, sender, extra), created_at: new Date(2026, 10, 26, 10, minute).toISOString() });
+    const messages = [on(1, 2, 0), on(2, 2, 0, { kind: 'notice' }), on(3, 2, 1), on(4, 2, 1), on(5, 1, 2, { txn_id: 'x' })];
+    const items = timelineItems({ messages, me: 1, now });
+    eq(items.filter((i) => i.message).map((i) => [i.key, i.mine, i.notice, i.continues, i.followed]), [
+      ['s1', false, false, false, false],
+      ['s2', false, true, false, false],
+      ['s3', false, false, false, true],
+      ['s4', false, false, true, false],
+      ['tx', true, false, false, false],
+    ], 'the peer\'s messages run around the notice, not through it');
+    const keys = timelineItems({ messages, me: 1, dividerBefore: 2, now }).map((i) => i.key);
+    eq(keys.indexOf('unread'), keys.indexOf('s2') - 1, 'an unread notice is past the divider');
+  });
+
   test('backoff doubles up to a cap, with jitter in the upper half', () => {
     const low = (n) => backoffDelay(n, { base: 500, cap: 30000, random: () => 0 });
     const high = (n) => backoffDelay(n, { base: 500, cap: 30000, random: () => 1 });

@@ -1,8 +1,10 @@
 // What the timeline shows for one slice of a conversation, in order: day separators,
 // the unread divider, the messages, and after them my sends the server has not
 // stored yet; each message with its key, its place in a run of one side's messages,
-// and for mine its state. Plain data, no DOM: views/timeline.js makes a node once per
-// key and afterwards only updates what an item says differently.
+// and for mine its state. A notice (`kind: "notice"`: the Matrix bridge's words, in
+// the name of the Matrix member) is the peer's for what is read, but runs with
+// nothing. Plain data, no DOM: views/timeline.js makes a node once per key and
+// afterwards only updates what an item says differently.
 
 import { groupByDay } from './time.js';
 
@@ -37,7 +39,7 @@ export function timelineItems({
   for (const m of messages) {
     const mine = m.sender_id === me;
     if (mine && m.txn_id) storedTxns.add(m.txn_id);
-    entries.push({ kind: 'message', message: m, mine });
+    entries.push({ kind: 'message', message: m, mine, notice: m.kind === 'notice' });
   }
   for (const p of pending) {
     if (!storedTxns.has(p.txn_id)) entries.push({ kind: 'pending', message: p, mine: true });
@@ -55,7 +57,8 @@ export function timelineItems({
       }
       item.key = item.mine && m.txn_id ? `t${m.txn_id}` : `s${m.seq}`;
       item.at = Date.parse(m.created_at);
-      item.continues = previous !== null && previous.mine === item.mine && item.at - previous.at < RUN_MS;
+      item.continues = previous !== null && !previous.notice && !item.notice
+        && previous.mine === item.mine && item.at - previous.at < RUN_MS;
       item.followed = false;
       if (previous) previous.followed = item.continues;
       if (item.kind === 'pending') {

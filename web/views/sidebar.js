@@ -223,7 +223,7 @@ export class Sidebar {
     const preview = typing
       ? el('span', { class: 'typing-preview', text: 'typing…' })
       : last
-        ? [last.sender_id === this.state.me.id ? el('span', { class: 'you', text: 'You: ' }) : null, last.body.split('\n')[0]]
+        ? [previewFrom(last, this.state.me.id), last.body.split('\n')[0]]
         : el('span', { class: 'muted', text: 'No messages yet' });
     const badge = c.unread > 0
       ? el('span', { class: 'badge', title: `${c.unread} unread` },
@@ -297,6 +297,12 @@ export class Sidebar {
         el('span', { class: 'username', text: handle(user) }))))));
     this.syncResults();
   }
+}
+
+/** Who the list's preview says wrote the newest message: me, the bridge, or no one (the peer). */
+function previewFrom(last, me) {
+  if (last.kind === 'notice') return el('span', { class: 'notice-preview', text: 'Matrix bridge: ' });
+  return last.sender_id === me ? el('span', { class: 'you', text: 'You: ' }) : null;
 }
 
 function svg(path, label) {

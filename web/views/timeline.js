@@ -19,8 +19,8 @@
 //   tab is visible is what `seenUpTo()` reports and `onSeen` announces. Nothing that
 //   was never on screen is ever reported.
 // - **Screen readers.** The log is `role=log` (polite): a new message is read out with
-//   who sent it and when (a visually hidden prefix), the status once in words, never
-//   the ✓ glyphs. While older messages come or go it is `aria-busy`, so history is
+//   who sent it and when (a visually hidden prefix; a notice as the Matrix bridge's),
+//   the status once in words, never the ✓ glyphs. While older messages come or go it is `aria-busy`, so history is
 //   not read out as new.
 
 import { avatar, el, handle, linkify } from '../lib/dom.js';
@@ -50,6 +50,8 @@ const BUSY_MS = 400;
 const SEEN_RATIO = 0.9;
 
 const STATUS_WORDS = { sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent' };
+/** Who writes a notice (`kind: "notice"`): the bridge, in the Matrix member's name. */
+const NOTICE_FROM = 'Matrix bridge';
 
 export class Timeline {
   /**
@@ -462,8 +464,12 @@ export class Timeline {
     const who = el('span', { class: 'visually-hidden' });
     const time = el('time', { 'aria-hidden': 'true' });
     const meta = el('span', { class: 'meta' }, time);
-    const node = el('div', { class: `msg ${item.mine ? 'mine' : 'theirs'}`, dataset: { key: item.key } },
-      who, el('div', { class: 'bubble' }, el('p', { class: 'text' }, linkify(m.body)), meta));
+    // A notice is the bridge's, not the peer's: it says so on its face (the hidden
+    // prefix says it to screen readers, so the label is not read twice).
+    const from = item.notice ? el('p', { class: 'notice-from', 'aria-hidden': 'true', text: NOTICE_FROM }) : null;
+    const side = item.notice ? 'theirs notice' : item.mine ? 'mine' : 'theirs';
+    const node = el('div', { class: `msg ${side}`, dataset: { key: item.key } },
+      who, el('div', { class: 'bubble' }, from, el('p', { class: 'text' }, linkify(m.body)), meta));
     const rec = { node, kind: item.kind, who, time, meta, seq: null, watched: null };
     this.refresh(rec, item);
     if (!item.mine) {
@@ -492,7 +498,7 @@ export class Timeline {
       rec.followed = item.followed;
       node.classList.toggle('followed', item.followed);
     }
-    const name = item.mine ? 'You' : this.conversation().peer.display_name;
+    const name = item.notice ? NOTICE_FROM : item.mine ? 'You' : this.conversation().peer.display_name;
     if (rec.at !== m.created_at || rec.name !== name) {
       const time = timeLabel(m.created_at);
       if (rec.at !== m.created_at) {
@@ -502,7 +508,7 @@ export class Timeline {
       }
       rec.at = m.created_at;
       rec.name = name;
-      rec.who.textContent = `${name}, ${time}: `;
+      rec.who.textContent = item.notice ? `Notice from the ${name}, ${time}: ` : `${name}, ${time}: `;
     }
     if (item.mine) this.refreshStatus(rec, item);
   }

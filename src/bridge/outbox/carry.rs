@@ -1,28 +1,33 @@
 //! What each outbox row does on Matrix: a message sent as its sender's puppet, a
-//! receipt as the reader's, a portal room made, a puppet renamed.
+//! receipt as the reader's, a portal room made, a puppet renamed. A row given up on
+//! is told to the gadka user who sent it (`notice.rs`).
 
 use std::time::Duration;
 
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 
-use super::{Outgoing, Parsed};
+use super::{Outgoing, Parsed, notice};
 use crate::{
     bridge::{Bridge, PuppetError, homeserver::HomeserverError, with_cause},
     chat::ChatError,
 };
 
 /// The longest wait before retrying a row.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Why a row could not be carried out.
 #[derive(Debug, thiserror::Error)]
-enum CarryError {
+pub(super) enum CarryError {
     #[error("cannot read the database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("{}", with_cause(.0))]
     Chat(#[from] ChatError),
     #[error(transparent)]
     Homeserver(#[from] HomeserverError),
+    /// A message or receipt of a conversation without a portal room: its room could
+    /// not be made, so nothing of it can reach Matrix (it is dropped).
+    #[error("conversation {conversation_id} has no portal room")]
+    NoPortal { conversation_id: i64 },
     /// A row that can never be carried out (it is dropped).
     #[error("{0}")]
     Void(String),
@@ -33,7 +38,7 @@ impl CarryError {
         match self {
             Self::Store(_) | Self::Chat(_) => false,
             Self::Homeserver(e) => e.is_permanent(),
-            Self::Void(_) => true,
+            Self::NoPortal { .. } | Self::Void(_) => true,
         }
     }
 }
@@ -47,6 +52,7 @@ pub(super) async fn carry_until_done(bridge: &Bridge, row: &Parsed) {
             Ok(()) => break,
             Err(e) if e.is_permanent() => {
                 tracing::warn!(row = row.id, error = %e, "dropped an outbox row that cannot be sent");
+                notice::gave_up(bridge, row, &e).await;
                 break;
             }
             Err(e) => {
@@ -192,9 +198,7 @@ async fn portal(bridge: &Bridge, conversation_id: i64) -> Result<OwnedRoomId, Ca
         .store
         .portal_room(conversation_id)
         .await?
-        .ok_or_else(|| {
-            CarryError::Void(format!("conversation {conversation_id} has no portal room"))
-        })?;
+        .ok_or(CarryError::NoPortal { conversation_id })?;
     OwnedRoomId::try_from(room)
         .map_err(|e| CarryError::Void(format!("a portal that is no room id: {e}")))
 }

@@ -27,6 +27,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// second in case a wake-up was missed. Rows go out in id order within their lane
 /// (see [`Lane`]), lanes side by side.
 pub async fn drain(bridge: Arc<Bridge>) {
+    // Shown from the start, at 0: an alert on its increase needs the series to exist
+    // before the first failure.
+    metrics::counter!("gadka_bridge_portal_failures_total").increment(0);
     let mut commits = bridge.chat.engine().subscribe();
     let carrier = bridge.clone();
     let mut lanes = Lanes::new(move |row| {

@@ -7,15 +7,19 @@
 //! per room (and per user, for names), rooms side by side, each with its row id as
 //! the Matrix `txnId`, so a retry after a failure or a restart never duplicates; a
 //! homeserver that is away is retried with backoff, and the rows wait in the
-//! database meanwhile. A room whose calls keep failing holds up only itself.
+//! database meanwhile. A room whose calls keep failing holds up only itself. A row
+//! the homeserver refuses for good is dropped; when that leaves a conversation
+//! without its portal room, the gadka user is told in the conversation.
 //!
 //! - `hook.rs`: the hook that adds the rows inside the writer's transaction;
 //! - `lanes.rs`: the one worker that reads them and runs them lane by lane;
-//! - `carry.rs`: what each row does on Matrix.
+//! - `carry.rs`: what each row does on Matrix;
+//! - `notice.rs`: what the gadka user is told when a row is given up on.
 
 mod carry;
 mod hook;
 mod lanes;
+mod notice;
 
 use serde::{Deserialize, Serialize};
 

@@ -64,7 +64,7 @@ use super::{ChatError, views::Posted};
 use crate::{
     hub::ConnectionId,
     ids::{ConversationId, Seq, UserId},
-    store::{MessageRow, Store, StoreError, UserRow},
+    store::{MessageKind, MessageRow, Store, StoreError, UserRow},
 };
 use committed::{Committed, Subscriber, TxnHook};
 use writer::Writer;
@@ -129,6 +129,8 @@ pub(crate) enum Command {
         to: SendTo,
         body: String,
         txn_id: Option<String>,
+        /// A person's message, or the bridge's notice in the sender's name.
+        kind: MessageKind,
         origin: Option<ConnectionId>,
         reply: SendReply,
     },

@@ -14,6 +14,7 @@ use crate::{
     chat::ChatError,
     hub::ConnectionId,
     ids::{ConversationId, Seq, UserId},
+    store::MessageKind,
 };
 
 /// A command checked and ready for the transaction.
@@ -24,6 +25,7 @@ pub(super) enum Planned {
         recipient_id: UserId,
         body: String,
         txn_id: Option<String>,
+        kind: MessageKind,
         origin: Option<ConnectionId>,
         reply: SendReply,
     },
@@ -72,6 +74,7 @@ pub(super) fn plan(
                 to,
                 body,
                 txn_id,
+                kind,
                 origin,
                 reply,
             } => {
@@ -106,6 +109,7 @@ pub(super) fn plan(
                     recipient_id,
                     body,
                     txn_id,
+                    kind,
                     origin,
                     reply,
                 });

@@ -72,6 +72,7 @@ impl Setup {
             to,
             body: "hej".into(),
             txn_id: txn_id.map(str::to_owned),
+            kind: MessageKind::Message,
             origin: None,
             reply,
         };
@@ -297,6 +298,7 @@ async fn the_wal_starts_over_under_a_steady_load() {
                 to: SendTo::Conversation(ann_bob),
                 body: body.clone(),
                 txn_id: None,
+                kind: MessageKind::Message,
                 origin: None,
                 reply,
             }

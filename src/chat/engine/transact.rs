@@ -223,6 +223,7 @@ fn assign_seqs(
             sender_id,
             body,
             txn_id,
+            kind,
             ..
         } = p
         {
@@ -235,6 +236,7 @@ fn assign_seqs(
                 body: body.clone(),
                 txn_id: txn_id.clone(),
                 created_at: now,
+                kind: *kind,
             });
             *seq = seq.after(1);
         }

@@ -25,7 +25,7 @@ use sea_orm::DbBackend;
 #[cfg(test)]
 pub(crate) use self::checkpoint::RESTART_BYTES as WAL_RESTART_BYTES;
 pub use self::wal::WalSync;
-use super::{MessageRow, Store, StoreError, UserRow};
+use super::{MessageKind, MessageRow, Store, StoreError, UserRow};
 use crate::ids::{ConversationId, Pair, Seq, UserId};
 
 /// A message to insert, with the `seq` the engine assigned.
@@ -37,6 +37,7 @@ pub struct NewMessage {
     pub body: String,
     pub txn_id: Option<String>,
     pub created_at: i64,
+    pub kind: MessageKind,
 }
 
 /// A row a subscriber commits with the batch (see `entity::outbox`).

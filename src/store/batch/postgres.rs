@@ -261,6 +261,7 @@ impl Txn {
             message::Column::Body,
             message::Column::CreatedAt,
             message::Column::TxnId,
+            message::Column::Kind,
         ]);
         for row in rows {
             insert
@@ -271,6 +272,7 @@ impl Txn {
                     row.body.clone().into(),
                     row.created_at.into(),
                     row.txn_id.clone().into(),
+                    row.kind.stored().into(),
                 ])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
@@ -305,6 +307,7 @@ impl Txn {
                     body: row.body.clone(),
                     created_at: row.created_at,
                     txn_id: row.txn_id.clone(),
+                    kind: row.kind,
                 })
             })
             .collect())

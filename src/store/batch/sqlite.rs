@@ -25,7 +25,7 @@ use crate::{
 const MEMBERS: &str = "SELECT user_low, user_high FROM conversation WHERE id = ?1";
 const OF_PAIR: &str = "SELECT id FROM conversation WHERE user_low = ?1 AND user_high = ?2";
 const USER_EXISTS: &str = r#"SELECT 1 FROM "user" WHERE id = ?1"#;
-const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id \
+const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind \
      FROM message WHERE sender_id = ?1 AND txn_id = ?2";
 const NEW_CONVERSATION: &str = "INSERT INTO conversation \
      (user_low, user_high, last_seq, created_at, last_activity_at) VALUES (?1, ?2, 0, ?3, ?3) \
@@ -55,13 +55,13 @@ const NEW_GROUP_KEY: &str =
 /// what it stored.
 fn insert_messages_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO message (conversation_id, seq, sender_id, body, created_at, txn_id) VALUES ",
+        "INSERT INTO message (conversation_id, seq, sender_id, body, created_at, txn_id, kind) VALUES ",
     );
     for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str("(?, ?, ?, ?, ?, ?)");
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
     }
     sql.push_str(" ON CONFLICT (sender_id, txn_id) DO NOTHING RETURNING id, conversation_id, seq");
     sql
@@ -73,7 +73,7 @@ fn insert_rows(
     rows: &[NewMessage],
     ids: &mut HashMap<(ConversationId, Seq), MessageId>,
 ) -> rusqlite::Result<()> {
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 6);
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 7);
     for row in rows {
         values.extend([
             &row.conversation_id as &dyn ToSql,
@@ -82,6 +82,7 @@ fn insert_rows(
             &row.body,
             &row.created_at,
             &row.txn_id,
+            &row.kind,
         ]);
     }
     let mut stored = statement.query(values.as_slice())?;
@@ -227,6 +228,7 @@ impl BatchWriter for SqliteBatches {
                         body: row.get(4)?,
                         created_at: row.get(5)?,
                         txn_id: row.get(6)?,
+                        kind: row.get(7)?,
                     })
                 })
                 .optional()?;
@@ -310,6 +312,7 @@ impl BatchWriter for SqliteBatches {
                     body: row.body,
                     created_at: row.created_at,
                     txn_id: row.txn_id,
+                    kind: row.kind,
                 })
             })
             .collect())
