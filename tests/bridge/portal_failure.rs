@@ -110,7 +110,7 @@ fn kinds(messages: &[Value]) -> Vec<Option<&str>> {
 
 /// `gadka_bridge_portal_failures_total` as `/metrics` shows it now.
 async fn portal_failures(gadka: &Gadka) -> f64 {
-    let text = reqwest::get(gadka.url("/metrics"))
+    let text = reqwest::get(gadka.app().metrics_url())
         .await
         .expect("gadka answers")
         .text()
