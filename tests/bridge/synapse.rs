@@ -28,7 +28,7 @@ const DEFAULT_VENV: &str = "/var/cache/gadka-ci/synapse-venv";
 /// Bridges the shared Synapse knows, hence tests that may run at once.
 const SLOTS: usize = 6;
 /// How long Synapse may take to start: its first start migrates a new database.
-const STARTUP: Duration = Duration::from_secs(90);
+const STARTUP: Duration = Duration::from_secs(180);
 /// The homeserver's server name.
 pub const DOMAIN: &str = "localhost";
 

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 /// How long a test waits for what it expects before failing: generous, since the
 /// machine may be shared with compilers.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The first pause between two looks; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
