@@ -328,10 +328,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.durability, Durability::Full);
         assert_eq!(s.metrics, MetricsAt::Address("[::1]:9100".parse().unwrap()));
+        assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (1, 2));
         let at = |value: &str| settings("", &["--metrics-listen", value]).unwrap().metrics;
         assert_eq!((at("main"), at("off")), (MetricsAt::Main, MetricsAt::Off));
         let s = settings("server:\n  public_url: HTTPS://Chat.Example.org/\n", &[]).unwrap();
         assert_eq!(s.public_url.as_deref(), Some("https://chat.example.org"));
-        assert_eq!((s.limits.writer_batch, s.limits.writer_queue), (1, 2));
     }
 }
