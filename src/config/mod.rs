@@ -187,7 +187,10 @@ impl Settings {
                 conversations_per_hour: limits.conversations_per_hour.map_or(60, NonZeroU32::get),
                 // Years of a heavy talker's text; hours of a flood at the send limit.
                 storage_quota_bytes: limits.storage_quota_bytes.map_or(1 << 30, NonZeroU64::get),
-                ws_queue_frames: limits.ws_queue_frames.map_or(256, NonZeroUsize::get),
+                // Above the send burst (300): each send is copied at once to the
+                // sender's other sockets, so a smaller queue let one device's burst close
+                // the same person's other device as too slow. Slots are allocated as used.
+                ws_queue_frames: limits.ws_queue_frames.map_or(1024, NonZeroUsize::get),
                 writer_batch: limits.writer_batch.map_or(256, NonZeroUsize::get),
                 writer_queue: limits.writer_queue.map_or(4096, NonZeroUsize::get),
                 header_timeout: secs(limits.header_timeout_secs, 10),

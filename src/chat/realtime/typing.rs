@@ -19,7 +19,7 @@ use std::{
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::{
-    chat::ChatError,
+    chat::{ChatError, allowance::check},
     ids::{ConversationId, UserId},
 };
 
@@ -50,12 +50,7 @@ impl TypingGate {
 
     /// Counts one typing frame of `user`'s; refused over the user's allowance.
     pub fn admit(&self, user: UserId) -> Result<(), ChatError> {
-        self.frames
-            .check_key(&user)
-            .map_err(|_| ChatError::RateLimited {
-                what: "typing notices",
-                retry_after_secs: 1,
-            })
+        check(&self.frames, &user, "typing notices")
     }
 
     /// Whether this notice is news to the peer, and so worth relaying.
