@@ -9,6 +9,9 @@
 //!   delivered, and messages delivered per second.
 //! - `idle`: opens idle sockets and reports how much the server's resident memory grew
 //!   per socket (Linux, `--pid` of the server).
+//! - `slow`: holds many connections that send a request head a byte at a time
+//!   (slowloris) and reports how the server ended them, while a logged-in user's
+//!   requests are timed.
 //!
 //! `--json` prints one JSON object instead of text, so that runs can be compared.
 //!
@@ -19,10 +22,15 @@ mod client;
 mod frames;
 mod idle;
 mod pace;
+mod probe;
 mod send;
+mod slow;
 mod stats;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    net::IpAddr,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -87,18 +95,57 @@ enum Scenario {
         #[arg(long, default_value_t = 5.0)]
         hold: f64,
     },
+    /// Slow connections (a request head a byte at a time) and a user's requests
+    /// meanwhile. The server must allow this many connections from one address
+    /// (`--max-connections-per-ip`).
+    Slow {
+        /// Slow connections held at once.
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Seconds to hold them.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Seconds between two bytes of a head.
+        #[arg(long, default_value_t = 3.0)]
+        byte_every_secs: f64,
+        /// The server's header timeout: closes later than it by over 1 s are counted.
+        #[arg(long, default_value_t = 10.0)]
+        header_timeout_secs: f64,
+        /// Connects in flight at most.
+        #[arg(long, default_value_t = 256)]
+        connect_concurrency: usize,
+        /// Connect each slot once, not again after the server closes it.
+        #[arg(long)]
+        once: bool,
+        /// The user's requests a second on its kept-alive connection.
+        #[arg(long, default_value_t = 20.0)]
+        probe_rate: f64,
+        /// The user's requests a second on a new connection each.
+        #[arg(long, default_value_t = 2.0)]
+        fresh_rate: f64,
+        /// Seconds of the user's requests before the slow connections.
+        #[arg(long, default_value_t = 5.0)]
+        baseline_secs: f64,
+        /// The local address the user connects from (on loopback, 127.0.0.2 is another
+        /// client address to the server).
+        #[arg(long, default_value = "127.0.0.2")]
+        probe_from: IpAddr,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Every connection is a file: take all the open files the hard limit allows.
+    let open_files = rlimit::increase_nofile_limit(u64::MAX)
+        .context("raising the open-file limit to the hard limit")?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.threads {
         runtime.worker_threads(threads.max(1));
     }
-    runtime.enable_all().build()?.block_on(run(cli))
+    runtime.enable_all().build()?.block_on(run(cli, open_files))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
     // Usernames must not collide with an earlier run's on the same server.
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -142,6 +189,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             output(cli.json, &report, idle::Report::print)
+        }
+        Scenario::Slow {
+            connections,
+            seconds,
+            byte_every_secs,
+            header_timeout_secs,
+            connect_concurrency,
+            once,
+            probe_rate,
+            fresh_rate,
+            baseline_secs,
+            probe_from,
+        } => {
+            let options = slow::Options {
+                connections,
+                seconds,
+                byte_every_secs,
+                header_timeout_secs,
+                connect_concurrency,
+                once,
+                probe_rate,
+                fresh_rate,
+                baseline_secs,
+                probe_from: Some(probe_from),
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, slow::run(&cli.url, &run_id, &options, open_files)).await?;
+            output(cli.json, &report, slow::Report::print)
         }
     }
 }

@@ -4,9 +4,9 @@
 //! that the JSON report is whole and consistent; it never asserts timing figures, which
 //! depend on the machine.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
-use gadka_test_support::spawn_app;
+use gadka_test_support::{spawn_app, spawn_with};
 use serde_json::Value;
 
 /// Runs `gadka-load --url URL ARGS…` (off the runtime, which serves the server) and
@@ -175,4 +175,93 @@ async fn refuses_a_nonsensical_rate() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--rate"), "{stderr}");
+}
+
+/// A count in a report.
+fn count(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {report}"))
+}
+
+/// The sum of a map of counts in a report.
+fn total(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_object()
+        .unwrap_or_else(|| panic!("{key} in {report}"))
+        .values()
+        .map(|v| v.as_u64().unwrap_or_else(|| panic!("{key} in {report}")))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_connections_are_all_accounted_for() {
+    // A 1 s header timeout, so that the server closes some within the run.
+    let server = spawn_with(|s| {
+        s.limits.header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let stdout = gadka_load(
+        &server.url(""),
+        &[
+            "--json",
+            "slow",
+            "--connections",
+            "10",
+            "--seconds",
+            "2.5",
+            "--byte-every-secs",
+            "0.2",
+            "--header-timeout-secs",
+            "1",
+            "--baseline-secs",
+            "0.3",
+            "--probe-rate",
+            "10",
+            "--fresh-rate",
+            "5",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "slow", "{r}");
+    assert_eq!(r["connections"], 10, "{r}");
+    let accepted = count(&r, "accepted");
+    assert_eq!(
+        accepted,
+        count(&r, "closed") + count(&r, "reset") + count(&r, "open_at_end"),
+        "{r}"
+    );
+    assert_eq!(
+        count(&r, "attempts"),
+        accepted + count(&r, "refused_503") + total(&r, "connect_failed"),
+        "{r}"
+    );
+    // Every slot connected at least once, and the server ended some.
+    assert!(accepted >= 10, "{r}");
+    assert_eq!(
+        r["time_to_close"]["count"].as_u64(),
+        Some(count(&r, "closed") + count(&r, "reset")),
+        "{r}"
+    );
+    assert!(count(&r, "closed") + count(&r, "reset") > 0, "{r}");
+    for probe in ["probe_before", "probe", "fresh_before", "fresh"] {
+        let p = &r[probe];
+        let errors: u64 = p["errors"]
+            .as_object()
+            .map(|e| e.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(u64::MAX);
+        assert_eq!(
+            p["requests"].as_u64(),
+            Some(count(p, "ok") + errors),
+            "{probe}: {r}"
+        );
+        assert_eq!(
+            p["latency"]["count"].as_u64(),
+            Some(count(p, "ok")),
+            "{probe}: {r}"
+        );
+    }
+    assert!(count(&r["probe"], "ok") > 0, "{r}");
+    server.stop().await;
 }
