@@ -12,6 +12,8 @@
 //! - `slow`: holds many connections that send a request head a byte at a time
 //!   (slowloris) and reports how the server ended them, while a logged-in user's
 //!   requests are timed.
+//! - `signup`: many registrations at once while an existing user logs in again and
+//!   again; registrations by answer, and the logins' latency.
 //!
 //! `--json` prints one JSON object instead of text, so that runs can be compared.
 //!
@@ -24,6 +26,7 @@ mod idle;
 mod pace;
 mod probe;
 mod send;
+mod signup;
 mod slow;
 mod stats;
 
@@ -131,6 +134,23 @@ enum Scenario {
         #[arg(long, default_value = "127.0.0.2")]
         probe_from: IpAddr,
     },
+    /// Registrations at once while an existing user logs in. The server must allow
+    /// that user's repeated logins (`--login-attempts-per-minute` and
+    /// `--login-attempts-per-minute-per-ip`) and this many connections from one address.
+    Signup {
+        /// Registrations sent at once.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// The existing user's logins before the registrations.
+        #[arg(long, default_value_t = 20)]
+        baseline_logins: usize,
+        /// Milliseconds between a login's answer and the next login.
+        #[arg(long, default_value_t = 20)]
+        login_pause_ms: u64,
+        /// The local address the existing user connects from.
+        #[arg(long, default_value = "127.0.0.2")]
+        login_from: IpAddr,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -217,6 +237,22 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
             limit += options.expected_duration();
             let report = bounded(limit, slow::run(&cli.url, &run_id, &options, open_files)).await?;
             output(cli.json, &report, slow::Report::print)
+        }
+        Scenario::Signup {
+            count,
+            baseline_logins,
+            login_pause_ms,
+            login_from,
+        } => {
+            let options = signup::Options {
+                count,
+                baseline_logins,
+                login_pause: Duration::from_millis(login_pause_ms),
+                login_from: Some(login_from),
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, signup::run(&cli.url, &run_id, &options)).await?;
+            output(cli.json, &report, signup::Report::print)
         }
     }
 }

@@ -265,3 +265,32 @@ async fn slow_connections_are_all_accounted_for() {
     assert!(count(&r["probe"], "ok") > 0, "{r}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_counts_every_registration_and_login() {
+    let server = spawn_with(|s| {
+        s.limits.login_attempts_per_minute = 1_000;
+        s.limits.login_attempts_per_minute_per_ip = 1_000;
+    })
+    .await;
+    let stdout = gadka_load(
+        &server.url(""),
+        &["--json", "signup", "--count", "6", "--baseline-logins", "2"],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "signup", "{r}");
+    assert_eq!(total(&r, "registrations"), 6, "{r}");
+    // The hasher's queue may refuse some on a small machine; nothing else may.
+    for (answer, _) in r["registrations"].as_object().into_iter().flatten() {
+        assert!(answer == "201" || answer == "429 busy", "{answer}: {r}");
+    }
+    assert_eq!(r["registration_latency"]["count"], 6, "{r}");
+    assert_eq!(r["login_before"]["requests"], 2, "{r}");
+    assert_eq!(r["login_before"]["ok"], 2, "{r}");
+    assert_eq!(
+        r["login"]["requests"], r["login"]["ok"],
+        "every login succeeds: {r}"
+    );
+    server.stop().await;
+}
