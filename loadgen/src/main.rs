@@ -14,6 +14,8 @@
 //!   requests are timed.
 //! - `signup`: many registrations at once while an existing user logs in again and
 //!   again; registrations by answer, and the logins' latency.
+//! - `flood`: one account sends, opens conversations and types as fast as it can;
+//!   what the server took and refused, and another user's `ping` latency meanwhile.
 //!
 //! `--json` prints one JSON object instead of text, so that runs can be compared.
 //!
@@ -21,6 +23,7 @@
 //! the server and not itself.
 
 mod client;
+mod flood;
 mod frames;
 mod idle;
 mod pace;
@@ -151,6 +154,43 @@ enum Scenario {
         #[arg(long, default_value = "127.0.0.2")]
         login_from: IpAddr,
     },
+    /// One account sending, opening conversations and typing at full speed, and
+    /// another user's pings meanwhile. The server must allow `--strangers` + 3
+    /// sign-ups from one address.
+    Flood {
+        /// Seconds to flood.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// What to flood with, comma-separated, each on its own socket.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "send,open,typing"
+        )]
+        kinds: Vec<flood::Kind>,
+        /// Users to open conversations with, in turn.
+        #[arg(long, default_value_t = 200)]
+        strangers: usize,
+        /// Sends unanswered at most (the server reads up to 256 ahead per socket).
+        #[arg(long, default_value_t = 256)]
+        send_window: usize,
+        /// Opens unanswered at most.
+        #[arg(long, default_value_t = 8)]
+        open_window: usize,
+        /// Typing notices between two fences (a `ping` whose `pong` closes the batch).
+        #[arg(long, default_value_t = 64)]
+        typing_batch: usize,
+        /// The other user's pings a second.
+        #[arg(long, default_value_t = 50.0)]
+        ping_rate: f64,
+        /// Seconds of pings before the flood.
+        #[arg(long, default_value_t = 5.0)]
+        baseline_secs: f64,
+        /// Body size of the sends, in bytes.
+        #[arg(long, default_value_t = 32)]
+        body_bytes: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -253,6 +293,32 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
             limit += options.expected_duration();
             let report = bounded(limit, signup::run(&cli.url, &run_id, &options)).await?;
             output(cli.json, &report, signup::Report::print)
+        }
+        Scenario::Flood {
+            seconds,
+            kinds,
+            strangers,
+            send_window,
+            open_window,
+            typing_batch,
+            ping_rate,
+            baseline_secs,
+            body_bytes,
+        } => {
+            let options = flood::Options {
+                seconds,
+                kinds,
+                strangers,
+                send_window,
+                open_window,
+                typing_batch,
+                ping_rate,
+                baseline_secs,
+                body_bytes,
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, flood::run(&cli.url, &run_id, &options)).await?;
+            output(cli.json, &report, flood::Report::print)
         }
     }
 }

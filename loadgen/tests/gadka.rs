@@ -294,3 +294,59 @@ async fn signup_counts_every_registration_and_login() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_accounts_for_every_command_and_ping() {
+    let server = spawn_app().await;
+    let stdout = gadka_load(
+        &server.url(""),
+        &[
+            "--json",
+            "flood",
+            "--seconds",
+            "1",
+            "--strangers",
+            "3",
+            "--send-window",
+            "8",
+            "--typing-batch",
+            "8",
+            "--ping-rate",
+            "20",
+            "--baseline-secs",
+            "0.2",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "flood", "{r}");
+    for kind in ["sends", "opens", "typing"] {
+        let k = &r[kind];
+        assert!(count(k, "sent") > 0, "{kind}: {r}");
+        assert_eq!(
+            count(k, "sent"),
+            count(k, "taken") + total(k, "refused") + count(k, "unanswered"),
+            "{kind}: {r}"
+        );
+        assert_eq!(count(k, "unanswered"), 0, "{kind}: {r}");
+        assert!(k["closed"].is_null(), "{kind}: {r}");
+    }
+    // Typing is paced: a flood of notices is mostly refused.
+    assert!(total(&r["typing"], "refused") > 0, "{r}");
+    assert_eq!(
+        r["typing"]["refused"]["rate_limited"],
+        total(&r["typing"], "refused"),
+        "{r}"
+    );
+    // Three strangers: each conversation is created once.
+    assert_eq!(
+        r["opens"]["created"].as_u64(),
+        Some(3.min(count(&r["opens"], "taken"))),
+        "{r}"
+    );
+    for phase in ["ping_before", "ping"] {
+        assert_eq!(r[phase]["answered"], r[phase]["sent"], "{phase}: {r}");
+        assert!(count(&r[phase], "sent") > 0, "{phase}: {r}");
+    }
+    server.stop().await;
+}
