@@ -113,15 +113,11 @@ impl User {
         })
     }
 
-    /// The user's HTTP client, with the session cookie; it keeps its connections alive.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
-    /// Another client with the same session that opens a new connection per request,
-    /// from the same local address: a user arriving now rather than one connected before.
-    pub fn fresh_http(&self) -> anyhow::Result<reqwest::Client> {
-        http_client(self.jar.clone(), self.local, true)
+    /// Another client with the same session, from the same local address, with its
+    /// own connections: kept alive (a user connected before), or with `fresh`, a new
+    /// one per request (a user arriving now).
+    pub fn new_http(&self, fresh: bool) -> anyhow::Result<reqwest::Client> {
+        http_client(self.jar.clone(), self.local, fresh)
     }
 
     /// Opens (or finds) the conversation with `peer` and returns its id.

@@ -37,11 +37,15 @@ use std::{
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
-use tokio::{sync::Semaphore, time::Instant};
+use tokio::{
+    sync::{Semaphore, oneshot},
+    time::Instant,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     client::{Socket, User},
+    probe,
     stats::{Latency, Summary},
 };
 
@@ -163,6 +167,9 @@ pub struct PingReport {
     pub answered: u64,
     /// Scheduled time to `pong`.
     pub latency: Summary,
+    /// The slowest pongs, at most five: `[seconds from the phase's start to the
+    /// ping's scheduled time, latency in ms]`.
+    pub worst: Vec<[f64; 2]>,
 }
 
 impl PingReport {
@@ -315,13 +322,25 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
             sockets.push((kind, flooder.socket().await?));
         }
     }
-    let mut pinger = bystander.socket().await?;
-
+    // The bystander runs on a thread of its own (its socket opened there, on that
+    // thread's runtime): the baseline, then pings for as long as the flood lasts.
+    let rate = options.ping_rate;
+    let (baseline_done, baseline_over) = oneshot::channel();
+    let pinging = probe::on_own_thread("gadka-load-ping", move || async move {
+        let mut pinger = bystander.socket().await?;
+        let before = ping(&mut pinger, rate, baseline).await?;
+        let _ = baseline_done.send(());
+        let during = ping(&mut pinger, rate, flood).await?;
+        let _ = pinger.close(None).await;
+        anyhow::Ok((before, during))
+    })?;
     eprintln!(
         "pinging for {:.1} s before the flood…",
         baseline.as_secs_f64()
     );
-    let ping_before = ping(&mut pinger, options.ping_rate, baseline).await?;
+    baseline_over
+        .await
+        .context("the bystander's thread ended")?;
 
     eprintln!("flooding for {:.0} s…", flood.as_secs_f64());
     let start = Instant::now();
@@ -379,33 +398,28 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
         };
         tasks.push((kind, per_unit, counts, task));
     }
-    let rate = options.ping_rate;
-    let pinging = tokio::spawn(async move {
-        let report = ping(&mut pinger, rate, flood).await;
-        let _ = pinger.close(None).await;
-        report
-    });
     let secs = flood.as_secs_f64();
-    let mut reports = Report {
-        scenario: "flood",
-        seconds: secs,
-        strangers: strangers.len(),
-        sends: None,
-        opens: None,
-        typing: None,
-        ping_before,
-        ping: pinging.await.context("the bystander's task")??,
-    };
+    let (mut sends, mut opens, mut typing) = (None, None, None);
     for (kind, per_unit, counts, task) in tasks {
         let closed = task.await.context("a flooding socket's task")??;
         let report = Some(report(&counts, kind, per_unit, secs, closed));
         match kind {
-            Kind::Send => reports.sends = report,
-            Kind::Open => reports.opens = report,
-            Kind::Typing => reports.typing = report,
+            Kind::Send => sends = report,
+            Kind::Open => opens = report,
+            Kind::Typing => typing = report,
         }
     }
-    Ok(reports)
+    let (ping_before, ping) = pinging.await.context("the bystander's thread ended")??;
+    Ok(Report {
+        scenario: "flood",
+        seconds: secs,
+        strangers: strangers.len(),
+        sends,
+        opens,
+        typing,
+        ping_before,
+        ping,
+    })
 }
 
 /// One kind's flood, for [`Flow::drive`].
@@ -627,6 +641,7 @@ async fn ping(ws: &mut Socket, rate: f64, how_long: Duration) -> anyhow::Result<
     let end = start + how_long;
     let due = |n: u64| start + Duration::from_secs_f64(n as f64 / rate);
     let mut latency = Latency::new();
+    let mut worst: Vec<[f64; 2]> = Vec::new();
     let (mut sent, mut answered) = (0u64, 0u64);
     let give_up = end + Duration::from_secs(5);
     loop {
@@ -661,7 +676,14 @@ async fn ping(ws: &mut Socket, rate: f64, how_long: Duration) -> anyhow::Result<
                     && req < sent
                 {
                     answered += 1;
-                    latency.record_nanos(Instant::now().duration_since(due(req)).as_nanos() as u64);
+                    let took = Instant::now().duration_since(due(req));
+                    latency.record_nanos(took.as_nanos() as u64);
+                    worst.push([
+                        due(req).duration_since(start).as_secs_f64(),
+                        took.as_secs_f64() * 1e3,
+                    ]);
+                    worst.sort_by(|a, b| b[1].total_cmp(&a[1]));
+                    worst.truncate(5);
                 }
             }
         }
@@ -670,5 +692,6 @@ async fn ping(ws: &mut Socket, rate: f64, how_long: Duration) -> anyhow::Result<
         sent,
         answered,
         latency: latency.summary(),
+        worst,
     })
 }

@@ -12,10 +12,14 @@
 //!   start: a person repeating an expensive action (a login costs an argon2 hash, and a
 //!   schedule faster than the hash would only measure the probe's own queue).
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, error::Error as _, io, time::Duration};
 
+use anyhow::Context;
 use serde::Serialize;
-use tokio::{sync::watch, time::Instant};
+use tokio::{
+    sync::{oneshot, watch},
+    time::Instant,
+};
 
 use crate::stats::{Latency, Summary};
 
@@ -42,6 +46,13 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Latency of the 2xx answers.
     pub latency: Summary,
+    /// The slowest 2xx answers, at most five: `[seconds from the probe's start to the
+    /// request's clock, latency in ms]`, to tell a steady tail from a few stalls.
+    pub worst: Vec<[f64; 2]>,
+    /// Every 2xx latency in µs, in order, when the caller asked for them (a short
+    /// probe's samples, to be pooled across runs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples_us: Vec<u64>,
 }
 
 impl Report {
@@ -64,16 +75,46 @@ impl Report {
     }
 }
 
-/// Makes requests built by `request` until `until`, until `stop` turns true, or
-/// `most` requests, and reports them. `request` builds a fresh request each time.
+/// When a probe stops.
+pub struct Until {
+    /// At this time,
+    pub time: Instant,
+    /// or when this turns true,
+    pub stop: watch::Receiver<bool>,
+    /// or after this many requests.
+    pub most: u64,
+}
+
+impl Until {
+    /// At `time` only.
+    pub fn time(time: Instant) -> Self {
+        // A sender dropped at once: `changed()` fails, and the probe then ignores it.
+        let (_, stop) = watch::channel(false);
+        Self {
+            time,
+            stop,
+            most: u64::MAX,
+        }
+    }
+}
+
+/// Makes requests built by `request` until `until` says so, and reports them.
+/// `request` builds a fresh request each time; with `keep_samples` every latency is
+/// reported too.
 pub async fn run(
     request: impl Fn() -> reqwest::RequestBuilder,
     pace: Pace,
-    until: Instant,
-    mut stop: watch::Receiver<bool>,
-    most: u64,
+    until: Until,
+    keep_samples: bool,
 ) -> Report {
+    let Until {
+        time: until,
+        mut stop,
+        most,
+    } = until;
     let mut latency = Latency::new();
+    let mut worst: Vec<[f64; 2]> = Vec::new();
+    let mut samples_us = Vec::new();
     let mut errors = BTreeMap::new();
     let (mut requests, mut ok) = (0u64, 0u64);
     let start = Instant::now();
@@ -111,6 +152,11 @@ pub async fn run(
         let outcome = async {
             let response = request().timeout(REQUEST_TIMEOUT).send().await?;
             let status = response.status();
+            if !status.is_success() {
+                // A refusal counts as its status, even when a reset cuts its body
+                // short (the server's canned 503 closes without reading the request).
+                return Ok(status);
+            }
             // Read the whole body: the answer is not there until it is.
             response.bytes().await?;
             Ok::<_, reqwest::Error>(status)
@@ -120,7 +166,18 @@ pub async fn run(
         match outcome {
             Ok(status) if status.is_success() => {
                 ok += 1;
-                latency.record_nanos(done.duration_since(origin).as_nanos() as u64);
+                let took = done.duration_since(origin);
+                latency.record_nanos(took.as_nanos() as u64);
+                if keep_samples {
+                    samples_us.push(took.as_micros() as u64);
+                }
+                let sample = [
+                    origin.duration_since(start).as_secs_f64(),
+                    took.as_secs_f64() * 1e3,
+                ];
+                worst.push(sample);
+                worst.sort_by(|a, b| b[1].total_cmp(&a[1]));
+                worst.truncate(5);
             }
             Ok(status) => *errors.entry(status.as_u16().to_string()).or_insert(0) += 1,
             Err(e) => *errors.entry(failure(&e)).or_insert(0) += 1,
@@ -134,12 +191,15 @@ pub async fn run(
         ok,
         errors,
         latency: latency.summary(),
+        worst,
+        samples_us,
     }
 }
 
-/// A transport failure, named by its kind.
+/// A transport failure, named by what reqwest was doing and, when an I/O error is
+/// behind it, that error's kind: `"request: ConnectionReset"`.
 fn failure(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
+    let stage = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
         "connect"
@@ -149,6 +209,41 @@ fn failure(e: &reqwest::Error) -> String {
         "request"
     } else {
         "other"
+    };
+    let mut cause = e.source();
+    while let Some(source) = cause {
+        if let Some(io) = source.downcast_ref::<io::Error>() {
+            return format!("{stage}: {:?}", io.kind());
+        }
+        cause = source.source();
     }
-    .to_owned()
+    stage.to_owned()
+}
+
+/// Runs the future `make` builds on a thread of its own, with a single-threaded
+/// runtime: the measuring side then waits for no task of the load it measures (the
+/// thousands of connections a scenario drives on the main runtime), only for the CPU.
+/// HTTP clients used there must have made no connection on another runtime, since a
+/// connection's task lives on the runtime that opened it.
+pub fn on_own_thread<T, F>(
+    name: &str,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> anyhow::Result<oneshot::Receiver<anyhow::Result<T>>>
+where
+    T: Send + 'static,
+    F: Future<Output = anyhow::Result<T>>,
+{
+    let (done, result) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("a runtime for the probe")
+                .and_then(|runtime| runtime.block_on(make()));
+            let _ = done.send(outcome);
+        })
+        .context("a thread for the probe")?;
+    Ok(result)
 }

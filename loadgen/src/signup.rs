@@ -18,11 +18,14 @@ use anyhow::{Context, bail};
 use reqwest::cookie::Jar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::{sync::watch, time::Instant};
+use tokio::{
+    sync::{oneshot, watch},
+    time::Instant,
+};
 
 use crate::{
     client::{PASSWORD, User, http_client},
-    probe::{self, Pace, REQUEST_TIMEOUT},
+    probe::{self, Pace, REQUEST_TIMEOUT, Until},
     stats::{Latency, Summary},
 };
 
@@ -69,7 +72,9 @@ pub struct Report {
     pub created_latency: Summary,
     /// The existing user's logins before the registrations.
     pub login_before: probe::Report,
-    /// …and while they were answered.
+    /// …and while they were answered, with every login's latency
+    /// (`login.samples_us`): a burst lasts a second or so, too few logins for a
+    /// percentile of one run, so the script pools them across runs.
     pub login: probe::Report,
 }
 
@@ -107,27 +112,48 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
         .await
         .context("registering the existing user (is the sign-up limit spent?)")?;
     let login_url = format!("{url}/api/login");
-    let login = || {
-        owner
-            .http()
-            .post(&login_url)
-            .json(&json!({"username": owner_name, "password": PASSWORD}))
-    };
+    // The logins run on a thread of their own, with a client that has no connection
+    // yet: the baseline, then (once told) logins until the registrations are answered.
+    let client = owner.new_http(false)?;
     let (stop_tx, stop) = watch::channel(false);
+    let (baseline_done, baseline) = oneshot::channel();
     let pace = Pace::Pause(options.login_pause);
-    eprintln!(
-        "{} logins before the registrations…",
-        options.baseline_logins
-    );
-    let far = Instant::now() + REGISTRATIONS_TIMEOUT;
-    let login_before = probe::run(
-        login,
-        pace,
-        far,
-        stop.clone(),
-        options.baseline_logins as u64,
-    )
-    .await;
+    let most = options.baseline_logins as u64;
+    eprintln!("{most} logins before the registrations…");
+    let logging_in = probe::on_own_thread("gadka-load-login", move || async move {
+        let login = || {
+            client
+                .post(&login_url)
+                .json(&json!({"username": owner_name, "password": PASSWORD}))
+        };
+        let far = Instant::now() + REGISTRATIONS_TIMEOUT;
+        let before = probe::run(
+            login,
+            pace,
+            Until {
+                time: far,
+                stop: stop.clone(),
+                most,
+            },
+            false,
+        )
+        .await;
+        // The registrations start once the baseline is done.
+        let _ = baseline_done.send(());
+        let during = probe::run(
+            login,
+            pace,
+            Until {
+                time: far + REGISTRATIONS_TIMEOUT,
+                stop,
+                most: u64::MAX,
+            },
+            true,
+        )
+        .await;
+        anyhow::Ok((before, during))
+    })?;
+    baseline.await.context("the logins' thread ended")?;
 
     eprintln!("{} registrations at once…", options.count);
     // Their own client: one connection each, none of them the owner's.
@@ -146,7 +172,6 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
             (answer, sent.elapsed())
         });
     }
-    let logins = probe::run(login, pace, start + REGISTRATIONS_TIMEOUT, stop, u64::MAX);
     let answers = async {
         let mut counts = BTreeMap::new();
         let (mut all, mut created) = (Latency::new(), Latency::new());
@@ -163,8 +188,8 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
         let _ = stop_tx.send(true);
         anyhow::Ok((counts, all, created, elapsed))
     };
-    let (answers, login) = tokio::join!(answers, logins);
-    let (counts, all, created, elapsed) = answers?;
+    let (counts, all, created, elapsed) = answers.await?;
+    let (login_before, login) = logging_in.await.context("the logins' thread ended")??;
     Ok(Report {
         scenario: "signup",
         count: options.count,

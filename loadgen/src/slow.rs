@@ -38,13 +38,13 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use tokio::{
     net::TcpStream,
-    sync::{Semaphore, mpsc, watch},
+    sync::{Semaphore, mpsc},
     time::Instant,
 };
 
 use crate::{
     client::User,
-    probe::{self, Pace},
+    probe::{self, Pace, Until},
     stats::{Latency, Summary},
 };
 
@@ -245,55 +245,51 @@ pub async fn run(
     let target = resolve(url).await?;
     let probe_user = User::register_from(url, &format!("w{run_id}"), options.probe_from).await?;
     let conversations = format!("{url}/api/conversations?limit=5&messages=1");
-    let kept = probe_user.http().clone();
-    let fresh = probe_user.fresh_http()?;
-    // Warm the kept-alive connection.
-    kept.get(&conversations)
-        .send()
-        .await
-        .context("the probe's first request")?;
-
-    let (stop_tx, stop) = watch::channel(false);
-    let probes = |until: Instant| {
-        let (kept, fresh, url, stop) = (
-            kept.clone(),
-            fresh.clone(),
-            conversations.clone(),
-            stop.clone(),
-        );
-        let (rate, fresh_rate) = (options.probe_rate, options.fresh_rate);
-        async move {
-            tokio::join!(
-                probe::run(
-                    || kept.get(&url),
-                    Pace::Rate(rate),
-                    until,
-                    stop.clone(),
-                    u64::MAX
-                ),
-                probe::run(
-                    || fresh.get(&url),
-                    Pace::Rate(fresh_rate),
-                    until,
-                    stop,
-                    u64::MAX
-                ),
-            )
-        }
-    };
+    // The probe runs on a thread of its own, with clients that have no connection yet:
+    // a second to open and warm its kept-alive connection, the baseline, then the
+    // slow connections, which start at `wave`.
+    let (kept, fresh) = (probe_user.new_http(false)?, probe_user.new_http(true)?);
+    let wave = Instant::now() + Duration::from_secs(1) + baseline;
+    let deadline = wave + hold;
+    let (rate, fresh_rate) = (options.probe_rate, options.fresh_rate);
+    let probing = probe::on_own_thread("gadka-load-probe", move || async move {
+        kept.get(&conversations)
+            .send()
+            .await
+            .context("the probe's first request")?;
+        let probes = |until: Instant| {
+            let (kept, fresh, conversations) = (&kept, &fresh, &conversations);
+            async move {
+                tokio::join!(
+                    probe::run(
+                        || kept.get(conversations),
+                        Pace::Rate(rate),
+                        Until::time(until),
+                        false
+                    ),
+                    probe::run(
+                        || fresh.get(conversations),
+                        Pace::Rate(fresh_rate),
+                        Until::time(until),
+                        false
+                    ),
+                )
+            }
+        };
+        let before = probes(wave).await;
+        let during = probes(deadline).await;
+        anyhow::Ok((before, during))
+    })?;
     eprintln!(
         "probing for {:.1} s before the slow connections…",
         baseline.as_secs_f64()
     );
-    let (probe_before, fresh_before) = probes(Instant::now() + baseline).await;
-
+    tokio::time::sleep_until(wave).await;
     eprintln!(
         "holding {} slow connections for {:.0} s…",
         options.connections,
         hold.as_secs_f64()
     );
-    let start = Instant::now();
-    let deadline = start + hold;
     let open_now = Arc::new(AtomicI64::new(0));
     let connecting = Arc::new(Semaphore::new(options.connect_concurrency.max(1)));
     let (outcomes_tx, mut outcomes) = mpsc::channel::<Outcome>(4096);
@@ -323,8 +319,6 @@ pub async fn run(
             max
         })
     };
-    let probing = tokio::spawn(probes(deadline));
-
     let late = header_timeout + SLACK;
     let mut tally = Tally::default();
     let collect = async {
@@ -338,8 +332,8 @@ pub async fn run(
     while let Some(joined) = slots.join_next().await {
         joined.context("a slow connection's task")?;
     }
-    let _ = stop_tx.send(true);
-    let (probe, fresh) = probing.await.context("the probe's task")?;
+    let ((probe_before, fresh_before), (probe, fresh)) =
+        probing.await.context("the probe's thread ended")??;
     let open_max = sampler.await.context("the sampler's task")?;
 
     Ok(Report {
