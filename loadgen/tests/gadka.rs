@@ -297,7 +297,14 @@ async fn signup_counts_every_registration_and_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flood_accounts_for_every_command_and_ping() {
-    let server = spawn_app().await;
+    // Allowances smaller than the socket's queue: a burst of allowed sends is echoed
+    // to the flooder's other sockets at once, and 300 (the default) can overflow a
+    // queue of 256 and close one of them.
+    let server = spawn_with(|s| {
+        s.limits.sends_per_minute = 50;
+        s.limits.conversations_per_hour = 2;
+    })
+    .await;
     let stdout = gadka_load(
         &server.url(""),
         &[
@@ -331,19 +338,15 @@ async fn flood_accounts_for_every_command_and_ping() {
         assert_eq!(count(k, "unanswered"), 0, "{kind}: {r}");
         assert!(k["closed"].is_null(), "{kind}: {r}");
     }
-    // Typing is paced: a flood of notices is mostly refused.
-    assert!(total(&r["typing"], "refused") > 0, "{r}");
-    assert_eq!(
-        r["typing"]["refused"]["rate_limited"],
-        total(&r["typing"], "refused"),
-        "{r}"
-    );
-    // Three strangers: each conversation is created once.
-    assert_eq!(
-        r["opens"]["created"].as_u64(),
-        Some(3.min(count(&r["opens"], "taken"))),
-        "{r}"
-    );
+    // Each kind has its allowance, and a flood runs past it.
+    for kind in ["sends", "opens", "typing"] {
+        let refused = total(&r[kind], "refused");
+        assert!(refused > 0, "{kind}: {r}");
+        assert_eq!(r[kind]["refused"]["rate_limited"], refused, "{kind}: {r}");
+    }
+    // Two new conversations an hour, one of them the peer's: one stranger's is
+    // created, and opening it again is free.
+    assert_eq!(r["opens"]["created"], 1, "{r}");
     for phase in ["ping_before", "ping"] {
         assert_eq!(r[phase]["answered"], r[phase]["sent"], "{phase}: {r}");
         assert!(count(&r[phase], "sent") > 0, "{phase}: {r}");
