@@ -4,7 +4,7 @@
 //! with the session cookie), the part of the protocol that gadka and the relay share,
 //! so that one command drives both.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
@@ -30,13 +30,35 @@ fn config() -> WebSocketConfig {
 /// A client WebSocket.
 pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The password of every account the tool makes.
+pub const PASSWORD: &str = "load-test-password";
+
 /// A registered user: its HTTP client (holding the session cookie) and id.
 pub struct User {
     http: reqwest::Client,
     jar: Arc<Jar>,
     base: String,
+    /// The local address its HTTP connections come from, if one was chosen.
+    local: Option<IpAddr>,
     /// The user's id on the server.
     pub id: i64,
+}
+
+/// An HTTP client that keeps its cookies in `jar` and connects from `local` (on
+/// loopback, `127.0.0.2` is another client address to the server, with its own limits).
+/// With `fresh`, every request opens its own connection and closes it after.
+pub fn http_client(
+    jar: Arc<Jar>,
+    local: Option<IpAddr>,
+    fresh: bool,
+) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .cookie_provider(jar)
+        .local_address(local);
+    if fresh {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder.build().context("an HTTP client")
 }
 
 #[derive(Deserialize)]
@@ -57,13 +79,21 @@ struct Id {
 impl User {
     /// Registers `name` on the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub async fn register(base: &str, name: &str) -> anyhow::Result<Self> {
+        Self::register_from(base, name, None).await
+    }
+
+    /// Registers `name`, connecting from the local address `local`; the user's later
+    /// requests come from there too.
+    pub async fn register_from(
+        base: &str,
+        name: &str,
+        local: Option<IpAddr>,
+    ) -> anyhow::Result<Self> {
         let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .build()?;
+        let http = http_client(jar.clone(), local, false)?;
         let response = http
             .post(format!("{base}/api/register"))
-            .json(&json!({"username": name, "password": "load-test-password"}))
+            .json(&json!({"username": name, "password": PASSWORD}))
             .send()
             .await
             .with_context(|| format!("register {name} at {base}"))?;
@@ -78,8 +108,16 @@ impl User {
             http,
             jar,
             base: base.to_owned(),
+            local,
             id: reply.user.id,
         })
+    }
+
+    /// Another client with the same session, from the same local address, with its
+    /// own connections: kept alive (a user connected before), or with `fresh`, a new
+    /// one per request (a user arriving now).
+    pub fn new_http(&self, fresh: bool) -> anyhow::Result<reqwest::Client> {
+        http_client(self.jar.clone(), self.local, fresh)
     }
 
     /// Opens (or finds) the conversation with `peer` and returns its id.

@@ -9,6 +9,13 @@
 //!   delivered, and messages delivered per second.
 //! - `idle`: opens idle sockets and reports how much the server's resident memory grew
 //!   per socket (Linux, `--pid` of the server).
+//! - `slow`: holds many connections that send a request head a byte at a time
+//!   (slowloris) and reports how the server ended them, while a logged-in user's
+//!   requests are timed.
+//! - `signup`: many registrations at once while an existing user logs in again and
+//!   again; registrations by answer, and the logins' latency.
+//! - `flood`: one account sends, opens conversations and types as fast as it can;
+//!   what the server took and refused, and another user's `ping` latency meanwhile.
 //!
 //! `--json` prints one JSON object instead of text, so that runs can be compared.
 //!
@@ -16,13 +23,20 @@
 //! the server and not itself.
 
 mod client;
+mod flood;
 mod frames;
 mod idle;
 mod pace;
+mod probe;
 mod send;
+mod signup;
+mod slow;
 mod stats;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    net::IpAddr,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -87,18 +101,111 @@ enum Scenario {
         #[arg(long, default_value_t = 5.0)]
         hold: f64,
     },
+    /// Slow connections (a request head a byte at a time) and a user's requests
+    /// meanwhile. The server must allow this many connections from one address
+    /// (`--max-connections-per-ip`).
+    Slow {
+        /// Slow connections held at once.
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Seconds to hold them.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Seconds between two bytes of a head.
+        #[arg(long, default_value_t = 3.0)]
+        byte_every_secs: f64,
+        /// The server's header timeout: closes later than it by over 1 s are counted.
+        #[arg(long, default_value_t = 10.0)]
+        header_timeout_secs: f64,
+        /// Connects in flight at most.
+        #[arg(long, default_value_t = 256)]
+        connect_concurrency: usize,
+        /// Connect each slot once, not again after the server closes it.
+        #[arg(long)]
+        once: bool,
+        /// The user's requests a second on its kept-alive connection.
+        #[arg(long, default_value_t = 20.0)]
+        probe_rate: f64,
+        /// The user's requests a second on a new connection each.
+        #[arg(long, default_value_t = 2.0)]
+        fresh_rate: f64,
+        /// Seconds of the user's requests before the slow connections.
+        #[arg(long, default_value_t = 5.0)]
+        baseline_secs: f64,
+        /// The local address the user connects from (on loopback, 127.0.0.2 is another
+        /// client address to the server).
+        #[arg(long, default_value = "127.0.0.2")]
+        probe_from: IpAddr,
+    },
+    /// Registrations at once while an existing user logs in. The server must allow
+    /// that user's repeated logins (`--login-attempts-per-minute` and
+    /// `--login-attempts-per-minute-per-ip`) and this many connections from one address.
+    Signup {
+        /// Registrations sent at once.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// The existing user's logins before the registrations.
+        #[arg(long, default_value_t = 20)]
+        baseline_logins: usize,
+        /// Milliseconds between a login's answer and the next login.
+        #[arg(long, default_value_t = 20)]
+        login_pause_ms: u64,
+        /// The local address the existing user connects from.
+        #[arg(long, default_value = "127.0.0.2")]
+        login_from: IpAddr,
+    },
+    /// One account sending, opening conversations and typing at full speed, and
+    /// another user's pings meanwhile. The server must allow `--strangers` + 3
+    /// sign-ups from one address.
+    Flood {
+        /// Seconds to flood.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// What to flood with, comma-separated, each on its own socket.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "send,open,typing"
+        )]
+        kinds: Vec<flood::Kind>,
+        /// Users to open conversations with, in turn.
+        #[arg(long, default_value_t = 200)]
+        strangers: usize,
+        /// Sends unanswered at most (the server reads up to 256 ahead per socket).
+        #[arg(long, default_value_t = 256)]
+        send_window: usize,
+        /// Opens unanswered at most.
+        #[arg(long, default_value_t = 8)]
+        open_window: usize,
+        /// Typing notices between two fences (a `ping` whose `pong` closes the batch).
+        #[arg(long, default_value_t = 64)]
+        typing_batch: usize,
+        /// The other user's pings a second.
+        #[arg(long, default_value_t = 50.0)]
+        ping_rate: f64,
+        /// Seconds of pings before the flood.
+        #[arg(long, default_value_t = 5.0)]
+        baseline_secs: f64,
+        /// Body size of the sends, in bytes.
+        #[arg(long, default_value_t = 32)]
+        body_bytes: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Every connection is a file: take all the open files the hard limit allows.
+    let open_files = rlimit::increase_nofile_limit(u64::MAX)
+        .context("raising the open-file limit to the hard limit")?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = cli.threads {
         runtime.worker_threads(threads.max(1));
     }
-    runtime.enable_all().build()?.block_on(run(cli))
+    runtime.enable_all().build()?.block_on(run(cli, open_files))
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
     // Usernames must not collide with an earlier run's on the same server.
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -142,6 +249,76 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             output(cli.json, &report, idle::Report::print)
+        }
+        Scenario::Slow {
+            connections,
+            seconds,
+            byte_every_secs,
+            header_timeout_secs,
+            connect_concurrency,
+            once,
+            probe_rate,
+            fresh_rate,
+            baseline_secs,
+            probe_from,
+        } => {
+            let options = slow::Options {
+                connections,
+                seconds,
+                byte_every_secs,
+                header_timeout_secs,
+                connect_concurrency,
+                once,
+                probe_rate,
+                fresh_rate,
+                baseline_secs,
+                probe_from: Some(probe_from),
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, slow::run(&cli.url, &run_id, &options, open_files)).await?;
+            output(cli.json, &report, slow::Report::print)
+        }
+        Scenario::Signup {
+            count,
+            baseline_logins,
+            login_pause_ms,
+            login_from,
+        } => {
+            let options = signup::Options {
+                count,
+                baseline_logins,
+                login_pause: Duration::from_millis(login_pause_ms),
+                login_from: Some(login_from),
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, signup::run(&cli.url, &run_id, &options)).await?;
+            output(cli.json, &report, signup::Report::print)
+        }
+        Scenario::Flood {
+            seconds,
+            kinds,
+            strangers,
+            send_window,
+            open_window,
+            typing_batch,
+            ping_rate,
+            baseline_secs,
+            body_bytes,
+        } => {
+            let options = flood::Options {
+                seconds,
+                kinds,
+                strangers,
+                send_window,
+                open_window,
+                typing_batch,
+                ping_rate,
+                baseline_secs,
+                body_bytes,
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, flood::run(&cli.url, &run_id, &options)).await?;
+            output(cli.json, &report, flood::Report::print)
         }
     }
 }

@@ -4,9 +4,9 @@
 //! that the JSON report is whole and consistent; it never asserts timing figures, which
 //! depend on the machine.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
-use gadka_test_support::spawn_app;
+use gadka_test_support::{spawn_app, spawn_with};
 use serde_json::Value;
 
 /// Runs `gadka-load --url URL ARGS…` (off the runtime, which serves the server) and
@@ -175,4 +175,181 @@ async fn refuses_a_nonsensical_rate() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--rate"), "{stderr}");
+}
+
+/// A count in a report.
+fn count(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {report}"))
+}
+
+/// The sum of a map of counts in a report.
+fn total(report: &Value, key: &str) -> u64 {
+    report[key]
+        .as_object()
+        .unwrap_or_else(|| panic!("{key} in {report}"))
+        .values()
+        .map(|v| v.as_u64().unwrap_or_else(|| panic!("{key} in {report}")))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_connections_are_all_accounted_for() {
+    // A 1 s header timeout, so that the server closes some within the run.
+    let server = spawn_with(|s| {
+        s.limits.header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let stdout = gadka_load(
+        &server.url(""),
+        &[
+            "--json",
+            "slow",
+            "--connections",
+            "10",
+            "--seconds",
+            "2.5",
+            "--byte-every-secs",
+            "0.2",
+            "--header-timeout-secs",
+            "1",
+            "--baseline-secs",
+            "0.3",
+            "--probe-rate",
+            "10",
+            "--fresh-rate",
+            "5",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "slow", "{r}");
+    assert_eq!(r["connections"], 10, "{r}");
+    let accepted = count(&r, "accepted");
+    assert_eq!(
+        accepted,
+        count(&r, "closed") + count(&r, "reset") + count(&r, "open_at_end"),
+        "{r}"
+    );
+    assert_eq!(
+        count(&r, "attempts"),
+        accepted + count(&r, "refused_503") + total(&r, "connect_failed"),
+        "{r}"
+    );
+    // Every slot connected at least once, and the server ended some.
+    assert!(accepted >= 10, "{r}");
+    assert_eq!(
+        r["time_to_close"]["count"].as_u64(),
+        Some(count(&r, "closed") + count(&r, "reset")),
+        "{r}"
+    );
+    assert!(count(&r, "closed") + count(&r, "reset") > 0, "{r}");
+    for probe in ["probe_before", "probe", "fresh_before", "fresh"] {
+        let p = &r[probe];
+        let errors: u64 = p["errors"]
+            .as_object()
+            .map(|e| e.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(u64::MAX);
+        assert_eq!(
+            p["requests"].as_u64(),
+            Some(count(p, "ok") + errors),
+            "{probe}: {r}"
+        );
+        assert_eq!(
+            p["latency"]["count"].as_u64(),
+            Some(count(p, "ok")),
+            "{probe}: {r}"
+        );
+    }
+    assert!(count(&r["probe"], "ok") > 0, "{r}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signup_counts_every_registration_and_login() {
+    let server = spawn_with(|s| {
+        s.limits.login_attempts_per_minute = 1_000;
+        s.limits.login_attempts_per_minute_per_ip = 1_000;
+    })
+    .await;
+    let stdout = gadka_load(
+        &server.url(""),
+        &["--json", "signup", "--count", "6", "--baseline-logins", "2"],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "signup", "{r}");
+    assert_eq!(total(&r, "registrations"), 6, "{r}");
+    // The hasher's queue may refuse some on a small machine; nothing else may.
+    for (answer, _) in r["registrations"].as_object().into_iter().flatten() {
+        assert!(answer == "201" || answer == "429 busy", "{answer}: {r}");
+    }
+    assert_eq!(r["registration_latency"]["count"], 6, "{r}");
+    assert_eq!(r["login_before"]["requests"], 2, "{r}");
+    assert_eq!(r["login_before"]["ok"], 2, "{r}");
+    assert_eq!(
+        r["login"]["requests"], r["login"]["ok"],
+        "every login succeeds: {r}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flood_accounts_for_every_command_and_ping() {
+    // Allowances smaller than the socket's queue: a burst of allowed sends is echoed
+    // to the flooder's other sockets at once, and 300 (the default) can overflow a
+    // queue of 256 and close one of them.
+    let server = spawn_with(|s| {
+        s.limits.sends_per_minute = 50;
+        s.limits.conversations_per_hour = 2;
+    })
+    .await;
+    let stdout = gadka_load(
+        &server.url(""),
+        &[
+            "--json",
+            "flood",
+            "--seconds",
+            "1",
+            "--strangers",
+            "3",
+            "--send-window",
+            "8",
+            "--typing-batch",
+            "8",
+            "--ping-rate",
+            "20",
+            "--baseline-secs",
+            "0.2",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    assert_eq!(r["scenario"], "flood", "{r}");
+    for kind in ["sends", "opens", "typing"] {
+        let k = &r[kind];
+        assert!(count(k, "sent") > 0, "{kind}: {r}");
+        assert_eq!(
+            count(k, "sent"),
+            count(k, "taken") + total(k, "refused") + count(k, "unanswered"),
+            "{kind}: {r}"
+        );
+        assert_eq!(count(k, "unanswered"), 0, "{kind}: {r}");
+        assert!(k["closed"].is_null(), "{kind}: {r}");
+    }
+    // Each kind has its allowance, and a flood runs past it.
+    for kind in ["sends", "opens", "typing"] {
+        let refused = total(&r[kind], "refused");
+        assert!(refused > 0, "{kind}: {r}");
+        assert_eq!(r[kind]["refused"]["rate_limited"], refused, "{kind}: {r}");
+    }
+    // Two new conversations an hour, one of them the peer's: one stranger's is
+    // created, and opening it again is free.
+    assert_eq!(r["opens"]["created"], 1, "{r}");
+    for phase in ["ping_before", "ping"] {
+        assert_eq!(r[phase]["answered"], r[phase]["sent"], "{phase}: {r}");
+        assert!(count(&r[phase], "sent") > 0, "{phase}: {r}");
+    }
+    server.stop().await;
 }
