@@ -41,6 +41,9 @@ pub async fn spawn_in(dir: Arc<TempDir>, configure: impl FnOnce(&mut Settings)) 
     settings.limits.registrations_per_hour_per_ip = 1_000_000;
     settings.limits.sends_per_minute = 1_000_000_000;
     settings.limits.conversations_per_hour = 1_000_000_000;
+    // …and each client holds its own kept-alive connections, all from 127.0.0.1 (the web
+    // bench keeps 300 people connected at once).
+    settings.limits.max_connections_per_ip = 100_000;
     // Servers run side by side: each serves /metrics on a loopback port of its own.
     settings.metrics = gadka::config::MetricsAt::Address(SocketAddr::from(([127, 0, 0, 1], 0)));
     configure(&mut settings);
