@@ -1,10 +1,12 @@
 //! gadka: a 1:1 chat server. See `docs/architecture.md` for the map.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod api;
 pub mod bridge;
 pub mod chat;
 pub mod config;
+pub mod durable;
 pub mod http;
 pub mod hub;
 pub mod ids;

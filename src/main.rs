@@ -1,11 +1,16 @@
 //! The `gadka` binary: parse the command line, load the settings, run.
 #![forbid(unsafe_code)]
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use gadka::{
+    admin::{self, AdminError},
     bridge::registration,
-    config::{Cli, Settings, Subcommand},
+    config::{AdminCommand, Cli, Settings, Subcommand},
     startup::{Application, shutdown_signal},
     telemetry,
 };
@@ -37,6 +42,32 @@ async fn main() -> ExitCode {
         Subcommand::Serve => serve(settings).await,
         Subcommand::GenerateRegistration { registration } => {
             generate_registration(config, &settings, &registration)
+        }
+        Subcommand::Admin {
+            command: AdminCommand::User(command),
+        } => {
+            telemetry::init_for_tools();
+            let mut input = io::stdin().lock();
+            let result =
+                admin::run_user(&settings, command, &mut io::stdout().lock(), &mut input).await;
+            tool_exit(result)
+        }
+        Subcommand::Backup { file } => {
+            telemetry::init_for_tools();
+            tool_exit(admin::backup(&settings, &file, &mut io::stdout().lock()).await)
+        }
+    }
+}
+
+/// How `gadka admin …` and `gadka backup` end: what they did is on standard output
+/// already; a failure is one line on standard error and exit code 1.
+fn tool_exit(result: Result<(), AdminError>) -> ExitCode {
+    let _ = io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gadka: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -68,7 +68,7 @@ impl Application {
         settings: Settings,
         mut hooks: Vec<Arc<dyn TxnHook>>,
     ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        crate::durable::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
         })?;
         let store = Store::connect(&settings.database_url, settings.durability)
@@ -211,6 +211,8 @@ impl Application {
             .bridge
             .map(|bridge| bridge.spawn(observed, self.connections.clone()));
         let profiles = tokio::spawn(self.chat.clone().relay_profiles());
+        // Sessions revoked by `gadka admin` (another process) close their sockets here.
+        let revocations = tokio::spawn(self.chat.clone().watch_revocations());
         let chat = self.chat.clone();
         let upkeep = tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -236,6 +238,7 @@ impl Application {
         }
         upkeep.abort();
         profiles.abort();
+        revocations.abort();
         if let Some(bridge) = bridge {
             bridge.stop();
         }

@@ -12,3 +12,14 @@ pub fn init(filter: &str) -> Result<(), String> {
         .try_init()
         .map_err(|e| e.to_string())
 }
+
+/// The subscriber of the operator's tools (`gadka admin`, `gadka backup`): warnings
+/// and errors on standard error, since their standard output is their answer, and
+/// nothing below (the server's `info` would show every migration applied).
+pub fn init_for_tools() {
+    let _ = fmt()
+        .with_env_filter(EnvFilter::new("warn"))
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -18,6 +18,9 @@ pub struct Model {
     /// The Matrix ID of a user who lives on Matrix (the bridge's); `None` for local users.
     #[sea_orm(unique)]
     pub matrix_id: Option<String>,
+    /// When an admin deactivated the account (`gadka admin user deactivate`); `None`
+    /// while it is active. A deactivated user cannot log in and is not found.
+    pub deactivated_at: Option<i64>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -101,7 +101,7 @@ async fn register(
             headers(("Set-Cookie" = String, description = "The session cookie `gadka_session`"))),
         (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
         (status = 401, body = ErrorBody, description = "Wrong username or password (`invalid_credentials`)"),
-        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 403, body = ErrorBody, description = "The right username and password, but the server's admin has deactivated the account (`deactivated`; told only to whoever gave the right password, to anyone else it is `invalid_credentials`); or the `Origin` header names neither this server nor a configured origin (`forbidden_origin`)"),
         (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
         (status = 415, body = ErrorBody, description = doc::NOT_JSON),
         (status = 429, body = ErrorBody, description = "Too many attempts for this username from this address, or from this address (`rate_limited`), or the server is busy checking passwords (`busy`)",

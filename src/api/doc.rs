@@ -127,8 +127,7 @@ fn message_limit(doc: &mut openapi::OpenApi, max: usize) {
 pub(super) const BAD_REQUEST: &str = "The request breaks this document: malformed JSON, a missing or \
     mistyped field, a value outside its stated range, length or pattern (`bad_request` from the parser, \
     `invalid_input` with `field` from the rules)";
-pub(super) const UNAUTHENTICATED: &str =
-    "No `gadka_session` cookie, or its session expired or was revoked (`unauthenticated`)";
+pub(super) const UNAUTHENTICATED: &str = "No `gadka_session` cookie, or its session expired or     was revoked (by logout, a password reset, or the account's deactivation) (`unauthenticated`)";
 pub(super) const FOREIGN_ORIGIN: &str =
     "The `Origin` header names neither this server nor a configured origin (`forbidden_origin`)";
 pub(super) const TOO_LARGE: &str = "The body is over the request limit, or a field over its \

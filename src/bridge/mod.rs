@@ -39,6 +39,7 @@ use serde::Serialize;
 use homeserver::{Homeserver, HomeserverError};
 pub use incoming::IncomingError;
 use outbox::OutboxHook;
+pub use outbox::leave_row;
 pub use start::{Attached, Prepared, Running, StartError, prepare};
 
 pub use crate::config::{BridgeSettings, Permission, Tokens};
@@ -175,7 +176,8 @@ impl Bridge {
     }
 
     /// Makes sure the puppet `user_id` exists on the homeserver, with its gadka user's
-    /// display name; that user, or `None` when it is no puppet of a local user.
+    /// display name; that user, or `None` when it is no puppet of a local user (or of
+    /// a deactivated one, whose puppet is not to be found nor invited anywhere).
     pub async fn ensure_puppet(&self, user_id: &UserId) -> Result<Option<User>, PuppetError> {
         let Some(username) = self.settings.puppet_username(user_id) else {
             return Ok(None);
@@ -186,6 +188,9 @@ impl Bridge {
         // Only the stored (lower-case) form of a local username is a puppet, and a
         // Matrix user has none.
         if user.username != username || user.matrix_id.is_some() {
+            return Ok(None);
+        }
+        if self.chat.is_deactivated(user.id).await? {
             return Ok(None);
         }
         self.homeserver.ensure_registered(user_id).await?;

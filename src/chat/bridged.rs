@@ -136,6 +136,15 @@ impl Chat {
             .map(User::from))
     }
 
+    /// Whether an admin has deactivated `user_id` (one who does not exist is not).
+    pub async fn is_deactivated(&self, user_id: UserId) -> Result<bool, ChatError> {
+        Ok(self
+            .store()
+            .user(user_id)
+            .await?
+            .is_some_and(|user| user.deactivated_at.is_some()))
+    }
+
     /// The gadka user standing for the Matrix user `matrix_id`, if there is one yet.
     pub async fn user_on_matrix(&self, matrix_id: &str) -> Result<Option<User>, ChatError> {
         Ok(self

@@ -18,6 +18,9 @@ pub enum ChatError {
     /// Wrong username or password (deliberately not saying which).
     #[error("wrong username or password")]
     BadCredentials,
+    /// The right password, but an admin has deactivated the account.
+    #[error("this account is deactivated; ask the server's admin to reactivate it")]
+    Deactivated,
     #[error("this username is taken")]
     UsernameTaken,
     /// The thing does not exist, or the caller may not know that it does.
@@ -54,6 +57,7 @@ impl ChatError {
             Self::TooLarge { .. } => "payload_too_large",
             Self::Unauthenticated => "unauthenticated",
             Self::BadCredentials => "invalid_credentials",
+            Self::Deactivated => "deactivated",
             Self::UsernameTaken => "username_taken",
             Self::NotFound(_) => "not_found",
             Self::RateLimited { .. } => "rate_limited",

@@ -20,7 +20,7 @@ pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
-pub use accounts::{IssuedSession, SECRET_FILE, Session, SessionKeys};
+pub use accounts::{IssuedSession, SECRET_FILE, Session, SessionKeys, new_password_hash};
 pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
 pub use conversations::PendingSend;
 pub use engine::{

@@ -50,6 +50,58 @@ pub enum Subcommand {
         )]
         registration: PathBuf,
     },
+    /// Operator tools: they work on the database directly, whether or not a server
+    /// is running on it, with the same settings as `serve`.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Write a consistent copy of the live SQLite database to FILE, while the server
+    /// runs. FILE must not exist. To restore, see the README.
+    Backup {
+        /// Where to write the copy.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `gadka admin …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Accounts: list, show, deactivate, reactivate, reset a password.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `gadka admin user …`; NAME is a username (in any case) or a Matrix user's ID.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum UserCommand {
+    /// Every user: id, username, display name, created, deactivated.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One user, with their conversation and live session counts.
+    Show {
+        name: String,
+        /// A JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop an account now: its sessions end, open sockets close, login is refused,
+    /// search no longer finds it, and its Matrix puppet leaves its rooms.
+    Deactivate { name: String },
+    /// Let a deactivated account log in and be found again.
+    Reactivate { name: String },
+    /// Set a new password and end every session. Without --password-stdin a random
+    /// password is generated and printed once.
+    ResetPassword {
+        name: String,
+        /// Read the new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 impl Cli {

@@ -29,7 +29,7 @@ use std::{
 };
 
 pub use bridge::{BridgeSettings, Permission, Template, Tokens};
-pub use cli::{Cli, Overrides, Subcommand};
+pub use cli::{AdminCommand, Cli, Overrides, Subcommand, UserCommand};
 pub use error::ConfigError;
 use sections::Layer;
 pub use values::IpNet;

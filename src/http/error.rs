@@ -58,6 +58,7 @@ impl ApiError {
                 ChatError::Invalid { .. } => StatusCode::BAD_REQUEST,
                 ChatError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 ChatError::Unauthenticated | ChatError::BadCredentials => StatusCode::UNAUTHORIZED,
+                ChatError::Deactivated => StatusCode::FORBIDDEN,
                 ChatError::UsernameTaken => StatusCode::CONFLICT,
                 ChatError::NotFound(_) => StatusCode::NOT_FOUND,
                 ChatError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,

@@ -67,6 +67,13 @@ impl CloseReason {
         code: 4001,
         reason: "session ended",
     };
+    /// An admin deactivated the account (`gadka admin user deactivate`). The code is
+    /// the one of a session that ended, which clients already answer by showing the
+    /// login, where the login's refusal says why.
+    pub const DEACTIVATED: Self = Self {
+        code: 4001,
+        reason: "account deactivated",
+    };
     /// The session's lifetime is over; the client logs in again.
     pub const SESSION_EXPIRED: Self = Self {
         code: 4001,
@@ -87,10 +94,13 @@ pub struct Kick {
 }
 
 impl Kick {
-    fn kick(&self, reason: CloseReason) {
-        if self.reason.set(reason).is_ok() {
+    /// `true` when this is the socket's first kick (the one whose reason it closes with).
+    fn kick(&self, reason: CloseReason) -> bool {
+        let first = self.reason.set(reason).is_ok();
+        if first {
             self.notify.notify_one();
         }
+        first
     }
 
     /// Resolves once the socket has been kicked, with the reason.
@@ -242,6 +252,26 @@ impl Hub {
         }
     }
 
+    /// Closes the sockets of `user_id` whose session is one of `sessions` (revoked
+    /// elsewhere: by another process or node). Looks only at that user's sockets.
+    /// How many sockets it closed that were not closing already (as those of a
+    /// logout on this node are).
+    pub fn close_sessions_of(
+        &self,
+        user_id: UserId,
+        sessions: &[&str],
+        reason: CloseReason,
+    ) -> usize {
+        let users = self.users();
+        users
+            .get(&user_id)
+            .into_iter()
+            .flat_map(|s| s.values())
+            .filter(|socket| sessions.contains(&socket.session_id.as_str()))
+            .filter(|socket| socket.kick.kick(reason))
+            .count()
+    }
+
     /// Closes every socket, and every socket opened from now on (shutdown).
     pub fn close_all(&self, reason: CloseReason) {
         let _ = self.inner.closing.set(reason);
@@ -286,6 +316,21 @@ mod tests {
         assert!(!hub.unregister(a1));
         assert!(hub.unregister(a2));
         assert!(!hub.is_online(ANN));
+    }
+
+    #[tokio::test]
+    async fn closing_sessions_of_a_user_closes_only_their_sockets() {
+        let hub = Hub::new(8);
+        let (a1, _) = hub.register(ANN, "s1");
+        let (a2, _) = hub.register(ANN, "s2");
+        let (b, _) = hub.register(BOB, "s1");
+        let closed = hub.close_sessions_of(ANN, &["s1", "s9"], CloseReason::DEACTIVATED);
+        assert_eq!(closed, 1);
+        let again = hub.close_sessions_of(ANN, &["s1"], CloseReason::LOGGED_OUT);
+        assert_eq!(again, 0, "closing already");
+        assert_eq!(a1.kick.kicked().await, CloseReason::DEACTIVATED);
+        assert!(a2.kick.reason.get().is_none(), "another session of hers");
+        assert!(b.kick.reason.get().is_none(), "another user's");
     }
 
     #[tokio::test]

@@ -2,6 +2,8 @@
 //! mutations the chat rules need, grouped by table. Functions here answer questions
 //! and make changes; they do not decide who may do what (that is `chat/`).
 
+mod admin;
+mod backup;
 mod batch;
 mod bridge;
 mod conversations;
@@ -14,7 +16,7 @@ mod unread;
 mod users;
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     str::FromStr,
     sync::{
         Arc,
@@ -30,13 +32,15 @@ use sea_orm::{
 };
 
 use crate::config::Durability;
+pub use admin::{AccountCounts, Deactivation};
+pub use backup::copy_sqlite;
 #[cfg(test)]
 pub(crate) use batch::WAL_RESTART_BYTES;
 pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
 pub use conversations::{ConversationList, HelloRows, ListKey};
 pub use outbox::OutboxRow;
 pub use rows::{ConversationOfUser, ConversationRow, MessageKind, MessageRow, UserRow};
-pub use sessions::NewSession;
+pub use sessions::{NewSession, RevokedSession};
 pub use users::NewUser;
 
 /// The page size of a new SQLite database (SQLite's default is 4096). A batch of
@@ -132,8 +136,8 @@ impl Store {
     }
 }
 
-/// The file of an SQLite URL; `None` for another database or an in-memory one.
-fn sqlite_file(url: &str) -> Result<Option<Arc<str>>, StoreError> {
+/// The database file of an SQLite URL; `None` for another database or an in-memory one.
+pub fn sqlite_path(url: &str) -> Result<Option<PathBuf>, StoreError> {
     if !url.starts_with("sqlite:") {
         return Ok(None);
     }
@@ -143,7 +147,12 @@ fn sqlite_file(url: &str) -> Result<Option<Arc<str>>, StoreError> {
     if file.as_os_str().is_empty() || file == Path::new(":memory:") {
         return Ok(None);
     }
-    Ok(Some(file.to_string_lossy().into()))
+    Ok(Some(file.to_path_buf()))
+}
+
+/// [`sqlite_path`], as the message writer opens it.
+fn sqlite_file(url: &str) -> Result<Option<Arc<str>>, StoreError> {
+    Ok(sqlite_path(url)?.map(|file| file.to_string_lossy().into()))
 }
 
 /// Whether an error is a unique-constraint violation (a race the caller resolves).

@@ -20,6 +20,8 @@ pub struct UserRow {
     pub created_at: i64,
     /// The Matrix ID of a user who lives on Matrix; `None` for local users.
     pub matrix_id: Option<String>,
+    /// When an admin deactivated the account; `None` while it is active.
+    pub deactivated_at: Option<i64>,
 }
 
 impl From<user::Model> for UserRow {
@@ -31,6 +33,7 @@ impl From<user::Model> for UserRow {
             password_hash: u.password_hash,
             created_at: u.created_at,
             matrix_id: u.matrix_id,
+            deactivated_at: u.deactivated_at,
         }
     }
 }

@@ -158,18 +158,17 @@ pub(super) async fn insert_user(
     Ok(user)
 }
 
-/// Replaces a user's search terms with those of the names they have now.
-pub(super) async fn replace_terms(
-    db: &impl ConnectionTrait,
-    user_id: UserId,
-    username: &str,
-    display_name: &str,
-) -> Result<(), DbErr> {
+/// Replaces a user's search terms with those of the names they have now; a
+/// deactivated user gets none, so that the search does not find them.
+pub(super) async fn replace_terms(db: &impl ConnectionTrait, user: &UserRow) -> Result<(), DbErr> {
     user_search_term::Entity::delete_many()
-        .filter(user_search_term::Column::UserId.eq(user_id.get()))
+        .filter(user_search_term::Column::UserId.eq(user.id.get()))
         .exec(db)
         .await?;
-    insert_terms(db, user_id.get(), username, display_name).await
+    if user.deactivated_at.is_some() {
+        return Ok(());
+    }
+    insert_terms(db, user.id.get(), &user.username, &user.display_name).await
 }
 
 async fn insert_terms(

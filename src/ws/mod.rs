@@ -47,8 +47,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// `typing {conversation_id, user_id, typing}`, `presence {user_id, online}`, and
 /// `error {req, code, message}` for a bad frame or a refused command (the socket
 /// stays open). Close codes: 1001 shutdown, 1008 too slow (reconnect and `resume`),
-/// 1009 frame too large, 4001 session ended or expired, 1011 the socket could not
-/// start.
+/// 1009 frame too large, 4001 session ended (logout, password reset), expired, or
+/// account deactivated (the reason says which), 1011 the socket could not start.
 #[utoipa::path(get, path = "/ws", tag = "socket", security(("cookie" = [])),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),

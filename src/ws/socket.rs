@@ -54,9 +54,13 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
             if let ChatError::Internal(cause) = &e {
                 tracing::error!(error = ?cause, "socket setup failed");
             }
-            let reason = CloseReason {
-                code: 1011,
-                reason: "cannot start the session",
+            let reason = match e {
+                // The session ended (its user deactivated) since the upgrade checked it.
+                ChatError::Unauthenticated => CloseReason::LOGGED_OUT,
+                _ => CloseReason {
+                    code: 1011,
+                    reason: "cannot start the session",
+                },
             };
             let _ = connection::close(&mut sink, reason).await;
             return;

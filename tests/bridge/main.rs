@@ -4,6 +4,7 @@
 mod admin;
 mod appservice;
 mod content;
+mod deactivate;
 mod from_gadka;
 mod gadka;
 mod latency;

@@ -10,6 +10,7 @@ use super::{Outgoing, Parsed, notice};
 use crate::{
     bridge::{Bridge, PuppetError, homeserver::HomeserverError, with_cause},
     chat::ChatError,
+    ids::UserId,
 };
 
 /// The longest wait before retrying a row.
@@ -120,6 +121,10 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
             local_id,
             matrix_id,
         } => make_portal(bridge, conversation_id, local_id, matrix_id).await,
+        Outgoing::Leave {
+            conversation_id,
+            user_id,
+        } => leave(bridge, conversation_id, user_id).await,
         Outgoing::Profile {
             user_id,
             ref display_name,
@@ -190,6 +195,33 @@ async fn make_portal(
         .await?;
     tracing::info!(%room, conversation_id, "a portal opened from gadka");
     Ok(())
+}
+
+/// What a Matrix user reads when a deactivated user's puppet leaves.
+const DEACTIVATED: &str = "This gadka account has been deactivated by the server's admin.";
+
+/// A deactivated user's puppet leaves a portal. Nothing when the user was reactivated
+/// before the row came up, or the puppet is no longer in the room (Matrix refuses to
+/// let someone leave a room they are not in, which is as good as done).
+async fn leave(bridge: &Bridge, conversation_id: i64, user_id: i64) -> Result<(), CarryError> {
+    let still_deactivated = bridge
+        .store
+        .user(UserId::new(user_id))
+        .await?
+        .is_some_and(|user| user.deactivated_at.is_some());
+    if !still_deactivated {
+        return Ok(());
+    }
+    let room = portal(bridge, conversation_id).await?;
+    let puppet = puppet(bridge, user_id).await?;
+    match bridge.homeserver.leave(&room, &puppet, DEACTIVATED).await {
+        Ok(()) => {
+            tracing::info!(%room, %puppet, "a deactivated user's puppet left");
+            Ok(())
+        }
+        Err(e) if e.errcode() == Some("M_FORBIDDEN") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The portal room of a conversation.

@@ -103,6 +103,9 @@ impl Lane {
                 }
                 | Outgoing::Portal {
                     conversation_id, ..
+                }
+                | Outgoing::Leave {
+                    conversation_id, ..
                 },
             ) => Self::Conversation(*conversation_id),
             Ok(Outgoing::Profile { user_id, .. }) => Self::User(*user_id),

@@ -26,7 +26,10 @@ use serde::{Deserialize, Serialize};
 pub use hook::OutboxHook;
 pub use lanes::drain;
 
-use crate::store::OutboxRow;
+use crate::{
+    ids::{ConversationId, UserId},
+    store::{OutboxEntry, OutboxRow},
+};
 
 /// The outbox topic of the bridge's rows.
 pub const TOPIC: &str = "matrix";
@@ -59,6 +62,23 @@ enum Outgoing {
     },
     /// A gadka user's new display name, for their puppet.
     Profile { user_id: i64, display_name: String },
+    /// An admin deactivated a gadka user: their puppet leaves the conversation's room,
+    /// after what was queued for that room before. Written by the deactivation's own
+    /// transaction (`store::Store::deactivate_user`), not by the hook.
+    Leave { conversation_id: i64, user_id: i64 },
+}
+
+/// The outbox row that has `user_id`'s puppet leave the room of `conversation_id`.
+pub fn leave_row(conversation_id: ConversationId, user_id: UserId) -> OutboxEntry {
+    let leave = Outgoing::Leave {
+        conversation_id: conversation_id.get(),
+        user_id: user_id.get(),
+    };
+    OutboxEntry {
+        topic: TOPIC,
+        // Two integers always encode; the fallback is never written.
+        payload: serde_json::to_string(&leave).unwrap_or_default(),
+    }
 }
 
 /// An outbox row, its payload read once: its lane and every try to carry it out

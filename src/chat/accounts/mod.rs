@@ -1,11 +1,12 @@
 //! Accounts and sessions: register, log in and out, find people, show a profile.
 //!
 //! Beside it: `passwords` (argon2id off the runtime), `sessions` (signed session
-//! tokens and their secret file) and `limits` (rate limits on logging in and signing
-//! up).
+//! tokens and their secret file), `limits` (rate limits on logging in and signing
+//! up) and `revocations` (sockets of sessions revoked by another process closed).
 
 mod limits;
 mod passwords;
+mod revocations;
 mod sessions;
 
 pub(super) use limits::AccountLimits;
@@ -25,6 +26,13 @@ use crate::{
     ids::{Pair, UserId},
     store::{NewSession, NewUser},
 };
+
+/// The stored form of a new password set outside a request (`gadka admin user
+/// reset-password`): held to the rules of registration, hashed as registration
+/// hashes. It blocks the calling thread while it hashes.
+pub fn new_password_hash(password: &str) -> Result<String, ChatError> {
+    passwords::hash_now(&Password::parse(password)?)
+}
 
 impl Chat {
     /// Creates an account and logs it in. Sign-ups are rate limited per client
@@ -93,6 +101,12 @@ impl Chat {
             .verify(password.to_owned(), stored_hash)
             .await?;
         match found {
+            // Said only to whoever knows the password: to anyone else a deactivated
+            // account is a wrong password like any other.
+            Some(user) if ok && user.deactivated_at.is_some() => {
+                tracing::info!(user.id = user.id.get(), "login refused: deactivated");
+                Err(ChatError::Deactivated)
+            }
             Some(user) if ok => {
                 let session = self.start_session(user.id).await?;
                 tracing::info!(user.id = user.id.get(), "logged in");

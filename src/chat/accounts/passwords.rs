@@ -145,6 +145,15 @@ impl Passwords {
     }
 }
 
+/// A new argon2id PHC string for `password`, on the calling thread (which it blocks
+/// for tens of milliseconds): for a one-off outside the server, such as `gadka admin
+/// user reset-password`, where a pool of hashing threads would be for nothing.
+pub(crate) fn hash_now(password: &Password) -> Result<String, ChatError> {
+    let salt = SaltString::generate(&mut OsRng);
+    phc_hash(password.as_str().as_bytes(), &salt)
+        .map_err(|e| ChatError::Internal(anyhow::anyhow!("hashing a password: {e}")))
+}
+
 impl Drop for Passwords {
     fn drop(&mut self) {
         self.queue

@@ -1,18 +1,13 @@
 //! Session tokens: a signed JWT names a server-side session row, so a token is
 //! cheap to check for forgery and expiry, and logout still revokes it for real.
 
-use std::{
-    fs,
-    io::{self, Write},
-    path::Path,
-    time::Duration,
-};
+use std::{fs, io, path::Path, time::Duration};
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::UserId;
+use crate::{durable, ids::UserId};
 
 /// The file beside the database that keeps the generated signing secret.
 pub const SECRET_FILE: &str = "session.key";
@@ -70,7 +65,7 @@ impl SessionKeys {
 
     /// Reads the secret kept in `data_dir`, creating it (readable by the owner only)
     /// on first start. It is written so that a power cut leaves either no file or the
-    /// whole key (see [`write_durably`]).
+    /// whole key (see [`durable::write_private`]).
     ///
     /// An empty file holds no key, so it is replaced: only a power cut during the
     /// first start of a gadka that did not write it so could leave one, and no session
@@ -99,7 +94,7 @@ impl SessionKeys {
         }
         let mut secret = vec![0u8; 64];
         OsRng.fill_bytes(&mut secret);
-        write_durably(&path, &secret)?;
+        durable::write_private(&path, &secret)?;
         Ok(secret)
     }
 
@@ -127,40 +122,6 @@ impl SessionKeys {
             expires_at: data.claims.exp,
         })
     }
-}
-
-/// Writes `bytes` as the file `path` so that, whenever the power is cut, the file is
-/// either absent or complete: into a temporary file beside it (readable by the owner
-/// only), synced, renamed to `path` (a rename within a directory is atomic), and the
-/// directory synced, which is what makes the rename itself durable. A temporary file
-/// left by a cut before the rename is removed first.
-fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut temp_name = path.as_os_str().to_owned();
-    temp_name.push(".tmp");
-    let temp = Path::new(&temp_name);
-    match fs::remove_file(temp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temp, path)?;
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -104,7 +104,10 @@ impl Chat {
                 return Err(e.into());
             }
         };
-        let Some(me) = rows.me else {
+        // Read after the socket registered: a user deactivated since the upgrade
+        // checked the session is refused here, and one deactivated from now on is
+        // found registered by the server's watcher (`Chat::watch_revocations`).
+        let Some(me) = rows.me.filter(|me| me.deactivated_at.is_none()) else {
             self.hub().unregister(registration);
             return Err(ChatError::Unauthenticated);
         };

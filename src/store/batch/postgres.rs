@@ -348,8 +348,9 @@ impl Txn {
         let Some(user) = updated.into_iter().next() else {
             return Ok(None);
         };
-        users::replace_terms(&self.txn, user_id, &user.username, &user.display_name).await?;
-        Ok(Some(UserRow::from(user)))
+        let user = UserRow::from(user);
+        users::replace_terms(&self.txn, &user).await?;
+        Ok(Some(user))
     }
 
     async fn insert_outbox(&self, entries: &[OutboxEntry], now: i64) -> Result<(), DbErr> {

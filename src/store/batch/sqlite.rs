@@ -43,7 +43,7 @@ const ADVANCE_MARKER: &str = "UPDATE membership \
        AND last_read_seq < MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
      RETURNING last_read_seq";
 const SET_DISPLAY_NAME: &str = r#"UPDATE "user" SET display_name = ?1 WHERE id = ?2
-     RETURNING id, username, display_name, password_hash, created_at, matrix_id"#;
+     RETURNING id, username, display_name, password_hash, created_at, matrix_id, deactivated_at"#;
 const DELETE_TERMS: &str = "DELETE FROM user_search_term WHERE user_id = ?1";
 const NEW_TERM: &str =
     r#"INSERT INTO user_search_term ("rank", term, user_id) VALUES (?1, ?2, ?3)"#;
@@ -351,14 +351,19 @@ impl BatchWriter for SqliteBatches {
                     password_hash: row.get(3)?,
                     created_at: row.get(4)?,
                     matrix_id: row.get(5)?,
+                    deactivated_at: row.get(6)?,
                 })
             })
             .optional()?
         else {
             return Ok(None);
         };
-        // The search finds the new name and no longer the old one from this commit on.
-        let terms = gadka_text::search::terms(&user.username, &user.display_name);
+        // The search finds the new name and no longer the old one from this commit on;
+        // a deactivated user (renamed by a request that began before) stays unfound.
+        let terms = match user.deactivated_at {
+            None => gadka_text::search::terms(&user.username, &user.display_name),
+            Some(_) => Vec::new(),
+        };
         self.counted(1 + terms.len());
         self.conn
             .prepare_cached(DELETE_TERMS)?

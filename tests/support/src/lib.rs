@@ -5,6 +5,8 @@
 //! - [`spawn_app`] starts the same `Application` that `main` runs, on a free port with
 //!   its own data directory ([`app`]); [`postgres`] gives a test a database of its own;
 //!   [`bound_address`] finds the binary started in a process of its own.
+//! - [`lazyfs`] is a FUSE filesystem that loses what was never synced when a test
+//!   cuts the power.
 //! - [`Client`] is one user's HTTP client with its cookie jar, [`Socket`] the same
 //!   user's `/ws`.
 //! - [`eventually`] waits for what happens on its own time (a message the bridge
@@ -18,6 +20,7 @@
 
 pub mod app;
 pub mod client;
+pub mod lazyfs;
 pub mod postgres;
 pub mod process;
 pub mod socket;
