@@ -31,6 +31,10 @@ fn message() -> Message {
         read: false,
         txn_id: Some("c-1764171234-17".into()),
         kind: MessageKind::Message,
+        reply_to: None,
+        edited_at: None,
+        deleted: false,
+        reactions: Vec::new(),
     }
 }
 
@@ -124,22 +128,28 @@ fn batch_insert(c: &mut Criterion) {
                     .map(|(id, _)| (*id, per_conversation))
                     .collect();
                 let reserved = writer.reserve_seqs(&counts, 0).expect("reserve");
+                let mut positions = writer.positions(BATCH).expect("positions").into_iter();
                 let rows: Vec<NewMessage> = reserved
                     .iter()
                     .zip(&conversations)
                     .flat_map(|((id, last), (_, sender))| {
-                        (last.get() - per_conversation + 1..=last.get()).map(move |seq| {
-                            NewMessage {
-                                conversation_id: *id,
-                                seq: Seq::new(seq),
-                                sender_id: *sender,
-                                body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
-                                    .into(),
-                                txn_id: Some(format!("b{txn}-{id}-{seq}")),
-                                created_at: 0,
-                                kind: MessageKind::Message,
-                            }
-                        })
+                        (last.get() - per_conversation + 1..=last.get())
+                            .map(move |seq| (*id, *sender, seq))
+                    })
+                    .map(|(id, sender, seq)| {
+                        let position = positions.next().expect("a position per message");
+                        NewMessage {
+                            id: MessageId::new(position.get()),
+                            reply_to: None,
+                            conversation_id: id,
+                            seq: Seq::new(seq),
+                            sender_id: sender,
+                            body: "Hej! Masz chwilę? Chciałem zapytać o jutrzejsze spotkanie."
+                                .into(),
+                            txn_id: Some(format!("b{txn}-{id}-{seq}")),
+                            created_at: 0,
+                            kind: MessageKind::Message,
+                        }
                     })
                     .collect();
                 let stored = writer.insert_messages(rows).expect("insert");

@@ -81,10 +81,24 @@ id_type!(
     MessageId
 );
 id_type!(
+    /// A committed change's place in the one order of commits: a new message (whose
+    /// id is its position), an edit, a delete, a reaction, a read marker, a display
+    /// name. `hello` says up to which a client has everything; `resume {since}`
+    /// replays what came after.
+    Position
+);
+id_type!(
     /// A message's place in its conversation: 1, 2, 3 … without gaps. A read marker is
     /// one too (0: nothing read).
     Seq
 );
+
+impl MessageId {
+    /// Where the message stands among all changes: a message's id is its position.
+    pub const fn position(self) -> Position {
+        Position(self.0)
+    }
+}
 
 impl Seq {
     /// The `n`th position after this one.

@@ -4,9 +4,11 @@
 //! SQLite and PostgreSQL, and exactly the precision the API renders (RFC 3339 with
 //! milliseconds). Only `store/` in the server crate uses these types.
 
+pub mod change_log;
 pub mod conversation;
 pub mod group_key;
 pub mod matrix_event;
+pub mod matrix_reaction;
 pub mod membership;
 pub mod message;
 pub mod outbox;

@@ -1,4 +1,4 @@
-//! `message`: one message, immutable once committed.
+//! `message`: one message. Its sender may edit its body or delete it; members react.
 
 use sea_orm::entity::prelude::*;
 
@@ -6,7 +6,8 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "message")]
 pub struct Model {
-    /// Global and increasing: `resume {since}` replays by it.
+    /// Global and increasing in commit order: the message's position, in one sequence
+    /// with the changes of `change_log`. `resume {since}` replays by it.
     #[sea_orm(primary_key)]
     pub id: i64,
     pub conversation_id: i64,
@@ -21,6 +22,15 @@ pub struct Model {
     /// 0: a person's message; 1: a notice the Matrix bridge wrote into the
     /// conversation (`MessageKind` in the server).
     pub kind: i16,
+    /// The `seq` of the message this one replies to, in the same conversation.
+    pub reply_to: Option<i64>,
+    /// Unix ms of the last edit.
+    pub edited_at: Option<i64>,
+    /// Unix ms of the delete; the body is empty from then on.
+    pub deleted_at: Option<i64>,
+    /// The reactions as the API shows them (`[{"key", "user_ids"}]`); `NULL`: none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reactions: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

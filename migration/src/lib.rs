@@ -10,6 +10,7 @@ mod m20261126_000004_group_key;
 mod m20261203_000001_user_search_term;
 mod m20261210_000001_message_kind;
 mod m20261211_000001_deactivation;
+mod m20261212_000001_rich_messages;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_user_search_term::Migration),
             Box::new(m20261210_000001_message_kind::Migration),
             Box::new(m20261211_000001_deactivation::Migration),
+            Box::new(m20261212_000001_rich_messages::Migration),
         ]
     }
 }

@@ -33,6 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, open))
         .routes(routes!(one))
         .routes(routes!(history, send))
+        .routes(routes!(edit, delete_message))
+        .routes(routes!(add_reaction, remove_reaction))
         .routes(routes!(read))
 }
 
@@ -227,6 +229,10 @@ pub struct SendRequest {
     body: String,
     #[schema(schema_with = doc::txn_id)]
     txn_id: Option<String>,
+    /// The `seq` of an earlier message of this conversation that this one replies to.
+    #[schema(minimum = 1, nullable = true)]
+    #[serde(default, deserialize_with = "optional_integer")]
+    reply_to: Option<i64>,
 }
 
 /// `{message}`
@@ -264,10 +270,156 @@ async fn send(
             SendTo::Conversation(ConversationId::new(id)),
             &req.body,
             req.txn_id.as_deref(),
+            req.reply_to,
             None,
         )
         .await?;
     Ok((StatusCode::CREATED, AppJson(MessageBody { message })))
+}
+
+/// What `PATCH …/messages/{seq}` takes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EditRequest {
+    #[schema(schema_with = doc::message_body)]
+    body: String,
+}
+
+/// One message of a conversation: `{id}` and `{seq}` in the path.
+const MESSAGE_PATH: &str = "No such conversation or message, or not one of mine (`not_found`)";
+
+/// Replaces the body of one of my messages (any number of times); the message shows
+/// `edited_at`. Both members' sockets get `message_edited`. Not a new message: unread
+/// counts and the conversation's order stay.
+#[utoipa::path(patch, path = "/api/conversations/{id}/messages/{seq}", tag = "conversations",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "Conversation id"),
+        ("seq" = i64, Path, minimum = 1, description = "The message's `seq`"),
+    ),
+    request_body = EditRequest, security(("cookie" = [])),
+    responses(
+        (status = 200, body = MessageBody, description = "The message as it is now"),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = "Someone else's message (`not_yours`), a foreign `Origin` (`forbidden_origin`), or the storage quota is reached (`quota_exceeded`)"),
+        (status = 404, body = ErrorBody, description = MESSAGE_PATH),
+        (status = 409, body = ErrorBody, description = "The message is deleted (`deleted`)"),
+        (status = 413, body = ErrorBody, description = doc::TOO_LARGE),
+        (status = 415, body = ErrorBody, description = doc::NOT_JSON),
+        (status = 429, body = ErrorBody, description = "Too many messages and changes from this user (`rate_limited`, `limits.sends_per_minute`)",
+            headers(("Retry-After" = u64, description = "Seconds until a change may succeed"))),
+    ))]
+async fn edit(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    AppPath(path): AppPath<(Id, Id)>,
+    AppJson(req): AppJson<EditRequest>,
+) -> Result<AppJson<MessageBody>, ApiError> {
+    let (Id(id), Id(seq)) = path;
+    let message = state
+        .chat
+        .edit_message(&session, id, seq, &req.body)
+        .await?;
+    Ok(AppJson(MessageBody { message }))
+}
+
+/// Deletes one of my messages. It keeps its place (`seq`) and shows as `deleted` with
+/// an empty body; its text is erased from the database (on SQLite from its files
+/// within seconds). Both members' sockets get `message_deleted`. Deleting it again is
+/// 204 and changes nothing.
+#[utoipa::path(delete, path = "/api/conversations/{id}/messages/{seq}", tag = "conversations",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "Conversation id"),
+        ("seq" = i64, Path, minimum = 1, description = "The message's `seq`"),
+    ),
+    security(("cookie" = [])),
+    responses(
+        (status = 204, description = "Deleted (now or before)"),
+        (status = 400, body = ErrorBody, description = doc::BAD_REQUEST),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = "Someone else's message (`not_yours`), or a foreign `Origin` (`forbidden_origin`)"),
+        (status = 404, body = ErrorBody, description = MESSAGE_PATH),
+        (status = 429, body = ErrorBody, description = "Too many messages and changes from this user (`rate_limited`, `limits.sends_per_minute`)",
+            headers(("Retry-After" = u64, description = "Seconds until a change may succeed"))),
+    ))]
+async fn delete_message(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    AppPath(path): AppPath<(Id, Id)>,
+) -> Result<StatusCode, ApiError> {
+    let (Id(id), Id(seq)) = path;
+    state.chat.delete_message(&session, id, seq).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A reaction of mine, its key (percent-encoded) in the path.
+const REACTION_PARAMS: &str = "No such conversation or message, or not one of mine (`not_found`)";
+
+/// `/api/conversations/{id}/messages/{seq}/reactions/{key}`
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReactionPath {
+    /// Conversation id
+    #[param(value_type = i64, minimum = 1)]
+    id: Id,
+    /// The message's `seq`
+    #[param(value_type = i64, minimum = 1)]
+    seq: Id,
+    #[param(schema_with = doc::reaction_key)]
+    key: String,
+}
+
+/// Adds my reaction `key` to a message (in practice an emoji: 1 to 64 bytes of UTF-8,
+/// no control characters, not blank; at most 20 different keys on one message). Adding
+/// one I have changes nothing. Both members' sockets get `reaction`.
+#[utoipa::path(put, path = "/api/conversations/{id}/messages/{seq}/reactions/{key}", tag = "conversations",
+    params(ReactionPath),
+    security(("cookie" = [])),
+    responses(
+        (status = 204, description = "I have this reaction on the message (now or before)"),
+        (status = 400, body = ErrorBody, description = "The key is blank, has a control character or is longer than 64 bytes (`invalid_input`, field `key`)"),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 404, body = ErrorBody, description = REACTION_PARAMS),
+        (status = 409, body = ErrorBody, description = "The message is deleted (`deleted`), or has 20 different keys already (`too_many_reactions`)"),
+        (status = 429, body = ErrorBody, description = "Too many messages and changes from this user (`rate_limited`, `limits.sends_per_minute`)",
+            headers(("Retry-After" = u64, description = "Seconds until a change may succeed"))),
+    ))]
+async fn add_reaction(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    AppPath(path): AppPath<ReactionPath>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .chat
+        .react(&session, path.id.0, path.seq.0, &path.key, true)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes back my reaction `key` on a message; taking back one I do not have changes
+/// nothing. Both members' sockets get `reaction` with `on: false`.
+#[utoipa::path(delete, path = "/api/conversations/{id}/messages/{seq}/reactions/{key}", tag = "conversations",
+    params(ReactionPath),
+    security(("cookie" = [])),
+    responses(
+        (status = 204, description = "I do not have this reaction on the message (now or before)"),
+        (status = 400, body = ErrorBody, description = "The key is blank, has a control character or is longer than 64 bytes (`invalid_input`, field `key`)"),
+        (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
+        (status = 403, body = ErrorBody, description = doc::FOREIGN_ORIGIN),
+        (status = 404, body = ErrorBody, description = REACTION_PARAMS),
+        (status = 429, body = ErrorBody, description = "Too many messages and changes from this user (`rate_limited`, `limits.sends_per_minute`)",
+            headers(("Retry-After" = u64, description = "Seconds until a change may succeed"))),
+    ))]
+async fn remove_reaction(
+    State(state): State<AppState>,
+    CurrentSession(session): CurrentSession,
+    AppPath(path): AppPath<ReactionPath>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .chat
+        .react(&session, path.id.0, path.seq.0, &path.key, false)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -23,7 +23,9 @@ use utoipa::{
 };
 
 use crate::{
-    chat::input::{DisplayName, ListCursor, MessageBody, Password, SearchText, TxnId, Username},
+    chat::input::{
+        DisplayName, ListCursor, MessageBody, Password, ReactionKey, SearchText, TxnId, Username,
+    },
     config::Limits,
     http::SESSION_COOKIE,
 };
@@ -192,6 +194,17 @@ pub(super) fn txn_id() -> Object {
         .description(Some(
             "Idempotency key, 1 to 128 characters, no control characters: the same `txn_id` again \
              returns the first message, stored once.",
+        ))
+        .build()
+}
+
+pub(super) fn reaction_key() -> Object {
+    string(Some(ReactionKey::PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(ReactionKey::MAX_BYTES))
+        .description(Some(
+            "The reaction, percent-encoded: in practice an emoji; 1 to 64 bytes of UTF-8, not \
+             blank, no control characters.",
         ))
         .build()
 }

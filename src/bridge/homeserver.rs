@@ -23,6 +23,7 @@ use ruma::{
             message::send_message_event,
             profile::{get_display_name, set_display_name},
             receipt::create_receipt,
+            redact::redact_event,
             room::{Visibility, create_room},
             state::get_state_event_for_key,
             typing::create_typing_event::{
@@ -269,20 +270,47 @@ impl Homeserver {
         self.call(request, Some(user_id)).await.map(drop)
     }
 
-    /// Sends a text message into `room_id` as the puppet `user_id`; its event id.
-    /// The homeserver keeps one event per `txn_id` and user, so a retry never
-    /// duplicates.
-    pub async fn send_text(
+    /// Sends a message into `room_id` as the puppet `user_id`; its event id. The
+    /// homeserver keeps one event per `txn_id` and user, so a retry never duplicates.
+    pub async fn send_message(
         &self,
         room_id: OwnedRoomId,
         txn_id: OwnedTransactionId,
         user_id: &UserId,
-        body: &str,
+        content: &ruma::events::room::message::RoomMessageEventContent,
     ) -> Result<OwnedEventId, HomeserverError> {
-        let content = ruma::events::room::message::RoomMessageEventContent::text_plain(body);
-        let request = send_message_event::v3::Request::new(room_id, txn_id, &content)
+        let request = send_message_event::v3::Request::new(room_id, txn_id, content)
             .map_err(|e| HomeserverError::Protocol(format!("cannot encode the message: {e}")))?;
         Ok(self.call(request, Some(user_id)).await?.event_id)
+    }
+
+    /// Reacts with `key` to `event_id` as the puppet `user_id`; the reaction's event id.
+    pub async fn send_reaction(
+        &self,
+        room_id: OwnedRoomId,
+        txn_id: OwnedTransactionId,
+        user_id: &UserId,
+        event_id: OwnedEventId,
+        key: &str,
+    ) -> Result<OwnedEventId, HomeserverError> {
+        let content = ruma::events::reaction::ReactionEventContent::new(
+            ruma::events::relation::Annotation::new(event_id, key.to_owned()),
+        );
+        let request = send_message_event::v3::Request::new(room_id, txn_id, &content)
+            .map_err(|e| HomeserverError::Protocol(format!("cannot encode the reaction: {e}")))?;
+        Ok(self.call(request, Some(user_id)).await?.event_id)
+    }
+
+    /// Redacts `event_id` as the puppet `user_id` (who sent it).
+    pub async fn redact(
+        &self,
+        room_id: OwnedRoomId,
+        event_id: OwnedEventId,
+        txn_id: OwnedTransactionId,
+        user_id: &UserId,
+    ) -> Result<(), HomeserverError> {
+        let request = redact_event::v3::Request::new(room_id, event_id, txn_id);
+        self.call(request, Some(user_id)).await.map(drop)
     }
 
     /// Marks `event_id` read (`m.read`) for the puppet `user_id`.

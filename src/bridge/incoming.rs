@@ -14,10 +14,16 @@ use ruma::{
     api::appservice::event::push_events::v1::EphemeralData,
     events::{
         AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
+        reaction::OriginalReactionEvent,
         receipt::ReceiptType,
+        relation::Replacement,
         room::{
             member::{MembershipState, OriginalRoomMemberEvent},
-            message::{MessageType, OriginalRoomMessageEvent, Relation},
+            message::{
+                MessageType, OriginalRoomMessageEvent, Relation,
+                RoomMessageEventContentWithoutRelation,
+            },
+            redaction::{OriginalRoomRedactionEvent, RoomRedactionEvent},
         },
     },
 };
@@ -72,6 +78,12 @@ impl Bridge {
             AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
                 MessageLikeEvent::Original(message),
             )) => self.message(message, group).await,
+            AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::Reaction(
+                MessageLikeEvent::Original(reaction),
+            )) => self.reaction(reaction, group).await,
+            AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomRedaction(
+                RoomRedactionEvent::Original(redaction),
+            )) => self.redaction(redaction, group).await,
             AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomEncrypted(
                 MessageLikeEvent::Original(encrypted),
             )) => {
@@ -149,28 +161,17 @@ impl Bridge {
         Ok(())
     }
 
-    /// A message in a portal, from its Matrix member.
+    /// A message in a portal, from its Matrix member: a new one (perhaps a reply), or
+    /// an edit of one of theirs.
     async fn message(
         &self,
         message: &OriginalRoomMessageEvent,
         group: &mut Grouped,
     ) -> Result<(), IncomingError> {
-        // Edits come later; until then an edit is not a new message.
-        if matches!(message.content.relates_to, Some(Relation::Replacement(_))) {
-            return Ok(());
+        if let Some(Relation::Replacement(replacement)) = &message.content.relates_to {
+            return self.edit(message, replacement, group).await;
         }
-        // Text as its plain body, never HTML; anything else as one line saying what
-        // it was, until media are bridged.
-        let body = match &message.content.msgtype {
-            MessageType::Text(text) => text.body.clone(),
-            MessageType::Notice(notice) => notice.body.clone(),
-            MessageType::Emote(emote) => emote.body.clone(),
-            other => format!(
-                "[{}: {}]",
-                other.msgtype().trim_start_matches("m."),
-                other.body()
-            ),
-        };
+        let body = text_of(&message.content.msgtype);
         let Some(conversation) = self
             .store
             .portal_conversation(message.room_id.as_str())
@@ -182,11 +183,29 @@ impl Bridge {
         let Some(sender) = self.chat.user_on_matrix(message.sender.as_str()).await? else {
             return Ok(());
         };
+        // A reply to a message this side knows; the quote of it that older clients
+        // put before the text is not the sender's words.
+        let (reply_to, body) = match &message.content.relates_to {
+            Some(Relation::Reply(reply)) => match self
+                .store
+                .message_of_matrix_event(
+                    conversation,
+                    sender.id.get(),
+                    reply.in_reply_to.event_id.as_str(),
+                )
+                .await?
+            {
+                Some((seq, _)) => (Some(seq), strip_reply_fallback(&body).to_owned()),
+                None => (None, strip_reply_fallback(&body).to_owned()),
+            },
+            _ => (None, body),
+        };
         match group.send_as(
             sender.id.get(),
             conversation,
             &body,
             message.event_id.as_str(),
+            reply_to,
         ) {
             Ok(()) => Ok(()),
             Err(ChatError::TooLarge { limit, .. }) => {
@@ -209,6 +228,135 @@ impl Bridge {
                 Ok(())
             }
         }
+    }
+
+    /// An `m.replace` of a message: an edit, when its sender sent the message (a
+    /// replacement by anyone else is not an edit, whatever it says).
+    async fn edit(
+        &self,
+        message: &OriginalRoomMessageEvent,
+        replacement: &Replacement<RoomMessageEventContentWithoutRelation>,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
+        let Some((conversation, sender)) = self
+            .member_of_portal(&message.room_id, &message.sender)
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some((seq, author)) = self
+            .store
+            .message_of_matrix_event(conversation, sender, replacement.event_id.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        if author != sender {
+            tracing::info!(event = %message.event_id, "an edit of someone else's message, ignored");
+            return Ok(());
+        }
+        let body = text_of(&replacement.new_content.msgtype);
+        if let Err(e) = group.edit_as(sender, conversation, seq, &body) {
+            tracing::info!(event = %message.event_id, error = %e, "a Matrix edit the chat refuses");
+        }
+        Ok(())
+    }
+
+    /// An `m.reaction` on a message of a portal, from its Matrix member.
+    async fn reaction(
+        &self,
+        reaction: &OriginalReactionEvent,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
+        let Some((conversation, sender)) = self
+            .member_of_portal(&reaction.room_id, &reaction.sender)
+            .await?
+        else {
+            return Ok(());
+        };
+        let annotation = &reaction.content.relates_to;
+        let Some((seq, _)) = self
+            .store
+            .message_of_matrix_event(conversation, sender, annotation.event_id.as_str())
+            .await?
+        else {
+            return Ok(());
+        };
+        match group.react_as(sender, conversation, seq, &annotation.key, true) {
+            // Remembered before it commits: a redaction can only come later, and a
+            // transaction sent again finds it remembered already.
+            Ok(()) => {
+                self.store
+                    .record_matrix_reaction(
+                        reaction.event_id.as_str(),
+                        conversation,
+                        seq,
+                        sender,
+                        &annotation.key,
+                    )
+                    .await?
+            }
+            Err(e) => {
+                tracing::info!(event = %reaction.event_id, error = %e, "a Matrix reaction the chat refuses")
+            }
+        }
+        Ok(())
+    }
+
+    /// A redaction in a portal by its Matrix member: of one of their reactions (taken
+    /// back), or of one of their messages (deleted).
+    async fn redaction(
+        &self,
+        redaction: &OriginalRoomRedactionEvent,
+        group: &mut Grouped,
+    ) -> Result<(), IncomingError> {
+        let Some(redacts) = redaction
+            .content
+            .redacts
+            .as_ref()
+            .or(redaction.redacts.as_ref())
+        else {
+            return Ok(());
+        };
+        let Some((conversation, sender)) = self
+            .member_of_portal(&redaction.room_id, &redaction.sender)
+            .await?
+        else {
+            return Ok(());
+        };
+        if let Some((reacted_in, seq, user, key)) =
+            self.store.matrix_reaction(redacts.as_str()).await?
+        {
+            if reacted_in == conversation && user == sender {
+                group.react_as(sender, conversation, seq, &key, false)?;
+                self.store.forget_matrix_reaction(redacts.as_str()).await?;
+            }
+            return Ok(());
+        }
+        match self
+            .store
+            .message_of_matrix_event(conversation, sender, redacts.as_str())
+            .await?
+        {
+            Some((seq, author)) if author == sender => group.delete_as(sender, conversation, seq),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The conversation of a portal and the gadka user of its Matrix member `sender`.
+    async fn member_of_portal(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+    ) -> Result<Option<(i64, i64)>, IncomingError> {
+        let Some(conversation) = self.store.portal_conversation(room_id.as_str()).await? else {
+            return Ok(None);
+        };
+        let Some(user) = self.chat.user_on_matrix(sender.as_str()).await? else {
+            return Ok(None);
+        };
+        Ok(Some((conversation, user.id.get())))
     }
 
     /// Ephemeral data pushed with a transaction: typing, and read receipts. A Matrix
@@ -333,6 +481,38 @@ impl Bridge {
     }
 }
 
+/// A message's text: its plain body, never HTML; anything but text as one line
+/// saying what it was, until media are bridged.
+fn text_of(msgtype: &MessageType) -> String {
+    match msgtype {
+        MessageType::Text(text) => text.body.clone(),
+        MessageType::Notice(notice) => notice.body.clone(),
+        MessageType::Emote(emote) => emote.body.clone(),
+        other => format!(
+            "[{}: {}]",
+            other.msgtype().trim_start_matches("m."),
+            other.body()
+        ),
+    }
+}
+
+/// A reply's body without the quote of the original that clients before Matrix v1.13
+/// put first: its leading lines that begin with `>`, and the empty line after them.
+fn strip_reply_fallback(body: &str) -> &str {
+    let mut rest = body;
+    let mut quoted = false;
+    while rest.starts_with('>') {
+        quoted = true;
+        rest = rest.split_once('\n').map_or("", |(_, after)| after);
+    }
+    if !quoted {
+        return body;
+    }
+    let rest = rest.strip_prefix('\n').unwrap_or(rest);
+    // A reply that was all quote keeps it: an empty message would be refused.
+    if rest.trim().is_empty() { body } else { rest }
+}
+
 /// A Matrix display name as gadka keeps names (see [`DisplayName::nearest`]); the
 /// localpart when nothing of it is left.
 fn display_name(shown: Option<&str>, user_id: &UserId) -> String {
@@ -348,6 +528,19 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_loses_the_quote_older_clients_put_first() {
+        assert_eq!(
+            strip_reply_fallback("> <@ann:example.org> Czy jutro?\n> o 10\n\nTak!"),
+            "Tak!"
+        );
+        assert_eq!(
+            strip_reply_fallback("Tak!\n> not a quote"),
+            "Tak!\n> not a quote"
+        );
+        assert_eq!(strip_reply_fallback("> only a quote"), "> only a quote");
+    }
 
     #[test]
     fn display_names_are_kept_as_gadka_keeps_them() {

@@ -11,11 +11,11 @@ use tokio::sync::oneshot;
 
 use super::{
     Chat, ChatError, SendTo,
-    engine::{Command, ReadOutcome, SendOutcome, answered},
+    engine::{Command, DeleteOutcome, ReadOutcome, SendOutcome, answered},
     events::Event,
-    input::{DisplayName, MessageBody, TxnId},
+    input::{DisplayName, MessageBody, ReactionKey, TxnId},
     now_ms,
-    views::User,
+    views::{Posted, User},
 };
 use crate::{
     ids::{ConversationId, Seq, UserId},
@@ -127,6 +127,28 @@ impl Chat {
             .map(User::from))
     }
 
+    /// Who sent message `seq` of a conversation.
+    pub async fn sender_of(
+        &self,
+        conversation_id: i64,
+        seq: i64,
+    ) -> Result<Option<User>, ChatError> {
+        let found = self
+            .store()
+            .messages_before(
+                ConversationId::new(conversation_id),
+                Some(Seq::new(seq.saturating_add(1))),
+                1,
+            )
+            .await?;
+        match found.first() {
+            Some(message) if message.seq.get() == seq => {
+                self.find_user(message.sender_id.get()).await
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The user whose stored username is `username`.
     pub async fn user_named(&self, username: &str) -> Result<Option<User>, ChatError> {
         Ok(self
@@ -208,6 +230,7 @@ impl Chat {
                 body: body.into_string(),
                 txn_id: Some(txn_id.into_string()),
                 kind: MessageKind::Notice,
+                reply_to: None,
                 origin: None,
                 reply,
             })
@@ -247,6 +270,9 @@ enum Pending {
     Send(oneshot::Receiver<Result<SendOutcome, ChatError>>),
     Read(oneshot::Receiver<Result<ReadOutcome, ChatError>>),
     Rename(oneshot::Receiver<Result<UserRow, ChatError>>),
+    Edit(oneshot::Receiver<Result<Arc<Posted>, ChatError>>),
+    Delete(oneshot::Receiver<Result<DeleteOutcome, ChatError>>),
+    React(oneshot::Receiver<Result<bool, ChatError>>),
 }
 
 impl Chat {
@@ -274,14 +300,16 @@ impl Chat {
 }
 
 impl Grouped {
-    /// Sends `body` from `sender_id` into a conversation. The same `txn_id` from the
-    /// same sender stores it once.
+    /// Sends `body` from `sender_id` into a conversation, as a reply to message
+    /// `reply_to` of it (a stored one: the bridge found it by its Matrix event). The
+    /// same `txn_id` from the same sender stores it once.
     pub fn send_as(
         &mut self,
         sender_id: i64,
         conversation_id: i64,
         body: &str,
         txn_id: &str,
+        reply_to: Option<i64>,
     ) -> Result<(), ChatError> {
         let body = MessageBody::parse(body, self.chat.inner.limits.max_message_bytes)?;
         let txn_id = TxnId::parse(txn_id)?;
@@ -292,6 +320,7 @@ impl Grouped {
             body: body.into_string(),
             txn_id: Some(txn_id.into_string()),
             kind: MessageKind::Message,
+            reply_to: reply_to.map(Seq::new),
             origin: None,
             reply,
         });
@@ -311,6 +340,63 @@ impl Grouped {
             reply,
         });
         self.answers.push(Pending::Read(answer));
+    }
+
+    /// Replaces the body of `user_id`'s message `seq` (the engine refuses it if the
+    /// message is someone else's or deleted).
+    pub fn edit_as(
+        &mut self,
+        user_id: i64,
+        conversation_id: i64,
+        seq: i64,
+        body: &str,
+    ) -> Result<(), ChatError> {
+        let body = MessageBody::parse(body, self.chat.inner.limits.max_message_bytes)?;
+        let (reply, answer) = oneshot::channel();
+        self.commands.push(Command::Edit {
+            user_id: UserId::new(user_id),
+            conversation_id: ConversationId::new(conversation_id),
+            seq: Seq::new(seq),
+            body: body.into_string(),
+            reply,
+        });
+        self.answers.push(Pending::Edit(answer));
+        Ok(())
+    }
+
+    /// Deletes `user_id`'s message `seq`.
+    pub fn delete_as(&mut self, user_id: i64, conversation_id: i64, seq: i64) {
+        let (reply, answer) = oneshot::channel();
+        self.commands.push(Command::Delete {
+            user_id: UserId::new(user_id),
+            conversation_id: ConversationId::new(conversation_id),
+            seq: Seq::new(seq),
+            reply,
+        });
+        self.answers.push(Pending::Delete(answer));
+    }
+
+    /// Adds (`on`) or takes back `user_id`'s reaction `key` on message `seq`.
+    pub fn react_as(
+        &mut self,
+        user_id: i64,
+        conversation_id: i64,
+        seq: i64,
+        key: &str,
+        on: bool,
+    ) -> Result<(), ChatError> {
+        let key = ReactionKey::parse(key)?;
+        let (reply, answer) = oneshot::channel();
+        self.commands.push(Command::React {
+            user_id: UserId::new(user_id),
+            conversation_id: ConversationId::new(conversation_id),
+            seq: Seq::new(seq),
+            key: key.into_string(),
+            on,
+            reply,
+        });
+        self.answers.push(Pending::React(answer));
+        Ok(())
     }
 
     /// Renames a user who lives on Matrix, after their name changed there, by the
@@ -354,6 +440,17 @@ impl Grouped {
                 Pending::Send(answer) => answered(answer.await).map(drop),
                 Pending::Read(answer) => answered(answer.await).map(drop),
                 Pending::Rename(answer) => answered(answer.await).map(drop),
+                Pending::Edit(answer) => answered(answer.await).map(drop),
+                Pending::React(answer) => answered(answer.await).map(drop),
+                Pending::Delete(answer) => match answered(answer.await) {
+                    Ok(deleted) => {
+                        if deleted.was_unread {
+                            chat.announce_unread(deleted.peer_id).await;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
             });
         }
         Ok(outcomes)

@@ -168,9 +168,13 @@ impl Chat {
         to: SendTo,
         body: &str,
         txn_id: Option<&str>,
+        reply_to: Option<i64>,
         origin: Option<ConnectionId>,
     ) -> Result<(Message, bool), ChatError> {
-        let outcome = self.queue_send(me, to, body, txn_id, origin).await?.await?;
+        let outcome = self
+            .queue_send(me, to, body, txn_id, reply_to, origin)
+            .await?
+            .await?;
         let (message, new) = self.sent(me, outcome).await?;
         Ok((Posted::into_message(message), new))
     }
@@ -178,16 +182,22 @@ impl Chat {
     /// Hands a message to the engine and returns at once: a socket keeps reading while
     /// its sends commit. The message is committed first and only then delivered, to the
     /// recipient's sockets and the sender's other sockets (all but `origin`).
+    /// `reply_to` is the `seq` of an earlier message of the same conversation.
     pub async fn queue_send(
         &self,
         me: &Session,
         to: SendTo,
         body: &str,
         txn_id: Option<&str>,
+        reply_to: Option<i64>,
         origin: Option<ConnectionId>,
     ) -> Result<PendingSend, ChatError> {
         let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
         let txn_id = txn_id.map(TxnId::parse).transpose()?;
+        let reply_to = match reply_to {
+            Some(seq) => Some(self.reply_target(me.user_id, to, seq).await?),
+            None => None,
+        };
         if let SendTo::User(peer) = to {
             self.charge_if_new(me.user_id, peer).await?;
         }
@@ -203,11 +213,39 @@ impl Chat {
                 body: body.into_string(),
                 txn_id: txn_id.map(TxnId::into_string),
                 kind: MessageKind::Message,
+                reply_to,
                 origin,
                 reply,
             })
             .await?;
         Ok(PendingSend(answer))
+    }
+
+    /// Checks that `seq` is a message of the conversation a send goes to: one that
+    /// is stored already, so it comes before the message that replies to it.
+    async fn reply_target(&self, me: UserId, to: SendTo, seq: i64) -> Result<Seq, ChatError> {
+        let last_seq = match to {
+            SendTo::Conversation(id) => self
+                .store()
+                .conversation_of_user(me, id)
+                .await?
+                .map(|m| m.conversation.last_seq),
+            SendTo::User(peer) => match Pair::new(me, peer) {
+                Some(pair) => self
+                    .store()
+                    .direct_conversation(pair)
+                    .await?
+                    .map(|c| c.last_seq),
+                None => None,
+            },
+        };
+        match last_seq {
+            Some(last) if (1..=last.get()).contains(&seq) => Ok(Seq::new(seq)),
+            _ => Err(ChatError::invalid(
+                "reply_to",
+                "not an earlier message of this conversation",
+            )),
+        }
     }
 
     /// What a committed send shows: the message, and whether it is new. The same
@@ -279,7 +317,12 @@ impl Chat {
 
     /// Who has written to me that I have not read, and how much (F3a).
     pub async fn unread(&self, me: &Session) -> Result<UnreadSummary, ChatError> {
-        let counts = self.store().unread_by_sender(me.user_id).await?;
+        self.unread_of(me.user_id).await
+    }
+
+    /// [`Chat::unread`] of any user.
+    pub(super) async fn unread_of(&self, user_id: UserId) -> Result<UnreadSummary, ChatError> {
+        let counts = self.store().unread_by_sender(user_id).await?;
         let users = self.store().users(counts.iter().map(|(id, _)| *id)).await?;
         Ok(unread_summary(counts, users.into_iter().map(User::from)))
     }

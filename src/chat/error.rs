@@ -26,6 +26,15 @@ pub enum ChatError {
     /// The thing does not exist, or the caller may not know that it does.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Someone else's message: only its sender may edit or delete it.
+    #[error("only its sender may change this message")]
+    NotYours,
+    /// The message is deleted: it can no longer be edited or reacted to.
+    #[error("this message is deleted")]
+    MessageDeleted,
+    /// A message carries at most this many different reaction keys.
+    #[error("this message has the most reactions it may have ({0} different ones)")]
+    TooManyReactions(usize),
     #[error("too many {what}; try again in {retry_after_secs} s")]
     RateLimited {
         what: &'static str,
@@ -60,6 +69,9 @@ impl ChatError {
             Self::Deactivated => "deactivated",
             Self::UsernameTaken => "username_taken",
             Self::NotFound(_) => "not_found",
+            Self::NotYours => "not_yours",
+            Self::MessageDeleted => "deleted",
+            Self::TooManyReactions(_) => "too_many_reactions",
             Self::RateLimited { .. } => "rate_limited",
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Busy => "busy",

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::views::{Posted, UnreadSummary, User};
 use crate::{
     hub::Delivery,
-    ids::{ConversationId, Seq, UserId},
+    ids::{ConversationId, Position, Seq, UserId},
 };
 
 /// A change some connected clients must hear about.
@@ -24,6 +24,24 @@ pub enum Event {
         conversation_id: ConversationId,
         user_id: UserId,
         up_to_seq: Seq,
+        pos: Position,
+    },
+    /// The sender edited a message: the message as it is now.
+    MessageEdited { message: Arc<Posted>, pos: Position },
+    /// The sender deleted a message: it keeps its place, its text is gone.
+    MessageDeleted {
+        conversation_id: ConversationId,
+        seq: Seq,
+        pos: Position,
+    },
+    /// A member added (`on`) or took back a reaction.
+    Reaction {
+        conversation_id: ConversationId,
+        seq: Seq,
+        user_id: UserId,
+        key: String,
+        on: bool,
+        pos: Position,
     },
     /// The recipient's unread summary changed.
     Unread(UnreadSummary),
@@ -36,8 +54,12 @@ pub enum Event {
     /// A user with whom the recipient shares a conversation came online or went offline.
     Presence { user_id: UserId, online: bool },
     /// A user with whom the recipient shares a conversation (or the recipient) changed
-    /// their profile: the user as they are now.
-    Profile { user: User },
+    /// their profile: the user as they are now. `pos` when it is replayed.
+    Profile {
+        user: User,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pos: Option<Position>,
+    },
 }
 
 impl Event {
@@ -52,10 +74,21 @@ impl Event {
         });
         Delivery {
             text: text.into(),
-            message_id: match self {
-                Self::Message { message } => Some(message.id),
-                _ => None,
-            },
+            position: self.position(),
+        }
+    }
+
+    /// Where the change it tells of stands in the order of commits; `None` for what is
+    /// not stored (typing, presence, an unread summary).
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Message { message } => Some(message.id.position()),
+            Self::Receipt { pos, .. }
+            | Self::MessageEdited { pos, .. }
+            | Self::MessageDeleted { pos, .. }
+            | Self::Reaction { pos, .. } => Some(*pos),
+            Self::Profile { pos, .. } => *pos,
+            Self::Unread(_) | Self::Typing { .. } | Self::Presence { .. } => None,
         }
     }
 }

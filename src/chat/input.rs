@@ -292,6 +292,39 @@ impl TxnId {
     }
 }
 
+/// A message carries at most this many different reaction keys.
+pub const MAX_REACTION_KEYS: usize = 20;
+
+/// A reaction's key: in practice one emoji, but any short text: 1 to 64 bytes, no
+/// control characters, not only whitespace.
+#[derive(Debug, Clone)]
+pub struct ReactionKey(String);
+
+impl ReactionKey {
+    pub const MAX_BYTES: usize = 64;
+    /// Not blank, no control characters. The byte limit is stated beside it: a
+    /// pattern counts characters (an emoji with its modifiers is several).
+    pub const PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u001f\u007f-\u009f]*$";
+
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        if raw.trim().is_empty() || raw.chars().any(char::is_control) {
+            Err(ChatError::invalid(
+                "key",
+                "not blank and no control characters",
+            ))
+        } else if raw.len() > Self::MAX_BYTES {
+            Err(ChatError::invalid("key", "at most 64 bytes of UTF-8"))
+        } else {
+            Ok(Self(raw.to_owned()))
+        }
+    }
+
+    /// The validated value, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Text to find in names: at most 64 characters and no control characters (no name
 /// holds one); searched for as its search key (`gadka_text::search::key`: case,
 /// accents and compatibility forms folded, spaces trimmed), as names are stored.
@@ -591,6 +624,17 @@ mod tests {
             TxnId::PATTERN,
             |s| TxnId::parse(s).is_ok(),
             &[|c| c.to_string(), |c| format!("a{c}"), |c| format!("{c}a")],
+        );
+        pattern_agrees(
+            ReactionKey::PATTERN,
+            |s| ReactionKey::parse(s).is_ok(),
+            &[
+                |c| c.to_string(),
+                |c| format!("a{c}"),
+                |c| format!("{c}a"),
+                |c| format!(" {c} "),
+                |c| format!("\u{3000}{c}"),
+            ],
         );
         pattern_agrees(
             SearchText::PATTERN,

@@ -10,6 +10,7 @@
 mod accounts;
 mod allowance;
 mod bridged;
+mod changes;
 mod conversations;
 mod engine;
 mod error;

@@ -8,8 +8,8 @@ use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::{
-    ids::{ConversationId, MessageId, Seq, UserId},
-    store::{MessageKind, MessageRow, UserRow},
+    ids::{ConversationId, MessageId, Position, Seq, UserId},
+    store::{MessageKind, MessageRow, Reaction, UserRow},
 };
 
 /// A user as others see them.
@@ -82,6 +82,16 @@ pub struct Message {
     #[serde(skip_serializing_if = "MessageKind::is_message")]
     #[schema(required = false)]
     pub kind: MessageKind,
+    /// The `seq` of the message this one replies to, in the same conversation.
+    #[schema(value_type = Option<i64>, required = true)]
+    pub reply_to: Option<Seq>,
+    /// When the sender last edited it (RFC 3339 with milliseconds, UTC).
+    #[schema(required = true)]
+    pub edited_at: Option<String>,
+    /// Deleted by its sender: the body is `""` and nobody can read what it said.
+    pub deleted: bool,
+    /// Each key in the order it first appeared, with who reacted with it.
+    pub reactions: Vec<Reaction>,
 }
 
 impl Message {
@@ -97,6 +107,10 @@ impl Message {
             created_at: rfc3339_millis(m.created_at),
             txn_id: m.txn_id,
             kind: m.kind,
+            reply_to: m.reply_to,
+            edited_at: m.edited_at.map(rfc3339_millis),
+            deleted: m.deleted_at.is_some(),
+            reactions: m.reactions,
         }
     }
 }
@@ -221,10 +235,14 @@ pub struct Hello {
     /// Those of my peers who are online now.
     #[schema(value_type = Vec<i64>)]
     pub online: Vec<UserId>,
-    /// Every message with a higher id reaches this socket live (or through `resume`):
-    /// the cursor to keep for a later `resume {since}`.
+    /// The newest message of my conversations in this snapshot (0: none).
     #[schema(value_type = i64)]
     pub last_message_id: MessageId,
+    /// Everything committed up to this position is in this snapshot, and every later
+    /// change reaches this socket live: the cursor to keep (raised by each event's
+    /// `pos` and each message's `id`) for a later `resume {since}`.
+    #[schema(value_type = i64)]
+    pub position: Position,
 }
 
 /// Unix milliseconds as RFC 3339 with milliseconds (`2026-11-25T10:11:40.123Z`).

@@ -20,7 +20,7 @@ use std::{
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::ids::{MessageId, UserId};
+use crate::ids::{Position, UserId};
 
 /// Identifies one open socket on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,8 +30,8 @@ pub struct ConnectionId(u64);
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub text: Utf8Bytes,
-    /// For `message` frames, the message id: a socket skips what it already has.
-    pub message_id: Option<MessageId>,
+    /// The position of the change it tells of: a socket skips what it already has.
+    pub position: Option<Position>,
 }
 
 /// Why the server closes a socket, as a WebSocket close code and reason.
@@ -297,7 +297,7 @@ mod tests {
     fn delivery(text: &str) -> Delivery {
         Delivery {
             text: text.into(),
-            message_id: None,
+            position: None,
         }
     }
 

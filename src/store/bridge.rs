@@ -1,6 +1,6 @@
 //! The Matrix bridge's rows: users who live on Matrix, and portal rooms.
 
-use entity::{matrix_event, message, portal, user};
+use entity::{matrix_event, matrix_reaction, message, portal, user};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::OnConflict,
@@ -153,5 +153,130 @@ impl Store {
             .one(&self.db)
             .await?
             .and_then(|row| row.txn_id))
+    }
+
+    /// The Matrix event that stands for message `seq` of a conversation: the event the
+    /// bridge sent for a gadka message, or the event a Matrix message came in as (its
+    /// `txn_id`, under its Matrix sender).
+    pub async fn matrix_event_of(
+        &self,
+        conversation_id: i64,
+        seq: i64,
+    ) -> Result<Option<String>, StoreError> {
+        if let Some(sent) = matrix_event::Entity::find()
+            .filter(matrix_event::Column::ConversationId.eq(conversation_id))
+            .filter(matrix_event::Column::Seq.eq(seq))
+            .one(&self.db)
+            .await?
+        {
+            return Ok(Some(sent.event_id));
+        }
+        let Some(found) = message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Seq.eq(seq))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let from_matrix = user::Entity::find_by_id(found.sender_id)
+            .one(&self.db)
+            .await?
+            .is_some_and(|sender| sender.matrix_id.is_some());
+        Ok(from_matrix.then_some(found.txn_id).flatten())
+    }
+
+    /// The `seq` of the message a Matrix event stands for in a conversation whose
+    /// Matrix member is `matrix_user`: a gadka message the bridge sent as that event,
+    /// or one of `matrix_user`'s messages that came in as it. With who sent it.
+    pub async fn message_of_matrix_event(
+        &self,
+        conversation_id: i64,
+        matrix_user: i64,
+        event_id: &str,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let seq = match self.matrix_event(event_id).await? {
+            Some((conversation, seq)) if conversation == conversation_id => Some(seq),
+            Some(_) => return Ok(None),
+            None => message::Entity::find()
+                .filter(message::Column::SenderId.eq(matrix_user))
+                .filter(message::Column::TxnId.eq(event_id))
+                .filter(message::Column::ConversationId.eq(conversation_id))
+                .one(&self.db)
+                .await?
+                .map(|m| m.seq),
+        };
+        let Some(seq) = seq else {
+            return Ok(None);
+        };
+        Ok(message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Seq.eq(seq))
+            .one(&self.db)
+            .await?
+            .map(|m| (m.seq, m.sender_id)))
+    }
+
+    /// Remembers the Matrix event of a reaction; a second call for the same event
+    /// changes nothing.
+    pub async fn record_matrix_reaction(
+        &self,
+        event_id: &str,
+        conversation_id: i64,
+        seq: i64,
+        user_id: i64,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let row = matrix_reaction::ActiveModel {
+            event_id: Set(event_id.to_owned()),
+            conversation_id: Set(conversation_id),
+            seq: Set(seq),
+            user_id: Set(user_id),
+            key: Set(key.to_owned()),
+        };
+        matrix_reaction::Entity::insert(row)
+            .on_conflict_do_nothing()
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The reaction a Matrix event carried: `(conversation, seq, user, key)`.
+    pub async fn matrix_reaction(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(i64, i64, i64, String)>, StoreError> {
+        Ok(matrix_reaction::Entity::find_by_id(event_id)
+            .one(&self.db)
+            .await?
+            .map(|r| (r.conversation_id, r.seq, r.user_id, r.key)))
+    }
+
+    /// The Matrix events that carried `user_id`'s reaction `key` on message `seq`.
+    pub async fn matrix_reaction_events(
+        &self,
+        conversation_id: i64,
+        seq: i64,
+        user_id: i64,
+        key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(matrix_reaction::Entity::find()
+            .filter(matrix_reaction::Column::ConversationId.eq(conversation_id))
+            .filter(matrix_reaction::Column::Seq.eq(seq))
+            .filter(matrix_reaction::Column::UserId.eq(user_id))
+            .filter(matrix_reaction::Column::Key.eq(key))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.event_id)
+            .collect())
+    }
+
+    /// Forgets the Matrix event of a reaction taken back.
+    pub async fn forget_matrix_reaction(&self, event_id: &str) -> Result<(), StoreError> {
+        matrix_reaction::Entity::delete_by_id(event_id)
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 }

@@ -21,7 +21,7 @@ use super::{
     ConversationOfUser, ConversationRow, MessageRow, Store, StoreError, UserRow, memberships,
     messages, unread, users,
 };
-use crate::ids::{ConversationId, MessageId, Pair, UserId};
+use crate::ids::{ConversationId, MessageId, Pair, Position, UserId};
 
 /// A conversation's place in the list's order: newest activity first, then the larger
 /// id (conversations active in the same millisecond still have one order).
@@ -57,6 +57,8 @@ pub struct HelloRows {
     pub unread_senders: Vec<UserRow>,
     pub peers: Vec<UserId>,
     pub last_message_id: MessageId,
+    /// Every change up to it is reflected in the snapshot.
+    pub position: Position,
 }
 
 impl Store {
@@ -194,6 +196,7 @@ impl Store {
         messages: u64,
     ) -> Result<HelloRows, StoreError> {
         let txn = self.read_snapshot().await?;
+        let position = Store::last_position(&txn).await?;
         let last_message_id = messages::last_id_for(&txn, user_id).await?;
         let me = users::by_id(&txn, user_id).await?;
         let list = conversation_list(&txn, user_id, None, limit, messages).await?;
@@ -209,13 +212,14 @@ impl Store {
             unread_senders,
             peers,
             last_message_id,
+            position,
         })
     }
 
     /// A read-only transaction that sees one state of the database throughout: a
     /// deferred transaction on SQLite (WAL fixes its snapshot at the first read),
     /// `REPEATABLE READ` on PostgreSQL.
-    async fn read_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+    pub(super) async fn read_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, StoreError> {
         let postgres = self.db.get_database_backend() == sea_orm::DbBackend::Postgres;
         self.db
             .begin_with_options(TransactionOptions {

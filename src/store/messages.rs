@@ -126,28 +126,6 @@ impl Store {
         page.reverse();
         Ok(page)
     }
-
-    /// Messages of `user_id`'s conversations with an id above `since`, by id.
-    pub async fn messages_since(
-        &self,
-        user_id: UserId,
-        since: MessageId,
-        limit: u64,
-    ) -> Result<Vec<MessageRow>, StoreError> {
-        Ok(message::Entity::find()
-            .filter(
-                message::Column::ConversationId
-                    .in_subquery(memberships::conversation_ids_of(user_id)),
-            )
-            .filter(message::Column::Id.gt(since))
-            .order_by(message::Column::Id, Order::Asc)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
 }
 
 /// The newest `n` messages of each conversation, in one query: `seq` has no gaps, so

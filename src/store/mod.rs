@@ -6,6 +6,7 @@ mod admin;
 mod backup;
 mod batch;
 mod bridge;
+mod changes;
 mod conversations;
 mod memberships;
 mod messages;
@@ -36,10 +37,14 @@ pub use admin::{AccountCounts, Deactivation};
 pub use backup::copy_sqlite;
 #[cfg(test)]
 pub(crate) use batch::WAL_RESTART_BYTES;
-pub use batch::{BatchWriter, NewMessage, OutboxEntry, WalSync};
+pub use batch::{BatchWriter, NewChange, NewMessage, OutboxEntry, WalSync};
+pub use changes::ReplayPage;
 pub use conversations::{ConversationList, HelloRows, ListKey};
 pub use outbox::OutboxRow;
-pub use rows::{ConversationOfUser, ConversationRow, MessageKind, MessageRow, UserRow};
+pub use rows::{
+    ChangeKind, ChangeRow, ConversationOfUser, ConversationRow, MessageKind, MessageRow, Reaction,
+    UserRow, decode_reactions, encode_reactions,
+};
 pub use sessions::{NewSession, RevokedSession};
 pub use users::NewUser;
 

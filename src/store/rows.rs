@@ -2,11 +2,11 @@
 //! SeaORM's entity types.
 
 use entity::{conversation, message, user};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ListKey;
-use crate::ids::{ConversationId, MessageId, Seq, UserId};
+use crate::ids::{ConversationId, MessageId, Position, Seq, UserId};
 
 /// A user's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,95 @@ pub struct MessageRow {
     pub created_at: i64,
     pub txn_id: Option<String>,
     pub kind: MessageKind,
+    /// The `seq` of the message this one replies to.
+    pub reply_to: Option<Seq>,
+    /// Unix ms of the last edit.
+    pub edited_at: Option<i64>,
+    /// Unix ms of the delete (the body is empty then).
+    pub deleted_at: Option<i64>,
+    /// In the order each key first appeared.
+    pub reactions: Vec<Reaction>,
+}
+
+/// One reaction key on a message and who reacted with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reaction {
+    /// Short text, in practice an emoji.
+    pub key: String,
+    /// Who reacted with it, in the order they did.
+    #[schema(value_type = Vec<i64>)]
+    pub user_ids: Vec<UserId>,
+}
+
+/// `message.reactions` as stored: JSON, `NULL` for none.
+pub fn encode_reactions(reactions: &[Reaction]) -> Option<String> {
+    if reactions.is_empty() {
+        return None;
+    }
+    serde_json::to_string(reactions).ok()
+}
+
+/// `message.reactions` as read back. Unreadable JSON (only a bug or a hand edit could
+/// write it) reads as no reactions, and is logged, so the message still shows.
+pub fn decode_reactions(stored: Option<&str>) -> Vec<Reaction> {
+    let Some(json) = stored else {
+        return Vec::new();
+    };
+    serde_json::from_str(json).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a message's reactions are unreadable");
+        Vec::new()
+    })
+}
+
+/// What a logged change is (`change_log.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Edit,
+    Delete,
+    ReactionOn,
+    ReactionOff,
+    /// A read marker moved; `seq` is the new marker.
+    Read,
+    /// A display name was set; no conversation.
+    Profile,
+}
+
+impl ChangeKind {
+    pub const fn stored(self) -> i16 {
+        match self {
+            Self::Edit => 1,
+            Self::Delete => 2,
+            Self::ReactionOn => 3,
+            Self::ReactionOff => 4,
+            Self::Read => 5,
+            Self::Profile => 6,
+        }
+    }
+
+    /// `None` for a kind this version does not know (written by a newer one): a
+    /// replay leaves it out.
+    pub const fn from_stored(value: i16) -> Option<Self> {
+        Some(match value {
+            1 => Self::Edit,
+            2 => Self::Delete,
+            3 => Self::ReactionOn,
+            4 => Self::ReactionOff,
+            5 => Self::Read,
+            6 => Self::Profile,
+            _ => return None,
+        })
+    }
+}
+
+/// A row of `change_log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRow {
+    pub pos: Position,
+    pub conversation_id: Option<ConversationId>,
+    pub seq: Option<Seq>,
+    pub kind: ChangeKind,
+    pub user_id: UserId,
+    pub key: Option<String>,
 }
 
 /// What a message is: what a person wrote, or a notice the Matrix bridge wrote into
@@ -140,6 +229,10 @@ impl From<message::Model> for MessageRow {
             created_at: m.created_at,
             txn_id: m.txn_id,
             kind: MessageKind::from_stored(m.kind),
+            reply_to: m.reply_to.map(Seq::new),
+            edited_at: m.edited_at,
+            deleted_at: m.deleted_at,
+            reactions: decode_reactions(m.reactions.as_deref()),
         }
     }
 }

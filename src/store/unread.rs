@@ -1,4 +1,5 @@
-//! Unread counts: how many of the peers' messages lie past a reader's marker, per
+//! Unread counts: how many of the peers' messages lie past a reader's marker (a
+//! deleted one does not count), per
 //! conversation (the list) and per sender (the unread summary). Markers are moved only
 //! by the message engine's batch (`batch/`).
 //!
@@ -50,6 +51,7 @@ pub(super) async fn by_conversation(
         )
         .and_where(m(message::Column::ConversationId).is_in(conversation_ids.iter().copied()))
         .and_where(m(message::Column::SenderId).ne(reader))
+        .and_where(m(message::Column::DeletedAt).is_null())
         .and_where(m(message::Column::Seq).gt(Expr::col((
             membership::Entity,
             membership::Column::LastReadSeq,
@@ -86,6 +88,7 @@ pub(super) async fn by_sender(
         )
         .and_where(Expr::col((membership::Entity, membership::Column::UserId)).eq(reader))
         .and_where(m(message::Column::SenderId).ne(reader))
+        .and_where(m(message::Column::DeletedAt).is_null())
         .and_where(m(message::Column::Seq).gt(Expr::col((
             membership::Entity,
             membership::Column::LastReadSeq,

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     chat::{ChatError, PendingSend, SendOutcome, SendTo},
-    ids::MessageId,
+    ids::Position,
 };
 
 /// A send handed to the engine, waiting for its commit.
@@ -57,6 +57,7 @@ pub(super) async fn handle(
                     to,
                     &send.body,
                     send.txn_id.as_deref(),
+                    send.reply_to,
                     Some(conn.id),
                 ))
                 .await
@@ -134,6 +135,38 @@ async fn execute(
                 .await?
         }
         Command::Resume(resume) => replay(conn, req, resume.since).await?,
+        Command::Edit(edit) => {
+            let message = chat
+                .edit_message(me, edit.conversation_id, edit.seq, &edit.body)
+                .await?;
+            let reply = Reply::Edited {
+                req,
+                message: &message,
+            };
+            conn.write(reply.to_json()).await?;
+        }
+        Command::Delete(delete) => {
+            chat.delete_message(me, delete.conversation_id, delete.seq)
+                .await?;
+            let reply = Reply::Deleted {
+                req,
+                conversation_id: delete.conversation_id,
+                seq: delete.seq,
+            };
+            conn.write(reply.to_json()).await?;
+        }
+        Command::React(react) => {
+            chat.react(me, react.conversation_id, react.seq, &react.key, react.on)
+                .await?;
+            let reply = Reply::Reacted {
+                req,
+                conversation_id: react.conversation_id,
+                seq: react.seq,
+                key: &react.key,
+                on: react.on,
+            };
+            conn.write(reply.to_json()).await?;
+        }
         Command::Ping => conn.write(Reply::Pong { req }.to_json()).await?,
     }
     Ok(())
@@ -144,7 +177,7 @@ async fn execute(
 async fn replay(
     conn: &mut Connection<'_>,
     req: Option<&RawValue>,
-    since: MessageId,
+    since: Position,
 ) -> Result<(), Failure> {
     let (chat, me) = (conn.chat, conn.session);
     let mut replay = chat.replay(me, since);

@@ -3,7 +3,8 @@
 //! Commands from the client are parsed here into [`Command`]; replies to a command
 //! are [`Reply`] frames, which echo the command's `req` so a client can match an
 //! answer to its question. Events (`message`, `receipt`, `unread`, `typing`,
-//! `presence`) are serialised by `chat::events` in the same shape.
+//! `presence`, `profile`, `message_edited`, `message_deleted`, `reaction`) are
+//! serialised by `chat::events` in the same shape.
 
 use std::borrow::Cow;
 
@@ -12,7 +13,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     chat::views::{Conversation, Hello, Message, Posted, UnreadSummary},
-    ids::MessageId,
+    ids::Position,
 };
 
 /// A command from the client.
@@ -28,8 +29,15 @@ pub enum Command {
     History(History),
     /// Typing indicator, not stored.
     Typing(Typing),
-    /// After a reconnect: every message since that id, then markers and unread counts.
+    /// After a reconnect: every message and change after that position, then the
+    /// unread counts.
     Resume(Resume),
+    /// Replace the body of one of my messages.
+    Edit(Edit),
+    /// Delete one of my messages.
+    Delete(Delete),
+    /// Add or take back a reaction.
+    React(React),
     /// Application-level keep-alive.
     Ping,
 }
@@ -40,6 +48,28 @@ pub struct Send {
     pub conversation_id: Option<i64>,
     pub body: String,
     pub txn_id: Option<String>,
+    pub reply_to: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Edit {
+    pub conversation_id: i64,
+    pub seq: i64,
+    pub body: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Delete {
+    pub conversation_id: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct React {
+    pub conversation_id: i64,
+    pub seq: i64,
+    pub key: String,
+    pub on: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,12 +98,13 @@ pub struct Typing {
 
 #[derive(Debug, Deserialize)]
 pub struct Resume {
-    pub since: MessageId,
+    /// A position: `hello.position`, or any message id or event `pos` seen since.
+    pub since: Position,
 }
 
 /// The `type`s a client may send.
-const COMMANDS: [&str; 7] = [
-    "send", "read", "open", "history", "typing", "resume", "ping",
+const COMMANDS: [&str; 10] = [
+    "send", "read", "open", "history", "typing", "resume", "edit", "delete", "react", "ping",
 ];
 
 /// Why a frame could not be understood.
@@ -126,6 +157,9 @@ pub fn parse(text: &str) -> Result<(Option<Box<RawValue>>, Command), BadFrame> {
         "history" => body(text).map(Command::History),
         "typing" => body(text).map(Command::Typing),
         "resume" => body(text).map(Command::Resume),
+        "edit" => body(text).map(Command::Edit),
+        "delete" => body(text).map(Command::Delete),
+        "react" => body(text).map(Command::React),
         "ping" => Ok(Command::Ping),
         other => {
             return Err(bad(
@@ -177,6 +211,25 @@ pub enum Reply<'a> {
         #[serde(flatten)]
         unread: &'a UnreadSummary,
     },
+    Edited {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req: Option<&'a RawValue>,
+        message: &'a Message,
+    },
+    Deleted {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req: Option<&'a RawValue>,
+        conversation_id: i64,
+        seq: i64,
+    },
+    Reacted {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        req: Option<&'a RawValue>,
+        conversation_id: i64,
+        seq: i64,
+        key: &'a str,
+        on: bool,
+    },
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]
         req: Option<&'a RawValue>,
@@ -206,7 +259,7 @@ impl Reply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{ConversationId, Seq, UserId};
+    use crate::ids::{ConversationId, MessageId, Seq, UserId};
 
     #[test]
     fn commands_parse_with_their_req() {
@@ -222,9 +275,7 @@ mod tests {
         ));
         let (req, command) = parse(r#"{"type":"resume","since":40,"req":{"a":[1]}}"#).unwrap();
         assert_eq!(req.unwrap().get(), r#"{"a":[1]}"#);
-        assert!(
-            matches!(command, Command::Resume(Resume { since }) if since == MessageId::new(40))
-        );
+        assert!(matches!(command, Command::Resume(Resume { since }) if since == Position::new(40)));
     }
 
     #[test]
@@ -255,6 +306,10 @@ mod tests {
             read: false,
             txn_id: Some("c-1".into()),
             kind: crate::store::MessageKind::Message,
+            reply_to: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
         };
         let expected = serde_json::to_value(&message).unwrap();
         let posted = std::sync::Arc::new(Posted::new(message));

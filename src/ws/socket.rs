@@ -72,7 +72,7 @@ async fn run(socket: WebSocket, chat: Chat, session: Session) {
         &session,
         registration.id,
         sink,
-        SeenMessages::after_hello(hello.last_message_id),
+        SeenMessages::after_hello(hello.position),
     );
     let mut pending: VecDeque<InFlight> = VecDeque::new();
     let ping_every = chat.limits().ws_ping;
@@ -188,10 +188,10 @@ async fn write_ready(
     conn.flush().await
 }
 
-/// Forwards an event from the hub, unless this socket already showed that message.
+/// Forwards an event from the hub, unless this socket already showed that change.
 async fn deliver(conn: &mut Connection<'_>, delivery: Arc<Delivery>) -> Result<(), Gone> {
-    if let Some(id) = delivery.message_id
-        && !conn.seen.show_live(id)
+    if let Some(position) = delivery.position
+        && !conn.seen.show_live(position)
     {
         return Ok(());
     }

@@ -10,5 +10,6 @@ mod errors;
 mod persistence;
 mod postgres;
 mod realtime;
+mod rich;
 mod users;
 mod web;

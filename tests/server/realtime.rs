@@ -199,9 +199,10 @@ async fn a_receipt_reaches_the_sender_only_after_the_marker_is_committed() {
         marker, 2,
         "the database held the marker when the receipt arrived"
     );
+    let pos = receipt["pos"].as_i64().expect("a receipt's position");
     assert_eq!(
         receipt,
-        json!({"type": "receipt", "conversation_id": id, "user_id": bob.id(), "up_to_seq": 2})
+        json!({"type": "receipt", "conversation_id": id, "user_id": bob.id(), "up_to_seq": 2, "pos": pos})
     );
 
     // The reader's other device hears it too, with the new unread summary.
@@ -282,8 +283,11 @@ async fn resume_replays_what_was_missed_once_and_in_order() {
         "every missed message, in order, and not the one already sent live"
     );
     assert!(
-        receipts.contains(&json!({"type": "receipt", "conversation_id": with_alice, "user_id": alice.id(), "up_to_seq": 3})),
-        "alice's marker, moved while bob was away: {receipts:?}"
+        receipts.iter().any(|r| r["conversation_id"] == with_alice
+            && r["user_id"] == alice.id()
+            && r["up_to_seq"] == 3
+            && r["pos"].as_i64() > replayed.last().and_then(|m| m["id"].as_i64())),
+        "alice's marker, moved while bob was away, after the messages she read: {receipts:?}"
     );
     assert_eq!(unread["req"], "again");
     assert_eq!(unread["total"], 4);

@@ -1,10 +1,19 @@
-//! What each outbox row does on Matrix: a message sent as its sender's puppet, a
-//! receipt as the reader's, a portal room made, a puppet renamed. A row given up on
+//! What each outbox row does on Matrix: a message sent as its sender's puppet (a reply
+//! as `m.in_reply_to` with the author mentioned), an edit as `m.replace`, a delete as
+//! a redaction, a reaction as `m.reaction` (taken back: its redaction), a receipt as
+//! the reader's, a portal room made, a puppet renamed. A row given up on
 //! is told to the gadka user who sent it (`notice.rs`).
 
 use std::time::Duration;
 
-use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use ruma::{
+    OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId,
+    events::{
+        Mentions,
+        relation::{InReplyTo, Reply},
+        room::message::{Relation, ReplacementMetadata, RoomMessageEventContent},
+    },
+};
 
 use super::{Outgoing, Parsed, notice};
 use crate::{
@@ -80,13 +89,23 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
             seq,
             sender_id,
             ref body,
+            reply_to,
         } => {
             let room = portal(bridge, conversation_id).await?;
             let puppet = puppet(bridge, sender_id).await?;
+            let mut content = RoomMessageEventContent::text_plain(body.as_str());
+            if let Some(reply_to) = reply_to
+                && let Some((event, author)) = replied(bridge, conversation_id, reply_to).await?
+            {
+                // No fallback quote in the body: Matrix v1.13 dropped it, and the
+                // mention is what notifies the author.
+                content.mentions = Some(Mentions::with_user_ids([author]));
+                content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(event))));
+            }
             let txn_id = OwnedTransactionId::from(row.id.to_string());
             let event = bridge
                 .homeserver
-                .send_text(room, txn_id, &puppet, body)
+                .send_message(room, txn_id, &puppet, &content)
                 .await?;
             bridge
                 .store
@@ -94,6 +113,51 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
                 .await?;
             Ok(())
         }
+        Outgoing::Edit {
+            conversation_id,
+            seq,
+            sender_id,
+            ref body,
+        } => {
+            // A message that never reached Matrix has nothing there to edit.
+            let Some(event) = event_of(bridge, conversation_id, seq).await? else {
+                return Ok(());
+            };
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, sender_id).await?;
+            let content = RoomMessageEventContent::text_plain(body.as_str())
+                .make_replacement(ReplacementMetadata::new(event, None));
+            let txn_id = OwnedTransactionId::from(row.id.to_string());
+            bridge
+                .homeserver
+                .send_message(room, txn_id, &puppet, &content)
+                .await?;
+            Ok(())
+        }
+        Outgoing::Redact {
+            conversation_id,
+            seq,
+            sender_id,
+        } => {
+            let Some(event) = event_of(bridge, conversation_id, seq).await? else {
+                return Ok(());
+            };
+            let room = portal(bridge, conversation_id).await?;
+            let puppet = puppet(bridge, sender_id).await?;
+            let txn_id = OwnedTransactionId::from(row.id.to_string());
+            bridge
+                .homeserver
+                .redact(room, event, txn_id, &puppet)
+                .await?;
+            Ok(())
+        }
+        Outgoing::React {
+            conversation_id,
+            seq,
+            user_id,
+            ref key,
+            on,
+        } => react(bridge, row.id, conversation_id, seq, user_id, key, on).await,
         Outgoing::Receipt {
             conversation_id,
             reader_id,
@@ -144,6 +208,90 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
             Ok(())
         }
     }
+}
+
+/// A gadka user's reaction on Matrix: an `m.reaction` as their puppet (its event
+/// remembered), or the redaction of the ones that carried it.
+async fn react(
+    bridge: &Bridge,
+    row: i64,
+    conversation_id: i64,
+    seq: i64,
+    user_id: i64,
+    key: &str,
+    on: bool,
+) -> Result<(), CarryError> {
+    let room = portal(bridge, conversation_id).await?;
+    let puppet = puppet(bridge, user_id).await?;
+    let txn_id = OwnedTransactionId::from(row.to_string());
+    if on {
+        let Some(event) = event_of(bridge, conversation_id, seq).await? else {
+            return Ok(());
+        };
+        let reaction = bridge
+            .homeserver
+            .send_reaction(room, txn_id, &puppet, event, key)
+            .await?;
+        bridge
+            .store
+            .record_matrix_reaction(reaction.as_str(), conversation_id, seq, user_id, key)
+            .await?;
+        return Ok(());
+    }
+    for sent in bridge
+        .store
+        .matrix_reaction_events(conversation_id, seq, user_id, key)
+        .await?
+    {
+        let event = OwnedEventId::try_from(sent.as_str())
+            .map_err(|e| CarryError::Void(format!("a reaction without an event id: {e}")))?;
+        // One redaction per reaction event: a txnId of the row and the event.
+        let txn_id = OwnedTransactionId::from(format!("{row}-{sent}"));
+        bridge
+            .homeserver
+            .redact(room.clone(), event, txn_id, &puppet)
+            .await?;
+        bridge.store.forget_matrix_reaction(&sent).await?;
+    }
+    Ok(())
+}
+
+/// The Matrix event that stands for a gadka message, if it reached Matrix.
+async fn event_of(
+    bridge: &Bridge,
+    conversation_id: i64,
+    seq: i64,
+) -> Result<Option<OwnedEventId>, CarryError> {
+    let Some(event) = bridge.store.matrix_event_of(conversation_id, seq).await? else {
+        return Ok(None);
+    };
+    OwnedEventId::try_from(event)
+        .map(Some)
+        .map_err(|e| CarryError::Void(format!("a message without an event id: {e}")))
+}
+
+/// The event a reply answers and the Matrix ID of its author (a Matrix user, or a
+/// gadka user's puppet), to mention.
+async fn replied(
+    bridge: &Bridge,
+    conversation_id: i64,
+    seq: i64,
+) -> Result<Option<(OwnedEventId, OwnedUserId)>, CarryError> {
+    let Some(event) = event_of(bridge, conversation_id, seq).await? else {
+        return Ok(None);
+    };
+    let Some(author) = bridge.chat.sender_of(conversation_id, seq).await? else {
+        return Ok(None);
+    };
+    let author = match author.matrix_id {
+        Some(matrix_id) => OwnedUserId::try_from(matrix_id)
+            .map_err(|e| CarryError::Void(format!("a Matrix user without a Matrix ID: {e}")))?,
+        None => bridge
+            .settings
+            .puppet_id(&author.username)
+            .map_err(|e| CarryError::Void(format!("no puppet for {}: {e}", author.username)))?,
+    };
+    Ok(Some((event, author)))
 }
 
 /// Makes the portal of a conversation opened from gadka: the local member's puppet

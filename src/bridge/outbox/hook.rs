@@ -9,9 +9,10 @@ use crate::{
     store::OutboxEntry,
 };
 
-/// Adds an outbox row for every message to a user who lives on Matrix, for every
-/// read marker a local user moves over their messages, and for every local user's
-/// new display name (their puppet's).
+/// Adds an outbox row for every message to a user who lives on Matrix and every edit,
+/// delete and reaction of a local user in a conversation with one, for every read
+/// marker a local user moves over their messages, and for every local user's new
+/// display name (their puppet's).
 ///
 /// It runs inside the writer, which must never wait, so it knows those users from
 /// memory: the set is read at start and grows before a Matrix user's first
@@ -57,7 +58,49 @@ impl TxnHook for OutboxHook {
                 seq: message.seq.get(),
                 sender_id: message.sender_id.get(),
                 body: message.body.clone(),
+                reply_to: message.reply_to.map(|seq| seq.get()),
             },
+            // A Matrix user's own edits, deletes and reactions came from Matrix.
+            Committed::Edited {
+                message, peer_id, ..
+            } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(message.sender_id) => {
+                Outgoing::Edit {
+                    conversation_id: message.conversation_id.get(),
+                    seq: message.seq.get(),
+                    sender_id: message.sender_id.get(),
+                    body: message.body.clone(),
+                }
+            }
+            Committed::Deleted {
+                conversation_id,
+                seq,
+                sender_id,
+                peer_id,
+                ..
+            } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(*sender_id) => {
+                Outgoing::Redact {
+                    conversation_id: conversation_id.get(),
+                    seq: seq.get(),
+                    sender_id: sender_id.get(),
+                }
+            }
+            Committed::Reaction {
+                conversation_id,
+                seq,
+                user_id,
+                peer_id,
+                key,
+                on,
+                ..
+            } if self.is_matrix_user(*peer_id) && !self.is_matrix_user(*user_id) => {
+                Outgoing::React {
+                    conversation_id: conversation_id.get(),
+                    seq: seq.get(),
+                    user_id: user_id.get(),
+                    key: key.clone(),
+                    on: *on,
+                }
+            }
             // A Matrix user's own marker came from Matrix: it is not sent back.
             Committed::Marker {
                 conversation_id,
@@ -92,6 +135,7 @@ impl TxnHook for OutboxHook {
             Committed::Profile {
                 user_id,
                 display_name,
+                ..
             } if !self.is_matrix_user(*user_id) => Outgoing::Profile {
                 user_id: user_id.get(),
                 display_name: display_name.clone(),

@@ -106,6 +106,15 @@ impl Lane {
                 }
                 | Outgoing::Leave {
                     conversation_id, ..
+                }
+                | Outgoing::Edit {
+                    conversation_id, ..
+                }
+                | Outgoing::Redact {
+                    conversation_id, ..
+                }
+                | Outgoing::React {
+                    conversation_id, ..
                 },
             ) => Self::Conversation(*conversation_id),
             Ok(Outgoing::Profile { user_id, .. }) => Self::User(*user_id),
@@ -223,6 +232,7 @@ mod tests {
             seq: id,
             sender_id: 1,
             body: format!("m{id}"),
+            reply_to: None,
         })
         .unwrap();
         OutboxRow {

@@ -44,6 +44,32 @@ enum Outgoing {
         seq: i64,
         sender_id: i64,
         body: String,
+        /// The `seq` of the message it replies to (rows written before replies have
+        /// none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// A gadka user edited their message: `m.replace` of its event.
+    Edit {
+        conversation_id: i64,
+        seq: i64,
+        sender_id: i64,
+        body: String,
+    },
+    /// A gadka user deleted their message: the redaction of its event.
+    Redact {
+        conversation_id: i64,
+        seq: i64,
+        sender_id: i64,
+    },
+    /// A gadka user added (`on`) or took back a reaction: an `m.reaction`, or the
+    /// redaction of the one sent before.
+    React {
+        conversation_id: i64,
+        seq: i64,
+        user_id: i64,
+        key: String,
+        on: bool,
     },
     /// A gadka user read a Matrix user's messages up to `up_to_seq`.
     Receipt {

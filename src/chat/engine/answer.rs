@@ -5,14 +5,20 @@
 use std::collections::HashMap;
 
 use super::{
-    GroupReply, OpenReply, ProfileReply, ReadOutcome, ReadReply, SendOutcome, SendReply,
-    cache::Target, lost, plan::Planned, transact::Done,
+    DeleteOutcome, DeleteReply, EditReply, GroupReply, OpenReply, ProfileReply, ReactReply,
+    ReadOutcome, ReadReply, SendOutcome, SendReply,
+    cache::Target,
+    lost,
+    plan::{MessageChange, Planned},
+    transact::Done,
 };
+use crate::chat::views::Posted;
 use crate::{
     chat::ChatError,
     ids::{ConversationId, Pair, UserId},
     store::{BatchWriter, MessageRow, StoreError, UserRow},
 };
+use std::sync::Arc;
 
 /// The answer to every command of a committed batch.
 pub(super) fn answers(
@@ -81,6 +87,32 @@ pub(super) fn answers(
                 user.ok_or(ChatError::NotFound("user")),
             )),
             (Planned::GroupKey { reply, .. }, Done::Grouped) => Some(Answer::Group(reply, Ok(()))),
+            (Planned::Change { what, .. }, Done::Refused(e)) => Some(match what {
+                MessageChange::Edit { reply, .. } => Answer::Edit(reply, Err(e)),
+                MessageChange::Delete { reply } => Answer::Delete(reply, Err(e)),
+                MessageChange::React { reply, .. } => Answer::React(reply, Err(e)),
+            }),
+            (
+                Planned::Change {
+                    what: MessageChange::Edit { reply, .. },
+                    ..
+                },
+                Done::Edited(message),
+            ) => Some(Answer::Edit(reply, Ok(message))),
+            (
+                Planned::Change {
+                    what: MessageChange::Delete { reply },
+                    ..
+                },
+                Done::Deleted(outcome),
+            ) => Some(Answer::Delete(reply, Ok(outcome))),
+            (
+                Planned::Change {
+                    what: MessageChange::React { reply, .. },
+                    ..
+                },
+                Done::Reacted(changed),
+            ) => Some(Answer::React(reply, Ok(changed))),
             (other, _) => {
                 other.fail(&lost("a command and its result do not match"));
                 None
@@ -131,6 +163,9 @@ pub(super) enum Answer {
     Open(OpenReply, Result<(ConversationId, bool), ChatError>),
     Profile(ProfileReply, Result<UserRow, ChatError>),
     Group(GroupReply, Result<(), ChatError>),
+    Edit(EditReply, Result<Arc<Posted>, ChatError>),
+    Delete(DeleteReply, Result<DeleteOutcome, ChatError>),
+    React(ReactReply, Result<bool, ChatError>),
 }
 
 impl Answer {
@@ -142,6 +177,9 @@ impl Answer {
             Self::Open(reply, outcome) => drop(reply.send(outcome)),
             Self::Profile(reply, outcome) => drop(reply.send(outcome)),
             Self::Group(reply, outcome) => drop(reply.send(outcome)),
+            Self::Edit(reply, outcome) => drop(reply.send(outcome)),
+            Self::Delete(reply, outcome) => drop(reply.send(outcome)),
+            Self::React(reply, outcome) => drop(reply.send(outcome)),
         }
     }
 }

@@ -51,6 +51,18 @@ impl MemberCache {
                 | Command::Read {
                     conversation_id: id,
                     ..
+                }
+                | Command::Edit {
+                    conversation_id: id,
+                    ..
+                }
+                | Command::Delete {
+                    conversation_id: id,
+                    ..
+                }
+                | Command::React {
+                    conversation_id: id,
+                    ..
                 } => {
                     if !self.members.contains_key(id) {
                         ids.push(*id);

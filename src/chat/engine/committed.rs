@@ -16,11 +16,12 @@ use std::sync::Arc;
 use crate::chat::views::Posted;
 use crate::{
     hub::ConnectionId,
-    ids::{ConversationId, Pair, Seq, UserId},
+    ids::{ConversationId, Pair, Position, Seq, UserId},
     store::OutboxEntry,
 };
 
-/// A change the engine committed.
+/// A change the engine committed. All but a new conversation have a position, and a
+/// batch's events are in position order.
 #[derive(Debug, Clone)]
 pub enum Committed {
     /// A new message (never a replayed duplicate).
@@ -37,17 +38,62 @@ pub enum Committed {
         peer_id: UserId,
         up_to_seq: Seq,
         origin: Option<ConnectionId>,
+        pos: Position,
     },
     /// A user's display name changed.
     Profile {
         user_id: UserId,
         display_name: String,
+        pos: Position,
+    },
+    /// The sender edited a message: the message as it is now.
+    Edited {
+        message: Arc<Posted>,
+        peer_id: UserId,
+        pos: Position,
+    },
+    /// The sender deleted a message: its text is gone.
+    Deleted {
+        conversation_id: ConversationId,
+        seq: Seq,
+        sender_id: UserId,
+        peer_id: UserId,
+        /// The peer had not read it.
+        was_unread: bool,
+        pos: Position,
+    },
+    /// A member added (`on`) or took back a reaction.
+    Reaction {
+        conversation_id: ConversationId,
+        seq: Seq,
+        /// Who reacted.
+        user_id: UserId,
+        peer_id: UserId,
+        key: String,
+        on: bool,
+        pos: Position,
     },
     /// A direct conversation was created.
     Conversation {
         conversation_id: ConversationId,
         members: Pair,
     },
+}
+
+impl Committed {
+    /// Where it stands in the order of commits; `None` for a new conversation, which
+    /// is not replayed (its first message and markers are).
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Message { message, .. } => Some(message.id.position()),
+            Self::Marker { pos, .. }
+            | Self::Profile { pos, .. }
+            | Self::Edited { pos, .. }
+            | Self::Deleted { pos, .. }
+            | Self::Reaction { pos, .. } => Some(*pos),
+            Self::Conversation { .. } => None,
+        }
+    }
 }
 
 /// Hears every commit, inline on the writer, in commit order. Must never wait.

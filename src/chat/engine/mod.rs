@@ -12,6 +12,11 @@
 //!   missing user) is checked before the transaction, so a bad command fails alone and
 //!   never its batch.
 //! - `seq` is assigned here, from one `UPDATE … RETURNING` per conversation per batch.
+//! - So is every change's position (`store::BatchWriter::positions`): a message's id,
+//!   and the position of each edit, delete, reaction, marker and name in
+//!   `change_log`. One writer commits one batch at a time, so positions commit in
+//!   order and a reader that has seen a position has seen every lower one. Events go
+//!   out sorted by position.
 //! - `txn_id` idempotency is exact within a batch (the first command wins, the later
 //!   ones get its message) and across batches: the insert skips a stored `txn_id`
 //!   instead of failing (which on PostgreSQL would abort the whole transaction), and
@@ -38,8 +43,9 @@
 //!    ▼  writer.rs: one thread, takes up to `writer_batch` queued commands
 //!  BEGIN ─▶ cache.rs: load conversations unknown to the MemberCache, then the missing peers
 //!        ─▶ plan.rs: resolve and check each command (refused ones are answered at once)
-//!        ─▶ transact.rs: new conversations, assign seqs, insert, markers, names,
-//!                        the hooks' rows ─▶ COMMIT (a stored txn_id: roll back, run again)
+//!        ─▶ transact.rs: new conversations, positions and seqs, insert, edits,
+//!                        deletes, reactions, markers, names, the change log, the
+//!                        hooks' rows ─▶ COMMIT (a stored txn_id: roll back, run again)
 //!        ─▶ answer.rs: each command's answer (stored originals read in one query)
 //!    │
 //!    ▼  stages.rs: the WAL sync (SQLite, `durability: full`), then the publisher:
@@ -66,6 +72,24 @@ use crate::{
     ids::{ConversationId, Seq, UserId},
     store::{MessageKind, MessageRow, Store, StoreError, UserRow},
 };
+
+/// What a delete came to.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteOutcome {
+    /// The other member of the conversation.
+    pub peer_id: UserId,
+    /// Whether the peer had not read it: their unread count dropped by one.
+    pub was_unread: bool,
+}
+
+/// Where an edit's answer goes: the message as it is now.
+type EditReply = oneshot::Sender<Result<Arc<Posted>, ChatError>>;
+
+/// Where a delete's answer goes.
+type DeleteReply = oneshot::Sender<Result<DeleteOutcome, ChatError>>;
+
+/// Where a reaction's answer goes: whether it changed anything.
+type ReactReply = oneshot::Sender<Result<bool, ChatError>>;
 use committed::{Committed, Subscriber, TxnHook};
 use writer::Writer;
 
@@ -131,8 +155,33 @@ pub(crate) enum Command {
         txn_id: Option<String>,
         /// A person's message, or the bridge's notice in the sender's name.
         kind: MessageKind,
+        /// An earlier message of the conversation (checked before it is queued).
+        reply_to: Option<Seq>,
         origin: Option<ConnectionId>,
         reply: SendReply,
+    },
+    /// A new body, already checked (`MessageBody`), for the sender's own message.
+    Edit {
+        user_id: UserId,
+        conversation_id: ConversationId,
+        seq: Seq,
+        body: String,
+        reply: EditReply,
+    },
+    Delete {
+        user_id: UserId,
+        conversation_id: ConversationId,
+        seq: Seq,
+        reply: DeleteReply,
+    },
+    /// A reaction key (already checked: `ReactionKey`) added or taken back.
+    React {
+        user_id: UserId,
+        conversation_id: ConversationId,
+        seq: Seq,
+        key: String,
+        on: bool,
+        reply: ReactReply,
     },
     Read {
         user_id: UserId,
@@ -297,6 +346,9 @@ impl Command {
             Self::Read { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Open { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Profile { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Edit { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::Delete { reply, .. } => drop(reply.send(Err(again(error)))),
+            Self::React { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::GroupKey { reply, .. } => drop(reply.send(Err(again(error)))),
             Self::Group {
                 commands, reply, ..

@@ -6,7 +6,8 @@
 use std::collections::{HashMap, hash_map::Entry};
 
 use super::{
-    Command, GroupReply, OpenReply, ProfileReply, ReadReply, SendReply, SendTo, again,
+    Command, DeleteReply, EditReply, GroupReply, OpenReply, ProfileReply, ReactReply, ReadReply,
+    SendReply, SendTo, again,
     cache::{MemberCache, Target},
     lost,
 };
@@ -26,8 +27,18 @@ pub(super) enum Planned {
         body: String,
         txn_id: Option<String>,
         kind: MessageKind,
+        reply_to: Option<Seq>,
         origin: Option<ConnectionId>,
         reply: SendReply,
+    },
+    /// An edit, delete or reaction by a member of the conversation (the message and
+    /// who may change it are checked in the transaction, which reads the message).
+    Change {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        peer_id: UserId,
+        seq: Seq,
+        what: MessageChange,
     },
     /// Same sender and `txn_id` as an earlier send of this batch (its index).
     SameAs {
@@ -58,6 +69,32 @@ pub(super) enum Planned {
     },
 }
 
+/// What a [`Planned::Change`] does to its message, with where its answer goes.
+pub(super) enum MessageChange {
+    Edit {
+        body: String,
+        reply: EditReply,
+    },
+    Delete {
+        reply: DeleteReply,
+    },
+    React {
+        key: String,
+        on: bool,
+        reply: ReactReply,
+    },
+}
+
+impl MessageChange {
+    fn fail(self, error: ChatError) {
+        match self {
+            Self::Edit { reply, .. } => drop(reply.send(Err(error))),
+            Self::Delete { reply } => drop(reply.send(Err(error))),
+            Self::React { reply, .. } => drop(reply.send(Err(error))),
+        }
+    }
+}
+
 /// Resolves each command's conversation and refuses what the rules refuse; the
 /// refused are answered at once.
 pub(super) fn plan(
@@ -75,6 +112,7 @@ pub(super) fn plan(
                 body,
                 txn_id,
                 kind,
+                reply_to,
                 origin,
                 reply,
             } => {
@@ -110,10 +148,50 @@ pub(super) fn plan(
                     body,
                     txn_id,
                     kind,
+                    reply_to,
                     origin,
                     reply,
                 });
             }
+            Command::Edit {
+                user_id,
+                conversation_id,
+                seq,
+                body,
+                reply,
+            } => planned.extend(change(
+                cache,
+                user_id,
+                conversation_id,
+                seq,
+                MessageChange::Edit { body, reply },
+            )),
+            Command::Delete {
+                user_id,
+                conversation_id,
+                seq,
+                reply,
+            } => planned.extend(change(
+                cache,
+                user_id,
+                conversation_id,
+                seq,
+                MessageChange::Delete { reply },
+            )),
+            Command::React {
+                user_id,
+                conversation_id,
+                seq,
+                key,
+                on,
+                reply,
+            } => planned.extend(change(
+                cache,
+                user_id,
+                conversation_id,
+                seq,
+                MessageChange::React { key, on, reply },
+            )),
             Command::Read {
                 user_id,
                 conversation_id,
@@ -162,9 +240,34 @@ pub(super) fn plan(
     planned
 }
 
+/// A change to a message of a conversation `user_id` is in; refused (and answered)
+/// here when they are not.
+fn change(
+    cache: &MemberCache,
+    user_id: UserId,
+    conversation_id: ConversationId,
+    seq: Seq,
+    what: MessageChange,
+) -> Option<Planned> {
+    match cache.member_of(conversation_id, user_id) {
+        Ok((_, peer_id)) => Some(Planned::Change {
+            conversation_id,
+            user_id,
+            peer_id,
+            seq,
+            what,
+        }),
+        Err(e) => {
+            what.fail(e);
+            None
+        }
+    }
+}
+
 impl Planned {
     pub(super) fn fail(self, error: &ChatError) {
         match self {
+            Self::Change { what, .. } => what.fail(again(error)),
             Self::Send { reply, .. } | Self::SameAs { reply, .. } => {
                 drop(reply.send(Err(again(error))))
             }

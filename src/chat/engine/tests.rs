@@ -73,6 +73,7 @@ impl Setup {
             body: "hej".into(),
             txn_id: txn_id.map(str::to_owned),
             kind: MessageKind::Message,
+            reply_to: None,
             origin: None,
             reply,
         };
@@ -299,6 +300,7 @@ async fn the_wal_starts_over_under_a_steady_load() {
                 body: body.clone(),
                 txn_id: None,
                 kind: MessageKind::Message,
+                reply_to: None,
                 origin: None,
                 reply,
             }
@@ -349,6 +351,7 @@ async fn a_profile_change_is_an_event_in_commit_order() {
             Committed::Message { .. } => "message",
             Committed::Profile { .. } => "profile",
             Committed::Marker { .. } => "marker",
+            _ => "a change to a message",
         })
         .collect();
     assert_eq!(kinds, ["conversation", "message", "profile"]);

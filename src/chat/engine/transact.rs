@@ -5,14 +5,22 @@
 use std::{collections::HashMap, sync::Arc};
 
 use super::{
+    DeleteOutcome,
     cache::Target,
     committed::{Committed, TxnHook},
-    plan::Planned,
+    plan::{MessageChange, Planned},
 };
 use crate::{
-    chat::views::{Message, Posted},
-    ids::{ConversationId, Pair, Seq},
-    store::{BatchWriter, NewMessage, OutboxEntry, StoreError, UserRow},
+    chat::{
+        ChatError,
+        input::MAX_REACTION_KEYS,
+        views::{Message, Posted},
+    },
+    hub::ConnectionId,
+    ids::{ConversationId, MessageId, Pair, Position, Seq, UserId},
+    store::{
+        BatchWriter, ChangeKind, NewChange, NewMessage, OutboxEntry, Reaction, StoreError, UserRow,
+    },
 };
 
 /// What the transaction did for one planned command.
@@ -26,6 +34,13 @@ pub(super) enum Done {
     Profile(Option<UserRow>),
     /// A group's key is stored.
     Grouped,
+    /// The message as it is after the edit.
+    Edited(Arc<Posted>),
+    Deleted(DeleteOutcome),
+    /// Whether the reaction changed anything.
+    Reacted(bool),
+    /// Refused by a rule only the stored message could tell (not the sender's, deleted).
+    Refused(ChatError),
     Nothing,
 }
 
@@ -34,6 +49,161 @@ pub(super) enum Attempt {
     Committed(Vec<Done>, Vec<Committed>),
     /// Nothing committed: the sends at these indices have `txn_id`s stored before.
     Conflicted(Vec<usize>),
+}
+
+/// A change of the batch waiting for its position, with what its event needs.
+enum Draft {
+    Marker {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        peer_id: UserId,
+        up_to_seq: Seq,
+        origin: Option<ConnectionId>,
+    },
+    Profile {
+        user_id: UserId,
+        display_name: String,
+    },
+    Edited {
+        message: Arc<Posted>,
+        peer_id: UserId,
+    },
+    Deleted {
+        conversation_id: ConversationId,
+        seq: Seq,
+        sender_id: UserId,
+        peer_id: UserId,
+        was_unread: bool,
+    },
+    Reaction {
+        conversation_id: ConversationId,
+        seq: Seq,
+        user_id: UserId,
+        peer_id: UserId,
+        key: String,
+        on: bool,
+    },
+}
+
+impl Draft {
+    /// Its row in `change_log` and its event, at `pos`.
+    fn place(self, pos: Position, now: i64) -> (NewChange, Committed) {
+        let change = |conversation_id: Option<ConversationId>,
+                      seq: Option<Seq>,
+                      kind: ChangeKind,
+                      user_id: UserId,
+                      key: Option<String>| NewChange {
+            pos,
+            conversation_id,
+            seq,
+            kind,
+            user_id,
+            key,
+            created_at: now,
+        };
+        match self {
+            Self::Marker {
+                conversation_id,
+                user_id,
+                peer_id,
+                up_to_seq,
+                origin,
+            } => (
+                change(
+                    Some(conversation_id),
+                    Some(up_to_seq),
+                    ChangeKind::Read,
+                    user_id,
+                    None,
+                ),
+                Committed::Marker {
+                    conversation_id,
+                    user_id,
+                    peer_id,
+                    up_to_seq,
+                    origin,
+                    pos,
+                },
+            ),
+            Self::Profile {
+                user_id,
+                display_name,
+            } => (
+                change(None, None, ChangeKind::Profile, user_id, None),
+                Committed::Profile {
+                    user_id,
+                    display_name,
+                    pos,
+                },
+            ),
+            Self::Edited { message, peer_id } => (
+                change(
+                    Some(message.conversation_id),
+                    Some(message.seq),
+                    ChangeKind::Edit,
+                    message.sender_id,
+                    None,
+                ),
+                Committed::Edited {
+                    message,
+                    peer_id,
+                    pos,
+                },
+            ),
+            Self::Deleted {
+                conversation_id,
+                seq,
+                sender_id,
+                peer_id,
+                was_unread,
+            } => (
+                change(
+                    Some(conversation_id),
+                    Some(seq),
+                    ChangeKind::Delete,
+                    sender_id,
+                    None,
+                ),
+                Committed::Deleted {
+                    conversation_id,
+                    seq,
+                    sender_id,
+                    peer_id,
+                    was_unread,
+                    pos,
+                },
+            ),
+            Self::Reaction {
+                conversation_id,
+                seq,
+                user_id,
+                peer_id,
+                key,
+                on,
+            } => (
+                change(
+                    Some(conversation_id),
+                    Some(seq),
+                    if on {
+                        ChangeKind::ReactionOn
+                    } else {
+                        ChangeKind::ReactionOff
+                    },
+                    user_id,
+                    Some(key.clone()),
+                ),
+                Committed::Reaction {
+                    conversation_id,
+                    seq,
+                    user_id,
+                    peer_id,
+                    key,
+                    on,
+                    pos,
+                },
+            ),
+        }
+    }
 }
 
 /// Runs the batch's writes and commits them, leaving out the sends at the indices
@@ -86,6 +256,7 @@ pub(super) fn transact(
     let mut rows = keys.into_iter();
     let mut done = Vec::with_capacity(planned.len());
     let mut conflicted = Vec::new();
+    let mut drafts = Vec::new();
     for (i, p) in planned.iter().enumerate() {
         done.push(match p {
             Planned::Send { .. } if stored_before.contains(&i) => Done::StoredBefore,
@@ -127,7 +298,7 @@ pub(super) fn transact(
                     up_to_seq.unwrap_or(Seq::new(i64::MAX)),
                 )?;
                 if let Some(up_to_seq) = moved {
-                    events.push(Committed::Marker {
+                    drafts.push(Draft::Marker {
                         conversation_id: *conversation_id,
                         user_id: *user_id,
                         peer_id: *peer_id,
@@ -145,13 +316,31 @@ pub(super) fn transact(
             } => {
                 let user = db.set_display_name(*user_id, display_name)?;
                 if let Some(user) = &user {
-                    events.push(Committed::Profile {
+                    drafts.push(Draft::Profile {
                         user_id: user.id,
                         display_name: user.display_name.clone(),
                     });
                 }
                 Done::Profile(user)
             }
+            Planned::Change {
+                conversation_id,
+                user_id,
+                peer_id,
+                seq,
+                what,
+            } => change_message(
+                db,
+                &mut drafts,
+                Changing {
+                    conversation_id: *conversation_id,
+                    user_id: *user_id,
+                    peer_id: *peer_id,
+                    seq: *seq,
+                    now,
+                },
+                what,
+            )?,
             Planned::GroupKey { key, .. } => {
                 db.record_group_key(key, now)?;
                 Done::Grouped
@@ -162,6 +351,17 @@ pub(super) fn transact(
     if !conflicted.is_empty() {
         return Ok(Attempt::Conflicted(conflicted));
     }
+    let positions = db.positions(drafts.len())?;
+    let mut changes = Vec::with_capacity(drafts.len());
+    for (draft, pos) in drafts.into_iter().zip(positions) {
+        let (change, event) = draft.place(pos, now);
+        changes.push(change);
+        events.push(event);
+    }
+    db.insert_changes(&changes)?;
+    // Messages took their positions before the changes did; a new conversation, which
+    // has none, goes first, before its first message.
+    events.sort_by_key(Committed::position);
     if !hooks.is_empty() {
         let mut outbox: Vec<OutboxEntry> = Vec::new();
         for event in &events {
@@ -178,6 +378,128 @@ pub(super) fn transact(
         .count();
     metrics::counter!("gadka_messages_committed_total").increment(messages as u64);
     Ok(Attempt::Committed(done, events))
+}
+
+/// Who changes which message, and when.
+struct Changing {
+    conversation_id: ConversationId,
+    user_id: UserId,
+    peer_id: UserId,
+    seq: Seq,
+    now: i64,
+}
+
+/// An edit, delete or reaction: the rules that need the stored message, and the write.
+/// A refusal writes nothing and is the command's answer; the batch goes on.
+fn change_message(
+    db: &mut dyn BatchWriter,
+    drafts: &mut Vec<Draft>,
+    c: Changing,
+    what: &MessageChange,
+) -> Result<Done, StoreError> {
+    let Some((mut row, recipient_marker)) = db.message_at(c.conversation_id, c.seq)? else {
+        return Ok(Done::Refused(ChatError::NotFound("message")));
+    };
+    let deleted = row.deleted_at.is_some();
+    Ok(match what {
+        MessageChange::Edit { .. } | MessageChange::Delete { .. } if row.sender_id != c.user_id => {
+            Done::Refused(ChatError::NotYours)
+        }
+        MessageChange::Edit { .. } if deleted => Done::Refused(ChatError::MessageDeleted),
+        MessageChange::Edit { body, .. } => {
+            row.body.clone_from(body);
+            row.edited_at = Some(c.now);
+            db.update_message(&row)?;
+            let message = Arc::new(Posted::new(Message::from_row(row, recipient_marker)));
+            drafts.push(Draft::Edited {
+                message: message.clone(),
+                peer_id: c.peer_id,
+            });
+            Done::Edited(message)
+        }
+        MessageChange::Delete { .. } => {
+            let was_unread = !deleted && row.seq > recipient_marker;
+            if !deleted {
+                row.body.clear();
+                row.edited_at = None;
+                row.deleted_at = Some(c.now);
+                row.reactions.clear();
+                db.update_message(&row)?;
+                drafts.push(Draft::Deleted {
+                    conversation_id: c.conversation_id,
+                    seq: c.seq,
+                    sender_id: row.sender_id,
+                    peer_id: c.peer_id,
+                    was_unread,
+                });
+            }
+            Done::Deleted(DeleteOutcome {
+                peer_id: c.peer_id,
+                was_unread,
+            })
+        }
+        MessageChange::React { on: true, .. } if deleted => {
+            Done::Refused(ChatError::MessageDeleted)
+        }
+        MessageChange::React { key, on, .. } => {
+            match toggle(&mut row.reactions, key, c.user_id, *on) {
+                Err(e) => Done::Refused(e),
+                Ok(false) => Done::Reacted(false),
+                Ok(true) => {
+                    db.update_message(&row)?;
+                    drafts.push(Draft::Reaction {
+                        conversation_id: c.conversation_id,
+                        seq: c.seq,
+                        user_id: c.user_id,
+                        peer_id: c.peer_id,
+                        key: key.clone(),
+                        on: *on,
+                    });
+                    Done::Reacted(true)
+                }
+            }
+        }
+    })
+}
+
+/// Adds (`on`) or takes back `user`'s `key` on a message's reactions, keeping each
+/// key where it first appeared; `false` when that changes nothing (adding a key twice,
+/// taking back one not there).
+fn toggle(
+    reactions: &mut Vec<Reaction>,
+    key: &str,
+    user: UserId,
+    on: bool,
+) -> Result<bool, ChatError> {
+    let found = reactions.iter().position(|r| r.key == key);
+    match (found, on) {
+        (Some(i), true) => {
+            if reactions[i].user_ids.contains(&user) {
+                return Ok(false);
+            }
+            reactions[i].user_ids.push(user);
+        }
+        (None, true) => {
+            if reactions.len() >= MAX_REACTION_KEYS {
+                return Err(ChatError::TooManyReactions(MAX_REACTION_KEYS));
+            }
+            reactions.push(Reaction {
+                key: key.to_owned(),
+                user_ids: vec![user],
+            });
+        }
+        (Some(i), false) => {
+            let Some(at) = reactions[i].user_ids.iter().position(|u| *u == user) else {
+                return Ok(false);
+            };
+            reactions[i].user_ids.remove(at);
+            if reactions[i].user_ids.is_empty() {
+                reactions.remove(i);
+            }
+        }
+        (None, false) => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Reserves `seq`s for the batch's sends (but those `stored_before`), per conversation
@@ -216,6 +538,10 @@ fn assign_seqs(
             next_seq.insert(id, last.after(1 - counts[i].1));
         }
     }
+    let sending = sends()
+        .filter(|p| matches!(p, Planned::Send { .. }))
+        .count();
+    let mut positions = db.positions(sending)?.into_iter();
     let mut rows = Vec::new();
     for p in sends() {
         if let Planned::Send {
@@ -224,12 +550,18 @@ fn assign_seqs(
             body,
             txn_id,
             kind,
+            reply_to,
             ..
         } = p
         {
             let conversation_id = conversation_of(target);
             let seq = next_seq.entry(conversation_id).or_default();
+            let id = positions
+                .next()
+                .ok_or(StoreError::Inconsistent("a message has no position"))?;
             rows.push(NewMessage {
+                id: MessageId::new(id.get()),
+                reply_to: *reply_to,
                 conversation_id,
                 seq: *seq,
                 sender_id: *sender_id,

@@ -23,67 +23,156 @@ use super::{
     committed::Committed,
     conversations::{conversation_views, list_sizes, unread_summary},
     events::Event,
-    input::page_size,
     views::{Hello, Message, Posted, User},
 };
 use crate::{
     hub::{ConnectionId, Registration},
-    ids::{ConversationId, MessageId, Seq, UserId},
+    ids::{ConversationId, Position, Seq, UserId},
+    store::{ChangeKind, ChangeRow, MessageRow, UserRow},
 };
 
-/// Messages per page when replaying after a reconnect.
-const REPLAY_PAGE: i64 = 200;
+/// Messages, and changes, per page when replaying after a reconnect.
+const REPLAY_PAGE: u64 = 200;
 
-/// What `resume {since}` shows, a page at a time: every message of mine after `since`
-/// that the socket has not shown yet, in id order; then every member's current read
-/// marker, as receipts. The unread summary that closes it is [`Chat::unread`].
+/// What `resume {since}` shows, a page at a time: every message and change of mine
+/// after `since` that the socket has not shown yet, in commit order (by position). The
+/// unread summary that closes it is [`Chat::unread`].
 pub struct Replay<'a> {
     chat: &'a Chat,
     me: &'a Session,
-    after: MessageId,
-    messages_done: bool,
-    markers_done: bool,
+    after: Position,
+    done: bool,
 }
 
 impl Replay<'_> {
     /// The next page of events; `None` once everything is shown. `seen` is the
     /// socket's record, so that nothing it showed live is shown again.
     pub async fn next(&mut self, seen: &mut SeenMessages) -> Result<Option<Vec<Event>>, ChatError> {
-        if !self.messages_done {
-            let page = self
-                .chat
-                .missed_messages(self.me, self.after, Some(REPLAY_PAGE))
-                .await?;
-            if let Some(last) = page.last() {
-                self.after = last.id;
-                return Ok(Some(
-                    page.into_iter()
-                        .filter(|message| seen.show_replayed(message.id))
-                        .map(|message| Event::Message {
-                            message: Posted::new(message).into(),
-                        })
-                        .collect(),
-                ));
-            }
-            self.messages_done = true;
+        if self.done {
+            return Ok(None);
         }
-        if !self.markers_done {
-            self.markers_done = true;
-            return Ok(Some(self.chat.markers(self.me).await?));
+        let page = self
+            .chat
+            .store()
+            .replay_page(self.me.user_id, self.after, REPLAY_PAGE)
+            .await?;
+        // Messages and changes are read up to the page size each; both are complete up
+        // to the lower of their last positions (when a list is full), so that is where
+        // this page ends and the next begins.
+        let full_until = |len: usize, last: Option<Position>| {
+            (len as u64 >= REPLAY_PAGE).then_some(last).flatten()
+        };
+        let bound = [
+            full_until(
+                page.messages.len(),
+                page.messages.last().map(|m| m.position()),
+            ),
+            full_until(page.changes.len(), page.changes.last().map(|c| c.pos)),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let within = |pos: Position| bound.is_none_or(|bound| pos <= bound);
+        let markers = self.chat.recipient_markers(self.me.user_id).await?;
+        let read_marker = |conversation_id: ConversationId, sender_id: UserId| {
+            markers
+                .get(&(conversation_id, sender_id))
+                .copied()
+                .unwrap_or_default()
+        };
+        let mut events: Vec<Event> = page
+            .messages
+            .into_iter()
+            .filter(|m| within(m.position()))
+            .map(|row| {
+                let marker = read_marker(row.conversation_id, row.sender_id);
+                Event::Message {
+                    message: Posted::new(Message::from_row(row, marker)).into(),
+                }
+            })
+            .collect();
+        let edited: HashMap<(ConversationId, Seq), MessageRow> = page
+            .edited
+            .into_iter()
+            .map(|m| ((m.conversation_id, m.seq), m))
+            .collect();
+        let renamed: HashMap<UserId, UserRow> =
+            page.renamed.into_iter().map(|u| (u.id, u)).collect();
+        for change in page.changes.into_iter().filter(|c| within(c.pos)) {
+            let event = replayed(change, &edited, &renamed, &read_marker);
+            events.extend(event);
         }
-        Ok(None)
+        events.sort_by_key(Event::position);
+        events.retain(|e| e.position().is_none_or(|pos| seen.show_replayed(pos)));
+        match bound {
+            Some(bound) => self.after = bound,
+            None => self.done = true,
+        }
+        Ok(Some(events))
     }
+}
+
+/// The event a logged change replays as; `None` when what it needs is gone.
+fn replayed(
+    change: ChangeRow,
+    edited: &HashMap<(ConversationId, Seq), MessageRow>,
+    renamed: &HashMap<UserId, UserRow>,
+    read_marker: &impl Fn(ConversationId, UserId) -> Seq,
+) -> Option<Event> {
+    let pos = change.pos;
+    let at = || Some((change.conversation_id?, change.seq?));
+    Some(match change.kind {
+        ChangeKind::Edit => {
+            let row = edited.get(&at()?)?.clone();
+            let marker = read_marker(row.conversation_id, row.sender_id);
+            Event::MessageEdited {
+                message: Posted::new(Message::from_row(row, marker)).into(),
+                pos,
+            }
+        }
+        ChangeKind::Delete => {
+            let (conversation_id, seq) = at()?;
+            Event::MessageDeleted {
+                conversation_id,
+                seq,
+                pos,
+            }
+        }
+        ChangeKind::ReactionOn | ChangeKind::ReactionOff => {
+            let (conversation_id, seq) = at()?;
+            Event::Reaction {
+                conversation_id,
+                seq,
+                user_id: change.user_id,
+                key: change.key?,
+                on: change.kind == ChangeKind::ReactionOn,
+                pos,
+            }
+        }
+        ChangeKind::Read => {
+            let (conversation_id, up_to_seq) = at()?;
+            Event::Receipt {
+                conversation_id,
+                user_id: change.user_id,
+                up_to_seq,
+                pos,
+            }
+        }
+        ChangeKind::Profile => Event::Profile {
+            user: renamed.get(&change.user_id)?.clone().into(),
+            pos: Some(pos),
+        },
+    })
 }
 
 impl Chat {
     /// Starts the replay of a reconnecting socket (`resume {since}`).
-    pub fn replay<'a>(&'a self, me: &'a Session, since: MessageId) -> Replay<'a> {
+    pub fn replay<'a>(&'a self, me: &'a Session, since: Position) -> Replay<'a> {
         Replay {
             chat: self,
             me,
             after: since,
-            messages_done: false,
-            markers_done: false,
+            done: false,
         }
     }
 
@@ -135,6 +224,7 @@ impl Chat {
             ),
             online,
             last_message_id: rows.last_message_id,
+            position: rows.position,
         };
         Ok((hello, registration))
     }
@@ -193,48 +283,9 @@ impl Chat {
         Ok(())
     }
 
-    /// Messages of my conversations with an id above `since`, oldest first, at most
-    /// `limit` (a page of a replay after a reconnect).
-    pub async fn missed_messages(
-        &self,
-        me: &Session,
-        since: MessageId,
-        limit: Option<i64>,
-    ) -> Result<Vec<Message>, ChatError> {
-        let limit = page_size("limit", limit, 200, 1000)?;
-        let rows = self
-            .store()
-            .messages_since(me.user_id, since, limit)
-            .await?;
-        let markers = self.recipient_markers(me.user_id).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let marker = markers
-                    .get(&(row.conversation_id, row.sender_id))
-                    .copied()
-                    .unwrap_or_default();
-                Message::from_row(row, marker)
-            })
-            .collect())
-    }
-
-    /// The current read markers of every member of my conversations, as receipts.
-    pub async fn markers(&self, me: &Session) -> Result<Vec<Event>, ChatError> {
-        let rows = self.store().markers_of_user(me.user_id).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(conversation_id, user_id, up_to_seq)| Event::Receipt {
-                conversation_id,
-                user_id,
-                up_to_seq,
-            })
-            .collect())
-    }
-
     /// For each (conversation, sender) of my conversations, the marker that decides
     /// whether the sender's messages are read: the other member's.
-    async fn recipient_markers(
+    pub(super) async fn recipient_markers(
         &self,
         user_id: UserId,
     ) -> Result<HashMap<(ConversationId, UserId), Seq>, ChatError> {
@@ -294,7 +345,14 @@ impl Chat {
         match read.await {
             Ok(Some((user, mut peers))) => {
                 peers.push(user_id);
-                self.publish(&peers, &Event::Profile { user: user.into() }, None);
+                self.publish(
+                    &peers,
+                    &Event::Profile {
+                        user: user.into(),
+                        pos: None,
+                    },
+                    None,
+                );
             }
             Ok(None) => {}
             Err(e) => {

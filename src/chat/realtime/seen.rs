@@ -1,38 +1,41 @@
 //! What a socket has shown, so that its `hello`, live delivery and a `resume` replay
-//! never show a message twice and never skip one.
+//! never show a change twice and never skip one.
 //!
-//! It rests on one fact the engine guarantees: message ids are assigned in commit
-//! order, and every message committed after a socket registered reaches it live, in
-//! that order. So three numbers say everything:
-//! - the `hello` snapshot holds every message up to its `last_message_id`: live
-//!   messages up to it are already shown;
-//! - a replay shows messages in id order: live messages up to the newest replayed
-//!   one are already shown;
-//! - the first live message shown: every later message of mine comes (or is queued to
+//! It rests on one fact the engine guarantees: positions (a message's id, a change's
+//! `pos`) are assigned in commit order, and every change committed after a socket
+//! registered reaches it live, in that order. So three numbers say everything:
+//! - the `hello` snapshot holds every change up to its `position`: live changes up to
+//!   it are already shown;
+//! - a replay shows changes in position order: live changes up to the newest
+//!   replayed one are already shown;
+//! - the first live change shown: every later change of mine comes (or is queued to
 //!   come) live, so a replay stops short of it.
+//!
+//! With several writers a lower position can commit after a higher one; a replay must
+//! then stop at the position every writer has passed (see `docs/architecture.md`).
 
-use crate::ids::MessageId;
+use crate::ids::Position;
 
-/// The messages one socket has shown. Three integers, whatever the traffic.
+/// The changes one socket has shown. Three integers, whatever the traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeenMessages {
-    hello_up_to: MessageId,
-    replayed_up_to: MessageId,
-    first_live: Option<MessageId>,
+    hello_up_to: Position,
+    replayed_up_to: Position,
+    first_live: Option<Position>,
 }
 
 impl SeenMessages {
-    /// A socket whose `hello` covered every message up to `last_message_id`.
-    pub fn after_hello(last_message_id: MessageId) -> Self {
+    /// A socket whose `hello` covered every change up to `position`.
+    pub fn after_hello(position: Position) -> Self {
         Self {
-            hello_up_to: last_message_id,
-            replayed_up_to: MessageId::new(0),
+            hello_up_to: position,
+            replayed_up_to: Position::new(0),
             first_live: None,
         }
     }
 
-    /// Whether to show a message the hub delivered live; records it if so.
-    pub fn show_live(&mut self, id: MessageId) -> bool {
+    /// Whether to show a change the hub delivered live; records it if so.
+    pub fn show_live(&mut self, id: Position) -> bool {
         if id <= self.hello_up_to.max(self.replayed_up_to) {
             return false;
         }
@@ -40,8 +43,8 @@ impl SeenMessages {
         true
     }
 
-    /// Whether to show a message a replay found; records it if so.
-    pub fn show_replayed(&mut self, id: MessageId) -> bool {
+    /// Whether to show a change a replay found; records it if so.
+    pub fn show_replayed(&mut self, id: Position) -> bool {
         if self.first_live.is_some_and(|first| id >= first) {
             return false;
         }
@@ -56,44 +59,44 @@ mod tests {
 
     #[test]
     fn live_messages_the_hello_already_had_are_skipped() {
-        let mut seen = SeenMessages::after_hello(MessageId::new(10));
-        assert!(!seen.show_live(MessageId::new(9)));
-        assert!(!seen.show_live(MessageId::new(10)));
-        assert!(seen.show_live(MessageId::new(11)));
-        assert!(seen.show_live(MessageId::new(14)));
+        let mut seen = SeenMessages::after_hello(Position::new(10));
+        assert!(!seen.show_live(Position::new(9)));
+        assert!(!seen.show_live(Position::new(10)));
+        assert!(seen.show_live(Position::new(11)));
+        assert!(seen.show_live(Position::new(14)));
     }
 
     #[test]
     fn a_replay_before_any_live_message_covers_the_queued_ones() {
         // Messages 11 and 12 are queued live while the replay reads them from the
         // database: the replay shows them, the queue does not again.
-        let mut seen = SeenMessages::after_hello(MessageId::new(10));
-        assert!(seen.show_replayed(MessageId::new(5)));
-        assert!(seen.show_replayed(MessageId::new(11)));
-        assert!(seen.show_replayed(MessageId::new(12)));
-        assert!(!seen.show_live(MessageId::new(11)));
-        assert!(!seen.show_live(MessageId::new(12)));
-        assert!(seen.show_live(MessageId::new(13)));
+        let mut seen = SeenMessages::after_hello(Position::new(10));
+        assert!(seen.show_replayed(Position::new(5)));
+        assert!(seen.show_replayed(Position::new(11)));
+        assert!(seen.show_replayed(Position::new(12)));
+        assert!(!seen.show_live(Position::new(11)));
+        assert!(!seen.show_live(Position::new(12)));
+        assert!(seen.show_live(Position::new(13)));
     }
 
     #[test]
     fn a_replay_after_live_messages_stops_short_of_them() {
-        let mut seen = SeenMessages::after_hello(MessageId::new(10));
-        assert!(seen.show_live(MessageId::new(20)));
+        let mut seen = SeenMessages::after_hello(Position::new(10));
+        assert!(seen.show_live(Position::new(20)));
         // The client asks for everything since 3: what it missed before 20 comes from
         // the replay, 20 and later came (or are queued to come) live.
-        assert!(seen.show_replayed(MessageId::new(4)));
-        assert!(seen.show_replayed(MessageId::new(19)));
-        assert!(!seen.show_replayed(MessageId::new(20)));
-        assert!(!seen.show_replayed(MessageId::new(25)));
-        assert!(seen.show_live(MessageId::new(25)));
+        assert!(seen.show_replayed(Position::new(4)));
+        assert!(seen.show_replayed(Position::new(19)));
+        assert!(!seen.show_replayed(Position::new(20)));
+        assert!(!seen.show_replayed(Position::new(25)));
+        assert!(seen.show_live(Position::new(25)));
     }
 
     #[test]
     fn every_id_is_shown_exactly_once_across_hello_live_and_replay() {
         // Ids 1..=30 are mine; hello covers up to 8, then 9..=12 arrive live while
         // the socket replays from 0 and the rest arrive live after.
-        let mut seen = SeenMessages::after_hello(MessageId::new(8));
+        let mut seen = SeenMessages::after_hello(Position::new(8));
         let mut shown: std::collections::HashMap<i64, u32> = (1..=8).map(|id| (id, 1)).collect();
         let mut show = |id: i64, yes: bool| {
             if yes {
@@ -101,13 +104,13 @@ mod tests {
             }
         };
         for id in 9..=10 {
-            show(id, seen.show_live(MessageId::new(id)));
+            show(id, seen.show_live(Position::new(id)));
         }
         for id in 1..=12 {
-            show(id, seen.show_replayed(MessageId::new(id)));
+            show(id, seen.show_replayed(Position::new(id)));
         }
         for id in 11..=30 {
-            show(id, seen.show_live(MessageId::new(id)));
+            show(id, seen.show_live(Position::new(id)));
         }
         // The replay is the client's explicit ask: it may repeat what the hello had.
         assert!((1..=8).all(|id| shown[&id] == 2), "{shown:?}");

@@ -25,6 +25,12 @@
 //! checkpoint already running. Then the writer's checkpoint always runs, and only a
 //! reader still reading old pages can hold the WAL back (reads are short: the next
 //! batch tries again).
+//!
+//! A deleted message's words must leave the files too, and the WAL still holds the
+//! pages that carried them. After a batch that erased a text the background thread
+//! runs a `TRUNCATE` checkpoint: every frame copied into the database file (where
+//! `secure_delete` has zeroed the text) and the WAL cut to nothing. Deletes within
+//! [`ERASE_EVERY`] share one, and one a reader held back is tried again then.
 
 use std::{
     cell::Cell,
@@ -32,10 +38,10 @@ use std::{
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
-        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+        mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel},
     },
     thread::JoinHandle,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use rusqlite::{Connection, hooks::Wal};
@@ -66,12 +72,18 @@ fn note_frames(_: &Wal, frames: std::os::raw::c_int) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// How often, at most, the WAL is truncated after deletes, and how soon one that a
+/// reader held back is tried again.
+const ERASE_EVERY: Duration = Duration::from_secs(1);
+
 /// Whose checkpoint runs: one at a time, and the writer's before any further
 /// background one.
 #[derive(Default)]
 struct Turn {
     running: Mutex<()>,
     writer_waiting: AtomicBool,
+    /// A batch erased a text whose old copies may still be in the WAL.
+    erase_wanted: AtomicBool,
 }
 
 impl Turn {
@@ -148,6 +160,12 @@ impl Checkpointer {
         }
     }
 
+    /// After a commit that erased a message's text: the WAL's old copies of it go
+    /// within [`ERASE_EVERY`] or so (see the module's doc).
+    pub(super) fn erase_soon(&self) {
+        self.turn.erase_wanted.store(true, Ordering::SeqCst);
+    }
+
     /// Before a batch begins on `writer`: when the WAL is too long, checkpoints what
     /// the background has not, so that this batch starts the WAL over.
     pub(super) fn beginning(&self, writer: &Connection) -> Result<(), StoreError> {
@@ -183,9 +201,24 @@ impl Drop for Checkpointer {
 }
 
 fn run(conn: Connection, nudged: Receiver<()>, turn: &Turn) {
-    while nudged.recv().is_ok() {
+    let mut last_erase = Instant::now();
+    loop {
+        let nudge = match nudged.recv_timeout(ERASE_EVERY) {
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if last_erase.elapsed() >= ERASE_EVERY && turn.erase_wanted.swap(false, Ordering::SeqCst) {
+            last_erase = Instant::now();
+            let _turn = turn.take();
+            if !erase(&conn) {
+                turn.erase_wanted.store(true, Ordering::SeqCst);
+            }
+            // A truncated WAL needs no passive checkpoint.
+            continue;
+        }
         // The writer checkpoints everything itself; this nudge's pages are among them.
-        if turn.writer_waiting.load(Ordering::SeqCst) {
+        if !nudge || turn.writer_waiting.load(Ordering::SeqCst) {
             continue;
         }
         let started = Instant::now();
@@ -197,6 +230,26 @@ fn run(conn: Connection, nudged: Receiver<()>, turn: &Turn) {
             }
             // The next nudge tries again; the writer checkpoints itself if none succeeds.
             Err(e) => tracing::warn!(error = %e, "a background WAL checkpoint failed"),
+        }
+    }
+}
+
+/// Copies the whole WAL into the database file and truncates it; `false` when a reader
+/// or a writer held it back (SQLite waits for them up to the busy timeout).
+fn erase(conn: &Connection) -> bool {
+    let started = Instant::now();
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        Ok(0) => {
+            metrics::histogram!("gadka_writer_checkpoint_seconds", "thread" => "erase")
+                .record(started.elapsed().as_secs_f64());
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "truncating the WAL after a delete failed");
+            false
         }
     }
 }

@@ -25,12 +25,13 @@ use sea_orm::DbBackend;
 #[cfg(test)]
 pub(crate) use self::checkpoint::RESTART_BYTES as WAL_RESTART_BYTES;
 pub use self::wal::WalSync;
-use super::{MessageKind, MessageRow, Store, StoreError, UserRow};
-use crate::ids::{ConversationId, Pair, Seq, UserId};
+use super::{ChangeKind, MessageKind, MessageRow, Store, StoreError, UserRow};
+use crate::ids::{ConversationId, MessageId, Pair, Position, Seq, UserId};
 
-/// A message to insert, with the `seq` the engine assigned.
+/// A message to insert, with the id (its position) and `seq` the engine assigned.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    pub id: MessageId,
     pub conversation_id: ConversationId,
     pub seq: Seq,
     pub sender_id: UserId,
@@ -38,6 +39,19 @@ pub struct NewMessage {
     pub txn_id: Option<String>,
     pub created_at: i64,
     pub kind: MessageKind,
+    pub reply_to: Option<Seq>,
+}
+
+/// A row of `change_log` to insert.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub pos: Position,
+    pub conversation_id: Option<ConversationId>,
+    pub seq: Option<Seq>,
+    pub kind: ChangeKind,
+    pub user_id: UserId,
+    pub key: Option<String>,
+    pub created_at: i64,
 }
 
 /// A row a subscriber commits with the batch (see `entity::outbox`).
@@ -72,6 +86,26 @@ pub trait BatchWriter: Send {
     /// The messages already stored under these `(sender, txn_id)` keys. Also usable
     /// outside a batch.
     fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError>;
+
+    /// `n` new positions, increasing, each after every position committed before: the
+    /// ids of the batch's messages and the positions of its changes. A position taken
+    /// by a batch that then rolls back is never used: a gap, which readers skip over.
+    fn positions(&mut self, n: usize) -> Result<Vec<Position>, StoreError>;
+
+    /// The message at `seq` of a conversation, and the read marker of the member who
+    /// did not send it.
+    fn message_at(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<Option<(MessageRow, Seq)>, StoreError>;
+
+    /// Writes a message's body, `edited_at`, `deleted_at` and reactions as `row` has
+    /// them (found by its id).
+    fn update_message(&mut self, row: &MessageRow) -> Result<(), StoreError>;
+
+    /// Logs changes at their positions.
+    fn insert_changes(&mut self, changes: &[NewChange]) -> Result<(), StoreError>;
 
     /// Creates the direct conversation of a pair with both memberships; when it
     /// already exists (another node won the race), returns the existing one. `true`

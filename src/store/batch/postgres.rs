@@ -2,18 +2,18 @@
 //! change per batch (every statement is a network round trip), run to completion on
 //! the runtime from the engine's thread.
 
-use entity::{conversation, group_key, membership, message, outbox, user};
+use entity::{change_log, conversation, group_key, membership, message, outbox, user};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, TransactionTrait,
+    QuerySelect, Statement, TransactionTrait,
     sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query},
 };
 use tokio::runtime::Handle;
 
-use super::{BatchWriter, NewMessage, OutboxEntry};
+use super::{BatchWriter, NewChange, NewMessage, OutboxEntry};
 use crate::{
-    ids::{ConversationId, MessageId, Pair, Seq, UserId},
-    store::{MessageRow, Store, StoreError, UserRow, users},
+    ids::{ConversationId, Pair, Position, Seq, UserId},
+    store::{MessageRow, Store, StoreError, UserRow, encode_reactions, users},
 };
 
 /// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
@@ -73,6 +73,38 @@ impl BatchWriter for PostgresBatches {
 
     fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
         self.runtime.block_on(self.store.messages_by_txn(keys))
+    }
+
+    fn positions(&mut self, n: usize) -> Result<Vec<Position>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.positions(n))?)
+    }
+
+    fn message_at(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<Option<(MessageRow, Seq)>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.message_at(conversation_id, seq))?)
+    }
+
+    fn update_message(&mut self, row: &MessageRow) -> Result<(), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.update_message(row))?)
+    }
+
+    fn insert_changes(&mut self, changes: &[NewChange]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.insert_changes(changes))?)
     }
 
     fn create_conversation(
@@ -154,6 +186,95 @@ struct Txn {
 }
 
 impl Txn {
+    /// Positions come from the sequence of `message.id`, so that a message's id is its
+    /// position and every writer that may later share the database draws from one
+    /// counter.
+    async fn positions(&self, n: usize) -> Result<Vec<Position>, DbErr> {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT nextval(pg_get_serial_sequence('message', 'id')) AS pos \
+             FROM generate_series(1, $1)",
+            [i64::try_from(n).unwrap_or(i64::MAX).into()],
+        );
+        let rows = self.txn.query_all_raw(statement).await?;
+        let mut positions = rows
+            .iter()
+            .map(|row| row.try_get::<Position>("", "pos"))
+            .collect::<Result<Vec<_>, _>>()?;
+        positions.sort_unstable();
+        Ok(positions)
+    }
+
+    async fn message_at(
+        &self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<Option<(MessageRow, Seq)>, DbErr> {
+        let Some(found) = message::Entity::find()
+            .filter(message::Column::ConversationId.eq(conversation_id))
+            .filter(message::Column::Seq.eq(seq))
+            .one(&self.txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let marker: Option<i64> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::LastReadSeq)
+            .filter(membership::Column::ConversationId.eq(conversation_id))
+            .filter(membership::Column::UserId.ne(found.sender_id))
+            .into_tuple()
+            .one(&self.txn)
+            .await?;
+        Ok(Some((
+            MessageRow::from(found),
+            Seq::new(marker.unwrap_or_default()),
+        )))
+    }
+
+    async fn update_message(&self, row: &MessageRow) -> Result<(), DbErr> {
+        message::Entity::update_many()
+            .col_expr(message::Column::Body, Expr::value(row.body.clone()))
+            .col_expr(message::Column::EditedAt, Expr::value(row.edited_at))
+            .col_expr(message::Column::DeletedAt, Expr::value(row.deleted_at))
+            .col_expr(
+                message::Column::Reactions,
+                Expr::value(encode_reactions(&row.reactions)),
+            )
+            .filter(message::Column::Id.eq(row.id))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_changes(&self, changes: &[NewChange]) -> Result<(), DbErr> {
+        let mut insert = Query::insert();
+        insert.into_table(change_log::Entity).columns([
+            change_log::Column::Pos,
+            change_log::Column::ConversationId,
+            change_log::Column::Seq,
+            change_log::Column::Kind,
+            change_log::Column::UserId,
+            change_log::Column::Key,
+            change_log::Column::CreatedAt,
+        ]);
+        for c in changes {
+            insert
+                .values([
+                    c.pos.into(),
+                    c.conversation_id.map(|id| id.get()).into(),
+                    c.seq.map(|seq| seq.get()).into(),
+                    c.kind.stored().into(),
+                    c.user_id.into(),
+                    c.key.clone().into(),
+                    c.created_at.into(),
+                ])
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        self.txn.execute(&insert).await?;
+        Ok(())
+    }
+
     async fn create_conversation(
         &self,
         pair: Pair,
@@ -255,6 +376,7 @@ impl Txn {
         }
         let mut insert = Query::insert();
         insert.into_table(message::Entity).columns([
+            message::Column::Id,
             message::Column::ConversationId,
             message::Column::Seq,
             message::Column::SenderId,
@@ -262,10 +384,12 @@ impl Txn {
             message::Column::CreatedAt,
             message::Column::TxnId,
             message::Column::Kind,
+            message::Column::ReplyTo,
         ]);
         for row in rows {
             insert
                 .values([
+                    row.id.into(),
                     row.conversation_id.into(),
                     row.seq.into(),
                     row.sender_id.into(),
@@ -273,6 +397,7 @@ impl Txn {
                     row.created_at.into(),
                     row.txn_id.clone().into(),
                     row.kind.stored().into(),
+                    row.reply_to.map(|seq| seq.get()).into(),
                 ])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
@@ -282,25 +407,18 @@ impl Txn {
                     .do_nothing()
                     .to_owned(),
             )
-            .returning(Query::returning().columns([
-                message::Column::Id,
-                message::Column::ConversationId,
-                message::Column::Seq,
-            ]));
+            .returning(Query::returning().columns([message::Column::Id]));
         let stored = self.txn.query_all(&insert).await?;
-        // RETURNING order is not guaranteed (SQLite says so): match rows by (conversation, seq).
-        let mut by_key = std::collections::HashMap::with_capacity(stored.len());
+        let mut ids = std::collections::HashSet::with_capacity(stored.len());
         for row in stored {
-            let key: (ConversationId, Seq) =
-                (row.try_get("", "conversation_id")?, row.try_get("", "seq")?);
-            by_key.insert(key, row.try_get::<MessageId>("", "id")?);
+            ids.insert(row.try_get::<i64>("", "id")?);
         }
         Ok(rows
             .iter()
             .filter_map(|row| {
-                let id = *by_key.get(&(row.conversation_id, row.seq))?;
+                ids.contains(&row.id.get()).then_some(())?;
                 Some(MessageRow {
-                    id,
+                    id: row.id,
                     conversation_id: row.conversation_id,
                     seq: row.seq,
                     sender_id: row.sender_id,
@@ -308,6 +426,10 @@ impl Txn {
                     created_at: row.created_at,
                     txn_id: row.txn_id.clone(),
                     kind: row.kind,
+                    reply_to: row.reply_to,
+                    edited_at: None,
+                    deleted_at: None,
+                    reactions: Vec::new(),
                 })
             })
             .collect())

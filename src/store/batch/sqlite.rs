@@ -15,18 +15,31 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, params};
 
-use super::{BatchWriter, NewMessage, OutboxEntry, WalSync, checkpoint::Checkpointer};
+use super::{BatchWriter, NewChange, NewMessage, OutboxEntry, WalSync, checkpoint::Checkpointer};
 use crate::{
     config::Durability,
+    ids::Position,
     ids::{ConversationId, MessageId, Pair, Seq, UserId},
-    store::{MessageRow, StoreError, UserRow},
+    store::{MessageRow, StoreError, UserRow, decode_reactions, encode_reactions},
 };
 
 const MEMBERS: &str = "SELECT user_low, user_high FROM conversation WHERE id = ?1";
 const OF_PAIR: &str = "SELECT id FROM conversation WHERE user_low = ?1 AND user_high = ?2";
 const USER_EXISTS: &str = r#"SELECT 1 FROM "user" WHERE id = ?1"#;
-const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind \
-     FROM message WHERE sender_id = ?1 AND txn_id = ?2";
+const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
+     reply_to, edited_at, deleted_at, reactions FROM message WHERE sender_id = ?1 AND txn_id = ?2";
+const AT_SEQ: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
+     reply_to, edited_at, deleted_at, reactions, \
+     (SELECT last_read_seq FROM membership \
+      WHERE conversation_id = m.conversation_id AND user_id <> m.sender_id) \
+     FROM message m WHERE conversation_id = ?1 AND seq = ?2";
+const UPDATE_MESSAGE: &str =
+    "UPDATE message SET body = ?1, edited_at = ?2, deleted_at = ?3, reactions = ?4 WHERE id = ?5";
+const LAST_POSITION: &str = "SELECT max(COALESCE((SELECT max(id) FROM message), 0), \
+     COALESCE((SELECT max(pos) FROM change_log), 0))";
+const NEW_CHANGE: &str = "INSERT INTO change_log \
+     (pos, conversation_id, seq, kind, user_id, \"key\", created_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 const NEW_CONVERSATION: &str = "INSERT INTO conversation \
      (user_low, user_high, last_seq, created_at, last_activity_at) VALUES (?1, ?2, 0, ?3, ?3) \
      ON CONFLICT (user_low, user_high) DO NOTHING RETURNING id";
@@ -55,13 +68,13 @@ const NEW_GROUP_KEY: &str =
 /// what it stored.
 fn insert_messages_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO message (conversation_id, seq, sender_id, body, created_at, txn_id, kind) VALUES ",
+        "INSERT INTO message (id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, reply_to) VALUES ",
     );
     for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
     }
     sql.push_str(" ON CONFLICT (sender_id, txn_id) DO NOTHING RETURNING id, conversation_id, seq");
     sql
@@ -73,16 +86,18 @@ fn insert_rows(
     rows: &[NewMessage],
     ids: &mut HashMap<(ConversationId, Seq), MessageId>,
 ) -> rusqlite::Result<()> {
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 7);
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 9);
     for row in rows {
         values.extend([
-            &row.conversation_id as &dyn ToSql,
+            &row.id as &dyn ToSql,
+            &row.conversation_id,
             &row.seq,
             &row.sender_id,
             &row.body,
             &row.created_at,
             &row.txn_id,
             &row.kind,
+            &row.reply_to,
         ]);
     }
     let mut stored = statement.query(values.as_slice())?;
@@ -90,6 +105,24 @@ fn insert_rows(
         ids.insert((r.get(1)?, r.get(2)?), r.get(0)?);
     }
     Ok(())
+}
+
+/// A message as `BY_TXN` and `AT_SEQ` select it.
+fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        id: row.get(0)?,
+        conversation_id: row.get(1)?,
+        seq: row.get(2)?,
+        sender_id: row.get(3)?,
+        body: row.get(4)?,
+        created_at: row.get(5)?,
+        txn_id: row.get(6)?,
+        kind: row.get(7)?,
+        reply_to: row.get(8)?,
+        edited_at: row.get(9)?,
+        deleted_at: row.get(10)?,
+        reactions: decode_reactions(row.get::<_, Option<String>>(11)?.as_deref()),
+    })
 }
 
 /// The members of a stored conversation, which the schema keeps as two different users.
@@ -107,6 +140,9 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError
     )?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // A deleted message's text is overwritten with zeros where it lay, not only
+    // unlinked; the checkpoint after the delete takes the WAL's copies away.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(
         None,
         "synchronous",
@@ -128,6 +164,11 @@ pub(super) struct SqliteBatches {
     insert_chunk: String,
     insert_one: String,
     checkpoints: Checkpointer,
+    /// The last position handed out: read once, then counted here (this connection is
+    /// the only writer); forgotten on a rollback, which may have taken some.
+    last_position: Option<i64>,
+    /// Whether the batch being written erased a message's text.
+    erased: bool,
 }
 
 impl SqliteBatches {
@@ -148,6 +189,8 @@ impl SqliteBatches {
             queries,
             insert_chunk: insert_messages_sql(MESSAGES_PER_INSERT),
             insert_one: insert_messages_sql(1),
+            last_position: None,
+            erased: false,
         })
     }
 
@@ -219,22 +262,79 @@ impl BatchWriter for SqliteBatches {
         let mut found = Vec::new();
         for (sender_id, txn_id) in keys {
             let row = statement
-                .query_row(params![sender_id, txn_id], |row| {
-                    Ok(MessageRow {
-                        id: row.get(0)?,
-                        conversation_id: row.get(1)?,
-                        seq: row.get(2)?,
-                        sender_id: row.get(3)?,
-                        body: row.get(4)?,
-                        created_at: row.get(5)?,
-                        txn_id: row.get(6)?,
-                        kind: row.get(7)?,
-                    })
-                })
+                .query_row(params![sender_id, txn_id], message_row)
                 .optional()?;
             found.extend(row);
         }
         Ok(found)
+    }
+
+    fn positions(&mut self, n: usize) -> Result<Vec<Position>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let last = match self.last_position {
+            Some(last) => last,
+            None => {
+                self.counted(1);
+                self.conn
+                    .prepare_cached(LAST_POSITION)?
+                    .query_row([], |row| row.get(0))?
+            }
+        };
+        let taken = i64::try_from(n).map_err(|_| StoreError::Inconsistent("too many positions"))?;
+        self.last_position = Some(last + taken);
+        Ok((1..=taken).map(|i| Position::new(last + i)).collect())
+    }
+
+    fn message_at(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<Option<(MessageRow, Seq)>, StoreError> {
+        self.counted(1);
+        Ok(self
+            .conn
+            .prepare_cached(AT_SEQ)?
+            .query_row(params![conversation_id, seq], |row| {
+                Ok((
+                    message_row(row)?,
+                    row.get::<_, Option<Seq>>(12)?.unwrap_or_default(),
+                ))
+            })
+            .optional()?)
+    }
+
+    fn update_message(&mut self, row: &MessageRow) -> Result<(), StoreError> {
+        self.counted(1);
+        if row.deleted_at.is_some() {
+            self.erased = true;
+        }
+        self.conn.prepare_cached(UPDATE_MESSAGE)?.execute(params![
+            row.body,
+            row.edited_at,
+            row.deleted_at,
+            encode_reactions(&row.reactions),
+            row.id
+        ])?;
+        Ok(())
+    }
+
+    fn insert_changes(&mut self, changes: &[NewChange]) -> Result<(), StoreError> {
+        self.counted(changes.len());
+        let mut statement = self.conn.prepare_cached(NEW_CHANGE)?;
+        for c in changes {
+            statement.execute(params![
+                c.pos,
+                c.conversation_id,
+                c.seq,
+                c.kind.stored(),
+                c.user_id,
+                c.key,
+                c.created_at
+            ])?;
+        }
+        Ok(())
     }
 
     fn create_conversation(
@@ -313,6 +413,10 @@ impl BatchWriter for SqliteBatches {
                     created_at: row.created_at,
                     txn_id: row.txn_id,
                     kind: row.kind,
+                    reply_to: row.reply_to,
+                    edited_at: None,
+                    deleted_at: None,
+                    reactions: Vec::new(),
                 })
             })
             .collect())
@@ -396,10 +500,15 @@ impl BatchWriter for SqliteBatches {
         self.counted(1);
         self.conn.execute_batch("COMMIT")?;
         self.checkpoints.committed();
+        if std::mem::take(&mut self.erased) {
+            self.checkpoints.erase_soon();
+        }
         Ok(())
     }
 
     fn rollback(&mut self) {
+        self.last_position = None;
+        self.erased = false;
         if !self.conn.is_autocommit()
             && let Err(e) = self.conn.execute_batch("ROLLBACK")
         {

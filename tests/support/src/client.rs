@@ -81,6 +81,15 @@ impl Client {
             .into_parts()
     }
 
+    /// A `PUT` without a body.
+    pub async fn put(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, None).await.into_parts()
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, None).await.into_parts()
+    }
+
     /// A `POST`, answered with its headers too.
     pub async fn post_full(&self, path: &str, body: Value) -> Reply {
         self.call(Method::POST, path, Some(body)).await
