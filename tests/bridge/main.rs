@@ -16,6 +16,7 @@ mod postgres;
 mod profile;
 mod receipts;
 mod registration;
+mod rich;
 mod synapse;
 mod transactions;
 mod typing;

@@ -153,6 +153,48 @@ impl MatrixUser {
         sent.body["event_id"].as_str().unwrap().to_owned()
     }
 
+    /// Sends an event of any message type (a reaction: `m.reaction`); its event id.
+    pub async fn send_event(&self, room_id: &str, kind: &str, content: Value) -> String {
+        let txn = uuid::Uuid::new_v4();
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/{kind}/{txn}");
+        let sent = self.call(Method::PUT, &path, Some(content)).await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+        sent.body["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Redacts an event, as Element's "Remove" does.
+    pub async fn redact(&self, room_id: &str, event_id: &str) {
+        let txn = uuid::Uuid::new_v4();
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/redact/{event_id}/{txn}");
+        let redacted = self.call(Method::PUT, &path, Some(json!({}))).await;
+        assert_eq!(redacted.status, StatusCode::OK, "{}", redacted.body);
+    }
+
+    /// One event of a room, as the homeserver serves it now (with the edits and
+    /// redactions it knows of in `unsigned`).
+    pub async fn event(&self, room_id: &str, event_id: &str) -> Value {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}");
+        let event = self.call(Method::GET, &path, None).await;
+        assert_eq!(event.status, StatusCode::OK, "{}", event.body);
+        event.body
+    }
+
+    /// The events that relate to `event_id` with `rel_type` (`m.annotation`,
+    /// `m.replace`), not redacted, oldest first.
+    pub async fn relations(&self, room_id: &str, event_id: &str, rel_type: &str) -> Vec<Value> {
+        let path =
+            format!("/_matrix/client/v1/rooms/{room_id}/relations/{event_id}/{rel_type}?dir=f");
+        let page = self.call(Method::GET, &path, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page.body["chunk"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["unsigned"]["redacted_because"].is_null())
+            .cloned()
+            .collect()
+    }
+
     /// The `m.room.message` events of a room from `sender`, oldest first.
     pub async fn messages_from(&self, room_id: &str, sender: &str) -> Vec<Value> {
         let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
