@@ -1,6 +1,12 @@
 """schemathesis hooks for .ci/schemathesis.sh.
 
-One of gadka's rules is one the OpenAPI document cannot state: a conversation needs
+Three of gadka's rules are ones the OpenAPI document cannot state. A reaction's key
+is at most 64 bytes of UTF-8, which `maxLength` (it counts characters) cannot say: a
+key of at most 64 characters but more bytes is refused with 400 (`invalid_input`,
+field `key`). A reply's
+`reply_to` must be the `seq` of a message already in the conversation, which only
+the conversation's state tells: a schema-valid one that is not is refused with 400
+(`invalid_input`, field `reply_to`). And a conversation needs
 another user, so `POST /api/conversations {"user_id": <the caller's own id>}` is
 refused with 400 (`invalid_input`, field `user_id`) although the id is schema-valid.
 The fuzzer acts as the user whose id .ci/schemathesis.sh puts in GADKA_USER_ID, and
@@ -32,4 +38,18 @@ def filter_failure(context, failure, case, response):
         and response.status_code == 400
         and _error_field(response) == "user_id"
     )
-    return not opening_with_oneself
+    replying_to_no_message = (
+        str(case.method).upper() == "POST"
+        and case.operation.path == "/api/conversations/{id}/messages"
+        and response.status_code == 400
+        and _error_field(response) == "reply_to"
+    )
+    key = (case.path_parameters or {}).get("key")
+    key_over_64_bytes = (
+        case.operation.path == "/api/conversations/{id}/messages/{seq}/reactions/{key}"
+        and isinstance(key, str)
+        and len(key.encode("utf-8", "surrogatepass")) > 64
+        and response.status_code == 400
+        and _error_field(response) == "key"
+    )
+    return not (opening_with_oneself or replying_to_no_message or key_over_64_bytes)

@@ -225,11 +225,8 @@ impl Chat {
     /// is stored already, so it comes before the message that replies to it.
     async fn reply_target(&self, me: UserId, to: SendTo, seq: i64) -> Result<Seq, ChatError> {
         let last_seq = match to {
-            SendTo::Conversation(id) => self
-                .store()
-                .conversation_of_user(me, id)
-                .await?
-                .map(|m| m.conversation.last_seq),
+            // Not mine, or none at all: "not found", as for a send without a reply.
+            SendTo::Conversation(id) => Some(self.membership(me, id).await?.conversation.last_seq),
             SendTo::User(peer) => match Pair::new(me, peer) {
                 Some(pair) => self
                     .store()

@@ -33,19 +33,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The realtime socket: JSON text frames, each an object with a `type`.
 ///
 /// A command may carry a `req`, echoed in its answer. Client → server: `send
-/// {conversation_id | to_user, body, txn_id?}` (→ `sent {txn_id, message}`), `read
-/// {conversation_id, up_to_seq?}` (→ `unread`), `open {user_id}` (→ `conversation
-/// {conversation, created}`), `history {conversation_id, before_seq?, limit?}` (→
-/// `history {conversation_id, messages}`), `typing {conversation_id, typing}`, `resume
-/// {since}` (every `message` after that id, then `receipt`s, then `unread`), `ping` (→
-/// `pong`). The fields follow the same rules as the HTTP calls.
+/// {conversation_id | to_user, body, txn_id?, reply_to?}` (→ `sent {txn_id, message}`),
+/// `edit {conversation_id, seq, body}` (→ `edited {message}`), `delete
+/// {conversation_id, seq}` (→ `deleted {conversation_id, seq}`), `react
+/// {conversation_id, seq, key, on}` (→ `reacted {conversation_id, seq, key, on}`),
+/// `read {conversation_id, up_to_seq?}` (→ `unread`), `open {user_id}` (→
+/// `conversation {conversation, created}`), `history {conversation_id, before_seq?,
+/// limit?}` (→ `history {conversation_id, messages}`), `typing {conversation_id,
+/// typing}`, `resume {since}` (every change after that position, in commit order, then
+/// `unread`), `ping` (→ `pong`). The fields follow the same rules as the HTTP calls.
 ///
-/// Server → client: first `hello {me, conversations, unread, online,
-/// last_message_id}`; then `message {message}` (one whose `kind` is `notice` is the
-/// Matrix bridge's word about the conversation), `receipt {conversation_id, user_id,
-/// up_to_seq}` (only after the marker is committed), `unread {total, senders}`,
-/// `typing {conversation_id, user_id, typing}`, `presence {user_id, online}`, and
-/// `error {req, code, message}` for a bad frame or a refused command (the socket
+/// Server → client: first `hello {me, conversations, unread, online, last_message_id,
+/// position}` (`position` is the cursor to keep for `resume`, raised by each message
+/// `id` and event `pos`); then `message {message}` (one whose `kind` is `notice` is the
+/// Matrix bridge's word about the conversation), `message_edited {message, pos}`,
+/// `message_deleted {conversation_id, seq, pos}`, `reaction {conversation_id, seq,
+/// user_id, key, on, pos}` (to every socket of both members, the acting one too),
+/// `receipt {conversation_id, user_id, up_to_seq, pos}` (only after the marker is
+/// committed), `unread {total, senders}`, `typing {conversation_id, user_id,
+/// typing}`, `presence {user_id, online}`, `profile {user}`, and `error {req, code,
+/// message}` for a bad frame or a refused command (the socket
 /// stays open). Close codes: 1001 shutdown, 1008 too slow (reconnect and `resume`),
 /// 1009 frame too large, 4001 session ended (logout, password reset), expired, or
 /// account deactivated (the reason says which), 1011 the socket could not start.
