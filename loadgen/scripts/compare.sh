@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the figures of BENCHMARKS.md: every scenario 3 times against gadka (with
 # `durability: full` and `normal`) and against the no-database relay, in one run,
-# and prints the medians. Usage:
+# and prints the medians; then an edit's and a reaction's latency, alone and under
+# load (gadka only; skipped with BEFORE=1, for a gadka without them). Usage:
 #   loadgen/scripts/compare.sh [GADKA_BIN] [RELAY_BIN] [LOAD_BIN]
 # Build first: cargo build --release --workspace, and the relay with
 #   cargo build --release --manifest-path ../shared/bench/relay/Cargo.toml --target-dir /tmp/relay-target
@@ -82,6 +83,40 @@ PY
     scenario "1x1 unloaded" 1 --messages 2000 --window 1
     scenario "open 10k/s" 16 --rate 10000 --duration 5
 } | tee "$work/results.jsonl"
+
+# An edit's and a reaction's latency (gadka with durability: full; the relay has
+# neither): alone, then beside 16 pairs sending at 10,000 messages/s.
+changes() { # label
+    "$load" --json --url "http://127.0.0.1:18181" changes --count "${CHANGES:-300}" >"$work/changes.json"
+    python3 - "$1" "$work/changes.json" <<'PY'
+import json, sys
+label, path = sys.argv[1:]
+r = json.load(open(path))
+print(json.dumps({"changes": label, **{k: {"p50_us": v["p50_us"], "p99_us": v["p99_us"]}
+    for k, v in r.items() if isinstance(v, dict)}}))
+PY
+}
+if [ "${BEFORE:-0}" != 1 ]; then
+    for run in $(seq "$runs"); do
+        changes "alone"
+        "$load" --json --url "http://127.0.0.1:18181" send --pairs 16 --rate 10000 --duration "${UNDER_SECS:-20}" >/dev/null &
+        under=$!
+        sleep 2
+        changes "under 16x16 at 10k/s"
+        wait "$under"
+    done | tee "$work/changes.jsonl"
+    python3 - "$work/changes.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("\nedits and reactions (gadka, full), medians of runs, µs:")
+print(f'{"":24} {"edit answered":>15} {"edit delivered":>15} {"reaction answered":>18} {"reaction delivered":>19}')
+for label in dict.fromkeys(r["changes"] for r in rows):
+    rs = [r for r in rows if r["changes"] == label]
+    cell = lambda k: "{:.0f} / {:.0f}".format(statistics.median(r[k]["p50_us"] for r in rs), statistics.median(r[k]["p99_us"] for r in rs))
+    print(f'{label:24} {cell("edit_answered"):>15} {cell("edit_delivered"):>15} {cell("reaction_answered"):>18} {cell("reaction_delivered"):>19}')
+print("(each cell: p50 / p99)")
+PY
+fi
 
 python3 - "$work/results.jsonl" <<'PY'
 import json, statistics, sys

@@ -16,12 +16,15 @@
 //!   again; registrations by answer, and the logins' latency.
 //! - `flood`: one account sends, opens conversations and types as fast as it can;
 //!   what the server took and refused, and another user's `ping` latency meanwhile.
+//! - `changes`: an edit and a reaction at a time on one conversation; their latency to
+//!   the answer and to the peer's event.
 //!
 //! `--json` prints one JSON object instead of text, so that runs can be compared.
 //!
 //! The tool is built to be cheap per message (see `send`), so that what it measures is
 //! the server and not itself.
 
+mod changes;
 mod client;
 mod flood;
 mod frames;
@@ -84,6 +87,13 @@ enum Scenario {
         /// Open loop: seconds to send for (instead of --messages).
         #[arg(long, requires = "rate")]
         duration: Option<f64>,
+    },
+    /// The latency of an edit and of a reaction, one at a time, answered and
+    /// delivered (beside a `send` load, under it).
+    Changes {
+        /// Edits measured, and as many reactions.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
     },
     /// Memory per idle socket.
     Idle {
@@ -234,6 +244,14 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
             limit += options.expected_duration().unwrap_or_default();
             let report = bounded(limit, send::run(&cli.url, &run_id, &options)).await?;
             output(cli.json, &report, send::Report::print)
+        }
+        Scenario::Changes { count } => {
+            let report = bounded(
+                limit,
+                changes::run(&cli.url, &run_id, &changes::Options { count }),
+            )
+            .await?;
+            output(cli.json, &report, changes::Report::print)
         }
         Scenario::Idle {
             sockets,
