@@ -145,6 +145,17 @@ class Session {
     status.textContent = words;
   }
 
+  /**
+   * Says `text` through the status region (the result of an edit, a delete, a
+   * reaction); emptied first, so that the same words twice are said twice.
+   */
+  announce(text) {
+    const { status } = this.banner;
+    status.textContent = '';
+    clearTimeout(this.announceTimer);
+    this.announceTimer = setTimeout(() => { status.textContent = text; }, 100);
+  }
+
   /** Where the focus goes when what held it goes away: the message box, else the search. */
   focusMain() {
     if (this.view instanceof ChatView) this.view.focus();
@@ -354,7 +365,9 @@ class Session {
         // My own reads answer with no receipt: what was asked for counts too.
         readUpTo: Math.max(c.last_read_seq, this.readAsked.get(id) ?? 0),
         onSeen: () => this.markRead(),
-        send: (body) => this.sendQueue.add(id, body),
+        send: (body, replyTo) => this.sendQueue.add(id, body, undefined, replyTo),
+        request: (frame) => this.connection.request(frame),
+        announce: (text) => this.announce(text),
         retry: (txnId) => this.sendQueue.retry(txnId),
         loadOlder: (before, limit) => this.connection.request({ type: 'history', conversation_id: id, before_seq: before, limit }),
         typing: (typing) => this.connection.send({ type: 'typing', conversation_id: id, typing }),

@@ -1,7 +1,8 @@
 //! The web client in real Chromium (headless, driven through chromedriver with
 //! fantoccini): two people go through the flows F1–F5, the socket is cut and comes
 //! back, sends and drafts outlive a reload, hostile message text stays text, Matrix
-//! users are marked, every conversation is reachable, the keyboard reaches
+//! users are marked, replies, edits, deletes and reactions show on both sides (and
+//! after a reload or a reconnect), every conversation is reachable, the keyboard reaches
 //! everything, the forms say what is wrong, axe-core finds nothing, and the client's
 //! pure modules pass their unit tests in the same browser. Each test starts the real
 //! server on a free port.
@@ -20,5 +21,6 @@ mod matrix;
 mod offline;
 mod paging;
 mod reconnect;
+mod rich;
 mod timeline;
 mod units;

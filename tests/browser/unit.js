@@ -18,6 +18,7 @@ const done = arguments[arguments.length - 1];
   const rules = await import(new URL('lib/rules.js', base));
   const { nextUnread } = await import(new URL('views/sidebar.js', base));
   const { authError } = await import(new URL('views/auth.js', base));
+  const reactions = await import(new URL('lib/reactions.js', base));
 
   const failures = [];
   let passed = 0;
@@ -383,6 +384,73 @@ const done = arguments[arguments.length - 1];
       { field: null, text: 'The server cannot be reached. Check your connection.' });
   });
 
+  test('reactions are sets: on twice or off twice is harmless, an empty key goes', () => {
+    const { applyReaction } = reactions;
+    let list = [];
+    list = applyReaction(list, 1, '👍', true);
+    list = applyReaction(list, 2, '❤️', true);
+    list = applyReaction(list, 2, '👍', true);
+    const same = applyReaction(list, 2, '👍', true);
+    eq(same === list, true, 'a repeat changes nothing');
+    eq(list, [{ key: '👍', user_ids: [1, 2] }, { key: '❤️', user_ids: [2] }]);
+    list = applyReaction(list, 2, '❤️', false);
+    eq(applyReaction(list, 2, '❤️', false) === list, true, 'off twice');
+    eq(list, [{ key: '👍', user_ids: [1, 2] }]);
+    eq(applyReaction(null, 3, 'ok', false), []);
+  });
+  test('a reaction key: 1 to 64 bytes, not blank, no control characters; its label names people', () => {
+    const { reactionKeyError, reactionLabel, snippet } = reactions;
+    eq([reactionKeyError('👍'), reactionKeyError('yes!')], [null, null]);
+    eq(reactionKeyError('   ') !== null, true);
+    eq(reactionKeyError('a\u0007') !== null, true);
+    eq(reactionKeyError('🎉'.repeat(16)), null, '64 bytes');
+    eq(reactionKeyError('🎉'.repeat(17)) !== null, true, '68 bytes');
+    eq(reactionLabel({ key: '👍', user_ids: [1, 2] }, (id) => ({ 1: 'Alice', 2: 'Bob' })[id]), '👍 Alice, Bob');
+    eq(snippet('  two\nlines  '), 'two lines');
+    eq(snippet('x'.repeat(200)).length, 141);
+  });
+  test('state: edits, deletes and reactions change the message held; twice is harmless; the cursor is the highest position', () => {
+    const state = new ChatState({ id: 1, display_name: 'Me' });
+    const message = (seq, extra = {}) => ({ id: 100 + seq, conversation_id: 5, seq, sender_id: 2, body: `m${seq}`,
+      created_at: '2026-12-03T10:00:00Z', reply_to: null, edited_at: null, deleted: false, reactions: [], ...extra });
+    state.apply({ type: 'hello', me: { id: 1, display_name: 'Me' }, online: [], unread: { total: 0, senders: [] },
+      last_message_id: 102, position: 140,
+      conversations: [{ id: 5, peer: { id: 2, display_name: 'Bob' }, messages: [message(1), message(2)], last_seq: 2,
+        last_read_seq: 2, peer_last_read_seq: 0, unread: 0, last_activity_at: '2026-12-03T10:00:00Z' }] });
+    eq(state.cursor, 140, 'hello.position');
+    const changes = [];
+    state.subscribe((c) => changes.push(c.kind));
+    state.apply({ type: 'message_edited', message: message(1, { body: 'new', edited_at: '2026-12-03T10:05:00Z' }), pos: 141 });
+    eq(state.conversations.get(5).messages.get(1).body, 'new');
+    const reaction = { type: 'reaction', conversation_id: 5, seq: 2, user_id: 1, key: '👍', on: true, pos: 142 };
+    state.apply(reaction);
+    state.apply(reaction);
+    eq(state.conversations.get(5).messages.get(2).reactions, [{ key: '👍', user_ids: [1] }]);
+    const deleted = { type: 'message_deleted', conversation_id: 5, seq: 2, pos: 143 };
+    state.apply(deleted);
+    const before = state.conversations.get(5).messages.get(2);
+    state.apply(deleted);
+    eq(state.conversations.get(5).messages.get(2) === before, true, 'a second delete changes nothing');
+    eq([before.deleted, before.body, before.reactions], [true, '', []]);
+    state.apply({ type: 'reaction', conversation_id: 5, seq: 9, user_id: 2, key: 'x', on: true, pos: 150 });
+    eq(state.cursor, 150, 'an event on a message not held still moves the cursor');
+    state.apply({ type: 'receipt', conversation_id: 5, user_id: 2, up_to_seq: 2, pos: 151 });
+    eq(state.cursor, 151);
+    eq(changes.includes('messages'), true);
+  });
+  test('a reply keeps what it answers through the send queue and a reload', () => {
+    const { queue, connection } = sendQueue();
+    const a = queue.add(3, 'an answer', new Date('2026-11-26T10:00:00.000Z'), 7);
+    eq([connection.frames[0].reply_to, a.reply_to], [7, 7]);
+    const storage = memoryStorage();
+    new UserStorage(9, storage).keep(a);
+    const kept = new UserStorage(9, storage).outbox();
+    eq(kept[0].reply_to, 7);
+    const again = sendQueue();
+    again.queue.restore(kept);
+    eq(again.connection.frames.map((f) => [f.body, f.reply_to]), [['an answer', 7]]);
+    eq('reply_to' in queue.add(3, 'plain'), false, 'a message that answers nothing says nothing of it');
+  });
   test('times are written as the locale writes them', () => {
     // The browser runs with --lang=en-US: 12 hours, no leading zero.
     const text = timeLabel(new Date(2026, 10, 26, 17, 5));

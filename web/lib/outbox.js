@@ -54,7 +54,9 @@ export function newTxnId() {
 
 /** The `send` frame of an entry: the same `txn_id` every time it is sent. */
 function sendFrame(entry) {
-  return { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
+  const frame = { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
+  if (entry.reply_to != null) frame.reply_to = entry.reply_to;
+  return frame;
 }
 
 export class SendQueue {
@@ -78,8 +80,11 @@ export class SendQueue {
     this.nextReq = 1;
   }
 
-  /** Queues a message and sends it if the connection is open; returns its entry. */
-  add(conversationId, body, now = new Date()) {
+  /**
+   * Queues a message (a reply to the message `replyTo`, a seq, if given) and sends it
+   * if the connection is open; returns its entry.
+   */
+  add(conversationId, body, now = new Date(), replyTo = null) {
     const entry = {
       txn_id: newTxnId(),
       conversation_id: conversationId,
@@ -88,6 +93,7 @@ export class SendQueue {
       state: 'waiting',
       error: null,
     };
+    if (replyTo != null) entry.reply_to = replyTo;
     this.entries.set(entry.txn_id, entry);
     this.onChange(entry, 'added');
     this.transmit(entry);
@@ -110,6 +116,7 @@ export class SendQueue {
         state: failed ? 'failed' : 'waiting',
         error: failed ? kept.error : null,
       };
+      if (kept.reply_to != null) entry.reply_to = kept.reply_to;
       this.entries.set(entry.txn_id, entry);
       if (!failed) this.transmit(entry);
     }

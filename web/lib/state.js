@@ -3,6 +3,7 @@
 // here and nothing else; views subscribe to changes. No DOM and no socket here.
 
 import { MessageList } from './messages.js';
+import { applyReaction } from './reactions.js';
 
 /** How long a "typing" lasts without a refresh: the sender repeats it while typing. */
 const TYPING_TTL_MS = 6_000;
@@ -23,7 +24,10 @@ export class ChatState {
     this.unreadElsewhere = new Map();
     /** conversation id → when its typing indicator lapses (ms). */
     this.typingUntil = new Map();
-    /** The highest message id the socket has delivered: the cursor for `resume`. */
+    /**
+     * The cursor for `resume`: the highest of `hello.position` (or, from a server
+     * without it, `last_message_id`), every message id and every event `pos` applied.
+     */
     this.cursor = 0;
     /**
      * conversation id → messages that arrived live before the conversation was
@@ -45,6 +49,8 @@ export class ChatState {
 
   /** Applies one frame from the server; returns what it was about, for the app. */
   apply(frame) {
+    // An event's place in the one order of commits (an answer carries none).
+    if (Number.isSafeInteger(frame.pos)) this.cursor = Math.max(this.cursor, frame.pos);
     switch (frame.type) {
       case 'hello':
         this.me = frame.me;
@@ -52,7 +58,7 @@ export class ChatState {
         this.connected = true;
         for (const c of frame.conversations) this.mergeConversation(c);
         this.applyUnread(frame.unread);
-        this.cursor = Math.max(this.cursor, frame.last_message_id);
+        this.cursor = Math.max(this.cursor, frame.last_message_id ?? 0, frame.position ?? 0);
         this.emit('conversations');
         return null;
       case 'conversation':
@@ -102,6 +108,25 @@ export class ChatState {
         return null;
       case 'profile':
         this.applyProfile(frame.user);
+        return null;
+      case 'message_edited':
+      case 'edited':
+        this.changeMessage(frame.message.conversation_id, frame.message.seq, (held) => ({
+          ...frame.message,
+          // The node of a message of mine is keyed by its txn_id: keep it.
+          txn_id: frame.message.txn_id || held.txn_id,
+        }));
+        return null;
+      case 'message_deleted':
+        this.changeMessage(frame.conversation_id, frame.seq, (held) =>
+          (held.deleted ? held : { ...held, deleted: true, body: '', reactions: [] }));
+        return null;
+      case 'reaction':
+        this.changeMessage(frame.conversation_id, frame.seq, (held) => {
+          if (held.deleted) return held;
+          const reactions = applyReaction(held.reactions, frame.user_id, frame.key, frame.on);
+          return reactions === held.reactions ? held : { ...held, reactions };
+        });
         return null;
       default:
         return null;
@@ -194,6 +219,23 @@ export class ChatState {
     c.last_seq = Math.max(c.last_seq, m.seq);
     if (m.created_at > c.last_activity_at) c.last_activity_at = m.created_at;
     return isNew;
+  }
+
+  /**
+   * A change to a message held (an edit, a delete, a reaction): `change(held)` gives
+   * its new view (the same object when nothing changes). One not held is left: it
+   * comes fresh with the history that brings it.
+   */
+  changeMessage(conversationId, seq, change) {
+    const c = this.conversations.get(conversationId);
+    const held = c?.messages.get(seq);
+    if (!held) return;
+    const next = change(held);
+    if (next === held) return;
+    c.messages.put(next);
+    this.emit('messages', c.id);
+    // The list's preview may show it.
+    if (c.messages.last() === next) this.emit('conversations', c.id);
   }
 
   applyReceipt({ conversation_id: id, user_id: userId, up_to_seq: upTo }) {

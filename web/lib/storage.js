@@ -36,11 +36,14 @@ export class UserStorage {
   keep(entry) {
     const { txn_id, conversation_id, body, created_at } = entry;
     const failed = entry.state === 'failed';
-    this.write(`${this.prefix}outbox/${txn_id}`, {
+    const kept = {
       txn_id, conversation_id, body, created_at,
       state: failed ? 'failed' : 'waiting',
       error: failed ? entry.error : null,
-    });
+    };
+    // A reply keeps what it answers.
+    if (entry.reply_to != null) kept.reply_to = entry.reply_to;
+    this.write(`${this.prefix}outbox/${txn_id}`, kept);
   }
 
   forget(txnId) {
@@ -120,5 +123,6 @@ function isEntry(e) {
     Number.isSafeInteger(e.conversation_id) &&
     typeof e.body === 'string' && typeof e.created_at === 'string' &&
     (e.state === 'waiting' || e.state === 'failed') &&
-    (e.error === null || typeof e.error === 'string');
+    (e.error === null || typeof e.error === 'string') &&
+    (e.reply_to === undefined || Number.isSafeInteger(e.reply_to));
 }

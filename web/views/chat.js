@@ -7,7 +7,9 @@
 
 import { avatar, el, handle, matrixBadge } from '../lib/dom.js';
 import { Composer } from './composer.js';
+import { ComposerMode } from './composer-mode.js';
 import { failedSend } from './failed-send.js';
+import { MessageActions } from './message-actions.js';
 import { backIcon } from './sidebar.js';
 import { Timeline } from './timeline.js';
 
@@ -18,9 +20,11 @@ export class ChatView {
    * `loadOlder(beforeSeq, limit)` asks for history (resolves when applied);
    * `typing(isTyping)` tells the peer; `navigate(path)`, `back()` move around.
    * `readUpTo` is my read marker as this client knows it; `onSeen()` says the reader
-   * has seen further, up to `seenUpTo()`.
+   * has seen further, up to `seenUpTo()`. Replies, edits, deletes and reactions:
+   * `send(body, replyTo)`, `request(frame)` (a socket command, resolving with its
+   * answer), `announce(text)` (the page's status region).
    */
-  constructor({ state, sendQueue, conversationId, readUpTo, send, retry, loadOlder, typing, navigate, back, onSeen }) {
+  constructor({ state, sendQueue, conversationId, readUpTo, send, retry, loadOlder, typing, navigate, back, onSeen, request, announce }) {
     Object.assign(this, { state, id: conversationId, navigate, back });
     const c = this.conversation();
 
@@ -48,18 +52,55 @@ export class ChatView {
       onSeen,
       // Built when a send fails; by then the message box exists.
       failedNote: (entry) => failedSend(entry, { retry, sendQueue, composer: this.composer }),
+      // Made below, with the log they follow.
+      actions: {
+        jumpTo: (seq) => this.jumpTo(seq),
+        openMenu: (button, seq, options) => this.actions.openMenu(button, seq, options),
+        toggleReaction: (seq, key, on) => this.actions.toggleReaction(seq, key, on),
+        focusLost: () => this.composer.focus(),
+      },
     });
     this.typingEl = el('div', { class: 'typing-indicator', 'aria-live': 'polite' });
     this.composer = new Composer({
-      send: (body) => {
-        send(body);
+      send: (body) => this.mode.submit(body),
+      typing,
+    });
+    const names = (id) => (id === state.me.id ? state.me.display_name : id === this.conversation().peer.id ? this.conversation().peer.display_name : 'Someone');
+    this.mode = new ComposerMode({
+      composer: this.composer,
+      names,
+      me: () => state.me.id,
+      send: (body, replyTo) => {
+        send(body, replyTo);
         // My own message is always shown, at the bottom.
         this.timeline.jumpToNewest();
       },
-      typing,
+      saveEdit: (seq, body) => this.actions.editMessage(seq, body),
+      lastEditable: () => this.lastEditable(),
     });
     this.element = el('section', { class: 'chat', dataset: { conversationId: String(this.id) } },
       header, this.timeline.element, this.typingEl, this.composer.element);
+    this.actions = new MessageActions({
+      state,
+      conversationId,
+      host: this.element,
+      scroller: this.timeline.log,
+      request,
+      announce,
+      showError: (text) => this.composer.showError(text),
+      reply: (message) => this.mode.reply(message),
+      edit: (message) => this.mode.edit(message),
+      focusLost: () => this.composer.focus(),
+    });
+    // R on a message's controls (its menu button, quote or reactions) replies to it.
+    this.timeline.log.addEventListener('keydown', (event) => {
+      if (event.key !== 'r' || event.altKey || event.ctrlKey || event.metaKey || event.isComposing) return;
+      const seq = Number(event.target.closest?.('.msg[data-seq]')?.dataset.seq);
+      const message = seq ? this.conversation().messages.get(seq) : null;
+      if (!message || message.deleted || message.kind === 'notice') return;
+      event.preventDefault();
+      this.mode.reply(message);
+    });
     this.shown = {};
     this.updateHeader();
   }
@@ -82,6 +123,7 @@ export class ChatView {
   }
 
   destroy() {
+    this.actions.destroy();
     this.timeline.destroy();
     this.composer.destroy();
   }
@@ -92,7 +134,27 @@ export class ChatView {
     if (change.kind === 'profile') this.timeline.render();
     if (change.conversationId !== undefined && change.conversationId !== this.id) return;
     if (change.kind === 'typing') this.updateHeader();
-    if (change.kind === 'messages' || change.kind === 'outbox') this.timeline.render();
+    if (change.kind === 'messages' || change.kind === 'outbox') {
+      this.timeline.render();
+      this.actions.sync();
+      this.mode.sync((seq) => this.conversation().messages.get(seq));
+    }
+  }
+
+  /** My newest message that ↑ edits: stored, not deleted. */
+  lastEditable() {
+    const list = this.conversation().messages;
+    for (let i = list.size - 1; i >= 0; i -= 1) {
+      const m = list.at(i);
+      if (m.sender_id === this.state.me.id && !m.deleted && m.kind !== 'notice') return m;
+    }
+    return null;
+  }
+
+  /** A quote was clicked: its message, or why it cannot be shown. */
+  async jumpTo(seq) {
+    if (await this.timeline.jumpTo(seq)) return;
+    this.composer.showError('The message it replies to cannot be shown now.');
   }
 
   /** The header says who, whether they are online (or typing), and nothing it already says. */

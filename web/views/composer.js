@@ -33,7 +33,18 @@ export class Composer {
     this.mirror = el('textarea', { class: 'composer-mirror', rows: '1', tabindex: '-1', 'aria-hidden': 'true' });
     this.count = el('span', { id: 'message-count', class: 'composer-count', hidden: true });
     this.error = el('p', { id: 'message-error', class: 'composer-error', role: 'alert', hidden: true });
+    // What the box is for when it is not a new message (a reply, an edit: see
+    // views/composer-mode.js, which fills these and takes keys first with `keyHook`).
+    this.context = el('div', { class: 'composer-context', hidden: true });
+    this.contextDescription = null;
+    this.keyHook = null;
+    this.label = el('label', { for: 'message', class: 'visually-hidden', text: 'Message' });
+    this.sendButton = el('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, sendIcon());
     this.box.addEventListener('keydown', (event) => {
+      if (!event.isComposing && this.keyHook?.(event)) {
+        event.preventDefault();
+        return;
+      }
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.submit();
@@ -44,10 +55,11 @@ export class Composer {
       this.onTyping();
     });
     this.element = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
+      this.context,
       el('div', { class: 'composer-row' },
-        el('label', { for: 'message', class: 'visually-hidden', text: 'Message' }),
+        this.label,
         el('div', { class: 'composer-field' }, this.box, this.mirror),
-        el('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, sendIcon())),
+        this.sendButton),
       el('div', { class: 'composer-notes' }, this.error, this.count));
   }
 
@@ -131,7 +143,8 @@ export class Composer {
 
   /** The box is described by what is shown under it, and only that. */
   describe() {
-    const ids = [this.error, this.count].filter((n) => !n.hidden).map((n) => n.id);
+    const context = this.context.hidden ? null : this.contextDescription;
+    const ids = [context, this.error, this.count].filter((n) => n && !n.hidden).map((n) => n.id);
     if (ids.length) this.box.setAttribute('aria-describedby', ids.join(' '));
     else this.box.removeAttribute('aria-describedby');
   }

@@ -223,7 +223,7 @@ export class Sidebar {
     const preview = typing
       ? el('span', { class: 'typing-preview', text: 'typing…' })
       : last
-        ? [previewFrom(last, this.state.me.id), last.body.split('\n')[0]]
+        ? [previewFrom(last, this.state.me.id), last.deleted ? 'Message deleted' : last.body.split('\n')[0]]
         : el('span', { class: 'muted', text: 'No messages yet' });
     const badge = c.unread > 0
       ? el('span', { class: 'badge', title: `${c.unread} unread` },

@@ -23,9 +23,10 @@
 //   the status once in words, never the ✓ glyphs. While older messages come or go it is `aria-busy`, so history is
 //   not read out as new.
 
-import { avatar, el, handle, linkify } from '../lib/dom.js';
+import { avatar, el, handle } from '../lib/dom.js';
 import { fullLabel, timeLabel } from '../lib/time.js';
 import { timelineItems } from '../lib/timeline-items.js';
+import { refreshRich } from './message-parts.js';
 
 /** Messages added to the slice at a time, and asked of the server per page. */
 const PAGE = 40;
@@ -61,8 +62,9 @@ export class Timeline {
    * asks for history and resolves once the state holds it; `onSeen()` says that the
    * reader has seen further (read `seenUpTo()`).
    */
-  constructor({ state, sendQueue, conversationId, readUpTo, loadOlder, onSeen, failedNote }) {
-    Object.assign(this, { state, sendQueue, id: conversationId, loadOlderFn: loadOlder, onSeen, failedNote });
+  constructor({ state, sendQueue, conversationId, readUpTo, loadOlder, onSeen, failedNote, actions = null }) {
+    // `actions`: what a message's quote, menu and reactions do (views/message-parts.js).
+    Object.assign(this, { state, sendQueue, id: conversationId, loadOlderFn: loadOlder, onSeen, failedNote, actions });
     const c = this.conversation();
     /** key → what its node shows: `{ node, kind, seq, … }` (see `build`). */
     this.rendered = new Map();
@@ -371,6 +373,7 @@ export class Timeline {
       peerReadUpTo: c.peer_last_read_seq,
       lastMineSeq: this.lastMineSeq(),
     });
+    this.rich = this.richContext();
     this.reconcile(items);
     this.renderTop(lo);
     return arrived;
@@ -468,9 +471,11 @@ export class Timeline {
     // prefix says it to screen readers, so the label is not read twice).
     const from = item.notice ? el('p', { class: 'notice-from', 'aria-hidden': 'true', text: NOTICE_FROM }) : null;
     const side = item.notice ? 'theirs notice' : item.mine ? 'mine' : 'theirs';
-    const node = el('div', { class: `msg ${side}`, dataset: { key: item.key } },
-      who, el('div', { class: 'bubble' }, from, el('p', { class: 'text' }, linkify(m.body)), meta));
-    const rec = { node, kind: item.kind, who, time, meta, seq: null, watched: null };
+    // Its text (and quote, "edited", reactions) are written by `refreshRich`.
+    const text = el('p', { class: 'text' });
+    const bubble = el('div', { class: 'bubble' }, from, text, meta);
+    const node = el('div', { class: `msg ${side}`, dataset: { key: item.key } }, who, bubble);
+    const rec = { node, kind: item.kind, who, time, meta, text, bubble, seq: null, watched: null };
     this.refresh(rec, item);
     if (!item.mine) {
       // Its time line is its end: on screen, the message has been read through.
@@ -511,6 +516,58 @@ export class Timeline {
       rec.who.textContent = item.notice ? `Notice from the ${name}, ${time}: ` : `${name}, ${time}: `;
     }
     if (item.mine) this.refreshStatus(rec, item);
+    refreshRich(rec, item, this.rich ?? this.richContext());
+  }
+
+  /** What `refreshRich` needs: names, the held messages (for quotes), the actions. */
+  richContext() {
+    const me = this.state.me;
+    const peer = this.conversation().peer;
+    return {
+      me: me.id,
+      list: this.list(),
+      names: (id) => (id === me.id ? me.display_name : id === peer.id ? peer.display_name : 'Someone'),
+      actions: this.actions,
+    };
+  }
+
+  /**
+   * Shows message `seq` (a quote was clicked), loading history up to it if it is not
+   * held; focuses and marks it. Resolves false when it cannot be shown.
+   */
+  async jumpTo(seq) {
+    const list = this.list();
+    try {
+      while (!list.has(seq) && !this.destroyed) {
+        const first = list.first();
+        if (!first || first.seq < seq) break;
+        await this.loadOlderFn(first.seq, HISTORY_MAX);
+        if ((list.first()?.seq ?? Infinity) >= first.seq) break;
+      }
+    } catch {
+      // Offline: said below.
+    }
+    if (this.destroyed || !list.has(seq)) return false;
+    const find = () => this.log.querySelector(`.msg[data-seq="${seq}"]`);
+    if (!find()) {
+      const lo = Math.max(0, list.indexOf(seq) - CONTEXT);
+      this.busy();
+      this.follow = false;
+      this.setSlice(lo, Math.min(list.size, lo + MAX_NODES));
+      this.render();
+    }
+    const node = find();
+    if (!node) return false;
+    node.scrollIntoView({ block: 'center' });
+    node.tabIndex = -1;
+    node.focus({ preventScroll: true });
+    node.classList.remove('flash');
+    // Restarts the mark's animation.
+    void node.offsetWidth;
+    node.classList.add('flash');
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => node.classList.remove('flash'), 2000);
+    return true;
   }
 
   /** My message's state: in words on the newest and unsent ones, as ✓ / ✓✓ on the rest. */
