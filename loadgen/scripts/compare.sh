@@ -2,7 +2,7 @@
 # Runs the figures of BENCHMARKS.md: every scenario 3 times against gadka (with
 # `durability: full` and `normal`) and against the no-database relay, in one run,
 # and prints the medians; then an edit's and a reaction's latency, alone and under
-# load (gadka only; skipped with BEFORE=1, for a gadka without them). Usage:
+# load (gadka only; skipped with BEFORE=1 or CHANGES=0, for a gadka without them). Usage:
 #   loadgen/scripts/compare.sh [GADKA_BIN] [RELAY_BIN] [LOAD_BIN]
 # Build first: cargo build --release --workspace, and the relay with
 #   cargo build --release --manifest-path ../shared/bench/relay/Cargo.toml --target-dir /tmp/relay-target
@@ -96,7 +96,7 @@ print(json.dumps({"changes": label, **{k: {"p50_us": v["p50_us"], "p99_us": v["p
     for k, v in r.items() if isinstance(v, dict)}}))
 PY
 }
-if [ "${BEFORE:-0}" != 1 ]; then
+if [ "${BEFORE:-0}" != 1 ] && [ "${CHANGES:-300}" != 0 ]; then
     for run in $(seq "$runs"); do
         changes "alone"
         "$load" --json --url "http://127.0.0.1:18181" send --pairs 16 --rate 10000 --duration "${UNDER_SECS:-20}" >/dev/null &
