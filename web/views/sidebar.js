@@ -7,7 +7,7 @@
 
 import { api } from '../lib/api.js';
 import { append, avatar, clear, el, handle, matrixBadge } from '../lib/dom.js';
-import { shortWhen } from '../lib/time.js';
+import { dayKey, shortWhen } from '../lib/time.js';
 import { rovingFocus } from './roving.js';
 
 const SEARCH_DEBOUNCE_MS = 120;
@@ -185,6 +185,8 @@ export class Sidebar {
   /** Brings the list in line with the state: new entries, new contents, new order. */
   update() {
     const sorted = this.state.sorted();
+    // An entry's time reads "today" or not by the day it is drawn on.
+    const today = dayKey(new Date());
     this.empty.hidden = sorted.length > 0;
     sorted.forEach((c, index) => {
       let entry = this.entries.get(c.id);
@@ -192,7 +194,7 @@ export class Sidebar {
         entry = this.makeEntry(c);
         this.entries.set(c.id, entry);
       }
-      this.fillEntry(entry, c);
+      this.fillEntry(entry, c, today);
       if (this.list.children[index] !== entry.item) this.list.insertBefore(entry.item, this.list.children[index] ?? null);
     });
     this.syncList();
@@ -215,11 +217,20 @@ export class Sidebar {
     return { item: el('li', {}, link), link };
   }
 
-  fillEntry(entry, c) {
+  /**
+   * Draws what an entry shows, unless it shows that already: a frame is about one
+   * conversation, and rebuilding all of a long list's entries for it cost more than
+   * the frame's whole budget. Messages and peers are replaced, never changed in place,
+   * so comparing them as objects is enough.
+   */
+  fillEntry(entry, c, today) {
     const last = this.state.lastMessage(c);
     const typing = this.state.isTyping(c.id);
     // Only a live socket knows who is online: without one, no dot at all.
     const online = this.state.presence(c.peer.id) === 'online';
+    const shown = [c.peer, last, typing, online, c.unread, c.last_activity_at, today];
+    if (entry.shown?.every((value, i) => value === shown[i])) return;
+    entry.shown = shown;
     const preview = typing
       ? el('span', { class: 'typing-preview', text: 'typing…' })
       : last
