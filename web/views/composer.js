@@ -39,8 +39,9 @@ export class Composer {
         this.submit();
       }
     });
-    this.box.addEventListener('input', () => {
-      this.changed();
+    this.box.addEventListener('input', (event) => {
+      // A synthetic `input` (a plain Event) has no inputType: measured in full.
+      this.changed(event.inputType?.startsWith('insert'));
       this.onTyping();
     });
     this.element = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
@@ -103,8 +104,9 @@ export class Composer {
   /**
    * The text changed: its size, its height, its draft; an error it answered goes.
    * Runs on every keystroke, so what is hidden and stays hidden is not touched.
+   * `inserted`: text was typed or pasted in, which can only make the box taller.
    */
-  changed() {
+  changed(inserted = false) {
     const size = messageSize(this.box.value);
     if (size || !this.count.hidden) {
       this.count.hidden = size === null;
@@ -117,7 +119,7 @@ export class Composer {
       this.describe();
     }
     if (!this.error.hidden && (!size || size.left >= 0)) this.showError(null);
-    this.autosize();
+    this.autosize(inserted);
     this.saveDraft(this.box.value);
   }
 
@@ -158,13 +160,20 @@ export class Composer {
     }
   }
 
-  /** Fits the box to its text; the chat is laid out again only when that changes its height. */
-  autosize() {
-    this.mirror.value = this.box.value;
+  /**
+   * Fits the box to its text; the chat is laid out again only when that changes its
+   * height. Text added to a box it still fits, or to a box at its tallest, changes
+   * nothing: the box's own scrollHeight says so, and editing has just laid it out,
+   * whereas measuring the copy lays out again on every keystroke.
+   */
+  autosize(inserted = false) {
+    const box = this.box;
+    if (inserted && (box.scrollHeight <= box.clientHeight || box.style.height === `${MAX_HEIGHT_PX}px`)) return;
+    this.mirror.value = box.value;
     // The copy is zero high: its offsetHeight is padding and border, its clientHeight
     // the padding, and the box's height (border-box) counts the border too.
     const border = this.mirror.offsetHeight - this.mirror.clientHeight;
     const height = `${Math.min(this.mirror.scrollHeight + border, MAX_HEIGHT_PX)}px`;
-    if (this.box.style.height !== height) this.box.style.height = height;
+    if (box.style.height !== height) box.style.height = height;
   }
 }
