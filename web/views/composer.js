@@ -19,6 +19,8 @@ export class Composer {
   constructor({ send, typing }) {
     Object.assign(this, { sendFn: send, typingFn: typing });
     this.typingSentAt = 0;
+    /** The text's length when last measured, to tell an insertion from a replacement. */
+    this.length = 0;
     this.saveDraft = () => {};
     this.box = el('textarea', {
       id: 'message',
@@ -40,8 +42,10 @@ export class Composer {
       }
     });
     this.box.addEventListener('input', (event) => {
-      // A synthetic `input` (a plain Event) has no inputType: measured in full.
-      this.changed(event.inputType?.startsWith('insert'));
+      // Text added with nothing taken away (no selection typed over) can only make the
+      // box taller; anything else, a synthetic `input` too, is measured in full.
+      const added = event.inputType === 'insertLineBreak' ? 1 : event.data?.length;
+      this.changed(Boolean(event.inputType?.startsWith('insert')) && this.box.value.length === this.length + added);
       this.onTyping();
     });
     this.element = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
@@ -104,7 +108,8 @@ export class Composer {
   /**
    * The text changed: its size, its height, its draft; an error it answered goes.
    * Runs on every keystroke, so what is hidden and stays hidden is not touched.
-   * `inserted`: text was typed or pasted in, which can only make the box taller.
+   * `inserted`: text was typed in, replacing nothing, which can only make the box
+   * taller.
    */
   changed(inserted = false) {
     const size = messageSize(this.box.value);
@@ -120,6 +125,7 @@ export class Composer {
     }
     if (!this.error.hidden && (!size || size.left >= 0)) this.showError(null);
     this.autosize(inserted);
+    this.length = this.box.value.length;
     this.saveDraft(this.box.value);
   }
 
