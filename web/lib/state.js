@@ -208,8 +208,10 @@ export class ChatState {
       // The message ends their typing.
       this.typingUntil.delete(c.id);
     }
-    this.emit('messages', c.id);
+    // The list first: the log then lays out (to follow the newest) what both changed,
+    // once, instead of the frame laying out again what the list changed after it.
     this.emit('conversations', c.id);
+    this.emit('messages', c.id);
     return { conversation: c, isNew };
   }
 

@@ -19,6 +19,8 @@ export class Composer {
   constructor({ send, typing }) {
     Object.assign(this, { sendFn: send, typingFn: typing });
     this.typingSentAt = 0;
+    /** The text's length when last measured, to tell an insertion from a replacement. */
+    this.length = 0;
     this.saveDraft = () => {};
     this.box = el('textarea', {
       id: 'message',
@@ -50,8 +52,11 @@ export class Composer {
         this.submit();
       }
     });
-    this.box.addEventListener('input', () => {
-      this.changed();
+    this.box.addEventListener('input', (event) => {
+      // Text added with nothing taken away (no selection typed over) can only make the
+      // box taller; anything else, a synthetic `input` too, is measured in full.
+      const added = event.inputType === 'insertLineBreak' ? 1 : event.data?.length;
+      this.changed(Boolean(event.inputType?.startsWith('insert')) && this.box.value.length === this.length + added);
       this.onTyping();
     });
     this.element = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
@@ -115,8 +120,10 @@ export class Composer {
   /**
    * The text changed: its size, its height, its draft; an error it answered goes.
    * Runs on every keystroke, so what is hidden and stays hidden is not touched.
+   * `inserted`: text was typed in, replacing nothing, which can only make the box
+   * taller.
    */
-  changed() {
+  changed(inserted = false) {
     const size = messageSize(this.box.value);
     if (size || !this.count.hidden) {
       this.count.hidden = size === null;
@@ -129,7 +136,8 @@ export class Composer {
       this.describe();
     }
     if (!this.error.hidden && (!size || size.left >= 0)) this.showError(null);
-    this.autosize();
+    this.autosize(inserted);
+    this.length = this.box.value.length;
     this.saveDraft(this.box.value);
   }
 
@@ -171,13 +179,20 @@ export class Composer {
     }
   }
 
-  /** Fits the box to its text; the chat is laid out again only when that changes its height. */
-  autosize() {
-    this.mirror.value = this.box.value;
+  /**
+   * Fits the box to its text; the chat is laid out again only when that changes its
+   * height. Text added to a box it still fits, or to a box at its tallest, changes
+   * nothing: the box's own scrollHeight says so, and editing has just laid it out,
+   * whereas measuring the copy lays out again on every keystroke.
+   */
+  autosize(inserted = false) {
+    const box = this.box;
+    if (inserted && (box.scrollHeight <= box.clientHeight || box.style.height === `${MAX_HEIGHT_PX}px`)) return;
+    this.mirror.value = box.value;
     // The copy is zero high: its offsetHeight is padding and border, its clientHeight
     // the padding, and the box's height (border-box) counts the border too.
     const border = this.mirror.offsetHeight - this.mirror.clientHeight;
     const height = `${Math.min(this.mirror.scrollHeight + border, MAX_HEIGHT_PX)}px`;
-    if (this.box.style.height !== height) this.box.style.height = height;
+    if (box.style.height !== height) box.style.height = height;
   }
 }

@@ -7,7 +7,7 @@
 
 import { api } from '../lib/api.js';
 import { append, avatar, clear, el, handle, matrixBadge } from '../lib/dom.js';
-import { shortWhen } from '../lib/time.js';
+import { dayKey, shortWhen } from '../lib/time.js';
 import { rovingFocus } from './roving.js';
 
 const SEARCH_DEBOUNCE_MS = 120;
@@ -185,17 +185,23 @@ export class Sidebar {
   /** Brings the list in line with the state: new entries, new contents, new order. */
   update() {
     const sorted = this.state.sorted();
+    const today = dayKey(new Date());
     this.empty.hidden = sorted.length > 0;
+    // The tab stop needs finding again only when entries come or move.
+    let reordered = false;
     sorted.forEach((c, index) => {
       let entry = this.entries.get(c.id);
       if (!entry) {
         entry = this.makeEntry(c);
         this.entries.set(c.id, entry);
       }
-      this.fillEntry(entry, c);
-      if (this.list.children[index] !== entry.item) this.list.insertBefore(entry.item, this.list.children[index] ?? null);
+      this.fillEntry(entry, c, today);
+      if (this.list.children[index] !== entry.item) {
+        this.list.insertBefore(entry.item, this.list.children[index] ?? null);
+        reordered = true;
+      }
     });
-    this.syncList();
+    if (reordered) this.syncList();
   }
 
   makeEntry(c) {
@@ -212,39 +218,69 @@ export class Sidebar {
       },
     });
     if (this.active === c.id) link.setAttribute('aria-current', 'page');
-    return { item: el('li', {}, link), link };
+    // The parts `fillEntry` rewrites, each on its own.
+    const parts = {
+      avatar: el('span', { class: 'avatar-wrap' }),
+      top: el('span', { class: 'entry-top' }),
+      when: el('time', { class: 'when' }),
+      preview: el('span', { class: 'preview' }),
+      bottom: el('span', { class: 'entry-bottom' }),
+    };
+    parts.bottom.append(parts.preview);
+    link.append(parts.avatar, el('span', { class: 'entry-main' }, parts.top, parts.bottom));
+    return { item: el('li', {}, link), link, ...parts, badge: null, shown: {} };
   }
 
-  fillEntry(entry, c) {
+  /**
+   * Draws what an entry shows, and of it only what changed: a frame is about one
+   * conversation, and rebuilding all of a long list's entries for it, or even one
+   * entry whole, cost more than the frame's budget. Messages and peers are replaced,
+   * never changed in place, so comparing them as objects is enough.
+   */
+  fillEntry(entry, c, today) {
     const last = this.state.lastMessage(c);
     const typing = this.state.isTyping(c.id);
     // Only a live socket knows who is online: without one, no dot at all.
     const online = this.state.presence(c.peer.id) === 'online';
-    const preview = typing
-      ? el('span', { class: 'typing-preview', text: 'typing…' })
-      : last
-        ? [previewFrom(last, this.state.me.id), last.deleted ? 'Message deleted' : last.body.split('\n')[0]]
-        : el('span', { class: 'muted', text: 'No messages yet' });
-    const badge = c.unread > 0
-      ? el('span', { class: 'badge', title: `${c.unread} unread` },
-        el('span', { 'aria-hidden': 'true', text: c.unread > 99 ? '99+' : String(c.unread) }),
-        el('span', { class: 'visually-hidden', text: `, ${c.unread} unread` }))
-      : null;
-    entry.link.classList.toggle('has-unread', c.unread > 0);
-    entry.link.replaceChildren(
-      el('span', { class: `avatar-wrap${online ? ' online' : ''}` }, avatar(c.peer),
-        el('span', { class: 'presence-dot', 'aria-hidden': 'true' })),
-      el('span', { class: 'entry-main' },
-        el('span', { class: 'entry-top' },
-          el('span', { class: 'name', text: c.peer.display_name }),
-          online ? el('span', { class: 'visually-hidden', text: ' (online)' }) : null,
-          matrixBadge(c.peer),
-          el('span', { class: 'username', text: handle(c.peer) }),
-          el('time', { class: 'when', datetime: c.last_activity_at, text: last ? shortWhen(last.created_at) : '' })),
-        el('span', { class: 'entry-bottom' },
-          el('span', { class: 'preview' }, preview),
-          badge)),
-    );
+    const was = entry.shown;
+    entry.shown = { peer: c.peer, online, last, typing, unread: c.unread, activity: c.last_activity_at, today };
+    if (was.peer !== c.peer) {
+      entry.avatar.replaceChildren(avatar(c.peer), el('span', { class: 'presence-dot', 'aria-hidden': 'true' }));
+    }
+    if (was.peer !== c.peer || was.online !== online) {
+      entry.avatar.classList.toggle('online', online);
+      clear(entry.top);
+      append(entry.top, [
+        el('span', { class: 'name', text: c.peer.display_name }),
+        online ? el('span', { class: 'visually-hidden', text: ' (online)' }) : null,
+        matrixBadge(c.peer),
+        el('span', { class: 'username', text: handle(c.peer) }),
+        entry.when,
+      ]);
+    }
+    // An entry's time reads "today" or not by the day it is drawn on.
+    if (was.last !== last || was.activity !== c.last_activity_at || was.today !== today) {
+      entry.when.setAttribute('datetime', c.last_activity_at);
+      entry.when.textContent = last ? shortWhen(last.created_at) : '';
+    }
+    if (was.last !== last || was.typing !== typing) {
+      clear(entry.preview);
+      append(entry.preview, [typing
+        ? el('span', { class: 'typing-preview', text: 'typing…' })
+        : last
+          ? [previewFrom(last, this.state.me.id), last.deleted ? 'Message deleted' : last.body.split('\n')[0]]
+          : el('span', { class: 'muted', text: 'No messages yet' })]);
+    }
+    if (was.unread !== c.unread) {
+      entry.link.classList.toggle('has-unread', c.unread > 0);
+      entry.badge?.remove();
+      entry.badge = c.unread > 0
+        ? el('span', { class: 'badge', title: `${c.unread} unread` },
+          el('span', { 'aria-hidden': 'true', text: c.unread > 99 ? '99+' : String(c.unread) }),
+          el('span', { class: 'visually-hidden', text: `, ${c.unread} unread` }))
+        : null;
+      if (entry.badge) entry.bottom.append(entry.badge);
+    }
   }
 
   /** Back to the conversation list (a chat was opened from the results). */

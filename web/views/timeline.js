@@ -15,9 +15,9 @@
 //   or at the newest; it follows new messages while the reader is at the bottom, and
 //   shows the pill instead of moving when they are not.
 // - **Seen means on screen.** An IntersectionObserver watches the end (the time
-//   line) of each of the peer's messages; the highest one wholly on screen while the
-//   tab is visible is what `seenUpTo()` reports and `onSeen` announces. Nothing that
-//   was never on screen is ever reported.
+//   line) of each of the peer's messages above the highest seen so far; the highest
+//   one wholly on screen while the tab is visible is what `seenUpTo()` reports and
+//   `onSeen` announces. Nothing that was never on screen is ever reported.
 // - **Screen readers.** The log is `role=log` (polite): a new message is read out with
 //   who sent it and when (a visually hidden prefix; a notice as the Matrix bridge's),
 //   the status once in words, never the ✓ glyphs. While older messages come or go it is `aria-busy`, so history is
@@ -414,10 +414,7 @@ export class Timeline {
     for (const [key, rec] of this.rendered) {
       if (keys.has(key)) continue;
       rec.node.remove();
-      if (rec.watched) {
-        this.observer.unobserve(rec.watched);
-        this.onscreen.delete(rec.seq);
-      }
+      if (rec.watched) this.unwatch(rec);
       this.rendered.delete(key);
     }
     let previous = this.top;
@@ -477,8 +474,10 @@ export class Timeline {
     const node = el('div', { class: `msg ${side}`, dataset: { key: item.key } }, who, bubble);
     const rec = { node, kind: item.kind, who, time, meta, text, bubble, seq: null, watched: null };
     this.refresh(rec, item);
-    if (!item.mine) {
-      // Its time line is its end: on screen, the message has been read through.
+    // Its time line is its end: on screen, the message has been read through. One at
+    // or below what has been seen can tell nothing new, and is not watched: every
+    // watched node costs every frame.
+    if (!item.mine && m.seq > this.seenMax) {
       rec.watched = meta;
       this.seqOf.set(meta, m.seq);
       this.observer.observe(meta);
@@ -626,10 +625,18 @@ export class Timeline {
   onIntersect(entries) {
     for (const entry of entries) {
       const seq = this.seqOf.get(entry.target);
+      // Queued before its node was let go, as seen already.
+      if (seq <= this.seenMax) continue;
       if (entry.isIntersecting && entry.intersectionRatio >= SEEN_RATIO) this.onscreen.add(seq);
       else this.onscreen.delete(seq);
     }
     if (this.refreshSeen()) this.onSeen();
+  }
+
+  unwatch(rec) {
+    this.observer.unobserve(rec.watched);
+    this.onscreen.delete(rec.seq);
+    rec.watched = null;
   }
 
   /** Takes in what is on screen, if the reader can see it; true when that is further. */
@@ -639,6 +646,9 @@ export class Timeline {
     for (const seq of this.onscreen) if (seq > highest) highest = seq;
     if (highest <= this.seenMax) return false;
     this.seenMax = highest;
+    for (const rec of this.rendered.values()) {
+      if (rec.watched && rec.seq <= highest) this.unwatch(rec);
+    }
     return true;
   }
 }
