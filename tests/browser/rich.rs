@@ -128,9 +128,10 @@ async fn reply_edit_react_and_delete_show_live_on_both_sides_and_after_a_reload(
         .await;
     alice.fill("Message", "Yes, see you there").await;
     alice.press_enter("Message").await;
+    // Stored: "Sent", or already "Seen" by Bob, whose chat is open.
     alice
         .wait_for_text(
-            ".msg.mine[data-status=\"sent\"] .text",
+            ".msg.mine:is([data-status=\"sent\"], [data-status=\"seen\"]) .text",
             "Yes, see you there",
         )
         .await;
@@ -346,7 +347,10 @@ async fn the_keyboard_edits_replies_reacts_and_deletes() {
     alice.fill("Message", "Typo heer").await;
     alice.press_enter("Message").await;
     alice
-        .wait_for_text(".msg.mine[data-status=\"sent\"] .text", "Typo heer")
+        .wait_for_text(
+            ".msg.mine:is([data-status=\"sent\"], [data-status=\"seen\"]) .text",
+            "Typo heer",
+        )
         .await;
 
     // ↑ in the empty box: my last message, to edit; Escape cancels, the box empty again.
