@@ -44,8 +44,9 @@
 //!  BEGIN ─▶ cache.rs: load conversations unknown to the MemberCache, then the missing peers
 //!        ─▶ plan.rs: resolve and check each command (refused ones are answered at once)
 //!        ─▶ transact.rs: new conversations, positions and seqs, insert, edits,
-//!                        deletes, reactions, markers, names, the change log, the
-//!                        hooks' rows ─▶ COMMIT (a stored txn_id: roll back, run again)
+//!                        deletes, reactions (drafts.rs), markers, names, the change
+//!                        log, the hooks' rows ─▶ COMMIT (a stored txn_id: roll back,
+//!                        run again)
 //!        ─▶ answer.rs: each command's answer (stored originals read in one query)
 //!    │
 //!    ▼  stages.rs: the WAL sync (SQLite, `durability: full`), then the publisher:
@@ -55,6 +56,7 @@
 mod answer;
 mod cache;
 pub mod committed;
+mod drafts;
 mod plan;
 mod stages;
 #[cfg(test)]

@@ -10,149 +10,20 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
 };
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Statement, ToSql, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+mod sql;
+
+use self::sql::*;
 use super::{BatchWriter, NewChange, NewMessage, OutboxEntry, WalSync, checkpoint::Checkpointer};
 use crate::{
     config::Durability,
     ids::Position,
-    ids::{ConversationId, MessageId, Pair, Seq, UserId},
-    store::{MessageRow, StoreError, UserRow, decode_reactions, encode_reactions},
+    ids::{ConversationId, Pair, Seq, UserId},
+    store::{MessageRow, StoreError, UserRow, encode_reactions},
 };
-
-const MEMBERS: &str = "SELECT user_low, user_high FROM conversation WHERE id = ?1";
-const OF_PAIR: &str = "SELECT id FROM conversation WHERE user_low = ?1 AND user_high = ?2";
-const USER_EXISTS: &str = r#"SELECT 1 FROM "user" WHERE id = ?1"#;
-const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
-     reply_to, edited_at, deleted_at, reactions FROM message WHERE sender_id = ?1 AND txn_id = ?2";
-const AT_SEQ: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
-     reply_to, edited_at, deleted_at, reactions, \
-     (SELECT last_read_seq FROM membership \
-      WHERE conversation_id = m.conversation_id AND user_id <> m.sender_id) \
-     FROM message m WHERE conversation_id = ?1 AND seq = ?2";
-const UPDATE_MESSAGE: &str =
-    "UPDATE message SET body = ?1, edited_at = ?2, deleted_at = ?3, reactions = ?4 WHERE id = ?5";
-const LAST_POSITION: &str = "SELECT max(COALESCE((SELECT max(id) FROM message), 0), \
-     COALESCE((SELECT max(pos) FROM change_log), 0))";
-const NEW_CHANGE: &str = "INSERT INTO change_log \
-     (pos, conversation_id, seq, kind, user_id, \"key\", created_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-const NEW_CONVERSATION: &str = "INSERT INTO conversation \
-     (user_low, user_high, last_seq, created_at, last_activity_at) VALUES (?1, ?2, 0, ?3, ?3) \
-     ON CONFLICT (user_low, user_high) DO NOTHING RETURNING id";
-const NEW_MEMBERSHIP: &str =
-    "INSERT INTO membership (conversation_id, user_id, last_read_seq) VALUES (?1, ?2, 0)";
-const RESERVE: &str = "UPDATE conversation SET last_seq = last_seq + ?1, last_activity_at = ?2 \
-     WHERE id = ?3 RETURNING last_seq";
-/// Messages are inserted this many to a statement: a statement's fixed cost (step,
-/// reset, cursors, SQLite's mutexes) was a third of an insert when it carried one row.
-const MESSAGES_PER_INSERT: usize = 16;
-const ADVANCE_MARKER: &str = "UPDATE membership \
-     SET last_read_seq = MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
-     WHERE conversation_id = ?2 AND user_id = ?3 \
-       AND last_read_seq < MIN(?1, (SELECT last_seq FROM conversation WHERE id = ?2)) \
-     RETURNING last_read_seq";
-const SET_DISPLAY_NAME: &str = r#"UPDATE "user" SET display_name = ?1 WHERE id = ?2
-     RETURNING id, username, display_name, password_hash, created_at, matrix_id, deactivated_at"#;
-const DELETE_TERMS: &str = "DELETE FROM user_search_term WHERE user_id = ?1";
-const NEW_TERM: &str =
-    r#"INSERT INTO user_search_term ("rank", term, user_id) VALUES (?1, ?2, ?3)"#;
-const NEW_OUTBOX: &str = "INSERT INTO outbox (topic, payload, created_at) VALUES (?1, ?2, ?3)";
-const NEW_GROUP_KEY: &str =
-    r#"INSERT INTO group_key ("key", created_at) VALUES (?1, ?2) ON CONFLICT ("key") DO NOTHING"#;
-
-/// `INSERT` of `rows` messages, skipping a known `(sender_id, txn_id)`, returning
-/// what it stored.
-fn insert_messages_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO message (id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, reply_to) VALUES ",
-    );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    }
-    sql.push_str(" ON CONFLICT (sender_id, txn_id) DO NOTHING RETURNING id, conversation_id, seq");
-    sql
-}
-
-/// Runs an insert of `rows`, noting the id of each stored one by (conversation, seq).
-fn insert_rows(
-    statement: &mut Statement<'_>,
-    rows: &[NewMessage],
-    ids: &mut HashMap<(ConversationId, Seq), MessageId>,
-) -> rusqlite::Result<()> {
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 9);
-    for row in rows {
-        values.extend([
-            &row.id as &dyn ToSql,
-            &row.conversation_id,
-            &row.seq,
-            &row.sender_id,
-            &row.body,
-            &row.created_at,
-            &row.txn_id,
-            &row.kind,
-            &row.reply_to,
-        ]);
-    }
-    let mut stored = statement.query(values.as_slice())?;
-    while let Some(r) = stored.next()? {
-        ids.insert((r.get(1)?, r.get(2)?), r.get(0)?);
-    }
-    Ok(())
-}
-
-/// A message as `BY_TXN` and `AT_SEQ` select it.
-fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
-    Ok(MessageRow {
-        id: row.get(0)?,
-        conversation_id: row.get(1)?,
-        seq: row.get(2)?,
-        sender_id: row.get(3)?,
-        body: row.get(4)?,
-        created_at: row.get(5)?,
-        txn_id: row.get(6)?,
-        kind: row.get(7)?,
-        reply_to: row.get(8)?,
-        edited_at: row.get(9)?,
-        deleted_at: row.get(10)?,
-        reactions: decode_reactions(row.get::<_, Option<String>>(11)?.as_deref()),
-    })
-}
-
-/// The members of a stored conversation, which the schema keeps as two different users.
-fn stored_pair(low: UserId, high: UserId) -> Result<Pair, StoreError> {
-    Pair::new(low, high).ok_or(StoreError::Inconsistent(
-        "a conversation has one member twice",
-    ))
-}
-
-/// A connection to the database file with the pool's settings.
-fn connect(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    // A deleted message's text is overwritten with zeros where it lay, not only
-    // unlinked; the checkpoint after the delete takes the WAL's copies away.
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    conn.pragma_update(
-        None,
-        "synchronous",
-        match durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        },
-    )?;
-    Ok(conn)
-}
 
 /// The engine's SQLite connection.
 pub(super) struct SqliteBatches {

@@ -14,20 +14,18 @@ use ruma::{
     api::appservice::event::push_events::v1::EphemeralData,
     events::{
         AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
-        reaction::OriginalReactionEvent,
         receipt::ReceiptType,
-        relation::Replacement,
         room::{
             member::{MembershipState, OriginalRoomMemberEvent},
-            message::{
-                MessageType, OriginalRoomMessageEvent, Relation,
-                RoomMessageEventContentWithoutRelation,
-            },
-            redaction::{OriginalRoomRedactionEvent, RoomRedactionEvent},
+            message::{OriginalRoomMessageEvent, Relation},
+            redaction::RoomRedactionEvent,
         },
     },
 };
 
+mod relations;
+
+use self::relations::{strip_reply_fallback, text_of};
 use super::{Bridge, PuppetError, homeserver::HomeserverError, with_cause};
 use crate::chat::{ChatError, Grouped, input::DisplayName};
 
@@ -186,18 +184,20 @@ impl Bridge {
         // A reply to a message this side knows; the quote of it that older clients
         // put before the text is not the sender's words.
         let (reply_to, body) = match &message.content.relates_to {
-            Some(Relation::Reply(reply)) => match self
-                .store
-                .message_of_matrix_event(
-                    conversation,
-                    sender.id.get(),
-                    reply.in_reply_to.event_id.as_str(),
+            Some(Relation::Reply(reply)) => {
+                let replied = self
+                    .store
+                    .message_of_matrix_event(
+                        conversation,
+                        sender.id.get(),
+                        reply.in_reply_to.event_id.as_str(),
+                    )
+                    .await?;
+                (
+                    replied.map(|(seq, _)| seq),
+                    strip_reply_fallback(&body).to_owned(),
                 )
-                .await?
-            {
-                Some((seq, _)) => (Some(seq), strip_reply_fallback(&body).to_owned()),
-                None => (None, strip_reply_fallback(&body).to_owned()),
-            },
+            }
             _ => (None, body),
         };
         match group.send_as(
@@ -228,135 +228,6 @@ impl Bridge {
                 Ok(())
             }
         }
-    }
-
-    /// An `m.replace` of a message: an edit, when its sender sent the message (a
-    /// replacement by anyone else is not an edit, whatever it says).
-    async fn edit(
-        &self,
-        message: &OriginalRoomMessageEvent,
-        replacement: &Replacement<RoomMessageEventContentWithoutRelation>,
-        group: &mut Grouped,
-    ) -> Result<(), IncomingError> {
-        let Some((conversation, sender)) = self
-            .member_of_portal(&message.room_id, &message.sender)
-            .await?
-        else {
-            return Ok(());
-        };
-        let Some((seq, author)) = self
-            .store
-            .message_of_matrix_event(conversation, sender, replacement.event_id.as_str())
-            .await?
-        else {
-            return Ok(());
-        };
-        if author != sender {
-            tracing::info!(event = %message.event_id, "an edit of someone else's message, ignored");
-            return Ok(());
-        }
-        let body = text_of(&replacement.new_content.msgtype);
-        if let Err(e) = group.edit_as(sender, conversation, seq, &body) {
-            tracing::info!(event = %message.event_id, error = %e, "a Matrix edit the chat refuses");
-        }
-        Ok(())
-    }
-
-    /// An `m.reaction` on a message of a portal, from its Matrix member.
-    async fn reaction(
-        &self,
-        reaction: &OriginalReactionEvent,
-        group: &mut Grouped,
-    ) -> Result<(), IncomingError> {
-        let Some((conversation, sender)) = self
-            .member_of_portal(&reaction.room_id, &reaction.sender)
-            .await?
-        else {
-            return Ok(());
-        };
-        let annotation = &reaction.content.relates_to;
-        let Some((seq, _)) = self
-            .store
-            .message_of_matrix_event(conversation, sender, annotation.event_id.as_str())
-            .await?
-        else {
-            return Ok(());
-        };
-        match group.react_as(sender, conversation, seq, &annotation.key, true) {
-            // Remembered before it commits: a redaction can only come later, and a
-            // transaction sent again finds it remembered already.
-            Ok(()) => {
-                self.store
-                    .record_matrix_reaction(
-                        reaction.event_id.as_str(),
-                        conversation,
-                        seq,
-                        sender,
-                        &annotation.key,
-                    )
-                    .await?
-            }
-            Err(e) => {
-                tracing::info!(event = %reaction.event_id, error = %e, "a Matrix reaction the chat refuses")
-            }
-        }
-        Ok(())
-    }
-
-    /// A redaction in a portal by its Matrix member: of one of their reactions (taken
-    /// back), or of one of their messages (deleted).
-    async fn redaction(
-        &self,
-        redaction: &OriginalRoomRedactionEvent,
-        group: &mut Grouped,
-    ) -> Result<(), IncomingError> {
-        let Some(redacts) = redaction
-            .content
-            .redacts
-            .as_ref()
-            .or(redaction.redacts.as_ref())
-        else {
-            return Ok(());
-        };
-        let Some((conversation, sender)) = self
-            .member_of_portal(&redaction.room_id, &redaction.sender)
-            .await?
-        else {
-            return Ok(());
-        };
-        if let Some((reacted_in, seq, user, key)) =
-            self.store.matrix_reaction(redacts.as_str()).await?
-        {
-            if reacted_in == conversation && user == sender {
-                group.react_as(sender, conversation, seq, &key, false)?;
-                self.store.forget_matrix_reaction(redacts.as_str()).await?;
-            }
-            return Ok(());
-        }
-        match self
-            .store
-            .message_of_matrix_event(conversation, sender, redacts.as_str())
-            .await?
-        {
-            Some((seq, author)) if author == sender => group.delete_as(sender, conversation, seq),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// The conversation of a portal and the gadka user of its Matrix member `sender`.
-    async fn member_of_portal(
-        &self,
-        room_id: &RoomId,
-        sender: &UserId,
-    ) -> Result<Option<(i64, i64)>, IncomingError> {
-        let Some(conversation) = self.store.portal_conversation(room_id.as_str()).await? else {
-            return Ok(None);
-        };
-        let Some(user) = self.chat.user_on_matrix(sender.as_str()).await? else {
-            return Ok(None);
-        };
-        Ok(Some((conversation, user.id.get())))
     }
 
     /// Ephemeral data pushed with a transaction: typing, and read receipts. A Matrix
@@ -481,38 +352,6 @@ impl Bridge {
     }
 }
 
-/// A message's text: its plain body, never HTML; anything but text as one line
-/// saying what it was, until media are bridged.
-fn text_of(msgtype: &MessageType) -> String {
-    match msgtype {
-        MessageType::Text(text) => text.body.clone(),
-        MessageType::Notice(notice) => notice.body.clone(),
-        MessageType::Emote(emote) => emote.body.clone(),
-        other => format!(
-            "[{}: {}]",
-            other.msgtype().trim_start_matches("m."),
-            other.body()
-        ),
-    }
-}
-
-/// A reply's body without the quote of the original that clients before Matrix v1.13
-/// put first: its leading lines that begin with `>`, and the empty line after them.
-fn strip_reply_fallback(body: &str) -> &str {
-    let mut rest = body;
-    let mut quoted = false;
-    while rest.starts_with('>') {
-        quoted = true;
-        rest = rest.split_once('\n').map_or("", |(_, after)| after);
-    }
-    if !quoted {
-        return body;
-    }
-    let rest = rest.strip_prefix('\n').unwrap_or(rest);
-    // A reply that was all quote keeps it: an empty message would be refused.
-    if rest.trim().is_empty() { body } else { rest }
-}
-
 /// A Matrix display name as gadka keeps names (see [`DisplayName::nearest`]); the
 /// localpart when nothing of it is left.
 fn display_name(shown: Option<&str>, user_id: &UserId) -> String {
@@ -528,19 +367,6 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_reply_loses_the_quote_older_clients_put_first() {
-        assert_eq!(
-            strip_reply_fallback("> <@ann:example.org> Czy jutro?\n> o 10\n\nTak!"),
-            "Tak!"
-        );
-        assert_eq!(
-            strip_reply_fallback("Tak!\n> not a quote"),
-            "Tak!\n> not a quote"
-        );
-        assert_eq!(strip_reply_fallback("> only a quote"), "> only a quote");
-    }
 
     #[test]
     fn display_names_are_kept_as_gadka_keeps_them() {

@@ -1,195 +1,29 @@
-//! Batches on PostgreSQL: SeaORM on the pool, one set-based statement per kind of
-//! change per batch (every statement is a network round trip), run to completion on
-//! the runtime from the engine's thread.
+//! The PostgreSQL batch's statements, set-based (one per kind of change per batch),
+//! on the batch's open transaction.
 
 use entity::{change_log, conversation, group_key, membership, message, outbox, user};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Statement, TransactionTrait,
+    QuerySelect, Statement,
     sea_query::{CaseStatement, Expr, ExprTrait, OnConflict, Query},
 };
-use tokio::runtime::Handle;
 
-use super::{BatchWriter, NewChange, NewMessage, OutboxEntry};
+use crate::store::batch::{NewChange, NewMessage, OutboxEntry};
 use crate::{
     ids::{ConversationId, Pair, Position, Seq, UserId},
-    store::{MessageRow, Store, StoreError, UserRow, encode_reactions, users},
+    store::{MessageRow, UserRow, encode_reactions, users},
 };
 
-/// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
-pub(super) struct PostgresBatches {
-    store: Store,
-    runtime: Handle,
-    txn: Option<Txn>,
-}
-
-impl PostgresBatches {
-    pub(super) fn new(store: Store, runtime: Handle) -> Self {
-        Self {
-            store,
-            runtime,
-            txn: None,
-        }
-    }
-
-    fn txn(&self) -> Result<&Txn, StoreError> {
-        self.txn.as_ref().ok_or(StoreError::Inconsistent(
-            "a batch statement outside a batch",
-        ))
-    }
-}
-
-impl BatchWriter for PostgresBatches {
-    fn begin(&mut self) -> Result<(), StoreError> {
-        let txn = self.runtime.block_on(self.store.db.begin())?;
-        self.txn = Some(Txn { txn });
-        Ok(())
-    }
-
-    fn conversation_members(
-        &mut self,
-        ids: &[ConversationId],
-    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.runtime.block_on(self.store.conversation_members(ids))
-    }
-
-    fn conversations_of_pairs(
-        &mut self,
-        pairs: &[Pair],
-    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
-        self.runtime
-            .block_on(self.store.conversations_of_pairs(pairs))
-    }
-
-    fn existing_users(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.runtime.block_on(self.store.existing_users(ids))
-    }
-
-    fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
-        self.runtime.block_on(self.store.messages_by_txn(keys))
-    }
-
-    fn positions(&mut self, n: usize) -> Result<Vec<Position>, StoreError> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.positions(n))?)
-    }
-
-    fn message_at(
-        &mut self,
-        conversation_id: ConversationId,
-        seq: Seq,
-    ) -> Result<Option<(MessageRow, Seq)>, StoreError> {
-        let txn = self.txn()?;
-        Ok(self
-            .runtime
-            .block_on(txn.message_at(conversation_id, seq))?)
-    }
-
-    fn update_message(&mut self, row: &MessageRow) -> Result<(), StoreError> {
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.update_message(row))?)
-    }
-
-    fn insert_changes(&mut self, changes: &[NewChange]) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.insert_changes(changes))?)
-    }
-
-    fn create_conversation(
-        &mut self,
-        pair: Pair,
-        now: i64,
-    ) -> Result<(ConversationId, bool), StoreError> {
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.create_conversation(pair, now))?)
-    }
-
-    fn reserve_seqs(
-        &mut self,
-        counts: &[(ConversationId, i64)],
-        now: i64,
-    ) -> Result<Vec<(ConversationId, Seq)>, StoreError> {
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.reserve_seqs(counts, now))?)
-    }
-
-    fn insert_messages(&mut self, rows: Vec<NewMessage>) -> Result<Vec<MessageRow>, StoreError> {
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.insert_messages(&rows))?)
-    }
-
-    fn advance_marker(
-        &mut self,
-        conversation_id: ConversationId,
-        user_id: UserId,
-        up_to_seq: Seq,
-    ) -> Result<Option<Seq>, StoreError> {
-        let txn = self.txn()?;
-        Ok(self
-            .runtime
-            .block_on(txn.advance_marker(conversation_id, user_id, up_to_seq))?)
-    }
-
-    fn set_display_name(
-        &mut self,
-        user_id: UserId,
-        display_name: &str,
-    ) -> Result<Option<UserRow>, StoreError> {
-        let txn = self.txn()?;
-        Ok(self
-            .runtime
-            .block_on(txn.set_display_name(user_id, display_name))?)
-    }
-
-    fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.insert_outbox(entries, now))?)
-    }
-
-    fn record_group_key(&mut self, key: &str, now: i64) -> Result<(), StoreError> {
-        let txn = self.txn()?;
-        Ok(self.runtime.block_on(txn.record_group_key(key, now))?)
-    }
-
-    fn commit(&mut self) -> Result<(), StoreError> {
-        let txn = self
-            .txn
-            .take()
-            .ok_or(StoreError::Inconsistent("a commit outside a batch"))?;
-        Ok(self.runtime.block_on(txn.txn.commit())?)
-    }
-
-    fn rollback(&mut self) {
-        if let Some(txn) = self.txn.take()
-            && let Err(e) = self.runtime.block_on(txn.txn.rollback())
-        {
-            tracing::error!(error = %e, "rolling back a failed batch failed");
-        }
-    }
-}
-
 /// An open batch transaction. Dropped without a commit, it rolls back.
-struct Txn {
-    txn: DatabaseTransaction,
+pub(super) struct Txn {
+    pub(super) txn: DatabaseTransaction,
 }
 
 impl Txn {
     /// Positions come from the sequence of `message.id`, so that a message's id is its
     /// position and every writer that may later share the database draws from one
     /// counter.
-    async fn positions(&self, n: usize) -> Result<Vec<Position>, DbErr> {
+    pub(super) async fn positions(&self, n: usize) -> Result<Vec<Position>, DbErr> {
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT nextval(pg_get_serial_sequence('message', 'id')) AS pos \
@@ -205,7 +39,7 @@ impl Txn {
         Ok(positions)
     }
 
-    async fn message_at(
+    pub(super) async fn message_at(
         &self,
         conversation_id: ConversationId,
         seq: Seq,
@@ -232,7 +66,7 @@ impl Txn {
         )))
     }
 
-    async fn update_message(&self, row: &MessageRow) -> Result<(), DbErr> {
+    pub(super) async fn update_message(&self, row: &MessageRow) -> Result<(), DbErr> {
         message::Entity::update_many()
             .col_expr(message::Column::Body, Expr::value(row.body.clone()))
             .col_expr(message::Column::EditedAt, Expr::value(row.edited_at))
@@ -247,7 +81,7 @@ impl Txn {
         Ok(())
     }
 
-    async fn insert_changes(&self, changes: &[NewChange]) -> Result<(), DbErr> {
+    pub(super) async fn insert_changes(&self, changes: &[NewChange]) -> Result<(), DbErr> {
         let mut insert = Query::insert();
         insert.into_table(change_log::Entity).columns([
             change_log::Column::Pos,
@@ -275,7 +109,7 @@ impl Txn {
         Ok(())
     }
 
-    async fn create_conversation(
+    pub(super) async fn create_conversation(
         &self,
         pair: Pair,
         now: i64,
@@ -332,7 +166,7 @@ impl Txn {
         Ok((row.try_get("", "id")?, false))
     }
 
-    async fn reserve_seqs(
+    pub(super) async fn reserve_seqs(
         &self,
         counts: &[(ConversationId, i64)],
         now: i64,
@@ -370,7 +204,10 @@ impl Txn {
         Ok(reserved)
     }
 
-    async fn insert_messages(&self, rows: &[NewMessage]) -> Result<Vec<MessageRow>, DbErr> {
+    pub(super) async fn insert_messages(
+        &self,
+        rows: &[NewMessage],
+    ) -> Result<Vec<MessageRow>, DbErr> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -435,7 +272,7 @@ impl Txn {
             .collect())
     }
 
-    async fn advance_marker(
+    pub(super) async fn advance_marker(
         &self,
         conversation_id: ConversationId,
         user_id: UserId,
@@ -457,7 +294,7 @@ impl Txn {
         }
     }
 
-    async fn set_display_name(
+    pub(super) async fn set_display_name(
         &self,
         user_id: UserId,
         display_name: &str,
@@ -475,7 +312,11 @@ impl Txn {
         Ok(Some(user))
     }
 
-    async fn insert_outbox(&self, entries: &[OutboxEntry], now: i64) -> Result<(), DbErr> {
+    pub(super) async fn insert_outbox(
+        &self,
+        entries: &[OutboxEntry],
+        now: i64,
+    ) -> Result<(), DbErr> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -494,7 +335,7 @@ impl Txn {
         Ok(())
     }
 
-    async fn record_group_key(&self, key: &str, now: i64) -> Result<(), DbErr> {
+    pub(super) async fn record_group_key(&self, key: &str, now: i64) -> Result<(), DbErr> {
         let insert = Query::insert()
             .into_table(group_key::Entity)
             .columns([group_key::Column::Key, group_key::Column::CreatedAt])

@@ -1,0 +1,179 @@
+//! Batches on PostgreSQL: SeaORM on the pool, one set-based statement per kind of
+//! change per batch (every statement is a network round trip), run to completion on
+//! the runtime from the engine's thread.
+
+use sea_orm::TransactionTrait;
+use tokio::runtime::Handle;
+
+mod txn;
+
+use self::txn::Txn;
+use super::{BatchWriter, NewChange, NewMessage, OutboxEntry};
+use crate::{
+    ids::{ConversationId, Pair, Position, Seq, UserId},
+    store::{MessageRow, Store, StoreError, UserRow},
+};
+
+/// The engine's PostgreSQL side: the pool, and the batch's transaction while one is open.
+pub(super) struct PostgresBatches {
+    store: Store,
+    runtime: Handle,
+    txn: Option<Txn>,
+}
+
+impl PostgresBatches {
+    pub(super) fn new(store: Store, runtime: Handle) -> Self {
+        Self {
+            store,
+            runtime,
+            txn: None,
+        }
+    }
+
+    fn txn(&self) -> Result<&Txn, StoreError> {
+        self.txn.as_ref().ok_or(StoreError::Inconsistent(
+            "a batch statement outside a batch",
+        ))
+    }
+}
+
+impl BatchWriter for PostgresBatches {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        let txn = self.runtime.block_on(self.store.db.begin())?;
+        self.txn = Some(Txn { txn });
+        Ok(())
+    }
+
+    fn conversation_members(
+        &mut self,
+        ids: &[ConversationId],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.runtime.block_on(self.store.conversation_members(ids))
+    }
+
+    fn conversations_of_pairs(
+        &mut self,
+        pairs: &[Pair],
+    ) -> Result<Vec<(ConversationId, Pair)>, StoreError> {
+        self.runtime
+            .block_on(self.store.conversations_of_pairs(pairs))
+    }
+
+    fn existing_users(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.runtime.block_on(self.store.existing_users(ids))
+    }
+
+    fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
+        self.runtime.block_on(self.store.messages_by_txn(keys))
+    }
+
+    fn positions(&mut self, n: usize) -> Result<Vec<Position>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.positions(n))?)
+    }
+
+    fn message_at(
+        &mut self,
+        conversation_id: ConversationId,
+        seq: Seq,
+    ) -> Result<Option<(MessageRow, Seq)>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.message_at(conversation_id, seq))?)
+    }
+
+    fn update_message(&mut self, row: &MessageRow) -> Result<(), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.update_message(row))?)
+    }
+
+    fn insert_changes(&mut self, changes: &[NewChange]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.insert_changes(changes))?)
+    }
+
+    fn create_conversation(
+        &mut self,
+        pair: Pair,
+        now: i64,
+    ) -> Result<(ConversationId, bool), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.create_conversation(pair, now))?)
+    }
+
+    fn reserve_seqs(
+        &mut self,
+        counts: &[(ConversationId, i64)],
+        now: i64,
+    ) -> Result<Vec<(ConversationId, Seq)>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.reserve_seqs(counts, now))?)
+    }
+
+    fn insert_messages(&mut self, rows: Vec<NewMessage>) -> Result<Vec<MessageRow>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.insert_messages(&rows))?)
+    }
+
+    fn advance_marker(
+        &mut self,
+        conversation_id: ConversationId,
+        user_id: UserId,
+        up_to_seq: Seq,
+    ) -> Result<Option<Seq>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.advance_marker(conversation_id, user_id, up_to_seq))?)
+    }
+
+    fn set_display_name(
+        &mut self,
+        user_id: UserId,
+        display_name: &str,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let txn = self.txn()?;
+        Ok(self
+            .runtime
+            .block_on(txn.set_display_name(user_id, display_name))?)
+    }
+
+    fn insert_outbox(&mut self, entries: &[OutboxEntry], now: i64) -> Result<(), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.insert_outbox(entries, now))?)
+    }
+
+    fn record_group_key(&mut self, key: &str, now: i64) -> Result<(), StoreError> {
+        let txn = self.txn()?;
+        Ok(self.runtime.block_on(txn.record_group_key(key, now))?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let txn = self
+            .txn
+            .take()
+            .ok_or(StoreError::Inconsistent("a commit outside a batch"))?;
+        Ok(self.runtime.block_on(txn.txn.commit())?)
+    }
+
+    fn rollback(&mut self) {
+        if let Some(txn) = self.txn.take()
+            && let Err(e) = self.runtime.block_on(txn.txn.rollback())
+        {
+            tracing::error!(error = %e, "rolling back a failed batch failed");
+        }
+    }
+}
