@@ -5,6 +5,9 @@
 //! live on his socket, in the history (so after a reload), unread until he reads it;
 //! his next message gets one more; and `/metrics` counts the failure.
 
+use std::time::Duration;
+
+use gadka_test_support::eventually;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -41,6 +44,22 @@ async fn a_portal_the_homeserver_refuses_is_told_to_the_gadka_user_and_counted()
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let conversation = body["conversation"]["id"].as_i64().unwrap();
     bob.send(conversation, "are you there?").await;
+
+    // Synapse on a busy machine may take longer than one frame's patience to refuse
+    // the invite: the notice is awaited stored first, and is on the socket by then.
+    eventually(
+        "the bridge's notice stored",
+        Duration::from_secs(180),
+        async || {
+            let messages = bob.history(conversation, "?limit=100").await;
+            if messages.iter().any(|m| m["kind"] == "notice") {
+                Ok(())
+            } else {
+                Err(format!("{messages:?}"))
+            }
+        },
+    )
+    .await;
 
     // Live, after his message: the bridge's notice, saying whom and why.
     let notice = loop {
