@@ -1,12 +1,16 @@
 """schemathesis hooks for .ci/schemathesis.sh.
 
-Three of gadka's rules are ones the OpenAPI document cannot state. A reaction's key
+Five of gadka's rules are ones the OpenAPI document cannot state. A reaction's key
 is at most 64 bytes of UTF-8, which `maxLength` (it counts characters) cannot say: a
 key of at most 64 characters but more bytes is refused with 400 (`invalid_input`,
 field `key`). A reply's
 `reply_to` must be the `seq` of a message already in the conversation, which only
 the conversation's state tells: a schema-valid one that is not is refused with 400
-(`invalid_input`, field `reply_to`). And a conversation needs
+(`invalid_input`, field `reply_to`). A message's `media_id` must name an upload of
+the sender's (or one already in a conversation of theirs), which no pattern can
+say: another is refused with 400 (field `media_id`). An upload whose bytes are an
+image type's but not a readable image (or one over 64 megapixels) is refused with
+400 (field `file`). And a conversation needs
 another user, so `POST /api/conversations {"user_id": <the caller's own id>}` is
 refused with 400 (`invalid_input`, field `user_id`) although the id is schema-valid.
 The fuzzer acts as the user whose id .ci/schemathesis.sh puts in GADKA_USER_ID, and
@@ -42,7 +46,13 @@ def filter_failure(context, failure, case, response):
         str(case.method).upper() == "POST"
         and case.operation.path == "/api/conversations/{id}/messages"
         and response.status_code == 400
-        and _error_field(response) == "reply_to"
+        and _error_field(response) in ("reply_to", "media_id")
+    )
+    unreadable_image = (
+        str(case.method).upper() == "POST"
+        and case.operation.path == "/api/media"
+        and response.status_code == 400
+        and _error_field(response) == "file"
     )
     key = (case.path_parameters or {}).get("key")
     key_over_64_bytes = (
@@ -52,4 +62,9 @@ def filter_failure(context, failure, case, response):
         and response.status_code == 400
         and _error_field(response) == "key"
     )
-    return not (opening_with_oneself or replying_to_no_message or key_over_64_bytes)
+    return not (
+        opening_with_oneself
+        or replying_to_no_message
+        or unreadable_image
+        or key_over_64_bytes
+    )

@@ -35,6 +35,7 @@ fn message() -> Message {
         edited_at: None,
         deleted: false,
         reactions: Vec::new(),
+        attachment: None,
     }
 }
 
@@ -149,6 +150,7 @@ fn batch_insert(c: &mut Criterion) {
                             txn_id: Some(format!("b{txn}-{id}-{seq}")),
                             created_at: 0,
                             kind: MessageKind::Message,
+                            attachment: None,
                         }
                     })
                     .collect();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod durable;
 pub mod http;
 pub mod hub;
+pub mod media;
 pub mod ids;
 pub mod metrics;
 pub mod serve;

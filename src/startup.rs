@@ -31,6 +31,7 @@ use crate::{
         origin,
     },
     hub::{CloseReason, Hub},
+    media::Media,
     metrics,
     serve::{self, ConnectionLimits},
     store::Store,
@@ -104,12 +105,19 @@ impl Application {
             },
         )
         .context("cannot start the message writer")?;
+        let media = Media::local(settings.media_path.clone()).with_context(|| {
+            format!(
+                "cannot use {} for uploaded files (media.path)",
+                settings.media_path.display()
+            )
+        })?;
         let chat = Chat::new(
             store.clone(),
             SessionKeys::new(&secret, settings.session_ttl),
             settings.limits.clone(),
             hub,
             engine,
+            (media, settings.media_unattached_ttl),
         );
         // Installed before anything records, so the first commit is counted.
         metrics::handle();
@@ -219,6 +227,20 @@ impl Application {
             loop {
                 every.tick().await;
                 chat.housekeeping();
+            }
+        });
+        let chat = self.chat.clone();
+        tokio::spawn(async move {
+            // As often as the time an upload is kept, within a second and an hour.
+            let period = chat.media_ttl().clamp(Duration::from_secs(1), Duration::from_secs(3600));
+            let mut every = tokio::time::interval(period);
+            loop {
+                every.tick().await;
+                match chat.sweep_media().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "uploads no message carries removed"),
+                    Err(e) => tracing::warn!(error = %e, "cannot remove unattached uploads"),
+                }
             }
         });
         let hub = self.chat.hub().clone();

@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod group_key;
 pub mod matrix_event;
 pub mod matrix_reaction;
+pub mod media;
 pub mod membership;
 pub mod message;
 pub mod outbox;

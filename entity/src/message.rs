@@ -31,6 +31,11 @@ pub struct Model {
     /// The reactions as the API shows them (`[{"key", "user_ids"}]`); `NULL`: none.
     #[sea_orm(column_type = "Text", nullable)]
     pub reactions: Option<String>,
+    /// The upload this message carries (`media.id`); `NULL`: none.
+    pub media_id: Option<String>,
+    /// What the message shows of its upload, as the API shows it (JSON); `NULL`: none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub attachment: Option<String>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

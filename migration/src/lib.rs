@@ -11,6 +11,7 @@ mod m20261203_000001_user_search_term;
 mod m20261210_000001_message_kind;
 mod m20261211_000001_deactivation;
 mod m20261212_000001_rich_messages;
+mod m20261213_000001_media;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000001_message_kind::Migration),
             Box::new(m20261211_000001_deactivation::Migration),
             Box::new(m20261212_000001_rich_messages::Migration),
+            Box::new(m20261213_000001_media::Migration),
         ]
     }
 }

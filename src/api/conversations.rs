@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::doc;
 use crate::{
     chat::{
-        SendTo,
+        Outgoing, SendTo,
         views::{Conversation, Message, ReadMarker},
     },
     http::{
@@ -233,6 +233,10 @@ pub struct SendRequest {
     #[schema(minimum = 1, nullable = true)]
     #[serde(default, deserialize_with = "optional_integer")]
     reply_to: Option<i64>,
+    /// An upload of mine (`POST /api/media`), or one already sent in a conversation of
+    /// mine, for the message to carry; `body` is then its caption and may be empty.
+    #[schema(pattern = "^[A-Za-z0-9_-]{22}$", nullable = true)]
+    media_id: Option<String>,
 }
 
 /// `{message}`
@@ -268,9 +272,12 @@ async fn send(
         .send(
             &session,
             SendTo::Conversation(ConversationId::new(id)),
-            &req.body,
-            req.txn_id.as_deref(),
-            req.reply_to,
+            Outgoing {
+                body: &req.body,
+                txn_id: req.txn_id.as_deref(),
+                reply_to: req.reply_to,
+                media_id: req.media_id.as_deref(),
+            },
             None,
         )
         .await?;

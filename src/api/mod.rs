@@ -6,6 +6,7 @@
 mod auth;
 mod conversations;
 mod doc;
+mod media;
 mod unread;
 mod users;
 
@@ -28,8 +29,11 @@ pub fn router(limits: &Limits) -> OpenApiRouter<AppState> {
         .merge(conversations::router())
         .merge(unread::router());
     doc::complete(api.get_openapi_mut(), limits);
+    // Uploads stream under their own limit, and files are served as stored: a
+    // compressed body would not match the byte ranges asked for.
     api.layer(DefaultBodyLimit::max(limits.max_request_bytes()))
         .layer(compression())
+        .merge(media::router())
 }
 
 /// Responses compressed as `Accept-Encoding` allows, with `Vary: Accept-Encoding`:

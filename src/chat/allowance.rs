@@ -1,5 +1,5 @@
-//! What one user may spend: sends and new conversations per period (token buckets),
-//! and bytes of stored messages (a quota).
+//! What one user may spend: sends, new conversations and uploads per period (token
+//! buckets), and bytes of stored messages and uploads (a quota).
 //!
 //! Without them one account sent 10,000 messages of 16 KiB in 0.7 s (+235 MB on disk)
 //! and messaged 500 strangers in 0.86 s. The buckets let a person's bursts through
@@ -27,8 +27,9 @@ use crate::{config::Limits, ids::UserId, store::Store};
 pub struct Allowances {
     sends: DefaultKeyedRateLimiter<UserId>,
     conversations: DefaultKeyedRateLimiter<UserId>,
+    uploads: DefaultKeyedRateLimiter<UserId>,
     quota_bytes: u64,
-    /// User → bytes of message bodies they have stored (or have on the way).
+    /// User → bytes of message bodies and uploads they have stored (or have on the way).
     stored: Mutex<HashMap<UserId, u64>>,
 }
 
@@ -38,6 +39,7 @@ impl Allowances {
         Self {
             sends: RateLimiter::keyed(Quota::per_minute(n(limits.sends_per_minute))),
             conversations: RateLimiter::keyed(Quota::per_hour(n(limits.conversations_per_hour))),
+            uploads: RateLimiter::keyed(Quota::per_minute(n(limits.uploads_per_minute))),
             quota_bytes: limits.storage_quota_bytes,
             stored: Mutex::new(HashMap::new()),
         }
@@ -46,22 +48,52 @@ impl Allowances {
     /// Counts one send of `bytes` by `user`: refused over their rate or their quota.
     pub async fn send(&self, store: &Store, user: UserId, bytes: usize) -> Result<(), ChatError> {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        let stored = self.within_quota(store, user, bytes).await?;
+        check(&self.sends, &user, "messages")?;
+        self.count(user, stored, bytes);
+        Ok(())
+    }
+
+    /// Counts the start of one upload by `user`.
+    pub fn upload(&self, user: UserId) -> Result<(), ChatError> {
+        check(&self.uploads, &user, "uploads")
+    }
+
+    /// Counts `bytes` of an upload that arrived whole: refused over the quota.
+    pub async fn store_upload(
+        &self,
+        store: &Store,
+        user: UserId,
+        bytes: u64,
+    ) -> Result<(), ChatError> {
+        let stored = self.within_quota(store, user, bytes).await?;
+        self.count(user, stored, bytes);
+        Ok(())
+    }
+
+    /// What `user` has stored, if `bytes` more still fit in their quota.
+    async fn within_quota(&self, store: &Store, user: UserId, bytes: u64) -> Result<u64, ChatError> {
         let known = self.lock().get(&user).copied();
         let stored = match known {
             Some(stored) => stored,
-            None => store.stored_bytes_of(user).await?,
+            None => store
+                .stored_bytes_of(user)
+                .await?
+                .saturating_add(store.uploaded_bytes_of(user).await?),
         };
         if stored.saturating_add(bytes) > self.quota_bytes {
             return Err(ChatError::QuotaExceeded {
                 quota_bytes: self.quota_bytes,
             });
         }
-        check(&self.sends, &user, "messages")?;
+        Ok(stored)
+    }
+
+    fn count(&self, user: UserId, stored: u64, bytes: u64) {
         let mut counts = self.lock();
         // Two first sends may both have read the database: keep the larger count.
         let count = counts.entry(user).or_insert(stored);
         *count = (*count).max(stored).saturating_add(bytes);
-        Ok(())
     }
 
     /// Counts one new conversation started by `user`.
@@ -74,6 +106,7 @@ impl Allowances {
     pub fn forget_idle(&self) {
         self.sends.retain_recent();
         self.conversations.retain_recent();
+        self.uploads.retain_recent();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, u64>> {

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     ids::{ConversationId, Seq, UserId},
-    store::{MessageKind, UserRow},
+    store::{Attachment, MessageKind, UserRow},
 };
 
 /// `text` cut at a character boundary to at most `max` bytes.
@@ -231,6 +231,7 @@ impl Chat {
                 txn_id: Some(txn_id.into_string()),
                 kind: MessageKind::Notice,
                 reply_to: None,
+                attachment: None,
                 origin: None,
                 reply,
             })
@@ -310,17 +311,23 @@ impl Grouped {
         body: &str,
         txn_id: &str,
         reply_to: Option<i64>,
+        attachment: Option<Attachment>,
     ) -> Result<(), ChatError> {
-        let body = MessageBody::parse(body, self.chat.inner.limits.max_message_bytes)?;
+        // A file may come without a caption.
+        let body = match attachment {
+            Some(_) if body.trim().is_empty() => String::new(),
+            _ => MessageBody::parse(body, self.chat.inner.limits.max_message_bytes)?.into_string(),
+        };
         let txn_id = TxnId::parse(txn_id)?;
         let (reply, answer) = oneshot::channel();
         self.commands.push(Command::Send {
             sender_id: UserId::new(sender_id),
             to: SendTo::Conversation(ConversationId::new(conversation_id)),
-            body: body.into_string(),
+            body,
             txn_id: Some(txn_id.into_string()),
             kind: MessageKind::Message,
             reply_to: reply_to.map(Seq::new),
+            attachment,
             origin: None,
             reply,
         });
@@ -447,6 +454,7 @@ impl Grouped {
                         if deleted.was_unread {
                             chat.announce_unread(deleted.peer_id).await;
                         }
+                        chat.released(deleted.released_media).await;
                         Ok(())
                     }
                     Err(e) => Err(e),

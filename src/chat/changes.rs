@@ -74,6 +74,7 @@ impl Chat {
         if outcome.was_unread {
             self.announce_unread(outcome.peer_id).await;
         }
+        self.released(outcome.released_media).await;
         Ok(())
     }
 

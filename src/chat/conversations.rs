@@ -27,6 +27,19 @@ use crate::{
     store::{ConversationList, ConversationOfUser, MessageKind, MessageRow},
 };
 
+/// A message as a client sends it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outgoing<'a> {
+    /// May be empty when the message carries a file.
+    pub body: &'a str,
+    /// The client's idempotency key.
+    pub txn_id: Option<&'a str>,
+    /// The `seq` of an earlier message of the same conversation.
+    pub reply_to: Option<i64>,
+    /// An upload to attach (`POST /api/media`).
+    pub media_id: Option<&'a str>,
+}
+
 /// A send handed to the engine; it resolves once the batch is committed.
 pub struct PendingSend(oneshot::Receiver<Result<SendOutcome, ChatError>>);
 
@@ -166,15 +179,10 @@ impl Chat {
         &self,
         me: &Session,
         to: SendTo,
-        body: &str,
-        txn_id: Option<&str>,
-        reply_to: Option<i64>,
+        message: Outgoing<'_>,
         origin: Option<ConnectionId>,
     ) -> Result<(Message, bool), ChatError> {
-        let outcome = self
-            .queue_send(me, to, body, txn_id, reply_to, origin)
-            .await?
-            .await?;
+        let outcome = self.queue_send(me, to, message, origin).await?.await?;
         let (message, new) = self.sent(me, outcome).await?;
         Ok((Posted::into_message(message), new))
     }
@@ -182,18 +190,29 @@ impl Chat {
     /// Hands a message to the engine and returns at once: a socket keeps reading while
     /// its sends commit. The message is committed first and only then delivered, to the
     /// recipient's sockets and the sender's other sockets (all but `origin`).
-    /// `reply_to` is the `seq` of an earlier message of the same conversation.
     pub async fn queue_send(
         &self,
         me: &Session,
         to: SendTo,
-        body: &str,
-        txn_id: Option<&str>,
-        reply_to: Option<i64>,
+        message: Outgoing<'_>,
         origin: Option<ConnectionId>,
     ) -> Result<PendingSend, ChatError> {
-        let body = MessageBody::parse(body, self.inner.limits.max_message_bytes)?;
+        let Outgoing {
+            body,
+            txn_id,
+            reply_to,
+            media_id,
+        } = message;
+        // A file may go without a caption.
+        let body = match media_id {
+            Some(_) if body.trim().is_empty() => String::new(),
+            _ => MessageBody::parse(body, self.inner.limits.max_message_bytes)?.into_string(),
+        };
         let txn_id = txn_id.map(TxnId::parse).transpose()?;
+        let attachment = match media_id {
+            Some(id) => Some(self.attachment_for(me.user_id, id).await?),
+            None => None,
+        };
         let reply_to = match reply_to {
             Some(seq) => Some(self.reply_target(me.user_id, to, seq).await?),
             None => None,
@@ -203,17 +222,18 @@ impl Chat {
         }
         self.inner
             .allowances
-            .send(self.store(), me.user_id, body.as_str().len())
+            .send(self.store(), me.user_id, body.len())
             .await?;
         let answer = self
             .engine()
             .submit(|reply| Command::Send {
                 sender_id: me.user_id,
                 to,
-                body: body.into_string(),
+                body,
                 txn_id: txn_id.map(TxnId::into_string),
                 kind: MessageKind::Message,
                 reply_to,
+                attachment,
                 origin,
                 reply,
             })
@@ -259,7 +279,7 @@ impl Chat {
             SendOutcome::Duplicate(row) => {
                 let m = self.membership(me.user_id, row.conversation_id).await?;
                 let marker = recipient_marker(&m, row.sender_id);
-                (Arc::new(Posted::new(Message::from_row(row, marker))), false)
+                (Arc::new(Posted::new(Message::from_row(*row, marker))), false)
             }
         })
     }

@@ -325,6 +325,55 @@ impl ReactionKey {
     }
 }
 
+/// An upload's file name, as the uploader gave it: 1 to 255 characters, no control
+/// characters, not only whitespace. It never names a file on the server's disk
+/// (files are named by their hash); it is shown, and offered when the file is saved.
+#[derive(Debug, Clone)]
+pub struct FileName(String);
+
+impl FileName {
+    pub const MAX_CHARS: usize = 255;
+    pub const PATTERN: &str = ReactionKey::PATTERN;
+
+    pub fn parse(raw: &str) -> Result<Self, ChatError> {
+        if raw.trim().is_empty() || raw.chars().any(char::is_control) {
+            Err(ChatError::invalid(
+                "filename",
+                "not blank and no control characters",
+            ))
+        } else if raw.chars().count() > Self::MAX_CHARS {
+            Err(ChatError::invalid("filename", "at most 255 characters"))
+        } else {
+            Ok(Self(raw.to_owned()))
+        }
+    }
+
+    /// The validated value, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// An upload's id: 22 characters of base64url.
+#[derive(Debug, Clone)]
+pub struct MediaId(String);
+
+impl MediaId {
+    pub const PATTERN: &str = "^[A-Za-z0-9_-]{22}$";
+
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ChatError> {
+        if crate::media::is_id(raw) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ChatError::invalid(field, "not an upload id"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Text to find in names: at most 64 characters and no control characters (no name
 /// holds one); searched for as its search key (`gadka_text::search::key`: case,
 /// accents and compatibility forms folded, spaces trimmed), as names are stored.

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod allowance;
+mod attachments;
 mod bridged;
 mod changes;
 mod conversations;
@@ -21,16 +22,17 @@ pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
+pub use attachments::UploadInfo;
 pub use accounts::{IssuedSession, SECRET_FILE, Session, SessionKeys, new_password_hash};
 pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
-pub use conversations::PendingSend;
+pub use conversations::{Outgoing, PendingSend};
 pub use engine::{
     Engine, EngineConfig, ReadOutcome, SendOutcome, SendTo, WriterStopped, committed,
 };
 pub use error::ChatError;
 pub use realtime::{Fanout, SeenMessages};
 
-use crate::{config::Limits, hub::Hub, store::Store};
+use crate::{config::Limits, hub::Hub, media::Media, store::Store};
 use accounts::{AccountLimits, Passwords};
 use allowance::Allowances;
 use realtime::TypingGate;
@@ -50,6 +52,10 @@ struct Inner {
     passwords: Passwords,
     limits: Limits,
     hub: Hub,
+    /// Where uploads' bytes live.
+    media: Media,
+    /// How long an upload no message carries is kept.
+    media_ttl: std::time::Duration,
     /// Every change others must hear about goes through it.
     engine: Engine,
     /// Who else hears typing (the Matrix bridge), set once at start.
@@ -66,6 +72,7 @@ impl Chat {
         limits: Limits,
         hub: Hub,
         engine: Engine,
+        (media, media_ttl): (Media, std::time::Duration),
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -81,6 +88,8 @@ impl Chat {
                 session_keys,
                 limits,
                 hub,
+                media,
+                media_ttl,
                 engine,
                 typing_listener: OnceLock::new(),
                 matrix_directory: OnceLock::new(),

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::{
     ids::{ConversationId, MessageId, Position, Seq, UserId},
-    store::{MessageKind, MessageRow, Reaction, UserRow},
+    store::{Attachment, MessageKind, MessageRow, Reaction, UserRow},
 };
 
 /// A user as others see them.
@@ -92,6 +92,10 @@ pub struct Message {
     pub deleted: bool,
     /// Each key in the order it first appeared, with who reacted with it.
     pub reactions: Vec<Reaction>,
+    /// The file it carries (`GET /api/media/{id}`); the body is then its caption,
+    /// perhaps empty. `null` for none, and once the message is deleted.
+    #[schema(required = true)]
+    pub attachment: Option<Attachment>,
 }
 
 impl Message {
@@ -111,6 +115,7 @@ impl Message {
             edited_at: m.edited_at.map(rfc3339_millis),
             deleted: m.deleted_at.is_some(),
             reactions: m.reactions,
+            attachment: m.attachment,
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Settings {
     pub session_secret: Option<Vec<u8>>,
     /// Sizes and rates that protect the server.
     pub limits: Limits,
+    /// Where uploaded files live.
+    pub media_path: PathBuf,
+    /// How long an upload that no message carries is kept.
+    pub media_unattached_ttl: Duration,
     /// Where `/metrics` is served.
     pub metrics: MetricsAt,
     /// The `tracing` filter, e.g. `info` or `gadka=debug`.
@@ -87,6 +91,10 @@ pub struct Limits {
     pub conversations_per_hour: u32,
     /// Bytes of message bodies one user may have stored.
     pub storage_quota_bytes: u64,
+    /// The largest upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Uploads one user may make per minute, all at once or spread out.
+    pub uploads_per_minute: u32,
     /// Frames a socket may have waiting to be sent before it is closed as too slow.
     pub ws_queue_frames: usize,
     /// The most commands the message writer commits in one transaction.
@@ -148,11 +156,13 @@ impl Settings {
             database,
             session,
             limits,
+            media,
             metrics,
             logging,
             ..
         } = layer;
         let data_dir = server.data_dir.unwrap_or_else(|| "./gadka-data".into());
+        let media_path = media.path.unwrap_or_else(|| data_dir.join("media"));
         Self {
             listen: server
                 .listen
@@ -168,6 +178,8 @@ impl Settings {
                 session.ttl_secs.map_or(30 * 24 * 3600, NonZeroU64::get),
             ),
             session_secret: session.secret.map(|s| s.0.into_bytes()),
+            media_path,
+            media_unattached_ttl: secs(media.unattached_ttl_secs, 24 * 3600),
             limits: Limits {
                 max_message_bytes: limits
                     .max_message_bytes
@@ -187,6 +199,9 @@ impl Settings {
                 conversations_per_hour: limits.conversations_per_hour.map_or(60, NonZeroU32::get),
                 // Years of a heavy talker's text; hours of a flood at the send limit.
                 storage_quota_bytes: limits.storage_quota_bytes.map_or(1 << 30, NonZeroU64::get),
+                max_upload_bytes: limits.max_upload_bytes.map_or(50 << 20, NonZeroU64::get),
+                // An album pasted at once goes through; a script does not.
+                uploads_per_minute: limits.uploads_per_minute.map_or(60, NonZeroU32::get),
                 // Above the send burst (300): each send is copied at once to the
                 // sender's other sockets, so a smaller queue let one device's burst close
                 // the same person's other device as too slow. Slots are allocated as used.

@@ -38,6 +38,8 @@ pub(super) struct Layer {
     #[command(flatten)]
     pub(super) limits: LimitsSection,
     #[command(flatten)]
+    pub(super) media: MediaSection,
+    #[command(flatten)]
     pub(super) metrics: MetricsSection,
     #[command(flatten)]
     pub(super) logging: LoggingSection,
@@ -215,6 +217,22 @@ pub(super) struct LimitsSection {
         value_name = "BYTES"
     )]
     pub(super) storage_quota_bytes: Option<NonZeroU64>,
+    /// Largest upload (a photo or file) in bytes
+    #[arg(
+        id = "limits.max_upload_bytes",
+        long = "max-upload-bytes",
+        env = "GADKA_MAX_UPLOAD_BYTES",
+        value_name = "BYTES"
+    )]
+    pub(super) max_upload_bytes: Option<NonZeroU64>,
+    /// Uploads one user may make per minute (also their burst)
+    #[arg(
+        id = "limits.uploads_per_minute",
+        long = "uploads-per-minute",
+        env = "GADKA_UPLOADS_PER_MINUTE",
+        value_name = "N"
+    )]
+    pub(super) uploads_per_minute: Option<NonZeroU32>,
     /// Frames a socket may have queued before it is closed as too slow
     #[arg(
         id = "limits.ws_queue_frames",
@@ -279,6 +297,29 @@ pub(super) struct LimitsSection {
         value_name = "N"
     )]
     pub(super) writer_queue: Option<NonZeroUsize>,
+}
+
+/// `media:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Media")]
+pub(super) struct MediaSection {
+    /// Directory of uploaded files (default: `media` in the data dir)
+    #[arg(
+        id = "media.path",
+        long = "media-path",
+        env = "GADKA_MEDIA_PATH",
+        value_name = "DIR"
+    )]
+    pub(super) path: Option<PathBuf>,
+    /// Seconds an upload that no message carries is kept before it is removed
+    #[arg(
+        id = "media.unattached_ttl_secs",
+        long = "media-unattached-ttl-secs",
+        env = "GADKA_MEDIA_UNATTACHED_TTL_SECS",
+        value_name = "SECS"
+    )]
+    pub(super) unattached_ttl_secs: Option<NonZeroU64>,
 }
 
 /// `metrics:` in the file.

@@ -32,6 +32,9 @@ pub enum ApiError {
     NoRoute,
     #[error("this endpoint does not accept this method")]
     MethodNotAllowed,
+    /// `Range` asks only for bytes past the end of a file of `size` bytes.
+    #[error("the range asked for is not in the file ({size} bytes)")]
+    RangeNotSatisfiable { size: u64 },
 }
 
 /// The JSON body of every error.
@@ -72,6 +75,7 @@ impl ApiError {
             Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
 
@@ -84,6 +88,7 @@ impl ApiError {
             Self::ForbiddenOrigin => "forbidden_origin",
             Self::NoRoute => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
         }
     }
 }
@@ -111,7 +116,14 @@ impl IntoResponse for ApiError {
             Self::Chat(e) => e.retry_after_secs(),
             _ => None,
         };
+        let content_range = match &self {
+            Self::RangeNotSatisfiable { size } => HeaderValue::try_from(format!("bytes */{size}")).ok(),
+            _ => None,
+        };
         let mut response = (self.status(), Json(body)).into_response();
+        if let Some(range) = content_range {
+            response.headers_mut().insert(header::CONTENT_RANGE, range);
+        }
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

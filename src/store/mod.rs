@@ -8,6 +8,7 @@ mod batch;
 mod bridge;
 mod changes;
 mod conversations;
+mod media;
 mod memberships;
 mod messages;
 mod outbox;
@@ -40,10 +41,12 @@ pub(crate) use batch::WAL_RESTART_BYTES;
 pub use batch::{BatchWriter, NewChange, NewMessage, OutboxEntry, WalSync};
 pub use changes::ReplayPage;
 pub use conversations::{ConversationList, HelloRows, ListKey};
+pub use media::{MediaRow, Released, ThumbnailRow};
 pub use outbox::OutboxRow;
 pub use rows::{
-    ChangeKind, ChangeRow, ConversationOfUser, ConversationRow, MessageKind, MessageRow, Reaction,
-    UserRow, decode_reactions, encode_reactions,
+    Attachment, ChangeKind, ChangeRow, ConversationOfUser, ConversationRow, MessageKind,
+    MessageRow, Reaction, UserRow, decode_attachment, decode_reactions, encode_attachment,
+    encode_reactions,
 };
 pub use sessions::{NewSession, RevokedSession};
 pub use users::NewUser;

@@ -82,6 +82,38 @@ pub struct MessageRow {
     pub deleted_at: Option<i64>,
     /// In the order each key first appeared.
     pub reactions: Vec<Reaction>,
+    /// The file it carries.
+    pub attachment: Option<Attachment>,
+}
+
+/// The file a message carries, as the API shows it (and `message.attachment` keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Attachment {
+    /// The upload's id: `GET /api/media/{id}` serves it.
+    pub id: String,
+    /// The file name its uploader gave.
+    pub name: String,
+    /// Taken from the file's bytes, not from the uploader's word.
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// Pixels, for an image; `null` otherwise.
+    #[schema(required = true)]
+    pub width: Option<u32>,
+    #[schema(required = true)]
+    pub height: Option<u32>,
+}
+
+/// `message.attachment` as stored: JSON, `NULL` for none.
+pub fn encode_attachment(attachment: Option<&Attachment>) -> Option<String> {
+    attachment.and_then(|a| serde_json::to_string(a).ok())
+}
+
+/// `message.attachment` as read back; unreadable JSON reads as none, and is logged.
+pub fn decode_attachment(stored: Option<&str>) -> Option<Attachment> {
+    serde_json::from_str(stored?)
+        .inspect_err(|e| tracing::error!(error = %e, "a message's attachment is unreadable"))
+        .ok()
 }
 
 /// One reaction key on a message and who reacted with it.
@@ -233,6 +265,7 @@ impl From<message::Model> for MessageRow {
             edited_at: m.edited_at,
             deleted_at: m.deleted_at,
             reactions: decode_reactions(m.reactions.as_deref()),
+            attachment: decode_attachment(m.attachment.as_deref()),
         }
     }
 }

@@ -22,7 +22,7 @@ use super::{
     frames::{self, Command, Reply},
 };
 use crate::{
-    chat::{ChatError, PendingSend, SendOutcome, SendTo},
+    chat::{ChatError, Outgoing, PendingSend, SendOutcome, SendTo},
     ids::Position,
 };
 
@@ -55,9 +55,12 @@ pub(super) async fn handle(
                 Box::pin(conn.chat.queue_send(
                     conn.session,
                     to,
-                    &send.body,
-                    send.txn_id.as_deref(),
-                    send.reply_to,
+                    Outgoing {
+                        body: &send.body,
+                        txn_id: send.txn_id.as_deref(),
+                        reply_to: send.reply_to,
+                        media_id: send.media_id.as_deref(),
+                    },
                     Some(conn.id),
                 ))
                 .await

@@ -46,9 +46,11 @@ pub enum Command {
 pub struct Send {
     pub to_user: Option<i64>,
     pub conversation_id: Option<i64>,
+    #[serde(default)]
     pub body: String,
     pub txn_id: Option<String>,
     pub reply_to: Option<i64>,
+    pub media_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +312,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: Vec::new(),
+            attachment: None,
         };
         let expected = serde_json::to_value(&message).unwrap();
         let posted = std::sync::Arc::new(Posted::new(message));

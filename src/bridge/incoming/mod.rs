@@ -206,6 +206,7 @@ impl Bridge {
             &body,
             message.event_id.as_str(),
             reply_to,
+            None,
         ) {
             Ok(()) => Ok(()),
             Err(ChatError::TooLarge { limit, .. }) => {

@@ -53,7 +53,7 @@ pub(super) fn answers(
                     .and_then(|found| {
                         found
                             .remove(&(sender_id, txn))
-                            .map(SendOutcome::Duplicate)
+                            .map(|row| SendOutcome::Duplicate(Box::new(row)))
                             .ok_or_else(|| lost("a message lost its txn_id conflict"))
                     });
                 this = outcome.as_ref().ok().cloned();

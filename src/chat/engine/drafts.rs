@@ -193,6 +193,7 @@ pub(super) fn change_message(
         return Ok(Done::Refused(ChatError::NotFound("message")));
     };
     let deleted = row.deleted_at.is_some();
+    let mut released = None;
     Ok(match what {
         MessageChange::Edit { .. } | MessageChange::Delete { .. } if row.sender_id != c.user_id => {
             Done::Refused(ChatError::NotYours)
@@ -216,6 +217,7 @@ pub(super) fn change_message(
                 row.edited_at = None;
                 row.deleted_at = Some(c.now);
                 row.reactions.clear();
+                released = row.attachment.take().map(|a| a.id);
                 db.update_message(&row)?;
                 drafts.push(Draft::Deleted {
                     conversation_id: c.conversation_id,
@@ -228,6 +230,7 @@ pub(super) fn change_message(
             Done::Deleted(DeleteOutcome {
                 peer_id: c.peer_id,
                 was_unread,
+                released_media: released,
             })
         }
         MessageChange::React { on: true, .. } if deleted => {

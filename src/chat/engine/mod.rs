@@ -72,16 +72,18 @@ use super::{ChatError, views::Posted};
 use crate::{
     hub::ConnectionId,
     ids::{ConversationId, Seq, UserId},
-    store::{MessageKind, MessageRow, Store, StoreError, UserRow},
+    store::{Attachment, MessageKind, MessageRow, Store, StoreError, UserRow},
 };
 
 /// What a delete came to.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DeleteOutcome {
     /// The other member of the conversation.
     pub peer_id: UserId,
     /// Whether the peer had not read it: their unread count dropped by one.
     pub was_unread: bool,
+    /// The upload the message carried: to be removed unless another message carries it.
+    pub released_media: Option<String>,
 }
 
 /// Where an edit's answer goes: the message as it is now.
@@ -128,7 +130,7 @@ pub enum SendOutcome {
     /// Sent twice in one batch: the first send's message, committed now.
     Repeat(Arc<Posted>),
     /// The sender already stored this `txn_id`: the first message, unchanged.
-    Duplicate(MessageRow),
+    Duplicate(Box<MessageRow>),
 }
 
 /// What a read came to.
@@ -159,6 +161,8 @@ pub(crate) enum Command {
         kind: MessageKind,
         /// An earlier message of the conversation (checked before it is queued).
         reply_to: Option<Seq>,
+        /// The file it carries (checked before it is queued).
+        attachment: Option<Attachment>,
         origin: Option<ConnectionId>,
         reply: SendReply,
     },

@@ -15,7 +15,7 @@ use crate::{
     chat::ChatError,
     hub::ConnectionId,
     ids::{ConversationId, Seq, UserId},
-    store::MessageKind,
+    store::{Attachment, MessageKind},
 };
 
 /// A command checked and ready for the transaction.
@@ -28,6 +28,7 @@ pub(super) enum Planned {
         txn_id: Option<String>,
         kind: MessageKind,
         reply_to: Option<Seq>,
+        attachment: Option<Attachment>,
         origin: Option<ConnectionId>,
         reply: SendReply,
     },
@@ -113,6 +114,7 @@ pub(super) fn plan(
                 txn_id,
                 kind,
                 reply_to,
+                attachment,
                 origin,
                 reply,
             } => {
@@ -149,6 +151,7 @@ pub(super) fn plan(
                     txn_id,
                     kind,
                     reply_to,
+                    attachment,
                     origin,
                     reply,
                 });

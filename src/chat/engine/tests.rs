@@ -74,6 +74,7 @@ impl Setup {
             txn_id: txn_id.map(str::to_owned),
             kind: MessageKind::Message,
             reply_to: None,
+                attachment: None,
             origin: None,
             reply,
         };
@@ -301,6 +302,7 @@ async fn the_wal_starts_over_under_a_steady_load() {
                 txn_id: None,
                 kind: MessageKind::Message,
                 reply_to: None,
+                attachment: None,
                 origin: None,
                 reply,
             }

@@ -271,6 +271,7 @@ fn assign_seqs(
             txn_id,
             kind,
             reply_to,
+            attachment,
             ..
         } = p
         {
@@ -289,6 +290,7 @@ fn assign_seqs(
                 txn_id: txn_id.clone(),
                 created_at: now,
                 kind: *kind,
+                attachment: attachment.clone(),
             });
             *seq = seq.after(1);
         }

@@ -25,7 +25,7 @@ use sea_orm::DbBackend;
 #[cfg(test)]
 pub(crate) use self::checkpoint::RESTART_BYTES as WAL_RESTART_BYTES;
 pub use self::wal::WalSync;
-use super::{ChangeKind, MessageKind, MessageRow, Store, StoreError, UserRow};
+use super::{Attachment, ChangeKind, MessageKind, MessageRow, Store, StoreError, UserRow};
 use crate::ids::{ConversationId, MessageId, Pair, Position, Seq, UserId};
 
 /// A message to insert, with the id (its position) and `seq` the engine assigned.
@@ -40,6 +40,7 @@ pub struct NewMessage {
     pub created_at: i64,
     pub kind: MessageKind,
     pub reply_to: Option<Seq>,
+    pub attachment: Option<Attachment>,
 }
 
 /// A row of `change_log` to insert.

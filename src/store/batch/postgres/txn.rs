@@ -11,7 +11,7 @@ use sea_orm::{
 use crate::store::batch::{NewChange, NewMessage, OutboxEntry};
 use crate::{
     ids::{ConversationId, Pair, Position, Seq, UserId},
-    store::{MessageRow, UserRow, encode_reactions, users},
+    store::{MessageRow, UserRow, encode_attachment, encode_reactions, users},
 };
 
 /// An open batch transaction. Dropped without a commit, it rolls back.
@@ -74,6 +74,14 @@ impl Txn {
             .col_expr(
                 message::Column::Reactions,
                 Expr::value(encode_reactions(&row.reactions)),
+            )
+            .col_expr(
+                message::Column::MediaId,
+                Expr::value(row.attachment.as_ref().map(|a| a.id.clone())),
+            )
+            .col_expr(
+                message::Column::Attachment,
+                Expr::value(encode_attachment(row.attachment.as_ref())),
             )
             .filter(message::Column::Id.eq(row.id))
             .exec(&self.txn)
@@ -222,6 +230,8 @@ impl Txn {
             message::Column::TxnId,
             message::Column::Kind,
             message::Column::ReplyTo,
+            message::Column::MediaId,
+            message::Column::Attachment,
         ]);
         for row in rows {
             insert
@@ -235,6 +245,8 @@ impl Txn {
                     row.txn_id.clone().into(),
                     row.kind.stored().into(),
                     row.reply_to.map(|seq| seq.get()).into(),
+                    row.attachment.as_ref().map(|a| a.id.clone()).into(),
+                    encode_attachment(row.attachment.as_ref()).into(),
                 ])
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
         }
@@ -267,6 +279,7 @@ impl Txn {
                     edited_at: None,
                     deleted_at: None,
                     reactions: Vec::new(),
+                    attachment: row.attachment.clone(),
                 })
             })
             .collect())

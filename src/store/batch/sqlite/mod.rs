@@ -22,7 +22,7 @@ use crate::{
     config::Durability,
     ids::Position,
     ids::{ConversationId, Pair, Seq, UserId},
-    store::{MessageRow, StoreError, UserRow, encode_reactions},
+    store::{MessageRow, StoreError, UserRow, encode_attachment, encode_reactions},
 };
 
 /// The engine's SQLite connection.
@@ -170,7 +170,7 @@ impl BatchWriter for SqliteBatches {
             .query_row(params![conversation_id, seq], |row| {
                 Ok((
                     message_row(row)?,
-                    row.get::<_, Option<Seq>>(12)?.unwrap_or_default(),
+                    row.get::<_, Option<Seq>>(13)?.unwrap_or_default(),
                 ))
             })
             .optional()?)
@@ -186,6 +186,8 @@ impl BatchWriter for SqliteBatches {
             row.edited_at,
             row.deleted_at,
             encode_reactions(&row.reactions),
+            row.attachment.as_ref().map(|a| a.id.as_str()),
+            encode_attachment(row.attachment.as_ref()),
             row.id
         ])?;
         Ok(())
@@ -288,6 +290,7 @@ impl BatchWriter for SqliteBatches {
                     edited_at: None,
                     deleted_at: None,
                     reactions: Vec::new(),
+                    attachment: row.attachment,
                 })
             })
             .collect())

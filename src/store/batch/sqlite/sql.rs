@@ -8,7 +8,10 @@ use rusqlite::{Connection, OpenFlags, Statement, ToSql};
 use crate::{
     config::Durability,
     ids::{ConversationId, MessageId, Pair, Seq, UserId},
-    store::{MessageRow, StoreError, batch::NewMessage, decode_reactions},
+    store::{
+        MessageRow, StoreError, batch::NewMessage, decode_attachment, decode_reactions,
+        encode_attachment,
+    },
 };
 
 pub(super) const MEMBERS: &str = "SELECT user_low, user_high FROM conversation WHERE id = ?1";
@@ -16,14 +19,15 @@ pub(super) const OF_PAIR: &str =
     "SELECT id FROM conversation WHERE user_low = ?1 AND user_high = ?2";
 pub(super) const USER_EXISTS: &str = r#"SELECT 1 FROM "user" WHERE id = ?1"#;
 pub(super) const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
-     reply_to, edited_at, deleted_at, reactions FROM message WHERE sender_id = ?1 AND txn_id = ?2";
+     reply_to, edited_at, deleted_at, reactions, attachment FROM message WHERE sender_id = ?1 AND txn_id = ?2";
 pub(super) const AT_SEQ: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
-     reply_to, edited_at, deleted_at, reactions, \
+     reply_to, edited_at, deleted_at, reactions, attachment, \
      (SELECT last_read_seq FROM membership \
       WHERE conversation_id = m.conversation_id AND user_id <> m.sender_id) \
      FROM message m WHERE conversation_id = ?1 AND seq = ?2";
 pub(super) const UPDATE_MESSAGE: &str =
-    "UPDATE message SET body = ?1, edited_at = ?2, deleted_at = ?3, reactions = ?4 WHERE id = ?5";
+"UPDATE message SET body = ?1, edited_at = ?2, deleted_at = ?3, reactions = ?4, \
+     media_id = ?5, attachment = ?6 WHERE id = ?7";
 pub(super) const LAST_POSITION: &str = "SELECT max(COALESCE((SELECT max(id) FROM message), 0), \
      COALESCE((SELECT max(pos) FROM change_log), 0))";
 pub(super) const NEW_CHANGE: &str = "INSERT INTO change_log \
@@ -58,13 +62,14 @@ pub(super) const NEW_GROUP_KEY: &str =
 /// what it stored.
 pub(super) fn insert_messages_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO message (id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, reply_to) VALUES ",
+        "INSERT INTO message (id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, reply_to, \
+         media_id, attachment) VALUES ",
     );
     for i in 0..rows {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     }
     sql.push_str(" ON CONFLICT (sender_id, txn_id) DO NOTHING RETURNING id, conversation_id, seq");
     sql
@@ -76,8 +81,15 @@ pub(super) fn insert_rows(
     rows: &[NewMessage],
     ids: &mut HashMap<(ConversationId, Seq), MessageId>,
 ) -> rusqlite::Result<()> {
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 9);
-    for row in rows {
+    let attachments: Vec<(Option<&str>, Option<String>)> = rows
+        .iter()
+        .map(|row| {
+            let a = row.attachment.as_ref();
+            (a.map(|a| a.id.as_str()), encode_attachment(a))
+        })
+        .collect();
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 11);
+    for (row, (media_id, attachment)) in rows.iter().zip(&attachments) {
         values.extend([
             &row.id as &dyn ToSql,
             &row.conversation_id,
@@ -88,6 +100,8 @@ pub(super) fn insert_rows(
             &row.txn_id,
             &row.kind,
             &row.reply_to,
+            media_id,
+            attachment,
         ]);
     }
     let mut stored = statement.query(values.as_slice())?;
@@ -112,6 +126,7 @@ pub(super) fn message_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRo
         edited_at: row.get(9)?,
         deleted_at: row.get(10)?,
         reactions: decode_reactions(row.get::<_, Option<String>>(11)?.as_deref()),
+        attachment: decode_attachment(row.get::<_, Option<String>>(12)?.as_deref()),
     })
 }
 
