@@ -321,3 +321,116 @@ async fn sigkill_at_full_load_loses_no_acknowledged_message_with_full_durability
 async fn sigkill_at_full_load_loses_no_acknowledged_message_with_normal_durability() {
     crash_keeps_every_acknowledged_message("normal").await;
 }
+
+/// Files under their final names in the media store (the scratch space left out).
+fn media_files(data_dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(dirs) = std::fs::read_dir(data_dir.join("media")) else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    for dir in dirs.flatten() {
+        if dir.file_name() == "tmp" {
+            continue;
+        }
+        if let Ok(entries) = std::fs::read_dir(dir.path()) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_upload_leaves_no_half_file() {
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (mut server, address) = start(dir.path(), "full");
+    let http = reqwest::Client::new();
+    let (_, cookie) = register(&http, &address, "uploader").await;
+    let whole: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let response = http
+        .post(format!("http://{address}/api/media?filename=whole.bin"))
+        .header("cookie", &cookie)
+        .body(whole.clone())
+        .send()
+        .await
+        .expect("an upload");
+    assert_eq!(response.status(), 201);
+    let media: Value = response.json().await.expect("JSON");
+
+    // Half of an 8 MiB upload, then the kill while the server holds it.
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /api/media?filename=half.bin HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        8 << 20
+    );
+    stream.write_all(head.as_bytes()).await.expect("the head");
+    stream
+        .write_all(&vec![0xab; 4 << 20])
+        .await
+        .expect("half the body");
+    let scratch = dir.path().join("media/tmp");
+    eventually(
+        "the server to hold the half upload",
+        Duration::from_secs(60),
+        async || {
+            let held: u64 = std::fs::read_dir(&scratch)
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum();
+            if held > 0 {
+                Ok(())
+            } else {
+                Err("nothing yet".to_owned())
+            }
+        },
+    )
+    .await;
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("the server is gone");
+    drop(stream);
+
+    let expected = format!("{:x}", sha2::Sha256::digest(&whole));
+    let names = |files: Vec<std::path::PathBuf>| -> Vec<String> {
+        files
+            .iter()
+            .filter_map(|f| f.file_name()?.to_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        names(media_files(dir.path())),
+        [expected.clone()],
+        "only the finished upload has a name in the store"
+    );
+
+    let (_server, address) = start(dir.path(), "full");
+    assert!(
+        std::fs::read_dir(&scratch)
+            .expect("the scratch dir")
+            .next()
+            .is_none(),
+        "the half upload's scratch file is removed at start"
+    );
+    let file = http
+        .get(format!(
+            "http://{address}/api/media/{}",
+            media["media"]["id"].as_str().unwrap()
+        ))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("a download");
+    assert_eq!(file.status(), 200);
+    assert_eq!(
+        file.bytes().await.expect("the file"),
+        whole,
+        "whole after the crash"
+    );
+}

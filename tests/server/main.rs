@@ -7,6 +7,7 @@ mod connections;
 mod contract;
 mod conversations;
 mod errors;
+mod media;
 mod persistence;
 mod postgres;
 mod realtime;

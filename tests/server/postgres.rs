@@ -5,6 +5,7 @@ use gadka_test_support::{create_postgres_database, drop_postgres_database, spawn
 use crate::{
     accounts::display_name_changes,
     conversations::{conversation_paging, retried_txn_ids, two_users_chat},
+    media::attachments_end_to_end,
     rich::replies_edits_deletes_and_reactions,
     users::{a_renamed_user_is_found_by_the_new_name, unicode_names_are_found},
 };
@@ -23,6 +24,7 @@ async fn the_chat_works_the_same_on_postgresql_and_survives_a_restart() {
     unicode_names_are_found(&app).await;
     a_renamed_user_is_found_by_the_new_name(&app).await;
     replies_edits_deletes_and_reactions(&app).await;
+    attachments_end_to_end(&app).await;
     // The same queries as on SQLite, on fewer conversations: the scale is SQLite's.
     conversation_paging(&app, 12, 5).await;
 

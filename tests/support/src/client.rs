@@ -95,6 +95,29 @@ impl Client {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// Uploads `bytes` as the file `name` (`POST /api/media`, the raw file as the body).
+    pub async fn upload(&self, name: &str, content_type: &str, bytes: Vec<u8>) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}/api/media", self.base))
+            .query(&[("filename", name)])
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("the server answers");
+        read(response).await
+    }
+
+    /// A `GET` with `headers`, its response as it came (a file is no JSON).
+    pub async fn fetch(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("the server answers")
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
