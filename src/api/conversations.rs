@@ -225,8 +225,9 @@ async fn history(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SendRequest {
-    #[schema(schema_with = doc::message_body)]
-    body: String,
+    /// The words; with `media_id`, the file's caption, which may be left out.
+    #[schema(schema_with = doc::message_body, required = false)]
+    body: Option<String>,
     #[schema(schema_with = doc::txn_id)]
     txn_id: Option<String>,
     /// The `seq` of an earlier message of this conversation that this one replies to.
@@ -273,7 +274,7 @@ async fn send(
             &session,
             SendTo::Conversation(ConversationId::new(id)),
             Outgoing {
-                body: &req.body,
+                body: req.body.as_deref().unwrap_or_default(),
                 txn_id: req.txn_id.as_deref(),
                 reply_to: req.reply_to,
                 media_id: req.media_id.as_deref(),

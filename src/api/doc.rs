@@ -66,7 +66,35 @@ impl Modify for SessionCookie {
 /// largest message body), and the 5XX that any call can answer.
 pub(super) fn complete(doc: &mut openapi::OpenApi, limits: &Limits) {
     message_limit(doc, limits.max_message_bytes);
+    body_or_file(doc);
     server_errors(doc);
+}
+
+/// A message has words, a file, or both: `body` or `media_id` is required. (A file's
+/// caption may also be `""`, which the body's pattern does not admit: a client that
+/// sends no caption leaves `body` out.)
+fn body_or_file(doc: &mut openapi::OpenApi) {
+    let Some(schemas) = doc.components.as_mut().map(|c| &mut c.schemas) else {
+        return;
+    };
+    let Some(request) = schemas.remove("SendRequest") else {
+        return;
+    };
+    let needs = |field: &str| ObjectBuilder::new().required(field).build();
+    let any = openapi::schema::AnyOfBuilder::new()
+        .item(needs("body"))
+        .item(needs("media_id"))
+        .build();
+    schemas.insert(
+        "SendRequest".to_owned(),
+        Schema::AllOf(
+            openapi::schema::AllOfBuilder::new()
+                .item(request)
+                .item(Schema::AnyOf(any))
+                .build(),
+        )
+        .into(),
+    );
 }
 
 /// Any call can fail inside the server (the database does not answer). That is

@@ -23,17 +23,18 @@ use crate::{config::Limits, http::AppState};
 /// The API's routes with their OpenAPI description, the API's body limit (room for
 /// the largest message the limits allow), and its compression.
 pub fn router(limits: &Limits) -> OpenApiRouter<AppState> {
-    let mut api = OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
+    let json = OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
         .merge(auth::router())
         .merge(users::router())
         .merge(conversations::router())
-        .merge(unread::router());
-    doc::complete(api.get_openapi_mut(), limits);
+        .merge(unread::router())
+        .layer(DefaultBodyLimit::max(limits.max_request_bytes()))
+        .layer(compression());
     // Uploads stream under their own limit, and files are served as stored: a
     // compressed body would not match the byte ranges asked for.
-    api.layer(DefaultBodyLimit::max(limits.max_request_bytes()))
-        .layer(compression())
-        .merge(media::router())
+    let mut api = json.merge(media::router());
+    doc::complete(api.get_openapi_mut(), limits);
+    api
 }
 
 /// Responses compressed as `Accept-Encoding` allows, with `Vary: Accept-Encoding`:

@@ -157,7 +157,7 @@ impl Chat {
     /// The upload `me` asked to fetch, if they may: otherwise "not found".
     pub async fn media_to_serve(&self, me: &Session, id: &str) -> Result<MediaRow, ChatError> {
         let missing = || ChatError::NotFound("file");
-        let id = MediaId::parse("id", id).map_err(|_| missing())?;
+        let id = MediaId::parse("id", id)?;
         let row = self.store().media(id.as_str()).await?.ok_or_else(missing)?;
         if row.owner_id == me.user_id
             || self

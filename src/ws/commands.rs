@@ -56,7 +56,7 @@ pub(super) async fn handle(
                     conn.session,
                     to,
                     Outgoing {
-                        body: &send.body,
+                        body: send.body.as_deref().unwrap_or_default(),
                         txn_id: send.txn_id.as_deref(),
                         reply_to: send.reply_to,
                         media_id: send.media_id.as_deref(),

@@ -46,8 +46,8 @@ pub enum Command {
 pub struct Send {
     pub to_user: Option<i64>,
     pub conversation_id: Option<i64>,
-    #[serde(default)]
-    pub body: String,
+    /// Only a message that carries a file may go without one.
+    pub body: Option<String>,
     pub txn_id: Option<String>,
     pub reply_to: Option<i64>,
     pub media_id: Option<String>,
@@ -153,7 +153,13 @@ pub fn parse(text: &str) -> Result<(Option<Box<RawValue>>, Command), BadFrame> {
         serde_json::from_str(text)
     }
     let command = match kind.as_ref() {
-        "send" => body(text).map(Command::Send),
+        "send" => body(text).and_then(|send: Send| {
+            if send.body.is_none() && send.media_id.is_none() {
+                Err(serde::de::Error::missing_field("body"))
+            } else {
+                Ok(Command::Send(send))
+            }
+        }),
         "read" => body(text).map(Command::Read),
         "open" => body(text).map(Command::Open),
         "history" => body(text).map(Command::History),

@@ -38,6 +38,8 @@ use ruma::{
 };
 use serde::Deserialize;
 
+mod media;
+
 /// How long one call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -99,6 +101,18 @@ impl HomeserverError {
             Self::Protocol(_) => true,
             Self::Unreachable { .. } | Self::NoVersions => false,
         }
+    }
+}
+
+/// The error a homeserver's answer of `status` with `body` says.
+fn refusal(status: StatusCode, body: &[u8]) -> HomeserverError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { errcode, error }) => HomeserverError::Matrix {
+            status,
+            errcode,
+            error,
+        },
+        Err(_) => HomeserverError::Protocol(format!("{status} without a Matrix error")),
     }
 }
 
@@ -391,14 +405,7 @@ impl Homeserver {
         let status = response.status();
         let body = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(ErrorBody { errcode, error }) => HomeserverError::Matrix {
-                    status,
-                    errcode,
-                    error,
-                },
-                Err(_) => HomeserverError::Protocol(format!("{status} without a Matrix error")),
-            });
+            return Err(refusal(status, &body));
         }
         let answer = http::Response::builder()
             .status(status)
