@@ -406,7 +406,7 @@ async fn sigkill_mid_upload_leaves_no_half_file() {
     };
     assert_eq!(
         names(media_files(dir.path())),
-        [expected.clone()],
+        [expected],
         "only the finished upload has a name in the store"
     );
 
