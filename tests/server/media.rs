@@ -79,7 +79,7 @@ async fn uploaded(client: &Client, name: &str, content_type: &str, bytes: Vec<u8
     reply.body["media"].clone()
 }
 
-fn header_of<'a>(response: &'a reqwest::Response, name: header::HeaderName) -> &'a str {
+fn header_of(response: &reqwest::Response, name: header::HeaderName) -> &str {
     response
         .headers()
         .get(&name)
