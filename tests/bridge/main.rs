@@ -5,6 +5,7 @@ mod admin;
 mod appservice;
 mod content;
 mod deactivate;
+mod files;
 mod from_gadka;
 mod gadka;
 mod latency;

@@ -235,6 +235,43 @@ impl MatrixUser {
         assert_eq!(receipt.status, StatusCode::OK, "{}", receipt.body);
     }
 
+    /// Uploads a file to the media repository, as Element does; its `mxc://` URI.
+    pub async fn upload(&self, name: &str, content_type: &str, bytes: Vec<u8>) -> String {
+        let response = self
+            .http
+            .post(format!("{}/_matrix/media/v3/upload", self.base))
+            .query(&[("filename", name)])
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await
+            .expect("Synapse answers");
+        assert_eq!(response.status(), StatusCode::OK, "upload {name}");
+        let body: Value = response.json().await.expect("JSON");
+        body["content_uri"]
+            .as_str()
+            .expect("a content URI")
+            .to_owned()
+    }
+
+    /// Downloads `mxc` through authenticated media, as Element does: its bytes.
+    pub async fn download(&self, mxc: &str) -> Vec<u8> {
+        let path = mxc.strip_prefix("mxc://").expect("an mxc URI");
+        let response = self
+            .http
+            .get(format!(
+                "{}/_matrix/client/v1/media/download/{path}",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("Synapse answers");
+        assert_eq!(response.status(), StatusCode::OK, "download {mxc}");
+        response.bytes().await.expect("the file").to_vec()
+    }
+
     /// Says `body` in a room, as plain text; the event id.
     pub async fn say(&self, room_id: &str, body: &str) -> String {
         self.send(room_id, json!({"msgtype": "m.text", "body": body}))

@@ -386,6 +386,7 @@ fn overlay(dir: &Path, port: u16, slots: &[Slot]) -> String {
          suppress_key_server_warning: true\n\
          report_stats: false\n\
          presence:\n  enabled: false\n\
+         max_upload_size: 2M\n\
          rc_message: {unlimited}\n\
          rc_registration: {unlimited}\n\
          rc_login:\n  address: {unlimited}\n  account: {unlimited}\n  failed_attempts: {unlimited}\n\

@@ -25,12 +25,17 @@ struct Uploaded {
 }
 
 impl Homeserver {
-    /// The largest upload the homeserver takes, if it says.
+    /// The largest upload the homeserver takes, if it says; asked once.
     pub async fn upload_limit(&self) -> Result<Option<u64>, HomeserverError> {
-        let url = self.url("/_matrix/client/v1/media/config")?;
-        let response = self.authorized(self.http.get(url)).await?;
-        let config: MediaConfig = json(response).await?;
-        Ok(config.upload_size)
+        self.upload_limit
+            .get_or_try_init(|| async {
+                let url = self.url("/_matrix/client/v1/media/config")?;
+                let response = self.authorized(self.http.get(url)).await?;
+                let config: MediaConfig = json(response).await?;
+                Ok(config.upload_size)
+            })
+            .await
+            .copied()
     }
 
     /// The file `mxc` names, as the bridge's bot; its body is read as it streams.

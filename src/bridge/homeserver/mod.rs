@@ -55,6 +55,8 @@ pub struct Homeserver {
     /// What `/versions` said, which picks each endpoint's path; `None` until the
     /// start-up check has asked.
     versions: RwLock<Option<SupportedVersions>>,
+    /// What `/media/config` said of the largest upload, once it has answered.
+    upload_limit: tokio::sync::OnceCell<Option<u64>>,
 }
 
 /// Why a call to the homeserver failed, said for an admin's log.
@@ -135,6 +137,7 @@ impl Homeserver {
             base,
             as_token,
             versions: RwLock::new(None),
+            upload_limit: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -23,9 +23,13 @@ use ruma::{
     },
 };
 
+mod files;
 mod relations;
 
-use self::relations::{strip_reply_fallback, text_of};
+use self::{
+    files::file_of,
+    relations::{strip_reply_fallback, text_of},
+};
 use super::{Bridge, PuppetError, homeserver::HomeserverError, with_cause};
 use crate::chat::{ChatError, Grouped, input::DisplayName};
 
@@ -200,13 +204,31 @@ impl Bridge {
             }
             _ => (None, body),
         };
+        let (body, attachment) = match file_of(&message.content.msgtype) {
+            Some(file) => match self.fetch_file(sender.id, &file).await? {
+                Ok(attachment) => (file.caption.to_owned(), Some(attachment)),
+                Err(why) => {
+                    let notice = format!("This file was not delivered to gadka: {why}.");
+                    return self
+                        .notice(
+                            conversation,
+                            sender.id.get(),
+                            &message.room_id,
+                            &message.event_id,
+                            &notice,
+                        )
+                        .await;
+                }
+            },
+            None => (body, None),
+        };
         match group.send_as(
             sender.id.get(),
             conversation,
             &body,
             message.event_id.as_str(),
             reply_to,
-            None,
+            attachment,
         ) {
             Ok(()) => Ok(()),
             Err(ChatError::TooLarge { limit, .. }) => {

@@ -15,7 +15,7 @@ use ruma::{
     },
 };
 
-use super::{Outgoing, Parsed, notice};
+use super::{Outgoing, Parsed, files, notice};
 use crate::{
     bridge::{Bridge, PuppetError, homeserver::HomeserverError, with_cause},
     chat::ChatError,
@@ -38,6 +38,9 @@ pub(super) enum CarryError {
     /// not be made, so nothing of it can reach Matrix (it is dropped).
     #[error("conversation {conversation_id} has no portal room")]
     NoPortal { conversation_id: i64 },
+    /// A file over the homeserver's upload limit (the message is dropped).
+    #[error("the file is {size} bytes, and their Matrix server takes at most {limit}")]
+    FileTooLarge { size: u64, limit: u64 },
     /// A row that can never be carried out (it is dropped).
     #[error("{0}")]
     Void(String),
@@ -48,7 +51,7 @@ impl CarryError {
         match self {
             Self::Store(_) | Self::Chat(_) => false,
             Self::Homeserver(e) => e.is_permanent(),
-            Self::NoPortal { .. } | Self::Void(_) => true,
+            Self::NoPortal { .. } | Self::FileTooLarge { .. } | Self::Void(_) => true,
         }
     }
 }
@@ -90,10 +93,20 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
             sender_id,
             ref body,
             reply_to,
+            ref media_id,
         } => {
             let room = portal(bridge, conversation_id).await?;
             let puppet = puppet(bridge, sender_id).await?;
-            let mut content = RoomMessageEventContent::text_plain(body.as_str());
+            let file = match media_id {
+                Some(id) => files::content(bridge, &puppet, id, body).await?,
+                None => None,
+            };
+            let mut content = match file {
+                Some(content) => content,
+                // Its upload went with its message meanwhile: nothing is left to send.
+                None if body.is_empty() => return Ok(()),
+                None => RoomMessageEventContent::text_plain(body.as_str()),
+            };
             if let Some(reply_to) = reply_to
                 && let Some((event, author)) = replied(bridge, conversation_id, reply_to).await?
             {

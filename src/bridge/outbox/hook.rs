@@ -59,6 +59,7 @@ impl TxnHook for OutboxHook {
                 sender_id: message.sender_id.get(),
                 body: message.body.clone(),
                 reply_to: message.reply_to.map(|seq| seq.get()),
+                media_id: message.attachment.as_ref().map(|a| a.id.clone()),
             },
             // A Matrix user's own edits, deletes and reactions came from Matrix.
             Committed::Edited {

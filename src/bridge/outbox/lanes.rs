@@ -233,6 +233,7 @@ mod tests {
             sender_id: 1,
             body: format!("m{id}"),
             reply_to: None,
+            media_id: None,
         })
         .unwrap();
         OutboxRow {

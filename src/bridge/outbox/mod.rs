@@ -17,6 +17,7 @@
 //! - `notice.rs`: what the gadka user is told when a row is given up on.
 
 mod carry;
+mod files;
 mod hook;
 mod lanes;
 mod notice;
@@ -48,6 +49,9 @@ enum Outgoing {
         /// none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<i64>,
+        /// The upload it carries (`body` is then its caption).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_id: Option<String>,
     },
     /// A gadka user edited their message: `m.replace` of its event.
     Edit {

@@ -108,6 +108,26 @@ async fn tell(bridge: &Bridge, outgoing: &Outgoing, error: &CarryError) -> Resul
                 format!("{KEY_PREFIX}:undelivered:{conversation_id}:{seq}"),
             )
         }
+        Outgoing::Message {
+            conversation_id,
+            seq,
+            sender_id,
+            ..
+        } if matches!(error, CarryError::FileTooLarge { .. }) => {
+            let Some(peer) = bridge.chat.peer_in(sender_id, conversation_id).await? else {
+                return Ok(());
+            };
+            (
+                conversation_id,
+                peer,
+                format!(
+                    "Your file was not delivered to {}: {}.",
+                    matrix_name(bridge, peer).await?,
+                    error,
+                ),
+                format!("{KEY_PREFIX}:file-too-large:{conversation_id}:{seq}"),
+            )
+        }
         // A message refused in a room that exists, a receipt, a name: not the portal's
         // failure; the log says it.
         _ => return Ok(()),
