@@ -128,7 +128,7 @@ async fn answers_ping(ws: &mut Socket) -> bool {
 }
 
 /// Resident memory of a process, in KiB (Linux).
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     use anyhow::Context;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;

@@ -35,6 +35,7 @@ mod send;
 mod signup;
 mod slow;
 mod stats;
+mod upload;
 
 use std::{
     net::IpAddr,
@@ -94,6 +95,20 @@ enum Scenario {
         /// Edits measured, and as many reactions.
         #[arg(long, default_value_t = 500)]
         count: usize,
+    },
+    /// One large file uploaded a few times: MB/s of each, and the server's resident
+    /// memory meanwhile (it must stay flat). The server must take files this large
+    /// (`--max-upload-bytes`) and this many uploads a minute.
+    Upload {
+        /// The file's size in MB (10^6 bytes).
+        #[arg(long, default_value_t = 200)]
+        megabytes: u64,
+        /// Uploads, one after the other.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The server's process id, to read its resident memory.
+        #[arg(long)]
+        pid: u32,
     },
     /// Memory per idle socket.
     Idle {
@@ -252,6 +267,18 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
             )
             .await?;
             output(cli.json, &report, changes::Report::print)
+        }
+        Scenario::Upload {
+            megabytes,
+            runs,
+            pid,
+        } => {
+            let report = bounded(
+                limit,
+                upload::run(&cli.url, &run_id, megabytes, runs.max(1), pid),
+            )
+            .await?;
+            output(cli.json, &report, upload::Report::print)
         }
         Scenario::Idle {
             sockets,

@@ -1,5 +1,6 @@
-//! What the bridge cannot carry yet is said, not dropped: media as a line of text,
-//! and a notice for an over-long or encrypted message, or a refused invite.
+//! What the bridge cannot carry is said, not dropped: a location as a line of text,
+//! and a notice for a file the homeserver will not give out, an over-long or
+//! encrypted message, or a refused invite.
 
 use std::collections::BTreeMap;
 
@@ -23,16 +24,34 @@ async fn what_gadka_cannot_carry_is_said_not_dropped() {
     d.alice
         .send(
             &d.room,
-            json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://localhost/cat", "info": {"mimetype": "image/png"}}),
+            json!({"msgtype": "m.location", "body": "Rynek, Kraków", "geo_uri": "geo:50.0617,19.9373"}),
         )
         .await;
     let messages = d.bob.wait_for_messages(d.conversation, 2).await;
-    assert_eq!(messages[1]["body"], "[image: cat.png]");
+    assert_eq!(messages[1]["body"], "[location: Rynek, Kraków]");
+
+    // A photo whose file the homeserver does not have: a notice saying so.
+    d.alice
+        .send(
+            &d.room,
+            json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://localhost/nocat", "info": {"mimetype": "image/png"}}),
+        )
+        .await;
+    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 1).await;
+    let notice = &notices[0]["content"];
+    assert_eq!(notice["msgtype"], "m.notice");
+    assert!(
+        notice["body"]
+            .as_str()
+            .unwrap()
+            .contains("not delivered to gadka"),
+        "{notice}"
+    );
 
     // Over gadka's limit (16 KiB by default): a notice, not a silent drop.
     d.alice.say(&d.room, &"x".repeat(17_000)).await;
-    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 1).await;
-    let notice = &notices[0]["content"];
+    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 2).await;
+    let notice = &notices[1]["content"];
     assert_eq!(notice["msgtype"], "m.notice");
     assert!(
         notice["body"]
@@ -61,21 +80,21 @@ async fn what_gadka_cannot_carry_is_said_not_dropped() {
         )
         .await;
     assert_eq!(encrypted.status, StatusCode::OK, "{}", encrypted.body);
-    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 2).await;
+    let notices = d.alice.wait_for_messages_from(&d.room, &d.puppet, 3).await;
     assert!(
-        notices[1]["content"]["body"]
+        notices[2]["content"]["body"]
             .as_str()
             .unwrap()
             .contains("does not support encryption"),
         "{}",
-        notices[1]
+        notices[2]
     );
 
     // Neither reached bob as a message: the next one he gets is a marker sent after.
     let messages = through_marker(&d.alice, &d.room, &d.bob, d.conversation, "after").await;
     assert_eq!(
         bodies(&messages),
-        ["hello", "[image: cat.png]", "after"],
+        ["hello", "[location: Rynek, Kraków]", "after"],
         "{messages:?}"
     );
 }

@@ -151,8 +151,8 @@ impl Bridge {
     }
 }
 
-/// A message's text: its plain body, never HTML; anything but text as one line
-/// saying what it was, until media are bridged.
+/// A message's text: its plain body, never HTML; what is neither text nor a file
+/// (`files.rs`), such as a location, as one line saying what it was.
 pub(super) fn text_of(msgtype: &MessageType) -> String {
     match msgtype {
         MessageType::Text(text) => text.body.clone(),
