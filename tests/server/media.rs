@@ -295,6 +295,35 @@ pub(crate) async fn attachments_end_to_end(app: &TestApp) {
     let (status, empty) = alice.post(&path, json!({"body": " "})).await;
     assert_error(status, &empty, StatusCode::BAD_REQUEST, "invalid_input");
 
+    // Over the socket a file goes without a body at all.
+    let note = uploaded(&alice, "notatka.txt", "text/plain", b"kup mleko".to_vec()).await;
+    let (mut alice_socket, _) = app.socket(&alice).await;
+    alice_socket
+        .send(
+            json!({"type": "send", "conversation_id": id, "media_id": note["id"],
+                     "txn_id": "p-2", "req": 5}),
+        )
+        .await;
+    let sent = alice_socket.expect("sent").await;
+    assert_eq!(sent["message"]["attachment"], note, "{sent}");
+    assert_eq!(sent["message"]["body"], "");
+    // Bob's socket hears his own message first (a copy for his other devices).
+    let live = loop {
+        let frame = bob_socket.next_of("message").await;
+        if frame["message"]["sender_id"] == alice.id() {
+            break frame;
+        }
+    };
+    assert_eq!(
+        live["message"]["attachment"]["name"], "notatka.txt",
+        "{live}"
+    );
+    alice_socket
+        .send(json!({"type": "send", "conversation_id": id, "txn_id": "p-3", "req": 6}))
+        .await;
+    let refused = alice_socket.expect("error").await;
+    assert_eq!(refused["req"], 6, "neither words nor a file: {refused}");
+
     // Deleted: the message no longer carries it; the file stays while bob's does.
     let seq = message["seq"].as_i64().unwrap();
     let (status, _) = alice.delete(&format!("{path}/{seq}")).await;
@@ -317,9 +346,9 @@ pub(crate) async fn attachments_end_to_end(app: &TestApp) {
 async fn a_photo_in_a_chat_is_seen_by_its_members_only_and_goes_with_its_last_message() {
     let app = spawn_app().await;
     attachments_end_to_end(&app).await;
-    // Nothing else was uploaded: the photo and its thumbnail are off the disk.
+    // The photo and its thumbnail are off the disk; the note, still sent, stays.
     let left = stored_files(&app);
-    assert!(left.is_empty(), "no file left behind: {left:?}");
+    assert_eq!(left.len(), 1, "{left:?}");
 }
 
 #[tokio::test]
