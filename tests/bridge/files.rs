@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use gadka_test_support::{Client, PATIENCE, eventually};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{messages::dm, synapse};
 
@@ -25,19 +25,6 @@ async fn fetched(client: &Client, path: &str) -> Vec<u8> {
     let response = client.fetch(path, &[]).await;
     assert_eq!(response.status(), 200, "GET {path}");
     response.bytes().await.expect("the file").to_vec()
-}
-
-/// Bob's conversation once it holds `count` messages.
-async fn messages(bob: &Client, conversation: i64, count: usize) -> Vec<Value> {
-    eventually("the messages from Matrix", PATIENCE, async || {
-        let history = bob.history(conversation, "?limit=100").await;
-        if history.len() >= count {
-            Ok(history)
-        } else {
-            Err(Value::from(history))
-        }
-    })
-    .await
 }
 
 #[tokio::test]
@@ -65,7 +52,7 @@ async fn a_photo_and_a_file_from_element_arrive_in_gadka_as_attachments() {
         )
         .await;
 
-    let history = messages(bob, d.conversation, 3).await;
+    let history = bob.wait_for_messages(d.conversation, 3).await;
     let image = &history[1];
     assert_eq!(image["body"], "Mój kot", "the body is the caption: {image}");
     let attachment = &image["attachment"];
