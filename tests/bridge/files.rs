@@ -89,13 +89,14 @@ async fn a_photo_and_a_file_from_gadka_reach_element_and_one_too_large_is_told()
     let photo = png(640, 480);
     let media = bob.upload("plaża.png", "image/png", photo.clone()).await;
     assert_eq!(media.status, 201, "{}", media.body);
-    let (status, _) = bob
+    let (status, sent) = bob
         .post(
             &path,
             json!({"body": "Zobacz!", "media_id": media.body["media"]["id"]}),
         )
         .await;
     assert_eq!(status, 201);
+    let photo_seq = sent["message"]["seq"].as_i64().unwrap();
     let notes = b"%PDF-1.4\n% not much of a document\n".to_vec();
     let pdf = bob
         .upload("notatki.pdf", "application/pdf", notes.clone())
@@ -130,6 +131,25 @@ async fn a_photo_and_a_file_from_gadka_reach_element_and_one_too_large_is_told()
     let small = image::load_from_memory(&thumbnail).expect("the thumbnail is an image");
     assert_eq!((small.width(), small.height()), (320, 240));
     assert_eq!(info["thumbnail_info"]["w"], 320);
+
+    // A new caption is an edit of the photo, still a photo in Element.
+    let (status, _) = bob
+        .patch(
+            &format!("{path}/{photo_seq}"),
+            json!({"body": "Zobacz, morze!"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let photo_event = events[0]["event_id"].as_str().unwrap();
+    let edit = eventually("the caption's edit on Matrix", PATIENCE, async || {
+        let edits = alice.relations(room, photo_event, "m.replace").await;
+        edits.first().cloned().ok_or("no edit yet")
+    })
+    .await;
+    let new = &edit["content"]["m.new_content"];
+    assert_eq!(new["msgtype"], "m.image", "{edit}");
+    assert_eq!(new["body"], "Zobacz, morze!");
+    assert_eq!(new["info"]["mimetype"], "image/png");
 
     let file = &events[1]["content"];
     assert_eq!(file["msgtype"], "m.file", "{file}");

@@ -131,6 +131,7 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
             seq,
             sender_id,
             ref body,
+            ref media_id,
         } => {
             // A message that never reached Matrix has nothing there to edit.
             let Some(event) = event_of(bridge, conversation_id, seq).await? else {
@@ -138,7 +139,13 @@ async fn carry(bridge: &Bridge, row: &Parsed) -> Result<(), CarryError> {
             };
             let room = portal(bridge, conversation_id).await?;
             let puppet = puppet(bridge, sender_id).await?;
-            let content = RoomMessageEventContent::text_plain(body.as_str())
+            // The file goes up again (an edit is rare; its first upload's URI is not kept).
+            let file = match media_id {
+                Some(id) => files::content(bridge, &puppet, id, body).await?,
+                None => None,
+            };
+            let content = file
+                .unwrap_or_else(|| RoomMessageEventContent::text_plain(body.as_str()))
                 .make_replacement(ReplacementMetadata::new(event, None));
             let txn_id = OwnedTransactionId::from(row.id.to_string());
             bridge

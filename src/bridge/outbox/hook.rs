@@ -70,6 +70,7 @@ impl TxnHook for OutboxHook {
                     seq: message.seq.get(),
                     sender_id: message.sender_id.get(),
                     body: message.body.clone(),
+                    media_id: message.attachment.as_ref().map(|a| a.id.clone()),
                 }
             }
             Committed::Deleted {

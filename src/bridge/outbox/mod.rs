@@ -59,6 +59,10 @@ enum Outgoing {
         seq: i64,
         sender_id: i64,
         body: String,
+        /// The upload the message carries: the new body is its caption, and the
+        /// replacement keeps the file (a text one would turn a photo into words).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_id: Option<String>,
     },
     /// A gadka user deleted their message: the redaction of its event.
     Redact {
