@@ -35,13 +35,9 @@ async fn a_photo_and_a_file_from_element_arrive_in_gadka_as_attachments() {
 
     let photo = png(120, 90);
     let url = alice.upload("kot.png", "image/png", photo.clone()).await;
-    alice
-        .send(
-            room,
-            json!({"msgtype": "m.image", "body": "Mój kot", "filename": "kot.png", "url": url,
-                   "info": {"mimetype": "image/png", "size": photo.len(), "w": 120, "h": 90}}),
-        )
-        .await;
+    let image_content = json!({"msgtype": "m.image", "body": "Mój kot", "filename": "kot.png",
+        "url": url, "info": {"mimetype": "image/png", "size": photo.len(), "w": 120, "h": 90}});
+    let photo_event = alice.send(room, image_content.clone()).await;
     let list = "mleko\nchleb\n".as_bytes().to_vec();
     let url = alice.upload("zakupy.txt", "text/plain", list.clone()).await;
     alice
@@ -77,6 +73,25 @@ async fn a_photo_and_a_file_from_element_arrive_in_gadka_as_attachments() {
     assert_eq!(file["attachment"]["content_type"], "text/plain");
     let id = file["attachment"]["id"].as_str().unwrap();
     assert_eq!(fetched(bob, &format!("/api/media/{id}")).await, list);
+
+    // Element edits a caption by sending the photo's content again with new words.
+    let mut new_content = image_content;
+    new_content["body"] = json!("Mój kot, śpi");
+    let mut edit = new_content.clone();
+    edit["body"] = json!("* Mój kot, śpi");
+    edit["m.new_content"] = new_content;
+    edit["m.relates_to"] = json!({"rel_type": "m.replace", "event_id": photo_event});
+    alice.send(room, edit).await;
+    let seq = image["seq"].as_i64().unwrap();
+    let edited = eventually("the new caption in gadka", PATIENCE, async || {
+        let history = bob.history(d.conversation, "?limit=100").await;
+        match history.into_iter().find(|m| m["seq"] == seq) {
+            Some(m) if m["body"] == "Mój kot, śpi" => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(edited["attachment"], image["attachment"], "the photo stays");
 }
 
 #[tokio::test]

@@ -46,7 +46,11 @@ impl Bridge {
             tracing::info!(event = %message.event_id, "an edit of someone else's message, ignored");
             return Ok(());
         }
-        let body = text_of(&replacement.new_content.msgtype);
+        // A file's edit changes its caption; the file stays as it came.
+        let body = match super::files::file_of(&replacement.new_content.msgtype) {
+            Some(file) => file.caption.to_owned(),
+            None => text_of(&replacement.new_content.msgtype),
+        };
         if let Err(e) = group.edit_as(sender, conversation, seq, &body) {
             tracing::info!(event = %message.event_id, error = %e, "a Matrix edit the chat refuses");
         }
