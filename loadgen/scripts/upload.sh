@@ -31,7 +31,7 @@ done
 
 echo "== dd: $mb MB written to the same disk and synced, $runs times"
 for _ in $(seq "$runs"); do
-    dd if=/dev/zero of="$work/dd.bin" bs=1M count="$mb" iflag=count_bytes conv=fdatasync 2>&1 |
+    dd if=/dev/zero of="$work/dd.bin" bs=1000000 count="$mb" conv=fdatasync 2>&1 |
         tail -n 1
     rm -f "$work/dd.bin"
 done
