@@ -232,7 +232,9 @@ impl Application {
         let chat = self.chat.clone();
         tokio::spawn(async move {
             // As often as the time an upload is kept, within a second and an hour.
-            let period = chat.media_ttl().clamp(Duration::from_secs(1), Duration::from_secs(3600));
+            let period = chat
+                .media_ttl()
+                .clamp(Duration::from_secs(1), Duration::from_secs(3600));
             let mut every = tokio::time::interval(period);
             loop {
                 every.tick().await;

@@ -41,7 +41,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
     /// The file's name, shown with it and offered when it is saved (default `file`).
-    #[param(min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     filename: Option<String>,
 }
 
@@ -82,7 +86,11 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, AppJson<MediaBody>), ApiError> {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
     let info = UploadInfo {
         filename: params.filename.as_deref(),
         content_type: text(header::CONTENT_TYPE),
@@ -150,7 +158,9 @@ async fn thumbnail(
     let thumb = row
         .thumbnail
         .as_ref()
-        .ok_or(ApiError::Chat(crate::chat::ChatError::NotFound("thumbnail")))?;
+        .ok_or(ApiError::Chat(crate::chat::ChatError::NotFound(
+            "thumbnail",
+        )))?;
     let file = Served {
         sha256: &thumb.sha256,
         size: thumb.size,
@@ -200,7 +210,8 @@ impl Served<'_> {
                 HeaderValue::try_from(self.content_type)
                     .unwrap_or(HeaderValue::from_static("application/octet-stream")),
             );
-            if let Ok(v) = HeaderValue::try_from(content_disposition(self.content_type, self.name)) {
+            if let Ok(v) = HeaderValue::try_from(content_disposition(self.content_type, self.name))
+            {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
             response
@@ -244,7 +255,9 @@ impl Served<'_> {
                 _ => None,
             }),
             Ok(Err(http_range_header::RangeUnsatisfiableError::Unsatisfiable))
-            | Err(http_range_header::RangeUnsatisfiableError::Unsatisfiable) => Err(unsatisfiable()),
+            | Err(http_range_header::RangeUnsatisfiableError::Unsatisfiable) => {
+                Err(unsatisfiable())
+            }
             _ => Ok(None),
         }
     }
@@ -255,9 +268,10 @@ fn matches_etag(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
     let Some(value) = if_none_match.and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    value.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
-    })
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// `inline` for the images a browser shows, `attachment` for everything else; the

@@ -72,7 +72,12 @@ impl Allowances {
     }
 
     /// What `user` has stored, if `bytes` more still fit in their quota.
-    async fn within_quota(&self, store: &Store, user: UserId, bytes: u64) -> Result<u64, ChatError> {
+    async fn within_quota(
+        &self,
+        store: &Store,
+        user: UserId,
+        bytes: u64,
+    ) -> Result<u64, ChatError> {
         let known = self.lock().get(&user).copied();
         let stored = match known {
             Some(stored) => stored,

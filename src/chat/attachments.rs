@@ -15,8 +15,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::{
-    Chat, ChatError, Session, now_ms,
+    Chat, ChatError, Session,
     input::{FileName, MediaId},
+    now_ms,
 };
 use crate::{
     ids::UserId,
@@ -159,7 +160,10 @@ impl Chat {
         let id = MediaId::parse("id", id).map_err(|_| missing())?;
         let row = self.store().media(id.as_str()).await?.ok_or_else(missing)?;
         if row.owner_id == me.user_id
-            || self.store().media_shared_with(id.as_str(), me.user_id).await?
+            || self
+                .store()
+                .media_shared_with(id.as_str(), me.user_id)
+                .await?
         {
             Ok(row)
         } else {

@@ -279,7 +279,10 @@ impl Chat {
             SendOutcome::Duplicate(row) => {
                 let m = self.membership(me.user_id, row.conversation_id).await?;
                 let marker = recipient_marker(&m, row.sender_id);
-                (Arc::new(Posted::new(Message::from_row(*row, marker))), false)
+                (
+                    Arc::new(Posted::new(Message::from_row(*row, marker))),
+                    false,
+                )
             }
         })
     }

@@ -22,8 +22,8 @@ pub mod views;
 
 use std::sync::{Arc, OnceLock};
 
-pub use attachments::UploadInfo;
 pub use accounts::{IssuedSession, SECRET_FILE, Session, SessionKeys, new_password_hash};
+pub use attachments::UploadInfo;
 pub use bridged::{DirectoryAnswer, Grouped, MatrixDirectory, TypingListener};
 pub use conversations::{Outgoing, PendingSend};
 pub use engine::{

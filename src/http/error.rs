@@ -117,7 +117,9 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let content_range = match &self {
-            Self::RangeNotSatisfiable { size } => HeaderValue::try_from(format!("bytes */{size}")).ok(),
+            Self::RangeNotSatisfiable { size } => {
+                HeaderValue::try_from(format!("bytes */{size}")).ok()
+            }
             _ => None,
         };
         let mut response = (self.status(), Json(body)).into_response();

@@ -4,8 +4,8 @@
 
 use entity::{media, membership, message};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 
@@ -44,7 +44,10 @@ impl From<media::Model> for MediaRow {
             (Some(sha256), Some(content_type)) => Some(ThumbnailRow {
                 sha256,
                 content_type,
-                size: m.thumb_size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                size: m
+                    .thumb_size
+                    .and_then(|s| u64::try_from(s).ok())
+                    .unwrap_or(0),
                 width: pixels(m.thumb_width).unwrap_or(0),
                 height: pixels(m.thumb_height).unwrap_or(0),
             }),
@@ -184,7 +187,9 @@ fn referring(column: media::Column) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .expr(Expr::val(1))
         .from(message::Entity)
-        .and_where(Expr::col((message::Entity, message::Column::MediaId)).equals((media::Entity, column)))
+        .and_where(
+            Expr::col((message::Entity, message::Column::MediaId)).equals((media::Entity, column)),
+        )
         .to_owned()
 }
 

@@ -74,7 +74,7 @@ impl Setup {
             txn_id: txn_id.map(str::to_owned),
             kind: MessageKind::Message,
             reply_to: None,
-                attachment: None,
+            attachment: None,
             origin: None,
             reply,
         };

@@ -25,8 +25,7 @@ pub(super) const AT_SEQ: &str = "SELECT id, conversation_id, seq, sender_id, bod
      (SELECT last_read_seq FROM membership \
       WHERE conversation_id = m.conversation_id AND user_id <> m.sender_id) \
      FROM message m WHERE conversation_id = ?1 AND seq = ?2";
-pub(super) const UPDATE_MESSAGE: &str =
-"UPDATE message SET body = ?1, edited_at = ?2, deleted_at = ?3, reactions = ?4, \
+pub(super) const UPDATE_MESSAGE: &str = "UPDATE message SET body = ?1, edited_at = ?2, deleted_at = ?3, reactions = ?4, \
      media_id = ?5, attachment = ?6 WHERE id = ?7";
 pub(super) const LAST_POSITION: &str = "SELECT max(COALESCE((SELECT max(id) FROM message), 0), \
      COALESCE((SELECT max(pos) FROM change_log), 0))";
