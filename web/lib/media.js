@@ -77,7 +77,6 @@ export function upload(file, onProgress, Request = XMLHttpRequest) {
   const done = new Promise((resolve, reject) => {
     const name = file.name || 'file';
     xhr.open('POST', `/api/media?filename=${encodeURIComponent(name)}`);
-    xhr.withCredentials = true;
     xhr.responseType = 'json';
     if (file.type) xhr.setRequestHeader('Content-Type', file.type);
     xhr.upload.addEventListener('progress', (event) => {

@@ -71,7 +71,8 @@ export class Composer {
     }, attachIcon());
     this.box.addEventListener('paste', (event) => {
       const files = [...(event.clipboardData?.files ?? [])];
-      if (!files.length) return;
+      // Copied text can come with a picture of itself (a spreadsheet's cells): the text wins.
+      if (!files.length || event.clipboardData.types.includes('text/plain')) return;
       event.preventDefault();
       attach(files);
     });

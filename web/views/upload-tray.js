@@ -8,7 +8,7 @@ export class UploadTray {
   /** `cancel(key)` stops an upload or dismisses a refused one; `focusLost()` after. */
   constructor({ cancel, focusLost }) {
     Object.assign(this, { cancel, focusLost });
-    /** key → `{ item, progress, state }`. */
+    /** key → `{ item, button, progress, percent, state }`. */
     this.shown = new Map();
     this.element = el('ul', { class: 'upload-tray', 'aria-label': 'Files being sent', hidden: true });
   }
@@ -36,6 +36,7 @@ export class UploadTray {
       if (row.progress && entry.total > 0) {
         row.progress.max = entry.total;
         row.progress.value = entry.loaded;
+        row.percent.textContent = `${Math.floor((entry.loaded / entry.total) * 100)}%`;
       }
     }
     this.element.hidden = entries.length === 0;
@@ -58,7 +59,9 @@ export class UploadTray {
     }
     // Without a value it shows as busy until the first progress event.
     const progress = el('progress', { 'aria-label': `Uploading ${entry.name}` });
-    const item = el('li', { class: 'upload' }, name, progress, button);
-    return { item, button, progress, state: entry.state };
+    // For the eye: the bar itself tells screen readers how far it is.
+    const percent = el('span', { class: 'upload-percent', 'aria-hidden': 'true' });
+    const item = el('li', { class: 'upload' }, name, progress, percent, button);
+    return { item, button, progress, percent, state: entry.state };
   }
 }
