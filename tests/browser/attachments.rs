@@ -2,8 +2,9 @@
 //! button's file input; each goes up with a progress bar and becomes a message of its
 //! own. Bob sees the photo inline from its thumbnail, in a box of the photo's shape,
 //! that opens the full file, and the file as a chip that downloads it; the list's
-//! preview names the file; axe-core finds nothing. A file over the server's limit is
-//! refused in words above the message box, and nothing is sent.
+//! preview names the file; axe-core finds nothing. An upload under way shows a named
+//! progress bar and can be cancelled; a file over the server's limit is refused in
+//! words above the message box. Neither sends anything.
 
 use std::path::Path;
 
@@ -100,7 +101,7 @@ async fn a_photo_and_a_file_sent_from_one_browser_show_in_the_other() {
         .js(
             &format!(
                 "const i = document.querySelector('{thumb}'); const m = i.closest('.msg'); \
-                 return {{ alt: i.alt, box: [i.clientWidth, i.clientHeight], natural: [i.naturalWidth, i.naturalHeight], \
+                 return {{ alt: i.alt, size: [i.getAttribute('width'), i.getAttribute('height')], box: [i.clientWidth, i.clientHeight], natural: [i.naturalWidth, i.naturalHeight], \
                    src: new URL(i.src).pathname, href: new URL(i.closest('a').href).pathname, \
                    who: m.querySelector('.visually-hidden').textContent }};"
             ),
@@ -108,6 +109,8 @@ async fn a_photo_and_a_file_sent_from_one_browser_show_in_the_other() {
         )
         .await;
     assert_eq!(shown["alt"], json!("sunset.png"), "{shown}");
+    // Its size is set before it loads, from the attachment's: nothing moves when it does.
+    assert_eq!(shown["size"], json!(["320", "240"]), "{shown}");
     assert_eq!(shown["box"], json!([320, 240]), "{shown}");
     let natural = shown["natural"].as_array().expect("a natural size");
     assert_eq!(
@@ -191,6 +194,54 @@ async fn a_file_over_the_limit_is_refused_in_words_and_nothing_is_sent() {
         .await;
     alice.screenshot("attachments-refused-desktop-light").await;
     alice.press("Dismiss").await;
+    alice
+        .wait_js(
+            "the tray empty, the focus back in the message box",
+            "return document.querySelector('.upload-tray').hidden && document.activeElement.id === 'message';",
+        )
+        .await;
+    let (_, page) = bob
+        .get(&format!("/api/conversations/{chat}/messages"))
+        .await;
+    assert_eq!(page["messages"], json!([]), "nothing was sent: {page}");
+    alice.close().await;
+}
+
+#[tokio::test]
+async fn an_upload_under_way_shows_its_progress_and_a_cancel_sends_nothing() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let bob = app.register("bob").await;
+    let chat = open_with(&bob, "alice").await;
+    alice.goto(&format!("/c/{chat}")).await;
+    alice.wait_for(".chat").await;
+
+    let files = tempfile::tempdir().expect("a directory for the file");
+    let video = files.path().join("holiday.mp4");
+    std::fs::write(&video, vec![7u8; 4 << 20]).expect("the file is written");
+    // Slow enough that the upload is still going whenever the test looks.
+    alice.throttle_uploads(16 * 1024).await;
+    attach(&alice, &video).await;
+    alice
+        .wait_for(".upload progress[aria-label=\"Uploading holiday.mp4\"]")
+        .await;
+    alice
+        .wait_js(
+            "some of it sent",
+            "const p = document.querySelector('.upload progress'); return p.max > 0 && p.value > 0;",
+        )
+        .await;
+    alice.assert_accessible("an upload under way").await;
+    alice
+        .screenshot("attachments-uploading-desktop-light")
+        .await;
+    alice.resize(crate::support::PHONE).await;
+    alice.screenshot("attachments-uploading-phone-light").await;
+    alice.resize(crate::support::DESKTOP).await;
+    alice
+        .click_on("button[aria-label=\"Cancel upload of holiday.mp4\"]")
+        .await;
     alice
         .wait_js(
             "the tray empty, the focus back in the message box",
