@@ -4,7 +4,9 @@
 //! that opens the full file, and the file as a chip that downloads it; the list's
 //! preview names the file; axe-core finds nothing. An upload under way shows a named
 //! progress bar and can be cancelled; a file over the server's limit is refused in
-//! words above the message box. Neither sends anything.
+//! words above the message box. Neither sends anything. A photo uploaded while the
+//! socket is down waits in the outbox like any message, through a reload, and
+//! arrives once.
 
 use std::path::Path;
 
@@ -252,5 +254,50 @@ async fn an_upload_under_way_shows_its_progress_and_a_cancel_sends_nothing() {
         .get(&format!("/api/conversations/{chat}/messages"))
         .await;
     assert_eq!(page["messages"], json!([]), "nothing was sent: {page}");
+    alice.close().await;
+}
+
+#[tokio::test]
+async fn a_photo_uploaded_while_the_socket_is_down_outlives_a_reload_and_arrives_once() {
+    let app = spawn_app().await;
+    let alice = Browser::open(&app.url("")).await;
+    alice.register("alice", "Alice").await;
+    let bob = app.register("bob").await;
+    let chat = open_with(&bob, "alice").await;
+    // The socket cannot connect; the page and the API work.
+    alice.block_socket(true).await;
+    let path = format!("/c/{chat}");
+    alice.goto(&path).await;
+    alice.wait_for(".chat").await;
+
+    let files = tempfile::tempdir().expect("a directory for the photo");
+    let photo = files.path().join("sunset.png");
+    write_photo(&photo);
+    attach(&alice, &photo).await;
+    let waiting = ".msg.mine[data-status=\"sending\"] .attachment-image img[alt=\"sunset.png\"]";
+    alice.wait_for(waiting).await;
+    alice.goto(&path).await;
+    alice.wait_for(waiting).await;
+
+    alice.block_socket(false).await;
+    alice
+        .wait_js(
+            "the photo stored once the socket is back",
+            "const again = [...document.querySelectorAll('.banner-button')].find((b) => b.offsetParent); \
+             if (again) again.click(); \
+             return Boolean(document.querySelector('.msg.mine:is([data-status=\"sent\"], [data-status=\"seen\"]) .attachment-image img'));",
+        )
+        .await;
+    let (_, page) = bob
+        .get(&format!("/api/conversations/{chat}/messages"))
+        .await;
+    let messages = page["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 1, "sent once: {page}");
+    assert_eq!(messages[0]["body"], json!(""), "{page}");
+    assert_eq!(
+        messages[0]["attachment"]["name"],
+        json!("sunset.png"),
+        "{page}"
+    );
     alice.close().await;
 }
