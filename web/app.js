@@ -1,8 +1,8 @@
 // gadka's web client: starts the session, routes between the list, a chat and a
 // profile, and ties the socket (lib/connection.js), the state (lib/state.js), the
 // send queue (lib/outbox.js) and the files on their way up (lib/uploads.js) to the
-// views; what must outlive a reload (unacknowledged
-// sends, drafts) is kept in the browser (lib/storage.js).
+// views; what must outlive a reload (unacknowledged sends, drafts) is kept in the
+// browser (lib/storage.js).
 //
 // Routes are paths, served by the server as this same page: `/` the list, `/c/<id>`
 // a conversation, `/u/<id>` a profile; any other path is "not found".
