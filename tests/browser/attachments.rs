@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use fantoccini::Locator;
-use gadka_test_support::{spawn_app, spawn_with};
+use gadka_test_support::{Client as ApiClient, TestApp, spawn_app, spawn_with};
 use serde_json::{Value, json};
 
 use crate::support::{Browser, open_with};
@@ -35,6 +35,29 @@ async fn attach(b: &Browser, path: &Path) {
         .send_keys(&path.display().to_string())
         .await
         .expect("the file is chosen");
+}
+
+/// Bob's photo with a caption, uploaded and sent over the API; the media's id.
+async fn send_captioned_photo(app: &TestApp, from: &ApiClient, chat: i64, path: &Path) -> String {
+    let response = from
+        .http
+        .post(app.url("/api/media?filename=hill.png"))
+        .header("content-type", "image/png")
+        .body(std::fs::read(path).expect("the photo is read"))
+        .send()
+        .await
+        .expect("the upload is answered");
+    assert_eq!(response.status().as_u16(), 201, "uploaded");
+    let media: Value = response.json().await.expect("the media");
+    let id = media["media"]["id"].as_str().expect("an id").to_owned();
+    let (status, sent) = from
+        .post(
+            &format!("/api/conversations/{chat}/messages"),
+            json!({"body": "The view from the hill", "txn_id": "t-hill", "media_id": id}),
+        )
+        .await;
+    assert!(status.is_success(), "sent: {status} {sent}");
+    id
 }
 
 /// `GET url` from the page, with its cookies: `[status, content type]`.
@@ -65,6 +88,12 @@ async fn a_photo_and_a_file_sent_from_one_browser_show_in_the_other() {
     let files = tempfile::tempdir().expect("a directory for the files");
     let photo = files.path().join("sunset.png");
     write_photo(&photo);
+    let hill = files.path().join("hill.png");
+    write_photo(&hill);
+    send_captioned_photo(&app, &bob_api, chat, &hill).await;
+    alice
+        .wait_for_text(".msg.theirs .text", "The view from the hill")
+        .await;
     let notes = files.path().join("notes <img src=x onerror=alert(1)>.txt");
     std::fs::write(&notes, "Bring the cake.\n").expect("the file is written");
 
