@@ -105,7 +105,7 @@ class Session {
     // A file's message goes through the queue like any other once the file is up;
     // before that only this page holds it (a reload loses an upload under way).
     this.uploads = new Uploads({
-      send: (conversationId, media) => this.sendQueue.add(conversationId, '', undefined, null, media),
+      send: (conversationId, media, replyTo) => this.sendQueue.add(conversationId, '', undefined, replyTo, media),
       onChange: (entry, change) => {
         if (change === 'failed') this.announce(`${entry.name} was not sent. ${entry.error}`);
         this.state.emit('uploads', entry.conversation_id);

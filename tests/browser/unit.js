@@ -499,7 +499,7 @@ const done = arguments[arguments.length - 1];
     eq(media.uploadRefusal(0).includes('cannot be reached'), true);
     eq(media.uploadRefusal(500, { message: 'Boom.' }), 'Boom.');
   });
-  await testAsync('uploads: progress, then the message sent; a refusal kept in words; a cancel sends nothing', async () => {
+  await testAsync('uploads: progress, then the message sent (a reply if it was one); a refusal kept in words; a cancel sends nothing', async () => {
     const started = [];
     const upload = (file, onProgress) => {
       let settle;
@@ -510,8 +510,8 @@ const done = arguments[arguments.length - 1];
     };
     const sent = [];
     const changes = [];
-    const uploads = new Uploads({ upload, send: (id, m) => sent.push([id, m.id]), onChange: (e, c) => changes.push(`${c} ${e.name}`) });
-    const a = uploads.add(4, { name: 'a.png', size: 10 });
+    const uploads = new Uploads({ upload, send: (id, m, replyTo) => sent.push([id, m.id, replyTo]), onChange: (e, c) => changes.push(`${c} ${e.name}`) });
+    const a = uploads.add(4, { name: 'a.png', size: 10 }, 12);
     const b = uploads.add(4, { name: 'b.txt', size: 20 });
     const c = uploads.add(5, { name: 'c.txt', size: 30 });
     eq(uploads.pending(4).map((e) => e.key), [a.key, b.key]);
@@ -521,7 +521,7 @@ const done = arguments[arguments.length - 1];
     started[1].settle.reject(new Error('This file is too large to send.'));
     uploads.cancel(c.key);
     await new Promise((r) => setTimeout(r, 0));
-    eq(sent, [[4, 'm-a']]);
+    eq(sent, [[4, 'm-a', 12]]);
     eq(started[2].aborted, true);
     eq(uploads.pending(4).map((e) => [e.name, e.state, e.error]), [['b.txt', 'failed', 'This file is too large to send.']]);
     eq(uploads.pending(5), []);

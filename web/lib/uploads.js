@@ -4,13 +4,15 @@
 //
 // An entry is `{ key, conversation_id, name, loaded, total, state, error }`, with
 // state "uploading" or "failed" (refused: it stays, with why, until dismissed). A
-// finished upload leaves at once and becomes a message: `send(conversationId, media)`.
+// finished upload leaves at once and becomes a message: `send(conversationId, media,
+// replyTo)`.
 
 import { upload as xhrUpload } from './media.js';
 
 export class Uploads {
   /**
-   * `send(conversationId, media)` queues the message that carries a finished upload;
+   * `send(conversationId, media, replyTo)` queues the message that carries a finished
+   * upload;
    * `onChange(entry, change)` tells of "added", "progress", "failed" and "removed";
    * `upload(file, onProgress)` is lib/media.js's unless a test passes another.
    */
@@ -23,8 +25,11 @@ export class Uploads {
     this.nextKey = 1;
   }
 
-  /** Starts uploading `file` into a conversation; returns its entry. */
-  add(conversationId, file) {
+  /**
+   * Starts uploading `file` into a conversation, its message a reply to the message
+   * `replyTo` (a seq) if given; returns its entry.
+   */
+  add(conversationId, file, replyTo = null) {
     const entry = {
       key: `u${this.nextKey}`,
       conversation_id: conversationId,
@@ -46,7 +51,7 @@ export class Uploads {
       this.aborts.delete(entry.key);
       if (!this.entries.delete(entry.key)) return;
       this.onChange(entry, 'removed');
-      this.send(conversationId, media);
+      this.send(conversationId, media, replyTo);
     }, (error) => {
       this.aborts.delete(entry.key);
       if (!this.entries.has(entry.key)) return;

@@ -130,10 +130,15 @@ export class ChatView {
     this.tray.update(uploads.pending(this.id));
   }
 
-  /** Uploads files, each to be its own message, shown at the bottom like a send of mine. */
+  /**
+   * Uploads files, each to be its own message (a reply, if one was being written),
+   * shown at the bottom like a send of mine.
+   */
   attach(files) {
-    for (const file of files) this.uploads.add(this.id, file);
-    if (files.length) this.timeline.jumpToNewest();
+    if (!files.length) return;
+    const replyTo = this.mode.takeReply();
+    for (const file of files) this.uploads.add(this.id, file, replyTo);
+    this.timeline.jumpToNewest();
   }
 
   conversation() {

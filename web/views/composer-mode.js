@@ -111,6 +111,14 @@ export class ComposerMode {
     if (focus) composer.focus();
   }
 
+  /** Files attached now answer the message being replied to, if any: its seq, or null. */
+  takeReply() {
+    if (this.mode?.kind !== 'reply') return null;
+    const { seq } = this.mode.message;
+    this.cancel();
+    return seq;
+  }
+
   /** The box's Enter: a reply, an edit saved, or a new message. */
   async submit(body) {
     const mode = this.mode;
