@@ -1,12 +1,12 @@
 //! Attachments in two real browsers: Alice picks a photo and a file with the attach
-//! button's file input; each goes up with a progress bar and becomes a message of its
-//! own. Bob sees the photo inline from its thumbnail, in a box of the photo's shape,
-//! that opens the full file, and the file as a chip that downloads it; the list's
-//! preview names the file; axe-core finds nothing. An upload under way shows a named
-//! progress bar and can be cancelled; a file over the server's limit is refused in
-//! words above the message box. Neither sends anything. A photo uploaded while the
-//! socket is down waits in the outbox like any message, through a reload, and
-//! arrives once.
+//! button's file input; each goes up and becomes a message of its own. Bob sees the
+//! photo inline from its thumbnail, in a box of the photo's shape, that opens the full
+//! file, and the file as a chip that downloads it; the list's preview names the file;
+//! axe-core finds nothing; deleted, a message shows no file. An upload under way shows
+//! a named progress bar and can be cancelled; a file over the server's limit is
+//! refused in words above the message box; neither sends anything. A photo uploaded
+//! while the socket is down waits in the outbox like any message, through a reload,
+//! and arrives once.
 
 use std::path::Path;
 
@@ -199,6 +199,29 @@ async fn a_photo_and_a_file_sent_from_one_browser_show_in_the_other() {
     alice.assert_accessible("my own photo and file, sent").await;
     bob.screenshots("attachments").await;
     alice.screenshots("attachments-mine").await;
+
+    // Deleted, a message shows no file, in the log or the list.
+    let seq = bob
+        .js(
+            "return Number(document.querySelector('.msg.theirs .attachment-file').closest('.msg').dataset.seq);",
+            vec![],
+        )
+        .await;
+    let alice_api = app.login("alice").await;
+    let (status, _) = alice_api
+        .delete(&format!("/api/conversations/{chat}/messages/{seq}"))
+        .await;
+    assert!(status.is_success(), "deleted: {status}");
+    bob.wait_js(
+        "the file gone with its message",
+        &format!(
+            "const m = document.querySelector('.msg[data-seq=\"{seq}\"]'); \
+             return Boolean(m && m.textContent.includes('Message deleted') && !m.querySelector('.attachment-file, .attachment-image'));"
+        ),
+    )
+    .await;
+    bob.wait_for_text(".conversation .preview", "Message deleted")
+        .await;
     alice.close().await;
     bob.close().await;
 }
