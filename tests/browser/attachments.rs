@@ -25,16 +25,19 @@ fn write_photo(path: &Path) {
 }
 
 /// Chooses `path` in the message box's file input, as the attach button's picker does.
+/// Found afresh until it takes the file: the chat's view is built again when the
+/// socket's first snapshot comes, and an input found just before is gone.
 async fn attach(b: &Browser, path: &Path) {
-    let input = b
-        .client
-        .find(Locator::Css(".composer input[type=file]"))
-        .await
-        .expect("the message box has a file input");
-    input
-        .send_keys(&path.display().to_string())
-        .await
-        .expect("the file is chosen");
+    let path = path.display().to_string();
+    b.wait_until("the message box's file input to take the file", || async {
+        let input = b
+            .client
+            .find(Locator::Css(".composer input[type=file]"))
+            .await
+            .ok()?;
+        input.send_keys(&path).await.ok()
+    })
+    .await;
 }
 
 /// Bob's photo with a caption, uploaded and sent over the API; the media's id.
