@@ -1,7 +1,8 @@
 // gadka's web client: starts the session, routes between the list, a chat and a
-// profile, and ties the socket (lib/connection.js), the state (lib/state.js) and the
-// send queue (lib/outbox.js) to the views; what must outlive a reload (unacknowledged
-// sends, drafts) is kept in the browser (lib/storage.js).
+// profile, and ties the socket (lib/connection.js), the state (lib/state.js), the
+// send queue (lib/outbox.js) and the files on their way up (lib/uploads.js) to the
+// views; what must outlive a reload (unacknowledged sends, drafts) is kept in the
+// browser (lib/storage.js).
 //
 // Routes are paths, served by the server as this same page: `/` the list, `/c/<id>`
 // a conversation, `/u/<id>` a profile; any other path is "not found".
@@ -13,9 +14,11 @@
 import { api, sessionState } from './lib/api.js';
 import { Connection } from './lib/connection.js';
 import { el } from './lib/dom.js';
+import { summary } from './lib/media.js';
 import { SendQueue } from './lib/outbox.js';
 import { ChatState } from './lib/state.js';
 import { UserStorage } from './lib/storage.js';
+import { Uploads } from './lib/uploads.js';
 import { renderAuth } from './views/auth.js';
 import { ChatView } from './views/chat.js';
 import { profileView } from './views/profile.js';
@@ -97,6 +100,15 @@ class Session {
         // A `sent` answer needs no redraw of its own: the stored message it carries
         // takes the pending copy's place when the state applies it.
         if (change !== 'sent') this.state.emit('outbox', entry.conversation_id);
+      },
+    });
+    // A file's message goes through the queue like any other once the file is up;
+    // before that only this page holds it (a reload loses an upload under way).
+    this.uploads = new Uploads({
+      send: (conversationId, media, replyTo) => this.sendQueue.add(conversationId, '', undefined, replyTo, media),
+      onChange: (entry, change) => {
+        if (change === 'failed') this.announce(`${entry.name} was not sent. ${entry.error}`);
+        this.state.emit('uploads', entry.conversation_id);
       },
     });
     // Sends of an earlier page, sent again with their txn_ids once the socket is up.
@@ -329,8 +341,9 @@ class Session {
     if (document.visibilityState === 'visible' || !notifications.granted()) return;
     // A notice is the bridge's word about the chat, not the peer's.
     const title = message.kind === 'notice' ? `Matrix bridge, about ${conversation.peer.display_name}` : conversation.peer.display_name;
+    const text = summary(message);
     const note = new Notification(title, {
-      body: message.body.length > 140 ? `${message.body.slice(0, 140)}…` : message.body,
+      body: text.length > 140 ? `${text.slice(0, 140)}…` : text,
       tag: `gadka-conversation-${conversation.id}`,
     });
     note.onclick = () => {
@@ -368,6 +381,7 @@ class Session {
         send: (body, replyTo) => this.sendQueue.add(id, body, undefined, replyTo),
         request: (frame) => this.connection.request(frame),
         announce: (text) => this.announce(text),
+        uploads: this.uploads,
         retry: (txnId) => this.sendQueue.retry(txnId),
         loadOlder: (before, limit) => this.connection.request({ type: 'history', conversation_id: id, before_seq: before, limit }),
         typing: (typing) => this.connection.send({ type: 'typing', conversation_id: id, typing }),
@@ -448,6 +462,7 @@ class Session {
 
   end(notice) {
     this.connection.stop();
+    this.uploads.cancelAll();
     document.removeEventListener('visibilitychange', this.onVisibility);
     document.removeEventListener('keydown', this.onKey);
     this.view?.destroy?.();

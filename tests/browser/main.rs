@@ -2,7 +2,7 @@
 //! fantoccini): two people go through the flows F1–F5, the socket is cut and comes
 //! back, sends and drafts outlive a reload, hostile message text stays text, Matrix
 //! users are marked, replies, edits, deletes and reactions show on both sides (and
-//! after a reload or a reconnect), every conversation is reachable, the keyboard reaches
+//! after a reload or a reconnect), a photo and a file sent show inline and as a chip, every conversation is reachable, the keyboard reaches
 //! everything, the forms say what is wrong, axe-core finds nothing, and the client's
 //! pure modules pass their unit tests in the same browser. Each test starts the real
 //! server on a free port.
@@ -13,6 +13,7 @@
 mod support;
 
 mod accessibility;
+mod attachments;
 mod flows;
 mod forms;
 mod injection;

@@ -447,6 +447,23 @@ impl Browser {
         self.js(flag, vec![]).await;
     }
 
+    /// Slows what the page sends to `bytes_per_second` (downloads as they are), so an
+    /// upload is seen under way.
+    pub async fn throttle_uploads(&self, bytes_per_second: u32) {
+        for (command, params) in [
+            ("Network.enable", json!({})),
+            (
+                "Network.emulateNetworkConditions",
+                json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": bytes_per_second}),
+            ),
+        ] {
+            self.client
+                .issue_cmd(Cdp { command, params })
+                .await
+                .expect("the network is throttled");
+        }
+    }
+
     /// Emulates the system's colour scheme (`"light"` or `"dark"`).
     pub async fn color_scheme(&self, scheme: &str) {
         self.client

@@ -114,13 +114,18 @@ async fn a_message_that_came_while_scrolled_up_is_seen_only_once_scrolled_into_v
         .await;
     let (mut bob_socket, _) = app.socket(&bob).await;
 
-    // Alice scrolls up; Bob writes.
+    // Alice scrolls up; Bob writes once her page has taken the scroll in (its
+    // `scroll` event comes with the next frame, which Bob's message could beat).
     alice
-        .js(
-            "const log = document.querySelector('.timeline'); log.scrollTop = log.scrollHeight / 3;",
+        .client
+        .execute_async(
+            "const done = arguments[0]; const log = document.querySelector('.timeline'); \
+             log.addEventListener('scroll', () => requestAnimationFrame(() => done(true)), { once: true }); \
+             log.scrollTop = log.scrollHeight / 3;",
             vec![],
         )
-        .await;
+        .await
+        .expect("the log scrolls");
     alice
         .wait_js(
             "Alice scrolled away from the bottom",

@@ -19,12 +19,22 @@ const done = arguments[arguments.length - 1];
   const { nextUnread } = await import(new URL('views/sidebar.js', base));
   const { authError } = await import(new URL('views/auth.js', base));
   const reactions = await import(new URL('lib/reactions.js', base));
+  const media = await import(new URL('lib/media.js', base));
+  const { Uploads } = await import(new URL('lib/uploads.js', base));
 
   const failures = [];
   let passed = 0;
   const test = (name, body) => {
     try {
       body();
+      passed += 1;
+    } catch (e) {
+      failures.push(`${name}: ${e.message}`);
+    }
+  };
+  const testAsync = async (name, body) => {
+    try {
+      await body();
       passed += 1;
     } catch (e) {
       failures.push(`${name}: ${e.message}`);
@@ -450,6 +460,74 @@ const done = arguments[arguments.length - 1];
     again.queue.restore(kept);
     eq(again.connection.frames.map((f) => [f.body, f.reply_to]), [['an answer', 7]]);
     eq('reply_to' in queue.add(3, 'plain'), false, 'a message that answers nothing says nothing of it');
+  });
+  test('a file\'s message carries its media_id through the send queue and a reload', () => {
+    const { queue, connection } = sendQueue();
+    const photo = { id: 'AAAAAAAAAAAAAAAAAAAAAA', name: 'a.png', content_type: 'image/png', size: 9, width: 4, height: 3 };
+    const a = queue.add(3, '', new Date('2026-11-26T10:00:00.000Z'), null, photo);
+    eq([connection.frames[0].media_id, connection.frames[0].body, a.attachment], [photo.id, '', photo]);
+    const storage = memoryStorage();
+    new UserStorage(9, storage).keep(a);
+    const kept = new UserStorage(9, storage).outbox();
+    eq(kept[0].attachment, photo);
+    const again = sendQueue();
+    again.queue.restore(kept);
+    eq(again.connection.frames.map((f) => f.media_id), [photo.id]);
+    eq('media_id' in sendQueue().queue.add(3, 'plain') ? 'yes' : 'no', 'no');
+    // A kept entry whose media is not a media's shape is dropped, not sent.
+    storage.setItem('gadka/1/9/outbox/bad', JSON.stringify({ ...kept[0], txn_id: 'bad', attachment: { id: 5 } }));
+    eq(new UserStorage(9, storage).outbox().map((e) => e.txn_id), [a.txn_id]);
+  });
+  test('attachments: sizes in words, the thumbnail box, a file-only message summed up', () => {
+    eq([media.humanSize(0), media.humanSize(820), media.humanSize(14 * 1024 + 300), media.humanSize(3.2 * 1024 * 1024)],
+      ['0 B', '820 B', '14 KB', '3.2 MB']);
+    eq(media.thumbBox(640, 480), { width: 320, height: 240 });
+    eq(media.thumbBox(100, 4000), { width: 8, height: 320 });
+    eq(media.thumbBox(50, 30), { width: 50, height: 30 }, 'a small image is not blown up');
+    eq(media.isImage({ content_type: 'image/png', width: 2, height: 2 }), true);
+    eq(media.isImage({ content_type: 'image/svg+xml', width: 2, height: 2 }), false);
+    eq(media.isImage({ content_type: 'application/pdf', width: null, height: null }), false);
+    const file = { id: 'x', name: 'plan.pdf', content_type: 'application/pdf', size: 1 };
+    eq(media.summary({ body: '', attachment: file }), '📎 plan.pdf');
+    eq(media.summary({ body: ' see\nthis ', attachment: file }), 'see this');
+    eq(media.summary({ body: '', attachment: null }), '');
+  });
+  test('attachments: an upload refused says why in words', () => {
+    eq(media.uploadRefusal(413, { code: 'payload_too_large' }), 'This file is too large to send.');
+    eq(media.uploadRefusal(429, { code: 'rate_limited' }).startsWith('Too many files'), true);
+    eq(media.uploadRefusal(400, { code: 'invalid_input', field: 'file' }).startsWith('This image cannot be read'), true);
+    eq(media.uploadRefusal(0).includes('cannot be reached'), true);
+    eq(media.uploadRefusal(500, { message: 'Boom.' }), 'Boom.');
+  });
+  await testAsync('uploads: progress, then the message sent (a reply if it was one); a refusal kept in words; a cancel sends nothing', async () => {
+    const started = [];
+    const upload = (file, onProgress) => {
+      let settle;
+      const done = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+      const run = { file, onProgress, settle, aborted: false };
+      started.push(run);
+      return { done, abort: () => { run.aborted = true; settle.reject(Object.assign(new Error('Upload cancelled.'), { aborted: true })); } };
+    };
+    const sent = [];
+    const changes = [];
+    const uploads = new Uploads({ upload, send: (id, m, replyTo) => sent.push([id, m.id, replyTo]), onChange: (e, c) => changes.push(`${c} ${e.name}`) });
+    const a = uploads.add(4, { name: 'a.png', size: 10 }, 12);
+    const b = uploads.add(4, { name: 'b.txt', size: 20 });
+    const c = uploads.add(5, { name: 'c.txt', size: 30 });
+    eq(uploads.pending(4).map((e) => e.key), [a.key, b.key]);
+    started[0].onProgress(5, 10);
+    eq([a.loaded, a.total, a.state], [5, 10, 'uploading']);
+    started[0].settle.resolve({ id: 'm-a' });
+    started[1].settle.reject(new Error('This file is too large to send.'));
+    uploads.cancel(c.key);
+    await new Promise((r) => setTimeout(r, 0));
+    eq(sent, [[4, 'm-a', 12]]);
+    eq(started[2].aborted, true);
+    eq(uploads.pending(4).map((e) => [e.name, e.state, e.error]), [['b.txt', 'failed', 'This file is too large to send.']]);
+    eq(uploads.pending(5), []);
+    uploads.cancel(b.key);
+    eq(uploads.pending(4), []);
+    eq(changes, ['added a.png', 'added b.txt', 'added c.txt', 'progress a.png', 'removed c.txt', 'removed a.png', 'failed b.txt', 'removed b.txt']);
   });
   test('times are written as the locale writes them', () => {
     // The browser runs with --lang=en-US: 12 hours, no leading zero.

@@ -1,4 +1,4 @@
-//! The client's pure modules (links, the send queue, day grouping, backoff, the
+//! The client's pure modules (links, the send queue, uploads, day grouping, backoff, the
 //! state) tested in the same Chromium, without a Node toolchain: `unit.js` imports
 //! them from the served page and reports.
 

@@ -56,6 +56,7 @@ export function newTxnId() {
 function sendFrame(entry) {
   const frame = { type: 'send', conversation_id: entry.conversation_id, body: entry.body, txn_id: entry.txn_id };
   if (entry.reply_to != null) frame.reply_to = entry.reply_to;
+  if (entry.attachment) frame.media_id = entry.attachment.id;
   return frame;
 }
 
@@ -81,10 +82,11 @@ export class SendQueue {
   }
 
   /**
-   * Queues a message (a reply to the message `replyTo`, a seq, if given) and sends it
-   * if the connection is open; returns its entry.
+   * Queues a message (a reply to the message `replyTo`, a seq, if given; carrying
+   * `attachment`, an uploaded file's media, if given) and sends it if the connection
+   * is open; returns its entry.
    */
-  add(conversationId, body, now = new Date(), replyTo = null) {
+  add(conversationId, body, now = new Date(), replyTo = null, attachment = null) {
     const entry = {
       txn_id: newTxnId(),
       conversation_id: conversationId,
@@ -94,6 +96,8 @@ export class SendQueue {
       error: null,
     };
     if (replyTo != null) entry.reply_to = replyTo;
+    // The media as the upload answered it: the pending copy shows it as the stored one will.
+    if (attachment) entry.attachment = attachment;
     this.entries.set(entry.txn_id, entry);
     this.onChange(entry, 'added');
     this.transmit(entry);
@@ -117,6 +121,7 @@ export class SendQueue {
         error: failed ? kept.error : null,
       };
       if (kept.reply_to != null) entry.reply_to = kept.reply_to;
+      if (kept.attachment) entry.attachment = kept.attachment;
       this.entries.set(entry.txn_id, entry);
       if (!failed) this.transmit(entry);
     }

@@ -43,6 +43,8 @@ export class UserStorage {
     };
     // A reply keeps what it answers.
     if (entry.reply_to != null) kept.reply_to = entry.reply_to;
+    // So does a file's message: the file is on the server already, only its media is kept.
+    if (entry.attachment) kept.attachment = entry.attachment;
     this.write(`${this.prefix}outbox/${txn_id}`, kept);
   }
 
@@ -124,5 +126,12 @@ function isEntry(e) {
     typeof e.body === 'string' && typeof e.created_at === 'string' &&
     (e.state === 'waiting' || e.state === 'failed') &&
     (e.error === null || typeof e.error === 'string') &&
-    (e.reply_to === undefined || Number.isSafeInteger(e.reply_to));
+    (e.reply_to === undefined || Number.isSafeInteger(e.reply_to)) &&
+    (e.attachment === undefined || isMedia(e.attachment));
+}
+
+/** Whether a kept attachment is an upload's media as the server described it. */
+function isMedia(a) {
+  return a !== null && typeof a === 'object' && typeof a.id === 'string' && a.id !== '' &&
+    typeof a.name === 'string' && typeof a.content_type === 'string' && Number.isSafeInteger(a.size);
 }

@@ -1,6 +1,7 @@
 // One conversation: the header (the peer, their presence or typing), the timeline
 // (views/timeline.js: the messages, where the chat opens, what has been seen), the
-// typing line and the message box (views/composer.js).
+// typing line and the message box (views/composer.js) with its files on their way up
+// (views/upload-tray.js). Files dropped anywhere on the chat are sent too.
 //
 // A change in the state reaches only the part it is about: presence and typing the
 // header, messages and sends the timeline, which touches only the nodes that change.
@@ -12,6 +13,7 @@ import { failedSend } from './failed-send.js';
 import { MessageActions } from './message-actions.js';
 import { backIcon } from './sidebar.js';
 import { Timeline } from './timeline.js';
+import { UploadTray } from './upload-tray.js';
 
 export class ChatView {
   /**
@@ -22,10 +24,11 @@ export class ChatView {
    * `readUpTo` is my read marker as this client knows it; `onSeen()` says the reader
    * has seen further, up to `seenUpTo()`. Replies, edits, deletes and reactions:
    * `send(body, replyTo)`, `request(frame)` (a socket command, resolving with its
-   * answer), `announce(text)` (the page's status region).
+   * answer), `announce(text)` (the page's status region). Files: `uploads`
+   * (lib/uploads.js), which sends each as a message once it is up.
    */
-  constructor({ state, sendQueue, conversationId, readUpTo, send, retry, loadOlder, typing, navigate, back, onSeen, request, announce }) {
-    Object.assign(this, { state, id: conversationId, navigate, back });
+  constructor({ state, sendQueue, conversationId, readUpTo, send, retry, loadOlder, typing, navigate, back, onSeen, request, announce, uploads }) {
+    Object.assign(this, { state, id: conversationId, navigate, back, uploads });
     const c = this.conversation();
 
     this.nameEl = el('span', { class: 'name' });
@@ -61,9 +64,15 @@ export class ChatView {
       },
     });
     this.typingEl = el('div', { class: 'typing-indicator', 'aria-live': 'polite' });
+    this.tray = new UploadTray({
+      cancel: (key) => uploads.cancel(key),
+      focusLost: () => this.composer.focus(),
+    });
     this.composer = new Composer({
       send: (body) => this.mode.submit(body),
       typing,
+      attach: (files) => this.attach(files),
+      tray: this.tray.element,
     });
     const names = (id) => (id === state.me.id ? state.me.display_name : id === this.conversation().peer.id ? this.conversation().peer.display_name : 'Someone');
     this.mode = new ComposerMode({
@@ -101,8 +110,35 @@ export class ChatView {
       event.preventDefault();
       this.mode.reply(message);
     });
+    this.element.addEventListener('dragover', (event) => {
+      if (!event.dataTransfer?.types.includes('Files')) return;
+      event.preventDefault();
+      this.element.classList.add('dropping');
+    });
+    this.element.addEventListener('dragleave', (event) => {
+      if (!this.element.contains(event.relatedTarget)) this.element.classList.remove('dropping');
+    });
+    this.element.addEventListener('drop', (event) => {
+      this.element.classList.remove('dropping');
+      const files = [...(event.dataTransfer?.files ?? [])];
+      if (!files.length) return;
+      event.preventDefault();
+      this.attach(files);
+    });
     this.shown = {};
     this.updateHeader();
+    this.tray.update(uploads.pending(this.id));
+  }
+
+  /**
+   * Uploads files, each to be its own message (a reply, if one was being written),
+   * shown at the bottom like a send of mine.
+   */
+  attach(files) {
+    if (!files.length) return;
+    const replyTo = this.mode.takeReply();
+    for (const file of files) this.uploads.add(this.id, file, replyTo);
+    this.timeline.jumpToNewest();
   }
 
   conversation() {
@@ -134,6 +170,7 @@ export class ChatView {
     if (change.kind === 'profile') this.timeline.render();
     if (change.conversationId !== undefined && change.conversationId !== this.id) return;
     if (change.kind === 'typing') this.updateHeader();
+    if (change.kind === 'uploads') this.tray.update(this.uploads.pending(this.id));
     if (change.kind === 'messages' || change.kind === 'outbox') {
       this.timeline.render();
       this.actions.sync();

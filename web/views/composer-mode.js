@@ -5,6 +5,7 @@
 // it; an edit is never kept as a draft.
 
 import { el } from '../lib/dom.js';
+import { summary } from '../lib/media.js';
 import { snippet } from '../lib/reactions.js';
 
 export class ComposerMode {
@@ -54,7 +55,7 @@ export class ComposerMode {
     if (this.mode?.kind === 'edit') this.cancel();
     this.mode = { kind: 'reply', message };
     const whom = message.sender_id === this.me() ? 'yourself' : this.names(message.sender_id);
-    this.show('reply', `Replying to ${whom}`, snippet(message.body), 'Cancel reply');
+    this.show('reply', `Replying to ${whom}`, snippet(summary(message)), 'Cancel reply');
     this.composer.focus();
   }
 
@@ -108,6 +109,14 @@ export class ComposerMode {
     }
     composer.describe();
     if (focus) composer.focus();
+  }
+
+  /** Files attached now answer the message being replied to, if any: its seq, or null. */
+  takeReply() {
+    if (this.mode?.kind !== 'reply') return null;
+    const { seq } = this.mode.message;
+    this.cancel();
+    return seq;
   }
 
   /** The box's Enter: a reply, an edit saved, or a new message. */

@@ -3,10 +3,12 @@
 // the box empties, idles or a message goes out). Near the size limit it counts what
 // is left, and it refuses a message over it next to the box instead of sending what
 // the server would refuse. What is typed is a draft the app keeps (`keepDraft`).
+// Files come in by its button or pasted into the box (`attach`), each one a message
+// of its own once uploaded; their progress shows in the tray above it.
 
 import { el } from '../lib/dom.js';
 import { messageSize } from '../lib/rules.js';
-import { sendIcon } from './sidebar.js';
+import { attachIcon, sendIcon } from './sidebar.js';
 
 /** A typing frame is repeated this often while typing; the peer drops it after 6 s. */
 const TYPING_REPEAT_MS = 3_000;
@@ -15,8 +17,11 @@ const TYPING_IDLE_MS = 4_000;
 const MAX_HEIGHT_PX = 160;
 
 export class Composer {
-  /** `send(body)` queues a message; `typing(isTyping)` tells the peer. */
-  constructor({ send, typing }) {
+  /**
+   * `send(body)` queues a message; `typing(isTyping)` tells the peer; `attach(files)`
+   * uploads files; `tray` is the element that shows them going (views/upload-tray.js).
+   */
+  constructor({ send, typing, attach, tray }) {
     Object.assign(this, { sendFn: send, typingFn: typing });
     this.typingSentAt = 0;
     /** The text's length when last measured, to tell an insertion from a replacement. */
@@ -42,6 +47,35 @@ export class Composer {
     this.keyHook = null;
     this.label = el('label', { for: 'message', class: 'visually-hidden', text: 'Message' });
     this.sendButton = el('button', { type: 'submit', class: 'send-button', 'aria-label': 'Send', title: 'Send (Enter)' }, sendIcon());
+    // The button is the way in, by keyboard too; the input only opens the picker.
+    this.fileInput = el('input', {
+      type: 'file',
+      multiple: true,
+      hidden: true,
+      tabindex: '-1',
+      'aria-label': 'Files to send',
+      on: {
+        change: () => {
+          attach([...this.fileInput.files]);
+          // The same file chosen again is a new message.
+          this.fileInput.value = '';
+        },
+      },
+    });
+    this.attachButton = el('button', {
+      type: 'button',
+      class: 'icon-button attach-button',
+      'aria-label': 'Attach files',
+      title: 'Attach files (or drop them, or paste an image)',
+      on: { click: () => this.fileInput.click() },
+    }, attachIcon());
+    this.box.addEventListener('paste', (event) => {
+      const files = [...(event.clipboardData?.files ?? [])];
+      // Copied text can come with a picture of itself (a spreadsheet's cells): the text wins.
+      if (!files.length || event.clipboardData.types.includes('text/plain')) return;
+      event.preventDefault();
+      attach(files);
+    });
     this.box.addEventListener('keydown', (event) => {
       if (!event.isComposing && this.keyHook?.(event)) {
         event.preventDefault();
@@ -61,8 +95,11 @@ export class Composer {
     });
     this.element = el('form', { class: 'composer', on: { submit: (event) => { event.preventDefault(); this.submit(); } } },
       this.context,
+      tray,
       el('div', { class: 'composer-row' },
         this.label,
+        this.fileInput,
+        this.attachButton,
         el('div', { class: 'composer-field' }, this.box, this.mirror),
         this.sendButton),
       el('div', { class: 'composer-notes' }, this.error, this.count));

@@ -20,7 +20,8 @@ export function failedSend(entry, { retry, sendQueue, composer }) {
         retry(txnId);
         composer.focus();
       }),
-      action('Edit', () => {
+      // Its text back in the box would leave its file behind.
+      !entry.attachment && action('Edit', () => {
         composer.edit(entry.body);
         sendQueue.discard(txnId);
       }),

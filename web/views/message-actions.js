@@ -9,6 +9,7 @@
 // closes it and gives the focus back to its button, as does Tab.
 
 import { el } from '../lib/dom.js';
+import { summary } from '../lib/media.js';
 import { QUICK_REACTIONS, actionRefusal, hasReacted, reactionKeyError, snippet } from '../lib/reactions.js';
 
 /** Room kept between the menu and the window's edges. */
@@ -254,7 +255,7 @@ export class MessageActions {
     },
     el('h2', { id: 'delete-title', text: 'Delete this message?' }),
     el('p', { id: 'delete-what', class: 'muted', text: 'It goes for both of you, with its reactions. This cannot be undone.' }),
-    el('blockquote', { class: 'delete-preview', text: snippet(m.body) }),
+    el('blockquote', { class: 'delete-preview', text: snippet(summary(m)) }),
     el('div', { class: 'dialog-actions' }, cancel, confirm));
     this.dialog = dialog;
     const finish = (deleting) => {

@@ -1,13 +1,15 @@
-// What a message shows of issue 22 beyond its text: the quote of the message it
-// replies to, "edited", "Message deleted", its reactions, and the button to its menu
-// (views/message-actions.js). views/timeline.js builds a message node once and calls
-// `refreshRich` on every redraw: each part is written only when what it shows
-// changed (kept on the node's record), so an edit, a delete or a reaction rewrites
-// that one message, and the quotes that point to it.
+// What a message shows beyond its text: the quote of the message it replies to, its
+// file (views/attachment.js), "edited", "Message deleted", its reactions, and the
+// button to its menu (views/message-actions.js). views/timeline.js builds a message
+// node once and calls `refreshRich` on every redraw: each part is written only when
+// what it shows changed (kept on the node's record), so an edit, a delete or a
+// reaction rewrites that one message, and the quotes that point to it.
 
 import { el, linkify } from '../lib/dom.js';
+import { summary } from '../lib/media.js';
 import { snippet } from '../lib/reactions.js';
 import { fullLabel } from '../lib/time.js';
+import { attachmentNode } from './attachment.js';
 import { updateChips } from './reactions.js';
 
 /** How long a touch is held on a message to open its menu. */
@@ -30,7 +32,18 @@ export function refreshRich(rec, item, ctx) {
     rec.text.replaceChildren(...(deleted ? ['Message deleted'] : linkify(m.body)));
     rec.shownText = text;
     rec.text.classList.toggle('deleted-text', deleted);
+    rec.text.hidden = text === '';
     rec.node.classList.toggle('deleted', deleted);
+  }
+
+  // Its file; a deleted message has none, whatever a copy held before says.
+  const attachment = deleted ? null : m.attachment ?? null;
+  if (rec.shownAttachment !== (attachment?.id ?? null)) {
+    rec.shownAttachment = attachment?.id ?? null;
+    rec.attachmentEl?.remove();
+    rec.attachmentEl = attachment ? attachmentNode(attachment) : null;
+    rec.bubble.classList.toggle('has-image', Boolean(rec.attachmentEl?.classList.contains('attachment-image')));
+    if (rec.attachmentEl) rec.text.before(rec.attachmentEl);
   }
 
   // "edited", with when as its title.
@@ -52,14 +65,15 @@ export function refreshRich(rec, item, ctx) {
   if (replyTo !== null) {
     target = ctx.list.get(replyTo) ?? null;
     quoteKey = target
-      ? `${replyTo}\n${ctx.names(target.sender_id)}\n${target.kind ?? ''}\n${target.deleted ? '\u0000' : target.body}`
+      ? `${replyTo}\n${ctx.names(target.sender_id)}\n${target.kind ?? ''}\n${target.deleted ? '\u0000' : summary(target)}`
       : `${replyTo}\n`;
   }
   if (rec.shownQuote !== quoteKey) {
     rec.shownQuote = quoteKey;
     rec.quoteEl?.remove();
     rec.quoteEl = replyTo === null ? null : quote(replyTo, target, ctx);
-    if (rec.quoteEl) rec.text.before(rec.quoteEl);
+    // Above the file, if there is one.
+    if (rec.quoteEl) (rec.attachmentEl ?? rec.text).before(rec.quoteEl);
   }
 
   // The reactions, under the bubble.
@@ -110,7 +124,7 @@ function quote(seq, target, ctx) {
   else {
     name = target.kind === 'notice' ? 'Matrix bridge' : ctx.names(target.sender_id);
     gone = Boolean(target.deleted);
-    words = gone ? 'deleted message' : snippet(target.body) || ' ';
+    words = gone ? 'deleted message' : snippet(summary(target)) || ' ';
   }
   const button = el('button', {
     type: 'button',

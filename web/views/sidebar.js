@@ -7,6 +7,7 @@
 
 import { api } from '../lib/api.js';
 import { append, avatar, clear, el, handle, matrixBadge } from '../lib/dom.js';
+import { summary } from '../lib/media.js';
 import { dayKey, shortWhen } from '../lib/time.js';
 import { rovingFocus } from './roving.js';
 
@@ -268,7 +269,7 @@ export class Sidebar {
       append(entry.preview, [typing
         ? el('span', { class: 'typing-preview', text: 'typing…' })
         : last
-          ? [previewFrom(last, this.state.me.id), last.deleted ? 'Message deleted' : last.body.split('\n')[0]]
+          ? [previewFrom(last, this.state.me.id), last.deleted ? 'Message deleted' : last.body.split('\n')[0] || summary(last)]
           : el('span', { class: 'muted', text: 'No messages yet' })]);
     }
     if (was.unread !== c.unread) {
@@ -372,4 +373,12 @@ export function bubblesIcon() {
 
 export function sendIcon() {
   return svg('M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z', 'send');
+}
+
+export function attachIcon() {
+  return svg('M16.5 6v11.5a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v10.5a1 1 0 0 1-2 0V6H10v9.5a2.5 2.5 0 0 0 5 0V5a4 4 0 0 0-8 0v12.5a5.5 5.5 0 0 0 11 0V6z', 'attach');
+}
+
+export function fileIcon() {
+  return svg('M6 2a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8l-6-6zm7 7V3.5L18.5 9z', 'file-icon');
 }
