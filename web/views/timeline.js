@@ -110,6 +110,7 @@ export class Timeline {
     });
     // A log that shrinks (the message box grows, the window turns) keeps its bottom.
     this.resizer = new ResizeObserver(() => {
+      this.catchUp();
       if (this.settled && this.follow) this.scrollToBottom();
     });
     this.resizer.observe(this.log);
@@ -308,11 +309,22 @@ export class Timeline {
 
   scrollToBottom() {
     this.log.scrollTop = this.log.scrollHeight;
+    this.seenTop = this.log.scrollTop;
+  }
+
+  /**
+   * A scroll whose event has not come yet (it comes with the next frame) is taken in
+   * now: a message or a resize in between would otherwise find the log still
+   * following and pull the reader back to the bottom.
+   */
+  catchUp() {
+    if (this.settled && this.log.scrollTop !== this.seenTop) this.check();
   }
 
   /** After a scroll: following or not, and whether the slice should grow. */
   check() {
     const log = this.log;
+    this.seenTop = log.scrollTop;
     const fromBottom = log.scrollHeight - log.scrollTop - log.clientHeight;
     this.follow = this.atEnd && fromBottom < STICK_PX;
     if (this.follow) this.pill.hidden = true;
@@ -340,6 +352,7 @@ export class Timeline {
 
   /** Brings the nodes in line with the state, holding the reader's view still. */
   render() {
+    this.catchUp();
     const anchor = this.settled && !this.follow ? this.anchor() : null;
     const arrived = this.draw();
     if (anchor) this.restore(anchor);
