@@ -61,7 +61,6 @@ async fn malformed_requests_are_400_in_the_error_shape() {
     let cases = [
         ("{\"body\": ", "application/json"),
         ("[1, 2, 3]", "application/json"),
-        ("{\"txn_id\": \"no body\"}", "application/json"),
         ("{\"body\": 42}", "application/json"),
     ];
     for (raw, content_type) in cases {
@@ -83,6 +82,15 @@ async fn malformed_requests_are_400_in_the_error_shape() {
             "bad_request",
         );
     }
+    // Neither words nor a file: the rules refuse it, naming the field.
+    let (status, body) = alice
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            serde_json::json!({"txn_id": "no body"}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_input");
+    assert_eq!(body["error"]["field"], "body", "{body}");
     let reply = read(
         alice
             .http
