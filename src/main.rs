@@ -52,6 +52,10 @@ async fn main() -> ExitCode {
                 admin::run_user(&settings, command, &mut io::stdout().lock(), &mut input).await;
             tool_exit(result)
         }
+        Subcommand::Migrate => {
+            telemetry::init_for_tools();
+            tool_exit(admin::migrate(&settings, &mut io::stdout().lock()).await)
+        }
         Subcommand::Backup { file } => {
             telemetry::init_for_tools();
             tool_exit(admin::backup(&settings, &file, &mut io::stdout().lock()).await)

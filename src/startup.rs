@@ -34,7 +34,7 @@ use crate::{
     media::Media,
     metrics,
     serve::{self, ConnectionLimits},
-    store::Store,
+    store::{Schema, Store},
     web, ws,
 };
 
@@ -72,7 +72,12 @@ impl Application {
         crate::durable::create_dir_all(&settings.data_dir).with_context(|| {
             format!("cannot create the data dir {}", settings.data_dir.display())
         })?;
-        let store = Store::connect(&settings.database_url, settings.durability)
+        let schema = if settings.migrate_on_start {
+            Schema::Migrate
+        } else {
+            Schema::Check
+        };
+        let store = Store::open(&settings.database_url, settings.durability, schema)
             .await
             .with_context(|| {
                 format!(

@@ -289,3 +289,63 @@ fn the_bridge_needs_its_tokens_and_its_config_to_generate_them() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn migrate_makes_the_schema_and_a_node_that_may_not_migrate_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = || {
+        let mut command = gadka();
+        command
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "off",
+            ])
+            .args(["--migrate-on-start", "false", "--data-dir"])
+            .arg(dir.path());
+        command
+    };
+
+    // Told not to migrate, a node refuses a schema older than itself and says what to do.
+    let refused = serve().output().expect("gadka runs");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("migrations pending") && said.contains("gadka migrate"),
+        "{said}"
+    );
+
+    let migrate = || {
+        gadka()
+            .arg("migrate")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .expect("gadka migrate runs")
+    };
+    let first = migrate();
+    assert!(first.status.success(), "{first:?}");
+    let listed = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        listed.starts_with("applied ") && listed.contains("m20261213_000001_media"),
+        "{listed}"
+    );
+    let again = migrate();
+    assert!(again.status.success(), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
+
+    // Now it starts, on the schema it expects.
+    let mut node = serve()
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gadka starts");
+    let address = bound_address(&mut node);
+    let health = reqwest::get(format!("http://{address}/healthz"))
+        .await
+        .expect("the node answers");
+    assert_eq!(health.status(), 200);
+    terminate(&node);
+    assert!(node.wait().expect("it stops").success());
+}

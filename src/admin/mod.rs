@@ -1,5 +1,6 @@
-//! The operator's tools: `gadka admin user …` (`users.rs`) and `gadka backup`
-//! (`backup.rs`), for the first bad day of a real server.
+//! The operator's tools: `gadka admin user …` (`users.rs`), `gadka backup`
+//! (`backup.rs`) and `gadka migrate` (`migrate.rs`), for the first bad day of a real
+//! server and for rolling several nodes.
 //!
 //! They run in a process of their own and work on the database directly, whether or
 //! not a server is running on it: SQLite in WAL mode lets another process read
@@ -16,11 +17,13 @@
 //! outcome. `main.rs` hands it the settings, standard output and standard input.
 
 mod backup;
+mod migrate;
 mod users;
 
 use std::{io, path::PathBuf};
 
 pub use backup::backup;
+pub use migrate::migrate;
 pub use users::run_user;
 
 use crate::{chat::ChatError, store::StoreError};

@@ -56,6 +56,9 @@ pub enum Subcommand {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Apply the database's pending migrations and exit: what a deployment with
+    /// `database.migrate_on_start: false` runs once before starting its nodes.
+    Migrate,
     /// Write a consistent copy of the live SQLite database to FILE, while the server
     /// runs. FILE must not exist. To restore, see the README.
     Backup {

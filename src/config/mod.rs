@@ -46,6 +46,9 @@ pub struct Settings {
     pub database_url: String,
     /// How far a commit must reach before it counts as done.
     pub durability: Durability,
+    /// Whether `serve` applies pending migrations; without, it refuses to start on a
+    /// schema older than itself (`gadka migrate` applies them).
+    pub migrate_on_start: bool,
     /// Origins trusted besides the server's own, normalised as `scheme://host[:port]`.
     pub origins: Vec<String>,
     /// The origin browsers reach the server at (`scheme://host[:port]`): when set, the
@@ -170,6 +173,7 @@ impl Settings {
             database_url: database.url.map_or_else(|| sqlite_url(&data_dir), |u| u.0),
             data_dir,
             durability: database.durability.unwrap_or_default(),
+            migrate_on_start: database.migrate_on_start.unwrap_or(true),
             origins: server.origins.map(|o| o.0).unwrap_or_default(),
             cookie_secure: server.cookie_secure.unwrap_or(false),
             public_url: server.public_url.map(|u| u.0),

@@ -130,6 +130,15 @@ pub(super) struct DatabaseSection {
         value_name = "LEVEL"
     )]
     pub(super) durability: Option<Durability>,
+    /// Bring the schema up to date at start (false: `gadka migrate` does it, once, before nodes roll)
+    #[arg(
+        id = "database.migrate_on_start",
+        long = "migrate-on-start",
+        env = "GADKA_MIGRATE_ON_START",
+        value_name = "BOOL",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub(super) migrate_on_start: Option<bool>,
 }
 
 /// `session:` in the file.

@@ -81,6 +81,22 @@ pub enum StoreError {
     /// The database does not hold what it must (a bug, or a hand-edited database).
     #[error("{0}")]
     Inconsistent(&'static str),
+    /// `database.migrate_on_start` is off and the schema is older than this gadka.
+    #[error(
+        "the database's schema is older than this gadka ({} migrations pending: {}); run `gadka migrate` first",
+        .pending.len(),
+        .pending.join(", ")
+    )]
+    SchemaBehind { pending: Vec<String> },
+}
+
+/// What connecting does with a schema older than this gadka.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Applies the pending migrations.
+    Migrate,
+    /// Refuses to go on.
+    Check,
 }
 
 impl Store {
@@ -92,6 +108,16 @@ impl Store {
     /// (it survives a crash of the process); on PostgreSQL `normal` turns
     /// `synchronous_commit` off, which the server's crash does not touch.
     pub async fn connect(url: &str, durability: Durability) -> Result<Self, StoreError> {
+        Self::open(url, durability, Schema::Migrate).await
+    }
+
+    /// Connects; with [`Schema::Check`], refuses a schema that has migrations pending
+    /// instead of applying them (`database.migrate_on_start: false`).
+    pub async fn open(
+        url: &str,
+        durability: Durability,
+        schema: Schema,
+    ) -> Result<Self, StoreError> {
         let sqlite_file = sqlite_file(url)?;
         let mut options = ConnectOptions::new(url);
         options
@@ -112,7 +138,17 @@ impl Store {
                 Durability::Normal => o.options([("synchronous_commit", "off")]),
             });
         let mut db = Database::connect(options).await?;
-        Migrator::up(&db, None).await?;
+        match schema {
+            Schema::Migrate => Migrator::up(&db, None).await?,
+            Schema::Check => {
+                let pending = Migrator::get_pending_migrations(&db).await?;
+                if !pending.is_empty() {
+                    return Err(StoreError::SchemaBehind {
+                        pending: pending.iter().map(|m| m.name().to_owned()).collect(),
+                    });
+                }
+            }
+        }
         let queries = Arc::new(AtomicU64::new(0));
         let counter = queries.clone();
         db.set_metric_callback(move |_| {
