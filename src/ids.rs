@@ -109,10 +109,25 @@ impl Seq {
 
 /// The two members of a direct conversation, lower id first: the key that makes
 /// "Send message" on a profile open the same conversation every time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "[UserId; 2]", into = "[UserId; 2]")]
 pub struct Pair {
     low: UserId,
     high: UserId,
+}
+
+impl TryFrom<[UserId; 2]> for Pair {
+    type Error = &'static str;
+
+    fn try_from([a, b]: [UserId; 2]) -> Result<Self, Self::Error> {
+        Self::new(a, b).ok_or("a conversation has two different members")
+    }
+}
+
+impl From<Pair> for [UserId; 2] {
+    fn from(pair: Pair) -> Self {
+        [pair.low, pair.high]
+    }
 }
 
 impl Pair {

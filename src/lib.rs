@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod bridge;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod durable;
 pub mod http;

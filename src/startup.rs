@@ -31,6 +31,7 @@ use crate::{
         origin,
     },
     hub::{CloseReason, Hub},
+    cluster::Cluster,
     media::Media,
     metrics,
     serve::{self, ConnectionLimits},
@@ -126,6 +127,25 @@ impl Application {
         );
         // Installed before anything records, so the first commit is counted.
         metrics::handle();
+        // Joined before anything sends: every batch of this node is in the cluster's order.
+        let cluster = match &settings.nats_url {
+            Some(_) if settings.bridge.is_some() => anyhow::bail!(
+                "the Matrix bridge does not run on several nodes yet: its outbox would be \
+                 sent by every node; run a bridged gadka as one node (without cluster.nats_url)"
+            ),
+            Some(_) if !settings.database_url.starts_with("postgres") => {
+                anyhow::bail!(
+                    "cluster.nats_url is set, but several nodes need one PostgreSQL \
+                     (database.url: postgres://…), not an SQLite file of their own"
+                )
+            }
+            Some(url) => Some(
+                Cluster::join(url, &chat, &store, chat.hub())
+                    .await
+                    .context("cannot join the cluster")?,
+            ),
+            None => None,
+        };
         let bridge = match bridge {
             Some(prepared) => Some(prepared.attach(&chat).await?),
             None => None,
@@ -145,6 +165,7 @@ impl Application {
             trusted_proxies.clone(),
             settings.metrics == MetricsAt::Main,
             bridge.as_ref().map(bridge::Attached::bridge),
+            cluster,
         );
         let metrics_listener = match settings.metrics {
             MetricsAt::Address(address) => match TcpListener::bind(address).await {
@@ -302,6 +323,7 @@ fn router(
     trusted_proxies: TrustedProxies,
     with_metrics: bool,
     bridge: Option<Arc<Bridge>>,
+    cluster: Option<Cluster>,
 ) -> Router {
     let (mut surfaces, contract) = api::router(state.chat.limits())
         .merge(ws::routes())
@@ -326,7 +348,7 @@ fn router(
         )
         .route(
             "/healthz",
-            get(move |state: State<AppState>| health(state, bridge.clone())),
+            get(move |state: State<AppState>| health(state, bridge.clone(), cluster.clone())),
         )
         // An unknown API path is a JSON 404 whoever takes the fallback below.
         .route("/api/{*rest}", any(not_found))
@@ -381,11 +403,19 @@ async fn not_found() -> ApiError {
 
 /// 200 when the database answers, 503 when it does not. With the bridge, how it
 /// is doing too; a failing bridge is no failure of the chat, so it stays 200.
-async fn health(State(state): State<AppState>, bridge: Option<Arc<Bridge>>) -> Response {
+async fn health(
+    State(state): State<AppState>,
+    bridge: Option<Arc<Bridge>>,
+    cluster: Option<Cluster>,
+) -> Response {
     if state.chat.healthy().await {
         let mut body = serde_json::json!({"status": "ok"});
         if let Some(bridge) = bridge {
             body["bridge"] = serde_json::to_value(bridge.health()).unwrap_or_default();
+        }
+        // A node without NATS still serves its own users: `ok`, and the cluster's state.
+        if let Some(cluster) = cluster {
+            body["cluster"] = serde_json::to_value(cluster.health()).unwrap_or_default();
         }
         (StatusCode::OK, axum::Json(body)).into_response()
     } else {

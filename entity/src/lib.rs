@@ -15,5 +15,6 @@ pub mod message;
 pub mod outbox;
 pub mod portal;
 pub mod session;
+pub mod stream_head;
 pub mod user;
 pub mod user_search_term;

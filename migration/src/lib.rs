@@ -12,6 +12,7 @@ mod m20261210_000001_message_kind;
 mod m20261211_000001_deactivation;
 mod m20261212_000001_rich_messages;
 mod m20261213_000001_media;
+mod m20261214_000001_stream_head;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000001_deactivation::Migration),
             Box::new(m20261212_000001_rich_messages::Migration),
             Box::new(m20261213_000001_media::Migration),
+            Box::new(m20261214_000001_stream_head::Migration),
         ]
     }
 }

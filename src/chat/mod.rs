@@ -30,7 +30,7 @@ pub use engine::{
     Engine, EngineConfig, ReadOutcome, SendOutcome, SendTo, WriterStopped, committed,
 };
 pub use error::ChatError;
-pub use realtime::{Fanout, SeenMessages};
+pub use realtime::{Fanout, NodeLink, SeenMessages};
 
 use crate::{config::Limits, hub::Hub, media::Media, store::Store};
 use accounts::{AccountLimits, Passwords};
@@ -62,6 +62,8 @@ struct Inner {
     typing_listener: OnceLock<Arc<dyn TypingListener>>,
     /// Who finds Matrix IDs in a search (the Matrix bridge), set once at start.
     matrix_directory: OnceLock<Arc<dyn MatrixDirectory>>,
+    /// The other nodes, in a cluster; set once at start.
+    node_link: OnceLock<Arc<dyn realtime::NodeLink>>,
 }
 
 impl Chat {
@@ -93,6 +95,7 @@ impl Chat {
                 engine,
                 typing_listener: OnceLock::new(),
                 matrix_directory: OnceLock::new(),
+                node_link: OnceLock::new(),
             }),
         }
     }

@@ -3,7 +3,7 @@
 use std::{ops::Deref, sync::OnceLock};
 
 use chrono::{DateTime, SecondsFormat};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
@@ -54,8 +54,8 @@ pub struct Profile {
     pub conversation_id: Option<ConversationId>,
 }
 
-/// One message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// One message. Deserialised only from another node (cluster mode), which wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Message {
     /// Global and increasing across all conversations.
     #[schema(value_type = i64)]
@@ -79,7 +79,7 @@ pub struct Message {
     /// conversation (a room it could not make on Matrix, a message it could not
     /// deliver there), not the sender's; its sender is the conversation's Matrix
     /// member, on whose side the bridge speaks. Unread until read, like any message.
-    #[serde(skip_serializing_if = "MessageKind::is_message")]
+    #[serde(default, skip_serializing_if = "MessageKind::is_message")]
     #[schema(required = false)]
     pub kind: MessageKind,
     /// The `seq` of the message this one replies to, in the same conversation.
@@ -151,6 +151,13 @@ impl Posted {
     /// The message itself, copied only if someone else still shares it.
     pub fn into_message(shared: std::sync::Arc<Self>) -> Message {
         std::sync::Arc::unwrap_or_clone(shared).message
+    }
+}
+
+/// Between nodes a posted message travels as its JSON (the `Serialize` below).
+impl<'de> Deserialize<'de> for Posted {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Message::deserialize(deserializer).map(Self::new)
     }
 }
 

@@ -69,6 +69,8 @@ pub struct Settings {
     pub media_path: PathBuf,
     /// How long an upload that no message carries is kept.
     pub media_unattached_ttl: Duration,
+    /// The NATS server of a cluster of nodes; `None`: this node is alone.
+    pub nats_url: Option<String>,
     /// Where `/metrics` is served.
     pub metrics: MetricsAt,
     /// The `tracing` filter, e.g. `info` or `gadka=debug`.
@@ -160,6 +162,7 @@ impl Settings {
             session,
             limits,
             media,
+            cluster,
             metrics,
             logging,
             ..
@@ -222,6 +225,7 @@ impl Settings {
                     .map_or(256, NonZeroUsize::get),
                 ws_ping: secs(limits.ws_ping_secs, 30),
             },
+            nats_url: cluster.nats_url,
             metrics: metrics.listen.unwrap_or(MetricsAt::DEFAULT),
             log_filter: logging.filter.unwrap_or_else(|| "info".into()),
             bridge: None,

@@ -40,6 +40,8 @@ pub(super) struct Layer {
     #[command(flatten)]
     pub(super) media: MediaSection,
     #[command(flatten)]
+    pub(super) cluster: ClusterSection,
+    #[command(flatten)]
     pub(super) metrics: MetricsSection,
     #[command(flatten)]
     pub(super) logging: LoggingSection,
@@ -329,6 +331,22 @@ pub(super) struct MediaSection {
         value_name = "SECS"
     )]
     pub(super) unattached_ttl_secs: Option<NonZeroU64>,
+}
+
+/// `cluster:` in the file.
+#[derive(Debug, Default, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+#[command(next_help_heading = "Cluster")]
+pub(super) struct ClusterSection {
+    /// NATS server the nodes of a cluster talk through (`nats://host:4222`); with
+    /// PostgreSQL only. Unset: one node
+    #[arg(
+        id = "cluster.nats_url",
+        long = "nats-url",
+        env = "GADKA_NATS_URL",
+        value_name = "URL"
+    )]
+    pub(super) nats_url: Option<String>,
 }
 
 /// `metrics:` in the file.

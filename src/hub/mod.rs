@@ -79,6 +79,12 @@ impl CloseReason {
         code: 4001,
         reason: "session expired",
     };
+    /// This node missed changes another node committed (NATS lost a batch, or was
+    /// down): the client reconnects and `resume`s them from the database.
+    pub const RESYNC: Self = Self {
+        code: 1012,
+        reason: "missed changes from another node; reconnect and resume",
+    };
     /// The server is shutting down.
     pub const GOING_AWAY: Self = Self {
         code: 1001,
@@ -145,6 +151,8 @@ struct Inner {
     open: watch::Sender<usize>,
     /// Set once the server is shutting down: later sockets are closed at once.
     closing: OnceLock<CloseReason>,
+    /// In a cluster: how many other nodes hold a socket of each user (see `cluster/`).
+    elsewhere: Mutex<HashMap<UserId, u32>>,
 }
 
 impl Hub {
@@ -157,6 +165,7 @@ impl Hub {
                 queue_frames: queue_frames.max(1),
                 open: watch::Sender::new(0),
                 closing: OnceLock::new(),
+                elsewhere: Mutex::default(),
             }),
         }
     }
@@ -218,9 +227,38 @@ impl Hub {
         last
     }
 
-    /// Whether the user has a socket open on this node.
+    /// Whether the user has a socket open on this node or, in a cluster, on another.
     pub fn is_online(&self, user_id: UserId) -> bool {
+        self.is_online_here(user_id) || self.elsewhere().contains_key(&user_id)
+    }
+
+    /// Whether the user has a socket open on this node.
+    pub fn is_online_here(&self, user_id: UserId) -> bool {
         self.users().contains_key(&user_id)
+    }
+
+    /// Whether another node of the cluster holds a socket of the user.
+    pub fn online_elsewhere(&self, user_id: UserId) -> bool {
+        self.elsewhere().contains_key(&user_id)
+    }
+
+    /// The users with a socket open on this node.
+    pub fn online_here(&self) -> Vec<UserId> {
+        self.users().keys().copied().collect()
+    }
+
+    /// Records on how many other nodes the user has a socket (0: none).
+    pub fn set_elsewhere(&self, user_id: UserId, nodes: u32) {
+        let mut elsewhere = self.elsewhere();
+        if nodes == 0 {
+            elsewhere.remove(&user_id);
+        } else {
+            elsewhere.insert(user_id, nodes);
+        }
+    }
+
+    fn elsewhere(&self) -> MutexGuard<'_, HashMap<UserId, u32>> {
+        self.inner.elsewhere.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues `delivery` on every socket of every user in `recipients`, except `skip`.
@@ -268,6 +306,15 @@ impl Hub {
             .into_iter()
             .flat_map(|s| s.values())
             .filter(|socket| sessions.contains(&socket.session_id.as_str()))
+            .filter(|socket| socket.kick.kick(reason))
+            .count()
+    }
+
+    /// Closes every socket open now; later ones stay open. How many it closed.
+    pub fn close_open(&self, reason: CloseReason) -> usize {
+        self.users()
+            .values()
+            .flat_map(|s| s.values())
             .filter(|socket| socket.kick.kick(reason))
             .count()
     }

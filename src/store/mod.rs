@@ -14,6 +14,7 @@ mod messages;
 mod outbox;
 mod rows;
 mod sessions;
+mod stream;
 mod unread;
 mod users;
 

@@ -202,7 +202,7 @@ pub struct ChangeRow {
 /// among the others, comes with them everywhere (history, `hello`, `resume`, the
 /// live `message` event) and is unread until read, like any message; its `kind`
 /// keeps it from passing for its sender's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// Written by its sender.

@@ -11,7 +11,9 @@
 //! A [`TxnHook`] adds rows to the very transaction that commits the change: the
 //! bridge's outbox row commits with the message or not at all.
 
-use std::sync::Arc;
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use serde::{Deserialize, Serialize};
 
 use crate::chat::views::Posted;
 use crate::{
@@ -21,14 +23,17 @@ use crate::{
 };
 
 /// A change the engine committed. All but a new conversation have a position, and a
-/// batch's events are in position order.
-#[derive(Debug, Clone)]
+/// batch's events are in position order. Serialised for the other nodes (cluster
+/// mode), without the socket it came from, which only this node knows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Committed {
     /// A new message (never a replayed duplicate).
     Message {
         message: Arc<Posted>,
         recipient_id: UserId,
         /// The socket it came from, which is answered with `sent` instead.
+        #[serde(skip)]
         origin: Option<ConnectionId>,
     },
     /// A member's read marker moved forward.
@@ -37,6 +42,7 @@ pub enum Committed {
         user_id: UserId,
         peer_id: UserId,
         up_to_seq: Seq,
+        #[serde(skip)]
         origin: Option<ConnectionId>,
         pos: Position,
     },
@@ -105,4 +111,21 @@ pub trait Subscriber: Send + Sync + 'static {
 pub trait TxnHook: Send + Sync + 'static {
     /// Pushes the rows `event` needs onto `rows`; called before the commit.
     fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>);
+}
+
+/// Where several nodes write one database (cluster mode): the link that tells the
+/// other nodes of each batch, and holds a batch's events and answers back until every
+/// batch committed before it, by any node, went out on this node. Batches commit one
+/// after another across nodes (`store::BatchWriter::turn`), so this keeps every
+/// socket's view in commit order, as one node does by itself.
+pub trait BatchOrder: Send + Sync + 'static {
+    /// The batch numbered `turn` committed here: tell the other nodes, at once.
+    fn announce(&self, turn: i64, events: &[Committed]);
+
+    /// Resolves when the batches before `turn` went out on this node (or were given
+    /// up on: see the implementation).
+    fn my_turn(&self, turn: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// This node's batch `turn` went out: the ones after it may follow.
+    fn done(&self, turn: i64);
 }

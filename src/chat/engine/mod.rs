@@ -64,7 +64,7 @@ mod tests;
 mod transact;
 mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -94,7 +94,7 @@ type DeleteReply = oneshot::Sender<Result<DeleteOutcome, ChatError>>;
 
 /// Where a reaction's answer goes: whether it changed anything.
 type ReactReply = oneshot::Sender<Result<bool, ChatError>>;
-use committed::{Committed, Subscriber, TxnHook};
+use committed::{BatchOrder, Committed, Subscriber, TxnHook};
 use writer::Writer;
 
 /// How many batches a slow broadcast subscriber may fall behind before it lags.
@@ -231,6 +231,8 @@ type ProfileReply = oneshot::Sender<Result<UserRow, ChatError>>;
 pub struct Engine {
     queue: mpsc::Sender<Command>,
     events: broadcast::Sender<Arc<[Committed]>>,
+    /// The cluster's order, once this node joined one (see [`BatchOrder`]).
+    order: Arc<OnceLock<Arc<dyn BatchOrder>>>,
 }
 
 /// How the engine is put together.
@@ -267,7 +269,13 @@ impl Engine {
         let (queue, commands) = mpsc::channel(config.queue.max(1));
         let (events, _) = broadcast::channel(BROADCAST_BATCHES);
         let (published, batches) = mpsc::unbounded_channel();
-        tokio::spawn(stages::publish(batches, config.subscribers, events.clone()));
+        let order = Arc::new(OnceLock::new());
+        tokio::spawn(stages::publish(
+            batches,
+            config.subscribers,
+            events.clone(),
+            order.clone(),
+        ));
         let mut db = store.batch_writer()?;
         let (published, sync_stage) = match db.take_wal_sync()? {
             Some(wal) => {
@@ -288,7 +296,22 @@ impl Engine {
             published,
             sync_stage,
         );
-        Ok((Self { queue, events }, writer))
+        Ok((
+            Self {
+                queue,
+                events,
+                order,
+            },
+            writer,
+        ))
+    }
+
+    /// Joins this node's batches to the cluster's order; before any command is
+    /// queued (a batch committed before it would go out unordered).
+    pub fn join_order(&self, order: Arc<dyn BatchOrder>) {
+        if self.order.set(order).is_err() {
+            tracing::error!("the engine joined a cluster's order twice");
+        }
     }
 
     /// Every later commit's events, in commit order, one slice per batch.

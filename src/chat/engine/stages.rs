@@ -2,13 +2,16 @@
 //! itself, and the publisher, which emits each committed batch's events and then
 //! answers its commands, batch after batch in commit order.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
 
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
     answer::Answer,
-    committed::{Committed, Subscriber},
+    committed::{BatchOrder, Committed, Subscriber},
 };
 use crate::store::WalSync;
 
@@ -16,18 +19,33 @@ use crate::store::WalSync;
 pub(super) struct Outgoing {
     pub(super) events: Vec<Committed>,
     pub(super) answers: Vec<Answer>,
+    /// Its number in the order of every node's batches, where several may write.
+    pub(super) turn: Option<i64>,
 }
 
 /// The second stage: hands each committed batch to the subscribers, then answers its
 /// commands, batch after batch in commit order. It runs on the async runtime, where
 /// waking the tasks that wait for answers is cheap, while the writer's thread goes on
-/// with the next batch.
+/// with the next batch. In a cluster a batch also waits for its turn: the other
+/// nodes' batches committed before it go out first, and a socket's answer (`sent`)
+/// never runs ahead of a change it has not been shown yet.
 pub(super) async fn publish(
     mut batches: mpsc::UnboundedReceiver<Outgoing>,
     subscribers: Vec<Arc<dyn Subscriber>>,
     stream: broadcast::Sender<Arc<[Committed]>>,
+    order: Arc<OnceLock<Arc<dyn BatchOrder>>>,
 ) {
-    while let Some(Outgoing { events, answers }) = batches.recv().await {
+    while let Some(Outgoing {
+        events,
+        answers,
+        turn,
+    }) = batches.recv().await
+    {
+        let ordered = turn.zip(order.get());
+        if let Some((turn, order)) = ordered {
+            order.announce(turn, &events);
+            order.my_turn(turn).await;
+        }
         if !events.is_empty() {
             for subscriber in &subscribers {
                 subscriber.committed(&events);
@@ -38,6 +56,9 @@ pub(super) async fn publish(
         }
         for answer in answers {
             answer.give();
+        }
+        if let Some((turn, order)) = ordered {
+            order.done(turn);
         }
     }
 }

@@ -139,10 +139,15 @@ impl Writer {
                 for (pair, id) in &created {
                     self.cache.remember(*id, *pair);
                 }
+                let turn = self.db.turn();
                 let answers = answer::answers(&mut *self.db, planned, done, &created);
                 // The publisher outlives the writer (it stops when this sender is
                 // dropped), so this only fails while the runtime shuts down.
-                let _ = self.published.send(Outgoing { events, answers });
+                let _ = self.published.send(Outgoing {
+                    events,
+                    answers,
+                    turn,
+                });
             }
             Err(e) => {
                 self.db.rollback();

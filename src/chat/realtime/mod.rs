@@ -7,10 +7,12 @@
 //! coalesced).
 
 mod fanout;
+mod nodes;
 mod seen;
 mod typing;
 
 pub use fanout::Fanout;
+pub use nodes::NodeLink;
 pub use seen::SeenMessages;
 pub(super) use typing::TypingGate;
 
@@ -201,14 +203,7 @@ impl Chat {
             return Err(ChatError::Unauthenticated);
         };
         if first {
-            self.publish(
-                &rows.peers,
-                &Event::Presence {
-                    user_id: session.user_id,
-                    online: true,
-                },
-                None,
-            );
+            self.went_online_here(session.user_id, &rows.peers);
         }
         let online = rows
             .peers
@@ -229,19 +224,47 @@ impl Chat {
         Ok((hello, registration))
     }
 
-    /// Unregisters a socket; when it was the user's last, their peers see them go offline.
+    /// The user's first socket on this node opened: the other nodes hear of it, and
+    /// the peers here are told, unless another node held them online already.
+    fn went_online_here(&self, user_id: UserId, peers: &[UserId]) {
+        let elsewhere = self.node_link().is_some_and(|link| {
+            link.presence(user_id, true);
+            self.hub().online_elsewhere(user_id)
+        });
+        if !elsewhere {
+            self.hub().deliver(
+                peers,
+                &Event::Presence {
+                    user_id,
+                    online: true,
+                }
+                .delivery(),
+                None,
+            );
+        }
+    }
+
+    /// Unregisters a socket; when it was the user's last, their peers see them go
+    /// offline (unless another node of the cluster still holds a socket of theirs).
     pub async fn disconnect(&self, registration: Registration) {
         let user_id = registration.user_id;
         if !self.hub().unregister(registration) {
             return;
         }
+        if let Some(link) = self.node_link() {
+            link.presence(user_id, false);
+            if self.hub().is_online(user_id) {
+                return;
+            }
+        }
         match self.store().peers_of(user_id).await {
-            Ok(peers) => self.publish(
+            Ok(peers) => self.hub().deliver(
                 &peers,
                 &Event::Presence {
                     user_id,
                     online: false,
-                },
+                }
+                .delivery(),
                 None,
             ),
             Err(e) => {
@@ -308,9 +331,15 @@ impl Chat {
         Ok(markers)
     }
 
-    /// Hands an event to the hub for every socket of `recipients` (but `skip`).
+    /// Hands an event to the hub for every socket of `recipients` (but `skip`), and
+    /// in a cluster to the other nodes for theirs. Not for committed changes, which
+    /// go out in commit order through the engine (`Fanout`).
     pub(crate) fn publish(&self, recipients: &[UserId], event: &Event, skip: Option<ConnectionId>) {
-        self.hub().deliver(recipients, &event.delivery(), skip);
+        let delivery = event.delivery();
+        self.hub().deliver(recipients, &delivery, skip);
+        if let Some(link) = self.node_link() {
+            link.frame(recipients, &delivery.text);
+        }
     }
 
     /// Tells the people who share a conversation with a renamed user, and that user's

@@ -157,6 +157,13 @@ pub trait BatchWriter: Send {
     /// stored already is left as it is.
     fn record_group_key(&mut self, key: &str, now: i64) -> Result<(), StoreError>;
 
+    /// The open batch's number in the order of every node's batches (`stream_head`):
+    /// one more than the batch committed just before it, by any node. `None` where
+    /// one process is the only writer (SQLite).
+    fn turn(&self) -> Option<i64> {
+        None
+    }
+
     /// Commits everything since [`BatchWriter::begin`].
     fn commit(&mut self) -> Result<(), StoreError>;
 

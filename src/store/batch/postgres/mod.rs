@@ -19,6 +19,8 @@ pub(super) struct PostgresBatches {
     store: Store,
     runtime: Handle,
     txn: Option<Txn>,
+    /// The open batch's number in the order of every node's batches.
+    turn: Option<i64>,
 }
 
 impl PostgresBatches {
@@ -27,6 +29,7 @@ impl PostgresBatches {
             store,
             runtime,
             txn: None,
+            turn: None,
         }
     }
 
@@ -39,8 +42,11 @@ impl PostgresBatches {
 
 impl BatchWriter for PostgresBatches {
     fn begin(&mut self) -> Result<(), StoreError> {
-        let txn = self.runtime.block_on(self.store.db.begin())?;
-        self.txn = Some(Txn { txn });
+        let txn = Txn {
+            txn: self.runtime.block_on(self.store.db.begin())?,
+        };
+        self.turn = Some(self.runtime.block_on(txn.take_turn())?);
+        self.txn = Some(txn);
         Ok(())
     }
 
@@ -167,6 +173,10 @@ impl BatchWriter for PostgresBatches {
             .take()
             .ok_or(StoreError::Inconsistent("a commit outside a batch"))?;
         Ok(self.runtime.block_on(txn.txn.commit())?)
+    }
+
+    fn turn(&self) -> Option<i64> {
+        self.turn
     }
 
     fn rollback(&mut self) {

@@ -19,7 +19,34 @@ pub(super) struct Txn {
     pub(super) txn: DatabaseTransaction,
 }
 
+/// How long a batch's transaction may sit between two statements before PostgreSQL
+/// ends its session. The batch holds `stream_head`'s lock, which every node's next
+/// batch waits for; a writer that stalls there (a paused process, a partition) is cut
+/// off, its transaction rolled back, and it can never commit it when it wakes: the
+/// database fences it. The writer sends its statements back to back, so only a stall
+/// comes near this.
+pub(super) const STALLED_BATCH: &str = "5s";
+
 impl Txn {
+    /// Takes this batch's turn: increments `stream_head`, whose row lock is held until
+    /// the batch commits or rolls back, so batches of every node commit one after
+    /// another and positions drawn after this commit in order. Returns the batch's
+    /// number. The stall timeout is set for this transaction in the same statement.
+    pub(super) async fn take_turn(&self) -> Result<i64, DbErr> {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH stall AS (SELECT set_config('idle_in_transaction_session_timeout', $1, true)) \
+             UPDATE stream_head SET batch = batch + 1 FROM stall WHERE id = 1 RETURNING batch",
+            [STALLED_BATCH.into()],
+        );
+        let row = self
+            .txn
+            .query_one_raw(statement)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("stream_head".to_owned()))?;
+        row.try_get::<i64>("", "batch")
+    }
+
     /// Positions come from the sequence of `message.id`, so that a message's id is its
     /// position and every writer that may later share the database draws from one
     /// counter.

@@ -1,0 +1,51 @@
+//! The other nodes of a cluster, as the rules see them: what this node tells them
+//! besides its committed batches (which go through `committed::BatchOrder`).
+//!
+//! Frames that are not changes (typing, an unread summary, a new name's
+//! announcement) are handed on as they are, for the recipients' sockets there.
+//! Presence is not: each node tells it to its own sockets from what every node says
+//! its users are (a user is online while any node holds a socket of theirs), so a
+//! user who moves from one node to another never shows as gone in between.
+
+use axum::extract::ws::Utf8Bytes;
+
+use super::super::{Chat, events::Event};
+use crate::ids::UserId;
+
+/// The link to the other nodes (`cluster/`). Called inline; must never wait.
+pub trait NodeLink: Send + Sync + 'static {
+    /// A frame for the sockets of `recipients` on the other nodes.
+    fn frame(&self, recipients: &[UserId], text: &Utf8Bytes);
+
+    /// The user's first socket on this node opened (`true`), or their last closed.
+    fn presence(&self, user_id: UserId, online: bool);
+}
+
+impl Chat {
+    /// Makes this node one of a cluster's: frames and presence reach the other nodes
+    /// through `link`. Once, at start.
+    pub fn join_nodes(&self, link: std::sync::Arc<dyn NodeLink>) {
+        if self.inner.node_link.set(link).is_err() {
+            tracing::error!("the chat joined a cluster twice");
+        }
+    }
+
+    pub(super) fn node_link(&self) -> Option<&dyn NodeLink> {
+        self.inner.node_link.get().map(|link| &**link)
+    }
+
+    /// Another node's word changed whether `user_id` is online anywhere: tells the
+    /// sockets on this node of the people who share a conversation with them.
+    pub async fn presence_changed_elsewhere(&self, user_id: UserId, online: bool) {
+        match self.store().peers_of(user_id).await {
+            Ok(peers) => self.hub().deliver(
+                &peers,
+                &Event::Presence { user_id, online }.delivery(),
+                None,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, user.id = user_id.get(), "cannot tell a presence change")
+            }
+        }
+    }
+}
