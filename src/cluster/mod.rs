@@ -151,7 +151,9 @@ impl Cluster {
                 while let Some(message) = batches.next().await {
                     match serde_json::from_slice::<wire::Batch>(&message.payload) {
                         Ok(batch) => order.arrived(batch.turn, batch.events),
-                        Err(e) => tracing::error!(error = %e, "a batch from another node that this node cannot read"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a batch from another node that this node cannot read")
+                        }
                     }
                 }
             });
@@ -169,7 +171,9 @@ impl Cluster {
                             },
                             None,
                         ),
-                        Err(e) => tracing::error!(error = %e, "a frame from another node that this node cannot read"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a frame from another node that this node cannot read")
+                        }
                     }
                 }
             });
@@ -187,7 +191,9 @@ impl Cluster {
                         Ok(wire::Presence::Heartbeat { node, users }) => {
                             nodes.heartbeat(node, users)
                         }
-                        Err(e) => tracing::error!(error = %e, "presence from another node that this node cannot read"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "presence from another node that this node cannot read")
+                        }
                     }
                 }
             });

@@ -66,12 +66,7 @@ impl State {
 
 impl Order {
     /// Starts after batch `head`, which every snapshot read from now on holds.
-    pub fn new(
-        head: i64,
-        fanout: Fanout,
-        hub: Hub,
-        announce: Announce,
-    ) -> Arc<Self> {
+    pub fn new(head: i64, fanout: Fanout, hub: Hub, announce: Announce) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
                 applied: head,

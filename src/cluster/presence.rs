@@ -129,7 +129,10 @@ impl Nodes {
         let hub = self.chat.hub();
         let mut flips = Vec::new();
         for user_id in users {
-            let count = nodes.values().filter(|n| n.users.contains(&user_id)).count();
+            let count = nodes
+                .values()
+                .filter(|n| n.users.contains(&user_id))
+                .count();
             let before = hub.is_online(user_id);
             hub.set_elsewhere(user_id, u32::try_from(count).unwrap_or(u32::MAX));
             let after = hub.is_online(user_id);
