@@ -24,6 +24,7 @@ use crate::{
     api,
     bridge::{self, Bridge},
     chat::{Chat, Engine, EngineConfig, Fanout, SessionKeys, WriterStopped, committed::TxnHook},
+    cluster::Cluster,
     config::{MetricsAt, Settings},
     http::{
         ApiError, AppState,
@@ -31,7 +32,6 @@ use crate::{
         origin,
     },
     hub::{CloseReason, Hub},
-    cluster::Cluster,
     media::Media,
     metrics,
     serve::{self, ConnectionLimits},

@@ -258,7 +258,10 @@ impl Hub {
     }
 
     fn elsewhere(&self) -> MutexGuard<'_, HashMap<UserId, u32>> {
-        self.inner.elsewhere.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .elsewhere
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues `delivery` on every socket of every user in `recipients`, except `skip`.
