@@ -70,9 +70,10 @@ pub(super) fn complete(doc: &mut openapi::OpenApi, limits: &Limits) {
     server_errors(doc);
 }
 
-/// A message has words, a file, or both: `body` or `media_id` is required. (A file's
-/// caption may also be `""`, which the body's pattern does not admit: a client that
-/// sends no caption leaves `body` out.)
+/// A message has words, a file, or both: `body` or `media_id` is required, and not
+/// as `null` (which both may be beside the other). (A file's caption may also be `""`,
+/// which the body's pattern does not admit: a client that sends no caption leaves
+/// `body` out.)
 fn body_or_file(doc: &mut openapi::OpenApi) {
     let Some(schemas) = doc.components.as_mut().map(|c| &mut c.schemas) else {
         return;
@@ -80,7 +81,12 @@ fn body_or_file(doc: &mut openapi::OpenApi) {
     let Some(request) = schemas.remove("SendRequest") else {
         return;
     };
-    let needs = |field: &str| ObjectBuilder::new().required(field).build();
+    let needs = |field: &str| {
+        ObjectBuilder::new()
+            .required(field)
+            .property(field, ObjectBuilder::new().schema_type(Type::String))
+            .build()
+    };
     let any = openapi::schema::AnyOfBuilder::new()
         .item(needs("body"))
         .item(needs("media_id"))

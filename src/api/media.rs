@@ -72,7 +72,7 @@ pub struct MediaPath {
     security(("cookie" = [])),
     responses(
         (status = 201, body = MediaBody, description = "Stored"),
-        (status = 400, body = ErrorBody, description = "A bad `filename`, or an image that cannot be read or is over 64 megapixels (`invalid_input`, `field: \"file\"`)"),
+        (status = 400, body = ErrorBody, description = "A bad `filename`, an empty file, or an image that cannot be read or is over 64 megapixels (`invalid_input`, `field: \"file\"`)"),
         (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
         (status = 403, body = ErrorBody, description = "A foreign `Origin` (`forbidden_origin`), or the storage quota is reached (`quota_exceeded`, `limits.storage_quota_bytes`)"),
         (status = 413, body = ErrorBody, description = "Over `limits.max_upload_bytes` (`payload_too_large`), refused before the body is read when it says its length"),

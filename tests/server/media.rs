@@ -105,6 +105,16 @@ async fn an_upload_is_typed_by_its_bytes_measured_and_served_with_ranges_and_saf
     let id = media["id"].as_str().expect("an id");
     let path = format!("/api/media/{id}");
 
+    // An upload with no bytes is nothing to send.
+    let empty = alice.upload("empty.txt", "text/plain", Vec::new()).await;
+    assert_error(
+        empty.status,
+        &empty.body,
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+    );
+    assert_eq!(empty.body["error"]["field"], "file");
+
     let whole = alice.fetch(&path, &[]).await;
     assert_eq!(whole.status(), StatusCode::OK);
     assert_eq!(header_of(&whole, header::CONTENT_TYPE), "image/png");
