@@ -68,7 +68,8 @@ pub struct MediaPath {
 /// the type is taken from the bytes). Images get their size and a thumbnail. The
 /// answer comes once the file is durable; attach it to a message with `media_id`.
 #[utoipa::path(post, path = "/api/media", tag = "media", params(UploadParams),
-    request_body(content = Vec<u8>, content_type = "*/*", description = "The file"),
+    // Any bytes are a file: the schema admits every body.
+    request_body(content = inline(serde_json::Value), content_type = "*/*", description = "The file, as raw bytes"),
     security(("cookie" = [])),
     responses(
         (status = 201, body = MediaBody, description = "Stored"),
