@@ -94,7 +94,9 @@ where
     }
     if size == 0 {
         // Nothing to show or send; an upload without a body is a client's mistake.
-        return Err(IntakeError::Body("is empty: a file needs at least one byte".into()));
+        return Err(IntakeError::Body(
+            "is empty: a file needs at least one byte".into(),
+        ));
     }
     file.flush().await?;
     let file = file.into_inner();
