@@ -46,6 +46,10 @@ pub enum ChatError {
     /// A queue the request needs is full; it may be tried again in a second.
     #[error("the server is busy; try again in a moment")]
     Busy,
+    /// The database does not answer (down, restarting, out of reach); nothing was
+    /// changed, and the same request may succeed in a moment.
+    #[error("the database does not answer; nothing was changed, try again in a moment")]
+    Unavailable,
     /// A fault of the server; logged, never shown to the client.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -75,6 +79,7 @@ impl ChatError {
             Self::RateLimited { .. } => "rate_limited",
             Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -87,7 +92,7 @@ impl ChatError {
             Self::RateLimited {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
-            Self::Busy => Some(1),
+            Self::Busy | Self::Unavailable => Some(1),
             _ => None,
         }
     }
@@ -95,6 +100,11 @@ impl ChatError {
 
 impl From<StoreError> for ChatError {
     fn from(err: StoreError) -> Self {
-        Self::Internal(err.into())
+        if err.is_unreachable() {
+            tracing::warn!(error = %err, "the database does not answer");
+            Self::Unavailable
+        } else {
+            Self::Internal(err.into())
+        }
     }
 }

@@ -67,6 +67,7 @@ impl ApiError {
                 ChatError::NotFound(_) => StatusCode::NOT_FOUND,
                 ChatError::QuotaExceeded { .. } => StatusCode::FORBIDDEN,
                 ChatError::RateLimited { .. } | ChatError::Busy => StatusCode::TOO_MANY_REQUESTS,
+                ChatError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

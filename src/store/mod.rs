@@ -92,6 +92,28 @@ pub enum StoreError {
     SchemaBehind { pending: Vec<String> },
 }
 
+impl StoreError {
+    /// Whether the database could not be reached at all (down, restarting, a broken
+    /// connection), as opposed to refusing a statement: nothing was changed.
+    pub fn is_unreachable(&self) -> bool {
+        use sea_orm::{RuntimeErr, sqlx};
+        let sqlx_unreachable = |e: &RuntimeErr| {
+            matches!(
+                e,
+                RuntimeErr::SqlxError(inner) if matches!(
+                    **inner,
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+                )
+            )
+        };
+        match self {
+            Self::Db(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => true,
+            Self::Db(DbErr::Exec(e) | DbErr::Query(e)) => sqlx_unreachable(e),
+            _ => false,
+        }
+    }
+}
+
 /// What connecting does with a schema older than this gadka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schema {

@@ -359,13 +359,20 @@ fn lost(what: &'static str) -> ChatError {
 
 /// The error every command of a failed batch gets; logged once.
 fn batch_failed(e: &StoreError) -> ChatError {
+    if e.is_unreachable() {
+        tracing::warn!(error = %e, "a batch failed: the database does not answer");
+        return ChatError::Unavailable;
+    }
     tracing::error!(error = %e, "a batch failed");
     ChatError::Internal(anyhow::anyhow!("the batch failed: {e}"))
 }
 
 /// A copy of an internal error for one more command (`ChatError` is not `Clone`).
 fn again(error: &ChatError) -> ChatError {
-    ChatError::Internal(anyhow::anyhow!("{error}"))
+    match error {
+        ChatError::Unavailable => ChatError::Unavailable,
+        _ => ChatError::Internal(anyhow::anyhow!("{error}")),
+    }
 }
 
 impl Command {
