@@ -2,7 +2,7 @@
 //! Calls answer `(status, body)` so that a test can assert either; the helpers that
 //! must succeed (open, send, the waits) assert it themselves.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use reqwest::{
     Method, StatusCode,
@@ -57,6 +57,22 @@ impl Client {
         Self {
             base: app.url(""),
             ..self
+        }
+    }
+
+    /// The same user with the same session (the same cookie jar) on `app`, another
+    /// node of a cluster, while this client goes on calling its own.
+    pub fn at(&self, app: &TestApp) -> Self {
+        self.at_address(app.addr)
+    }
+
+    /// [`Client::at`] the server at `addr` (a node in a process of its own).
+    pub fn at_address(&self, addr: SocketAddr) -> Self {
+        Self {
+            http: self.http.clone(),
+            jar: self.jar.clone(),
+            base: format!("http://{addr}"),
+            user: self.user.clone(),
         }
     }
 

@@ -5,6 +5,8 @@
 //! the socket, so reading up to its `pong` shows all that arrived, and nothing more
 //! can be hiding behind a sleep that was too short.
 
+use std::net::SocketAddr;
+
 use futures_util::{SinkExt, StreamExt};
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
@@ -30,13 +32,7 @@ pub struct Refusal {
 impl TestApp {
     /// Opens `/ws` as `client` from the server's own origin; returns the socket and its `hello`.
     pub async fn socket(&self, client: &Client) -> (Socket, Value) {
-        let origin = format!("http://{}", self.addr);
-        let mut socket = self
-            .try_socket(client.cookie().as_deref(), Some(&origin))
-            .await
-            .unwrap_or_else(|r| panic!("upgrade refused: {} {}", r.status, r.body));
-        let hello = socket.expect("hello").await;
-        (socket, hello)
+        Socket::open(self.addr, client).await
     }
 
     /// Opens `/ws` with the given cookie and origin, or says why the server refused.
@@ -45,7 +41,30 @@ impl TestApp {
         cookie: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Socket, Refusal> {
-        let mut request = format!("ws://{}/ws", self.addr)
+        Socket::connect(self.addr, cookie, origin).await
+    }
+}
+
+impl Socket {
+    /// Opens `/ws` of the server at `addr` (one node of several, perhaps in a process
+    /// of its own) as `client`, from that server's own origin; the socket and its `hello`.
+    pub async fn open(addr: SocketAddr, client: &Client) -> (Socket, Value) {
+        let origin = format!("http://{addr}");
+        let mut socket = Self::connect(addr, client.cookie().as_deref(), Some(&origin))
+            .await
+            .unwrap_or_else(|r| panic!("upgrade refused: {} {}", r.status, r.body));
+        let hello = socket.expect("hello").await;
+        (socket, hello)
+    }
+
+    /// Opens `/ws` of the server at `addr` with the given cookie and origin, or says
+    /// why the server refused.
+    pub async fn connect(
+        addr: SocketAddr,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Socket, Refusal> {
+        let mut request = format!("ws://{addr}/ws")
             .into_client_request()
             .expect("a WebSocket request");
         if let Some(cookie) = cookie {
