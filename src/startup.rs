@@ -54,6 +54,8 @@ pub struct Application {
     /// The Matrix bridge, attached to the chat with its listener bound, when
     /// configured.
     bridge: Option<bridge::Attached>,
+    /// This node's part in a cluster, when `cluster.nats_url` is set.
+    cluster: Option<Cluster>,
     connections: ConnectionLimits,
 }
 
@@ -161,7 +163,7 @@ impl Application {
             trusted_proxies.clone(),
             settings.metrics == MetricsAt::Main,
             bridge.as_ref().map(bridge::Attached::bridge),
-            cluster,
+            cluster.clone(),
         );
         let metrics_listener = match settings.metrics {
             MetricsAt::Address(address) => match TcpListener::bind(address).await {
@@ -196,6 +198,7 @@ impl Application {
             writer,
             metrics_listener,
             bridge,
+            cluster,
             connections,
         })
     }
@@ -252,7 +255,7 @@ impl Application {
             }
         });
         let chat = self.chat.clone();
-        tokio::spawn(async move {
+        let sweep = tokio::spawn(async move {
             // As often as the time an upload is kept, within a second and an hour.
             let period = chat
                 .media_ttl()
@@ -283,8 +286,12 @@ impl Application {
             tracing::warn!("some sockets did not close in time");
         }
         upkeep.abort();
+        sweep.abort();
         profiles.abort();
         revocations.abort();
+        if let Some(cluster) = &self.cluster {
+            cluster.leave();
+        }
         if let Some(bridge) = bridge {
             bridge.stop();
         }

@@ -18,18 +18,21 @@ mod order;
 mod presence;
 mod wire;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::AbortHandle};
 
 use self::{order::Order, presence::Nodes};
 use crate::{
     chat::{Chat, Fanout, NodeLink, committed::Committed},
-    hub::{Delivery, Hub},
+    hub::Hub,
     ids::UserId,
     store::{Store, StoreError},
 };
@@ -57,6 +60,8 @@ pub struct Cluster {
     node: Arc<str>,
     client: async_nats::Client,
     nodes: Arc<Nodes>,
+    /// What runs for the cluster, stopped by [`Cluster::leave`].
+    tasks: Arc<[AbortHandle]>,
 }
 
 /// How the cluster looks from this node, for `/healthz`.
@@ -115,7 +120,7 @@ impl Cluster {
         let mut presence = subscribe(wire::PRESENCE).await?;
 
         let (outgoing, to_send) = mpsc::unbounded_channel::<(&'static str, Bytes)>();
-        tokio::spawn(send_in_order(client.clone(), to_send));
+        let sender = spawn(send_in_order(client.clone(), to_send));
 
         // Subscribed first, then the head read: every batch after it comes over NATS,
         // and every one up to it is in what sockets read from the database.
@@ -139,48 +144,44 @@ impl Cluster {
             Box::new(announce),
         );
         chat.engine().join_order(order.clone());
-        let nodes = Arc::new(Nodes::new(chat.clone()));
-        chat.join_nodes(Arc::new(Link {
+        let (nodes, teller) = Nodes::new(chat.clone());
+        let nodes = Arc::new(nodes);
+        let link = Arc::new(Link {
             node: node.clone(),
-            outgoing: outgoing.clone(),
-        }));
+            outgoing,
+            order: order.clone(),
+            presence: Mutex::new(()),
+        });
+        chat.join_nodes(link.clone());
 
-        {
+        let mut tasks = vec![teller, sender];
+        let batches = {
             let order = order.clone();
-            tokio::spawn(async move {
+            spawn(async move {
                 while let Some(message) = batches.next().await {
                     match serde_json::from_slice::<wire::Batch>(&message.payload) {
                         Ok(batch) => order.arrived(batch.turn, batch.events),
-                        Err(e) => {
-                            tracing::error!(error = %e, "a batch from another node that this node cannot read")
-                        }
+                        Err(e) => unreadable("a batch", &e),
                     }
                 }
-            });
-        }
-        {
-            let hub = hub.clone();
-            tokio::spawn(async move {
+            })
+        };
+        let frames = {
+            let order = order.clone();
+            spawn(async move {
                 while let Some(message) = frames.next().await {
                     match serde_json::from_slice::<wire::Frame>(&message.payload) {
-                        Ok(frame) => hub.deliver(
-                            &frame.recipients,
-                            &Delivery {
-                                text: frame.text.into(),
-                                position: None,
-                            },
-                            None,
-                        ),
-                        Err(e) => {
-                            tracing::error!(error = %e, "a frame from another node that this node cannot read")
+                        Ok(frame) => {
+                            order.frame_arrived(frame.after, frame.recipients, frame.text.into());
                         }
+                        Err(e) => unreadable("a frame", &e),
                     }
                 }
-            });
-        }
-        {
+            })
+        };
+        let presence = {
             let nodes = nodes.clone();
-            tokio::spawn(async move {
+            spawn(async move {
                 while let Some(message) = presence.next().await {
                     match serde_json::from_slice::<wire::Presence>(&message.payload) {
                         Ok(wire::Presence::Change {
@@ -189,45 +190,48 @@ impl Cluster {
                             online,
                         }) => nodes.change(node, user_id, online),
                         Ok(wire::Presence::Heartbeat { node, users }) => {
-                            nodes.heartbeat(node, users)
+                            nodes.heartbeat(node, users);
                         }
-                        Err(e) => {
-                            tracing::error!(error = %e, "presence from another node that this node cannot read")
-                        }
+                        Err(e) => unreadable("presence", &e),
                     }
                 }
-            });
-        }
-        {
-            let node = node.clone();
+            })
+        };
+        let heartbeat = {
             let hub = hub.clone();
             let nodes = nodes.clone();
-            tokio::spawn(async move {
+            spawn(async move {
                 let mut beat = tokio::time::interval(presence::HEARTBEAT);
                 loop {
                     beat.tick().await;
-                    let heartbeat = wire::Presence::Heartbeat {
-                        node: node.to_string(),
-                        users: hub.online_here(),
-                    };
-                    send(&outgoing, wire::PRESENCE, &heartbeat);
+                    link.heartbeat(&hub);
                     nodes.forget_silent();
                 }
-            });
-        }
-        tokio::spawn(async move {
+            })
+        };
+        let gaps = spawn(async move {
             let mut check = tokio::time::interval(Duration::from_millis(250));
             loop {
                 check.tick().await;
                 order.give_up_on_gaps();
             }
         });
+        tasks.extend([batches, frames, presence, heartbeat, gaps]);
         tracing::info!(node = %node, nats = nats_url, after_batch = head, "joined the cluster");
         Ok(Self {
             node,
             client,
             nodes,
+            tasks: tasks.into(),
         })
+    }
+
+    /// Stops taking part: this node's tasks for the cluster end, and with them what
+    /// they hold of the chat (so that its engine can stop). At shutdown.
+    pub fn leave(&self) {
+        for task in self.tasks.iter() {
+            task.abort();
+        }
     }
 
     pub fn health(&self) -> ClusterHealth {
@@ -247,6 +251,23 @@ impl Cluster {
 struct Link {
     node: Arc<str>,
     outgoing: mpsc::UnboundedSender<(&'static str, Bytes)>,
+    order: Arc<Order>,
+    /// Held from reading who is here to queueing what is said of it, for a change
+    /// and for a heartbeat alike: a heartbeat read before a socket opened is never
+    /// queued after that socket's change, which it would contradict.
+    presence: Mutex<()>,
+}
+
+impl Link {
+    /// Tells the other nodes every user this node holds a socket of.
+    fn heartbeat(&self, hub: &Hub) {
+        let _said = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        let heartbeat = wire::Presence::Heartbeat {
+            node: self.node.to_string(),
+            users: hub.online_here(),
+        };
+        send(&self.outgoing, wire::PRESENCE, &heartbeat);
+    }
 }
 
 impl NodeLink for Link {
@@ -257,6 +278,7 @@ impl NodeLink for Link {
     fn frame(&self, recipients: &[UserId], text: &Utf8Bytes) {
         let frame = wire::Frame {
             node: self.node.to_string(),
+            after: self.order.applied(),
             recipients: recipients.to_vec(),
             text: text.as_str().to_owned(),
         };
@@ -264,6 +286,7 @@ impl NodeLink for Link {
     }
 
     fn presence(&self, user_id: UserId, online: bool) {
+        let _said = self.presence.lock().unwrap_or_else(|e| e.into_inner());
         let change = wire::Presence::Change {
             node: self.node.to_string(),
             user_id,
@@ -271,6 +294,15 @@ impl NodeLink for Link {
         };
         send(&self.outgoing, wire::PRESENCE, &change);
     }
+}
+
+/// Spawns a task of the cluster's; its handle, to stop it.
+fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) -> AbortHandle {
+    tokio::spawn(task).abort_handle()
+}
+
+fn unreadable(what: &str, error: &serde_json::Error) {
+    tracing::error!(error = %error, "{what} from another node that this node cannot read");
 }
 
 /// Queues a message for NATS; never waits.

@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
 use crate::{
@@ -27,7 +28,8 @@ use crate::{
         Fanout,
         committed::{BatchOrder, Committed, Subscriber},
     },
-    hub::{CloseReason, Hub},
+    hub::{CloseReason, Delivery, Hub},
+    ids::UserId,
 };
 
 /// How long a missing batch is waited for before this node's sockets resync.
@@ -53,6 +55,8 @@ struct State {
     mine: BTreeSet<i64>,
     /// Since when the next batch has been missing while later ones wait.
     blocked_since: Option<Instant>,
+    /// Other nodes' frames that wait for a batch to go out first, by that batch.
+    frames: BTreeMap<i64, Vec<(Vec<UserId>, Utf8Bytes)>>,
 }
 
 impl State {
@@ -73,6 +77,7 @@ impl Order {
                 early: BTreeMap::new(),
                 mine: BTreeSet::new(),
                 blocked_since: None,
+                frames: BTreeMap::new(),
             }),
             turned: Notify::new(),
             fanout,
@@ -96,10 +101,53 @@ impl Order {
         self.go_on(&mut state);
     }
 
-    /// Hands out every batch whose turn it is; the caller holds the lock, so nothing
-    /// else goes out meanwhile and the hub sees them in order.
+    /// Another node's frame, which goes out once batch `after` has gone out here.
+    pub fn frame_arrived(&self, after: i64, recipients: Vec<UserId>, text: Utf8Bytes) {
+        let mut state = self.state();
+        if after <= state.applied {
+            drop(state);
+            self.deliver(&recipients, text);
+        } else {
+            state
+                .frames
+                .entry(after)
+                .or_default()
+                .push((recipients, text));
+        }
+    }
+
+    /// The last batch that went out on this node.
+    pub fn applied(&self) -> i64 {
+        self.state().applied
+    }
+
+    fn deliver(&self, recipients: &[UserId], text: Utf8Bytes) {
+        self.hub.deliver(
+            recipients,
+            &Delivery {
+                text,
+                position: None,
+            },
+            None,
+        );
+    }
+
+    /// Hands out every batch whose turn it is, and the frames that waited for them;
+    /// the caller holds the lock, so nothing else goes out meanwhile and the hub sees
+    /// them in order.
     fn go_on(&self, state: &mut State) {
-        while let Some(events) = state.early.remove(&(state.applied + 1)) {
+        loop {
+            while let Some(frames) = state.frames.first_entry() {
+                if *frames.key() > state.applied {
+                    break;
+                }
+                for (recipients, text) in frames.remove() {
+                    self.deliver(&recipients, text);
+                }
+            }
+            let Some(events) = state.early.remove(&(state.applied + 1)) else {
+                break;
+            };
             self.fanout.committed(&events);
             state.applied += 1;
         }

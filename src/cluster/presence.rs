@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::AbortHandle};
 
 use crate::{chat::Chat, ids::UserId};
 
@@ -32,20 +32,22 @@ struct Node {
 }
 
 impl Nodes {
-    /// Inside the runtime: it starts the task that tells the changes.
-    pub fn new(chat: Chat) -> Self {
+    /// Inside the runtime: it starts the task that tells the changes, whose handle
+    /// it returns beside.
+    pub fn new(chat: Chat) -> (Self, AbortHandle) {
         let (flips, mut told) = mpsc::unbounded_channel::<(UserId, bool)>();
         let teller = chat.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             while let Some((user_id, online)) = told.recv().await {
                 teller.presence_changed_elsewhere(user_id, online).await;
             }
         });
-        Self {
+        let nodes = Self {
             chat,
             nodes: Mutex::default(),
             flips,
-        }
+        };
+        (nodes, task.abort_handle())
     }
 
     fn nodes(&self) -> MutexGuard<'_, HashMap<String, Node>> {

@@ -23,6 +23,10 @@ pub struct Batch {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Frame {
     pub node: String,
+    /// The last batch that had gone out on the sending node when it sent this: the
+    /// frame goes out after that batch on every node (an unread summary after the
+    /// read it follows).
+    pub after: i64,
     pub recipients: Vec<UserId>,
     pub text: String,
 }

@@ -54,11 +54,13 @@ pub(super) async fn publish(
                 let _ = stream.send(events.into());
             }
         }
-        for answer in answers {
-            answer.give();
-        }
+        // Out here before its answers: whatever a caller tells the other nodes after
+        // its answer (an unread summary) names this batch as gone out.
         if let Some((turn, order)) = ordered {
             order.done(turn);
+        }
+        for answer in answers {
+            answer.give();
         }
     }
 }
