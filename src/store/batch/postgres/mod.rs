@@ -47,6 +47,8 @@ impl BatchWriter for PostgresBatches {
         };
         self.turn = Some(self.runtime.block_on(txn.take_turn())?);
         self.txn = Some(txn);
+        #[cfg(debug_assertions)]
+        stall_for_tests();
         Ok(())
     }
 
@@ -185,5 +187,23 @@ impl BatchWriter for PostgresBatches {
         {
             tracing::error!(error = %e, "rolling back a failed batch failed");
         }
+    }
+}
+
+/// Test builds only: a writer that holds its turn for `GADKA_TEST_WRITER_STALL_MS`
+/// after taking it, so that the cluster tests can stop a node inside a batch and
+/// show that another node's batch waits, then goes on once the stalled one is cut
+/// off. Release builds have no such knob.
+#[cfg(debug_assertions)]
+fn stall_for_tests() {
+    static STALL: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    let stall = STALL.get_or_init(|| {
+        std::env::var("GADKA_TEST_WRITER_STALL_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(std::time::Duration::from_millis)
+    });
+    if let Some(stall) = stall {
+        std::thread::sleep(*stall);
     }
 }
