@@ -9,6 +9,7 @@
 //! while; to show that nothing more came, a device reads up to a message sent after
 //! the change ([`device::Device::up_to_message`]).
 
+mod database;
 mod delivery;
 mod device;
 mod order;

@@ -5,7 +5,8 @@
 //! - [`spawn_app`] starts the same `Application` that `main` runs, on a free port with
 //!   its own data directory ([`app`]); [`postgres`] gives a test a database of its own;
 //!   [`bound_address`] finds the binary started in a process of its own;
-//!   [`NatsServer`] is a `nats-server` of a cluster test's own, which it may restart.
+//!   [`NatsServer`] is a `nats-server` of a cluster test's own, which it may restart,
+//!   and [`OwnPostgres`] likewise a PostgreSQL server.
 //! - [`lazyfs`] is a FUSE filesystem that loses what was never synced when a test
 //!   cuts the power.
 //! - [`Client`] is one user's HTTP client with its cookie jar, [`Socket`] the same
@@ -23,6 +24,7 @@ pub mod app;
 pub mod client;
 pub mod lazyfs;
 pub mod nats;
+pub mod own_postgres;
 pub mod postgres;
 pub mod process;
 pub mod socket;
@@ -31,6 +33,7 @@ pub mod wait;
 pub use app::{TestApp, password, spawn_app, spawn_in, spawn_with};
 pub use client::{Client, Reply, assert_error, read, seqs};
 pub use nats::NatsServer;
+pub use own_postgres::OwnPostgres;
 pub use postgres::{create_postgres_database, drop_postgres_database};
 pub use process::bound_address;
 pub use socket::{Refusal, Socket};
