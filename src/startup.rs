@@ -289,7 +289,7 @@ impl Application {
         sweep.abort();
         profiles.abort();
         revocations.abort();
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = self.cluster {
             cluster.leave();
         }
         if let Some(bridge) = bridge {

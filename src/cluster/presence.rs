@@ -12,7 +12,7 @@ use std::{
 
 use tokio::{sync::mpsc, task::AbortHandle};
 
-use crate::{chat::Chat, ids::UserId};
+use crate::{chat::Chat, hub::Hub, ids::UserId};
 
 /// How often a node says which users it holds.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -20,8 +20,12 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(4);
 
 pub struct Nodes {
-    chat: Chat,
+    hub: Hub,
     nodes: Mutex<HashMap<String, Node>>,
+    /// When this node last looked for silent ones: after a pause of its own (a
+    /// stopped process), the others' heartbeats still wait unread, and their
+    /// silence is this node's.
+    looked: Mutex<Instant>,
     /// Changes to tell, in the order they happened, to the task that reads the peers.
     flips: mpsc::UnboundedSender<(UserId, bool)>,
 }
@@ -36,15 +40,16 @@ impl Nodes {
     /// it returns beside.
     pub fn new(chat: Chat) -> (Self, AbortHandle) {
         let (flips, mut told) = mpsc::unbounded_channel::<(UserId, bool)>();
-        let teller = chat.clone();
+        let hub = chat.hub().clone();
         let task = tokio::spawn(async move {
             while let Some((user_id, online)) = told.recv().await {
-                teller.presence_changed_elsewhere(user_id, online).await;
+                chat.presence_changed_elsewhere(user_id, online).await;
             }
         });
         let nodes = Self {
-            chat,
+            hub,
             nodes: Mutex::default(),
+            looked: Mutex::new(Instant::now()),
             flips,
         };
         (nodes, task.abort_handle())
@@ -102,6 +107,20 @@ impl Nodes {
     /// Forgets nodes not heard from for [`NODE_TIMEOUT`]; their users go offline
     /// unless another node holds them. Called periodically.
     pub fn forget_silent(&self) {
+        let paused = {
+            let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
+            let paused = looked.elapsed() > 2 * HEARTBEAT;
+            *looked = Instant::now();
+            paused
+        };
+        if paused {
+            // Heard from nobody because this node did not listen: the others get
+            // their time again, counted from now.
+            for node in self.nodes().values_mut() {
+                node.heard = Instant::now();
+            }
+            return;
+        }
         let flips = {
             let mut nodes = self.nodes();
             let silent: Vec<String> = nodes
@@ -128,7 +147,7 @@ impl Nodes {
         nodes: &HashMap<String, Node>,
         users: impl IntoIterator<Item = UserId>,
     ) -> Vec<(UserId, bool)> {
-        let hub = self.chat.hub();
+        let hub = &self.hub;
         let mut flips = Vec::new();
         for user_id in users {
             let count = nodes

@@ -98,13 +98,19 @@ impl StoreError {
     pub fn is_unreachable(&self) -> bool {
         use sea_orm::{RuntimeErr, sqlx};
         let sqlx_unreachable = |e: &RuntimeErr| {
-            matches!(
-                e,
-                RuntimeErr::SqlxError(inner) if matches!(
-                    **inner,
-                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-                )
-            )
+            let RuntimeErr::SqlxError(inner) = e else {
+                return false;
+            };
+            match &**inner {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+                // The server ended the session: a stalled batch cut off
+                // (idle_in_transaction_session_timeout, 25P03), a shutdown or restart
+                // (57P01–57P03), a connection lost (class 08).
+                sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+                    code == "25P03" || code.starts_with("57P0") || code.starts_with("08")
+                }),
+                _ => false,
+            }
         };
         match self {
             Self::Db(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => true,
