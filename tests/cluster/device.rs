@@ -177,6 +177,40 @@ impl Device {
         frames
     }
 
+    /// Sends `resume {since}` as a client that connected again does, and reads the
+    /// replay up to the `unread` that ends it; the frames before that `unread`.
+    pub async fn resume(&mut self, since: i64, req: &str) -> Vec<Value> {
+        self.send(json!({"type": "resume", "since": since, "req": req}))
+            .await;
+        let mut replay = Vec::new();
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == "unread" && frame["req"] == req {
+                return replay;
+            }
+            replay.push(frame);
+        }
+    }
+
+    /// Reads what the node sent until the connection ended (a node that died),
+    /// noting it as any frame; the frames that were not presence.
+    pub async fn until_gone(&mut self) -> Vec<Value> {
+        let mut frames: Vec<Value> = self.held.drain(..).collect();
+        loop {
+            match self.socket.try_next().await {
+                Some(Message::Text(text)) => {
+                    let frame: Value = serde_json::from_str(&text).expect("a JSON frame");
+                    self.note(&frame);
+                    if frame["type"] != "presence" {
+                        frames.push(frame);
+                    }
+                }
+                Some(Message::Close(_)) | None => return frames,
+                Some(_) => continue,
+            }
+        }
+    }
+
     /// Closes the socket as a client does.
     pub async fn close(self) {
         self.socket.close().await;

@@ -12,15 +12,21 @@
 mod database;
 mod delivery;
 mod device;
+mod failover;
 mod order;
 mod outage;
 mod presence;
 
-use std::process::{Child, Command, Stdio};
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+};
 
 use gadka_test_support::{
-    NatsServer, PATIENCE, TestApp, bound_address, create_postgres_database, drop_postgres_database,
-    eventually, spawn_with,
+    NatsServer, PATIENCE, TestApp, create_postgres_database, drop_postgres_database, eventually,
+    spawn_with,
 };
 use serde_json::Value;
 use tempfile::TempDir;
@@ -86,7 +92,20 @@ impl Cluster {
     /// A node in a process of its own on the same database and NATS, for a test that
     /// kills one.
     pub fn process_node(&self) -> ProcessNode {
-        ProcessNode::start(&self.database_url, &self.nats.url())
+        ProcessNode::start(&self.database_url, &self.nats.url(), &[])
+    }
+
+    /// [`Cluster::process_node`] with more environment variables (such as a test
+    /// build's `GADKA_TEST_WRITER_STALL_MS`), its connections to PostgreSQL named
+    /// `name` (`application_name`, as `pg_stat_activity` shows them).
+    pub fn process_node_with(&self, name: &str, env: &[(&str, &str)]) -> ProcessNode {
+        let join = if self.database_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let database_url = format!("{}{join}application_name={name}", self.database_url);
+        ProcessNode::start(&database_url, &self.nats.url(), env)
     }
 
     /// Stops the nodes still running and drops the database.
@@ -141,13 +160,16 @@ async fn wait_for_nodes(url: &str, count: usize) -> Value {
 pub struct ProcessNode {
     child: Child,
     pub address: String,
+    /// Every line of its log so far.
+    log: Arc<Mutex<Vec<String>>>,
     _data_dir: TempDir,
 }
 
 impl ProcessNode {
-    fn start(database_url: &str, nats_url: &str) -> Self {
+    fn start(database_url: &str, nats_url: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary directory");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gadka"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gadka"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--log", "info"])
             .arg("--data-dir")
             .arg(data_dir.path())
@@ -157,13 +179,20 @@ impl ProcessNode {
             .env("GADKA_NATS_URL", nats_url)
             .env("GADKA_SESSION_SECRET", SECRET)
             .env("GADKA_METRICS_LISTEN", "off")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("gadka starts");
-        let address = bound_address(&mut child);
+            // The limits the in-process nodes run with (tests/support/src/app.rs): the
+            // tests send faster than a person, all from 127.0.0.1.
+            .env("GADKA_REGISTRATIONS_PER_HOUR_PER_IP", "1000000")
+            .env("GADKA_SENDS_PER_MINUTE", "1000000000")
+            .env("GADKA_CONVERSATIONS_PER_HOUR", "1000000000")
+            .env("GADKA_MAX_CONNECTIONS_PER_IP", "100000")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped());
+        let mut child = command.spawn().expect("gadka starts");
+        let (address, log) = read_log(&mut child);
         Self {
             child,
             address,
+            log,
             _data_dir: data_dir,
         }
     }
@@ -172,10 +201,40 @@ impl ProcessNode {
         format!("http://{}{path}", self.address)
     }
 
+    /// Where it listens, for a device or a client.
+    pub fn addr(&self) -> SocketAddr {
+        self.address.parse().expect("the node's address")
+    }
+
+    /// The lines of its log so far that `keep` keeps.
+    pub fn log_lines(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let log = self.log.lock().expect("the log");
+        log.iter().filter(|l| keep(l)).cloned().collect()
+    }
+
     /// SIGKILL, and waits until the process is gone: a node that dies.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGSTOP: the node stalls wherever it is, its connections left open.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT: a paused node goes on where it stopped.
+    pub fn wake(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {}", self.child.id());
     }
 }
 
@@ -183,4 +242,32 @@ impl Drop for ProcessNode {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Reads a node's log (its piped standard output) until it says where it listens;
+/// that address, and every line it writes, kept on a thread of its own so that the
+/// node never meets a closed pipe.
+fn read_log(child: &mut Child) -> (String, Arc<Mutex<Vec<String>>>) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("a log line");
+        log.lock().expect("the log").push(line.clone());
+        if line.contains("listening")
+            && let Some(address) = line.split("address=").nth(1)
+        {
+            let kept = log.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    kept.lock().expect("the log").push(line);
+                }
+            });
+            return (address.trim().to_owned(), log);
+        }
+    }
+    panic!(
+        "the server exited without saying where it listens: {:?}",
+        log.lock().expect("the log")
+    );
 }
