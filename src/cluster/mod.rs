@@ -271,10 +271,6 @@ impl Link {
 }
 
 impl NodeLink for Link {
-    fn node(&self) -> &str {
-        &self.node
-    }
-
     fn frame(&self, recipients: &[UserId], text: &Utf8Bytes) {
         let frame = wire::Frame {
             node: self.node.to_string(),

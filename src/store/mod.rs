@@ -8,7 +8,6 @@ mod batch;
 mod bridge;
 mod changes;
 mod conversations;
-mod lease;
 mod media;
 mod memberships;
 mod messages;

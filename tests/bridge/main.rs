@@ -3,7 +3,6 @@
 
 mod admin;
 mod appservice;
-mod cluster;
 mod content;
 mod deactivate;
 mod files;

@@ -23,62 +23,10 @@ const PAGE: u64 = 100;
 /// broadcast receiver that lagged).
 const POLL: Duration = Duration::from_secs(1);
 
-/// The lease whose holder carries the outbox, in a cluster.
-const LEASE: &str = "bridge-outbox";
-/// How long the lease lasts unless renewed; it is renewed every [`POLL`].
-const LEASE_MS: i64 = 5_000;
-
-/// Carries out the outbox until the engine stops. In a cluster every node commits
-/// outbox rows, and one carries them all: the one holding the lease, renewed every
-/// second. A node that cannot renew it (cut off from the database, paused past its
-/// end) stops carrying at once; another takes over once it has run out. A row whose
-/// call a stopped holder had made is carried again with the same transaction id,
-/// which the homeserver answers with the event it made the first time.
-pub async fn drain(bridge: Arc<Bridge>) {
-    let Some(node) = bridge.chat.cluster_node().map(str::to_owned) else {
-        return carry_out(bridge).await;
-    };
-    loop {
-        let mut waiting = tokio::time::interval(POLL);
-        let token = loop {
-            waiting.tick().await;
-            match bridge.store.take_lease(LEASE, &node, LEASE_MS).await {
-                Ok(Some(token)) => break token,
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot ask for the bridge's outbox lease"),
-            }
-        };
-        tracing::info!(token, "this node carries the bridge's outbox");
-        tokio::select! {
-            () = carry_out(bridge.clone()) => return,
-            () = keep_lease(&bridge, &node) => {
-                tracing::warn!("this node lost the bridge's outbox lease; it stopped carrying");
-            }
-        }
-    }
-}
-
-/// Renews the lease every [`POLL`]; returns once it could not.
-async fn keep_lease(bridge: &Bridge, node: &str) {
-    let mut renew = tokio::time::interval(POLL);
-    renew.tick().await;
-    loop {
-        renew.tick().await;
-        match bridge.store.take_lease(LEASE, node, LEASE_MS).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot renew the bridge's outbox lease");
-                return;
-            }
-        }
-    }
-}
-
 /// Carries out the outbox until the engine stops: woken by each commit, and every
 /// second in case a wake-up was missed. Rows go out in id order within their lane
 /// (see [`Lane`]), lanes side by side.
-async fn carry_out(bridge: Arc<Bridge>) {
+pub async fn drain(bridge: Arc<Bridge>) {
     // Shown from the start, at 0: an alert on its increase needs the series to exist
     // before the first failure.
     metrics::counter!("gadka_bridge_portal_failures_total").increment(0);

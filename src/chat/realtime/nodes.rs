@@ -14,9 +14,6 @@ use crate::ids::UserId;
 
 /// The link to the other nodes (`cluster/`). Called inline; must never wait.
 pub trait NodeLink: Send + Sync + 'static {
-    /// This node's name in the cluster, unique to this process.
-    fn node(&self) -> &str;
-
     /// A frame for the sockets of `recipients` on the other nodes.
     fn frame(&self, recipients: &[UserId], text: &Utf8Bytes);
 
@@ -35,11 +32,6 @@ impl Chat {
 
     pub(super) fn node_link(&self) -> Option<&dyn NodeLink> {
         self.inner.node_link.get().map(|link| &**link)
-    }
-
-    /// This node's name, when it is one of a cluster's.
-    pub fn cluster_node(&self) -> Option<&str> {
-        self.node_link().map(NodeLink::node)
     }
 
     /// Another node's word changed whether `user_id` is online anywhere: tells the
