@@ -123,7 +123,15 @@ impl Cluster {
         let sender = spawn(send_in_order(client.clone(), to_send));
 
         // Subscribed first, then the head read: every batch after it comes over NATS,
-        // and every one up to it is in what sockets read from the database.
+        // and every one up to it is in what sockets read from the database. The
+        // subscriptions are only queued until the server has them; a flush waits for
+        // its answer (bounded: a NATS server that is down is retried meanwhile).
+        let flushed = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            tracing::warn!(
+                "NATS has not answered yet; batches of other nodes until it does resync this node's sockets"
+            );
+        }
         let head = store.stream_head().await?;
         let announce = {
             let node = node.clone();
