@@ -142,7 +142,14 @@ impl User {
     /// tool batches its own writes, and delayed acknowledgements would add latency.
     /// The read buffer is [`READ_BUFFER`].
     pub async fn socket(&self) -> anyhow::Result<Socket> {
-        let ws_url = format!("{}/ws", self.base.replacen("http", "ws", 1));
+        self.socket_at(&self.base).await
+    }
+
+    /// Opens a socket as this user on the server at `base`, with the session of the
+    /// server the user registered on: another node of the same cluster, whose nodes
+    /// share the session secret. Otherwise as [`User::socket`].
+    pub async fn socket_at(&self, base: &str) -> anyhow::Result<Socket> {
+        let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
         let mut request = ws_url.into_client_request()?;
         let cookie = self
             .jar

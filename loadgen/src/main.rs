@@ -6,7 +6,8 @@
 //! - `send`: pairs of users, each with a socket; every sender sends to its recipient,
 //!   either keeping a window of sends in flight (closed loop) or on a fixed schedule
 //!   (`--rate`, open loop). Reports p50/p90/p99/p99.9/max of send → `sent` and send →
-//!   delivered, and messages delivered per second.
+//!   delivered, and messages delivered per second. With `--sender-url` and
+//!   `--recipient-url`, the two ends of each pair are on different nodes of a cluster.
 //! - `idle`: opens idle sockets and reports how much the server's resident memory grew
 //!   per socket (Linux, `--pid` of the server).
 //! - `slow`: holds many connections that send a request head a byte at a time
@@ -18,6 +19,9 @@
 //!   what the server took and refused, and another user's `ping` latency meanwhile.
 //! - `changes`: an edit and a reaction at a time on one conversation; their latency to
 //!   the answer and to the peer's event.
+//! - `failover`: two nodes of a cluster under a light load; one is killed (`kill -9`)
+//!   again and again, and each time the tool measures how long its clients took to be
+//!   served by the other, and keeps what was acknowledged for a check of the database.
 //!
 //! `--json` prints one JSON object instead of text, so that runs can be compared.
 //!
@@ -26,6 +30,7 @@
 
 mod changes;
 mod client;
+mod failover;
 mod flood;
 mod frames;
 mod idle;
@@ -39,6 +44,7 @@ mod upload;
 
 use std::{
     net::IpAddr,
+    path::PathBuf,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -88,6 +94,15 @@ enum Scenario {
         /// Open loop: seconds to send for (instead of --messages).
         #[arg(long, requires = "rate")]
         duration: Option<f64>,
+        /// Nodes of a cluster for the senders (accounts, conversations, sockets),
+        /// comma-separated, pair by pair in turn (default: --url).
+        #[arg(long, value_delimiter = ',', value_name = "URL")]
+        sender_url: Vec<String>,
+        /// Nodes for the recipients (accounts, sockets), comma-separated, pair by pair
+        /// in turn (default: --url). Another node than the sender's measures delivery
+        /// across nodes: `sent` comes from the sender's node, `message` from this one.
+        #[arg(long, value_delimiter = ',', value_name = "URL")]
+        recipient_url: Vec<String>,
     },
     /// The latency of an edit and of a reaction, one at a time, answered and
     /// delivered (beside a `send` load, under it).
@@ -95,6 +110,40 @@ enum Scenario {
         /// Edits measured, and as many reactions.
         #[arg(long, default_value_t = 500)]
         count: usize,
+    },
+    /// Two nodes of a cluster, A (`--url`) and B, under a light open-loop load: A is
+    /// killed (`kill -9`) again and again; the time from each kill to the first `sent`
+    /// that a client of A reads from B, and every acknowledged message, for a check of
+    /// the database.
+    Failover {
+        /// Node B, where A's clients go when A dies.
+        #[arg(long, value_name = "URL")]
+        other_url: String,
+        /// A file with node A's process id, read before each kill.
+        #[arg(long)]
+        pid_file: PathBuf,
+        /// A shell command that starts node A again, writes its process id into
+        /// --pid-file and returns once A answers.
+        #[arg(long)]
+        restart: String,
+        /// Kills of node A.
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+        /// Clients with a socket on A, and as many on B.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Messages a second across all clients.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds of load before each kill.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+        /// Seconds the clients of A may take to be served by B before the round fails.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// Writes every acknowledged message as `user_id<TAB>txn_id`, one a line.
+        #[arg(long)]
+        acked_out: Option<PathBuf>,
     },
     /// One large file uploaded a few times: MB/s of each, and the server's resident
     /// memory meanwhile (it must stay flat). The server must take files this large
@@ -247,6 +296,8 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
             body_bytes,
             rate,
             duration,
+            sender_url,
+            recipient_url,
         } => {
             let options = send::Options {
                 pairs,
@@ -255,6 +306,8 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
                 body_bytes,
                 rate,
                 duration,
+                sender_urls: sender_url,
+                recipient_urls: recipient_url,
             };
             limit += options.expected_duration().unwrap_or_default();
             let report = bounded(limit, send::run(&cli.url, &run_id, &options)).await?;
@@ -267,6 +320,32 @@ async fn run(cli: Cli, open_files: u64) -> anyhow::Result<()> {
             )
             .await?;
             output(cli.json, &report, changes::Report::print)
+        }
+        Scenario::Failover {
+            other_url,
+            pid_file,
+            restart,
+            kills,
+            clients,
+            rate,
+            settle,
+            timeout,
+            acked_out,
+        } => {
+            let options = failover::Options {
+                other_url,
+                pid_file,
+                restart,
+                kills,
+                clients,
+                rate,
+                settle,
+                timeout,
+                acked_out,
+            };
+            limit += options.expected_duration();
+            let report = bounded(limit, failover::run(&cli.url, &run_id, &options)).await?;
+            output(cli.json, &report, failover::Report::print)
         }
         Scenario::Upload {
             megabytes,

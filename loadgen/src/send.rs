@@ -2,6 +2,11 @@
 //! socket, measuring send → `sent` (the server acknowledged the commit) and send →
 //! `message` at the recipient (delivered), and messages delivered per second.
 //!
+//! On a cluster, `--sender-url` and `--recipient-url` put each pair's two users on
+//! nodes of their own (registered, and their sockets opened, there; the session cookie
+//! of one node holds on every node): send → `sent` is then answered by the sender's
+//! node and send → `message` measures the crossing to the recipient's.
+//!
 //! Two ways to load the server:
 //!
 //! - closed loop (the default): each sender keeps `window` sends unacknowledged at most,
@@ -61,6 +66,13 @@ pub struct Options {
     pub rate: Option<f64>,
     /// Open loop: how long to send for, in seconds.
     pub duration: Option<f64>,
+    /// The nodes the senders' accounts and sockets go to, pair by pair in turn; empty:
+    /// the server of `--url`.
+    pub sender_urls: Vec<String>,
+    /// The nodes the recipients' accounts and sockets go to, pair by pair in turn;
+    /// empty: the server of `--url`. Another node of a cluster than the sender's makes
+    /// every delivery cross between nodes.
+    pub recipient_urls: Vec<String>,
 }
 
 /// How sends are paced.
@@ -140,6 +152,10 @@ pub struct Report {
     pub rate_target: Option<f64>,
     /// Body size in bytes.
     pub body_bytes: usize,
+    /// Where the senders were, pair by pair in turn.
+    pub sender_urls: Vec<String>,
+    /// Where the recipients were, pair by pair in turn.
+    pub recipient_urls: Vec<String>,
     /// Messages sent.
     pub sent: u64,
     /// `sent` acknowledgements received for them.
@@ -172,6 +188,13 @@ impl Report {
             "{} messages from {} senders ({shape}, {} B bodies) in {:.2}s: {:.0} messages/s delivered",
             self.delivered, self.pairs, self.body_bytes, self.elapsed_s, self.messages_per_s,
         );
+        if self.sender_urls != self.recipient_urls {
+            println!(
+                "senders on {}, recipients on {}",
+                self.sender_urls.join(", "),
+                self.recipient_urls.join(", ")
+            );
+        }
         if self.unexpected_frames > 0 {
             println!("{} unexpected sent/message frames", self.unexpected_frames);
         }
@@ -226,7 +249,8 @@ struct PairResult {
 /// Runs the scenario against the server at `url`; `run_id` keeps usernames unique.
 pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<Report> {
     let plan = options.plan()?;
-    let pairs = connect(url, run_id, plan.pairs).await?;
+    let nodes = Nodes::new(url, options);
+    let pairs = connect(&nodes, run_id, plan.pairs).await?;
     eprintln!(
         "running: {} pairs × {} messages…",
         plan.pairs, plan.messages
@@ -275,20 +299,57 @@ pub async fn run(url: &str, run_id: &str, options: &Options) -> anyhow::Result<R
         results = all => results?,
         stuck = watchdog(&progress, plan.messages, stall) => return Err(stuck),
     };
-    Ok(summarize(&plan, start_ns, results))
+    Ok(summarize(&plan, &nodes, start_ns, results))
 }
 
-/// Registers the users, opens the conversations and then the sockets, all before the
-/// clock starts.
-async fn connect(url: &str, run_id: &str, count: usize) -> anyhow::Result<Vec<Pair>> {
+/// Where each pair's two users live: pair `p` has its sender on `senders[p % len]` and
+/// its recipient on `recipients[p % len]`.
+struct Nodes {
+    senders: Vec<String>,
+    recipients: Vec<String>,
+}
+
+impl Nodes {
+    fn new(url: &str, options: &Options) -> Self {
+        let or_url = |urls: &[String]| {
+            let urls: Vec<String> = urls
+                .iter()
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+                .filter(|u| !u.is_empty())
+                .collect();
+            if urls.is_empty() {
+                vec![url.to_owned()]
+            } else {
+                urls
+            }
+        };
+        Self {
+            senders: or_url(&options.sender_urls),
+            recipients: or_url(&options.recipient_urls),
+        }
+    }
+
+    fn sender(&self, pair: usize) -> &str {
+        &self.senders[pair % self.senders.len()]
+    }
+
+    fn recipient(&self, pair: usize) -> &str {
+        &self.recipients[pair % self.recipients.len()]
+    }
+}
+
+/// Registers the users (each on its own node), opens the conversations (on the
+/// sender's node) and then the sockets (each user's on its node), all before the clock
+/// starts.
+async fn connect(nodes: &Nodes, run_id: &str, count: usize) -> anyhow::Result<Vec<Pair>> {
     eprintln!("setting up {count} pairs…");
     let accounts: Vec<(User, User, i64)> = stream::iter(0..count)
         .map(|p| async move {
             let (sender_name, recipient_name) =
                 (format!("s{run_id}-{p}"), format!("r{run_id}-{p}"));
             let (sender, recipient) = tokio::try_join!(
-                User::register(url, &sender_name),
-                User::register(url, &recipient_name),
+                User::register(nodes.sender(p), &sender_name),
+                User::register(nodes.recipient(p), &recipient_name),
             )?;
             let conversation = sender.open(&recipient).await?;
             anyhow::Ok((sender, recipient, conversation))
@@ -513,7 +574,7 @@ async fn watchdog(progress: &[Arc<Progress>], n: usize, stall: Duration) -> anyh
 }
 
 /// Adds up the pairs' results.
-fn summarize(plan: &Plan, start_ns: u64, results: Vec<PairResult>) -> Report {
+fn summarize(plan: &Plan, nodes: &Nodes, start_ns: u64, results: Vec<PairResult>) -> Report {
     let mut sent = 0;
     let mut acked = Latency::new();
     let mut delivered = Latency::new();
@@ -545,6 +606,8 @@ fn summarize(plan: &Plan, start_ns: u64, results: Vec<PairResult>) -> Report {
         window,
         rate_target,
         body_bytes: plan.body_bytes,
+        sender_urls: nodes.senders.clone(),
+        recipient_urls: nodes.recipients.clone(),
         sent,
         acked: send_to_sent.count,
         delivered: send_to_delivered.count,

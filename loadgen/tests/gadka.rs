@@ -102,6 +102,38 @@ async fn closed_loop_delivers_every_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ends_of_a_pair_go_where_they_are_told() {
+    // One server under two names stands for two nodes: the recipients register and
+    // connect through the second one.
+    let server = spawn_app().await;
+    let url = server.url("");
+    let other = url.replace("127.0.0.1", "localhost");
+    let stdout = gadka_load(
+        &url,
+        &[
+            "send",
+            "--pairs",
+            "3",
+            "--messages",
+            "10",
+            "--sender-url",
+            &format!("{url},{url}"),
+            "--recipient-url",
+            &other,
+            "--json",
+        ],
+    )
+    .await;
+    let r = report(&stdout);
+    for count in ["sent", "acked", "delivered"] {
+        assert_eq!(r[count], 30, "{count}: {r}");
+    }
+    assert_eq!(r["sender_urls"], serde_json::json!([url, url]), "{r}");
+    assert_eq!(r["recipient_urls"], serde_json::json!([other]), "{r}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_loop_sends_on_schedule() {
     let server = spawn_app().await;
     // 100 messages/s across 2 senders for 0.2 s: 10 messages each.
