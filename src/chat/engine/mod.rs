@@ -16,7 +16,9 @@
 //!   and the position of each edit, delete, reaction, marker and name in
 //!   `change_log`. One writer commits one batch at a time, so positions commit in
 //!   order and a reader that has seen a position has seen every lower one. Events go
-//!   out sorted by position.
+//!   out sorted by position. On PostgreSQL, where several nodes' writers share the
+//!   database, each batch first takes its turn (`BatchWriter::turn`), so their
+//!   batches too commit one after another.
 //! - `txn_id` idempotency is exact within a batch (the first command wins, the later
 //!   ones get its message) and across batches: the insert skips a stored `txn_id`
 //!   instead of failing (which on PostgreSQL would abort the whole transaction), and

@@ -11,8 +11,9 @@
 //! - the first live change shown: every later change of mine comes (or is queued to
 //!   come) live, so a replay stops short of it.
 //!
-//! With several writers a lower position can commit after a higher one; a replay must
-//! then stop at the position every writer has passed (see `docs/architecture.md`).
+//! Several nodes' writers hold to it too: their batches commit one after another
+//! (`stream_head`), and each node hands its sockets every batch in that order (see
+//! `docs/architecture.md`, "Positions and several writers").
 
 use crate::ids::Position;
 
