@@ -47,6 +47,11 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// conversation the bridge made it for.
 pub const CONVERSATION_KEY: &str = "io.gadka.conversation_id";
 
+/// The key in a portal room's creation content that names the Matrix user it was made
+/// with: a conversation id alone is only this gadka's (another gadka on the same
+/// homeserver and registration, as in the tests, numbers its own from 1 too).
+pub const PEER_KEY: &str = "io.gadka.peer";
+
 /// The homeserver, as the bridge calls it.
 pub struct Homeserver {
     http: reqwest::Client,
@@ -217,7 +222,7 @@ impl Homeserver {
         request.is_direct = true;
         request.invite = vec![peer.to_owned()];
         request.visibility = Visibility::Private;
-        let content = serde_json::json!({ CONVERSATION_KEY: conversation_id });
+        let content = serde_json::json!({ CONVERSATION_KEY: conversation_id, PEER_KEY: peer });
         request.creation_content = Some(
             Raw::from_json_string(content.to_string())
                 .map_err(|e| HomeserverError::Protocol(format!("a creation content: {e}")))?,
@@ -226,11 +231,13 @@ impl Homeserver {
     }
 
     /// The room the puppet `user_id` is in that [`Homeserver::create_dm`] made for
-    /// `conversation_id`, if there is one: a room created just before the bridge
-    /// stopped, whose id it never recorded. One call per room the puppet is in.
+    /// `conversation_id` with `peer`, if there is one: a room created just before the
+    /// bridge stopped, whose id it never recorded. One call per room the puppet is in.
+    /// A room made before rooms named their peer matches by its conversation alone.
     pub async fn find_dm(
         &self,
         user_id: &UserId,
+        peer: &UserId,
         conversation_id: i64,
     ) -> Result<Option<OwnedRoomId>, HomeserverError> {
         let rooms = self
@@ -247,7 +254,10 @@ impl Homeserver {
             let content: serde_json::Value =
                 serde_json::from_str(created.event_or_content.get())
                     .map_err(|e| HomeserverError::Protocol(format!("a room's creation: {e}")))?;
-            if content[CONVERSATION_KEY].as_i64() == Some(conversation_id) {
+            let same_peer = content[PEER_KEY]
+                .as_str()
+                .is_none_or(|named| named == peer.as_str());
+            if content[CONVERSATION_KEY].as_i64() == Some(conversation_id) && same_peer {
                 return Ok(Some(room));
             }
         }

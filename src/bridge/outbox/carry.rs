@@ -344,7 +344,11 @@ async fn make_portal(
     })?;
     // A room made just before the bridge stopped, and never recorded, is taken up
     // rather than made twice: the peer would see two invites.
-    let room = match bridge.homeserver.find_dm(&puppet, conversation_id).await? {
+    let room = match bridge
+        .homeserver
+        .find_dm(&puppet, &peer, conversation_id)
+        .await?
+    {
         Some(room) => room,
         None => {
             bridge
