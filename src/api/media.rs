@@ -114,8 +114,8 @@ async fn upload(
 #[utoipa::path(get, path = "/api/media/{id}", tag = "media", params(MediaPath),
     security(("cookie" = [])),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The range asked for", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The file", content_type = "*/*", body = Vec<u8>),
+        (status = 206, description = "The range asked for", content_type = "*/*", body = Vec<u8>),
         (status = 304, description = "`If-None-Match` matched: the copy the client has is the file"),
         (status = 400, body = ErrorBody, description = "Not an upload id (`invalid_input`)"),
         (status = 401, body = ErrorBody, description = doc::UNAUTHENTICATED),
