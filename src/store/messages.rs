@@ -8,11 +8,10 @@
 use entity::message;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
-    sea_query::{Expr, ExprTrait, Order},
+    QuerySelect, Statement, Value, sea_query::Order,
 };
 
-use super::{ConversationOfUser, MessageKind, MessageRow, Store, StoreError, memberships};
+use super::{ConversationOfUser, MessageKind, MessageRow, Store, StoreError};
 use crate::ids::{ConversationId, MessageId, Seq, UserId};
 
 impl Store {
@@ -161,19 +160,37 @@ pub(super) async fn newest(
         .collect())
 }
 
-/// The newest message id in `user_id`'s conversations (0: none).
+/// The newest message id in `user_id`'s conversations (0: none): one probe of the
+/// `(conversation, seq)` index per conversation, at its `last_seq`. Within a
+/// conversation a higher `seq` always has a higher id (both are taken in the batch's
+/// turn), so that message is the conversation's newest id. `MAX(id)` over the
+/// memberships instead made PostgreSQL scan the whole `message` table on every `hello`.
 pub(super) async fn last_id_for(
     db: &impl ConnectionTrait,
     user_id: UserId,
 ) -> Result<MessageId, StoreError> {
-    let newest: Option<Option<MessageId>> = message::Entity::find()
-        .select_only()
-        .expr(Expr::col(message::Column::Id).max())
-        .filter(
-            message::Column::ConversationId.in_subquery(memberships::conversation_ids_of(user_id)),
-        )
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(newest.flatten().unwrap_or_default())
+    let backend = db.get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "SELECT MAX(m.id) AS id FROM membership mb \
+         JOIN conversation c ON c.id = mb.conversation_id \
+         JOIN message m ON m.conversation_id = c.id AND m.seq = c.last_seq \
+         WHERE mb.user_id = {placeholder}"
+    );
+    let newest: Option<i64> = match db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [Value::from(user_id.get())],
+        ))
+        .await?
+    {
+        Some(row) => row.try_get("", "id")?,
+        None => None,
+    };
+    Ok(newest.map(MessageId::new).unwrap_or_default())
 }
