@@ -131,10 +131,6 @@ impl Application {
         metrics::handle();
         // Joined before anything sends: every batch of this node is in the cluster's order.
         let cluster = match &settings.nats_url {
-            Some(_) if settings.bridge.is_some() => anyhow::bail!(
-                "the Matrix bridge does not run on several nodes yet; run a bridged gadka \
-                 as one node (without cluster.nats_url)"
-            ),
             Some(_) if !settings.database_url.starts_with("postgres") => {
                 anyhow::bail!(
                     "cluster.nats_url is set, but several nodes need one PostgreSQL \

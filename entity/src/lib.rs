@@ -7,6 +7,7 @@
 pub mod change_log;
 pub mod conversation;
 pub mod group_key;
+pub mod lease;
 pub mod matrix_event;
 pub mod matrix_reaction;
 pub mod media;

@@ -13,6 +13,7 @@ mod m20261211_000001_deactivation;
 mod m20261212_000001_rich_messages;
 mod m20261213_000001_media;
 mod m20261214_000001_stream_head;
+mod m20261214_000002_lease;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000001_rich_messages::Migration),
             Box::new(m20261213_000001_media::Migration),
             Box::new(m20261214_000001_stream_head::Migration),
+            Box::new(m20261214_000002_lease::Migration),
         ]
     }
 }

@@ -2,8 +2,8 @@
 //! start-up needs it in:
 //!
 //! 1. [`prepare`], before the engine starts: the outbox's hook, which the engine runs
-//!    in every batch's transaction and which must know every Matrix user before the
-//!    first commit;
+//!    in every batch's transaction, knowing the Matrix users there are (it asks the
+//!    batch about users it has not heard of);
 //! 2. [`Prepared::attach`], once the chat exists: the bridge over it, heard by the
 //!    chat for typing and in the people search, and its own listener bound, so that a
 //!    port taken fails the start as the main listener's does;

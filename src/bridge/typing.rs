@@ -50,7 +50,9 @@ impl TypingListener for TypingRelay {
         peer_id: UserId,
         typing: bool,
     ) {
-        if self.outbox.is_matrix_user(peer_id) {
+        // A peer this node has not heard of yet is looked up by `send`, which
+        // finds no portal for a conversation of two local users.
+        if self.outbox.lives_on_matrix(peer_id) != Some(false) {
             // Full: the homeserver is slow; this notice is not worth waiting for.
             let _ = self.queue.try_send(TypingNotice {
                 conversation_id: conversation_id.get(),

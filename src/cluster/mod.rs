@@ -279,6 +279,10 @@ impl Link {
 }
 
 impl NodeLink for Link {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
     fn frame(&self, recipients: &[UserId], text: &Utf8Bytes) {
         let frame = wire::Frame {
             node: self.node.to_string(),
@@ -297,6 +301,10 @@ impl NodeLink for Link {
             online,
         };
         send(&self.outgoing, wire::PRESENCE, &change);
+    }
+
+    fn batches(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.order.gone_out()
     }
 }
 

@@ -21,7 +21,7 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::{
     chat::{
@@ -41,6 +41,8 @@ pub type Announce = Box<dyn Fn(i64, &[Committed]) + Send + Sync>;
 pub struct Order {
     state: Mutex<State>,
     turned: Notify,
+    /// [`State::applied`], for whoever follows every batch that goes out here.
+    gone_out: watch::Sender<i64>,
     fanout: Fanout,
     hub: Hub,
     announce: Announce,
@@ -80,6 +82,7 @@ impl Order {
                 frames: BTreeMap::new(),
             }),
             turned: Notify::new(),
+            gone_out: watch::Sender::new(head),
             fanout,
             hub,
             announce,
@@ -121,6 +124,11 @@ impl Order {
         self.state().applied
     }
 
+    /// [`Order::applied`], changing as each batch, any node's, goes out on this node.
+    pub fn gone_out(&self) -> watch::Receiver<i64> {
+        self.gone_out.subscribe()
+    }
+
     fn deliver(&self, recipients: &[UserId], text: Utf8Bytes) {
         self.hub.deliver(
             recipients,
@@ -160,6 +168,12 @@ impl Order {
             state.blocked_since = Some(Instant::now());
         }
         self.turned.notify_waiters();
+        let applied = state.applied;
+        self.gone_out.send_if_modified(|last| {
+            let moved = *last != applied;
+            *last = applied;
+            moved
+        });
     }
 
     /// Gives up on a batch missing for longer than [`GAP`]: this node's sockets

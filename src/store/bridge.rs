@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError, UserRow, is_unique_violation};
+use crate::ids::UserId;
 
 impl Store {
     /// The gadka user standing for the Matrix user `matrix_id`, created the first
@@ -55,6 +56,19 @@ impl Store {
         user::Entity::find()
             .select_only()
             .column(user::Column::Id)
+            .filter(user::Column::MatrixId.is_not_null())
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    /// Those of `ids` that live on Matrix.
+    pub async fn matrix_users_among(&self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Id.is_in(ids.iter().copied()))
             .filter(user::Column::MatrixId.is_not_null())
             .into_tuple()
             .all(&self.db)

@@ -8,6 +8,7 @@ mod batch;
 mod bridge;
 mod changes;
 mod conversations;
+mod lease;
 mod media;
 mod memberships;
 mod messages;

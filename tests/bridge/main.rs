@@ -3,6 +3,7 @@
 
 mod admin;
 mod appservice;
+mod cluster;
 mod content;
 mod deactivate;
 mod files;

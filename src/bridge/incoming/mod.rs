@@ -369,8 +369,8 @@ impl Bridge {
     ) -> Result<i64, IncomingError> {
         let name = display_name(shown, user_id);
         let user = self.chat.matrix_user(user_id.as_str(), &name).await?;
-        // Known to the outbox before any conversation with them can carry a message.
-        self.outbox.add_matrix_user(user.id.get());
+        // Saves this node's next batch the question; another node's asks the database.
+        self.outbox.learn([(user.id, true)]);
         Ok(user.id.get())
     }
 }

@@ -6,7 +6,7 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -23,18 +23,112 @@ const PAGE: u64 = 100;
 /// broadcast receiver that lagged).
 const POLL: Duration = Duration::from_secs(1);
 
-/// Carries out the outbox until the engine stops: woken by each commit, and every
-/// second in case a wake-up was missed. Rows go out in id order within their lane
-/// (see [`Lane`]), lanes side by side.
+/// The lease whose holder carries the outbox, in a cluster.
+const LEASE: &str = "bridge-outbox";
+/// How long the lease lasts unless renewed; it is renewed every [`POLL`].
+const LEASE_MS: i64 = 5_000;
+
+/// Carries out the outbox until the engine stops. In a cluster every node commits
+/// outbox rows, and one carries them all: the one holding the lease, renewed every
+/// second. A node that cannot renew it (cut off from the database, paused past its
+/// end) stops carrying at once; another takes over once it has run out. A row whose
+/// call a stopped holder had made is carried again with the same transaction id,
+/// which the homeserver answers with the event it made the first time.
 pub async fn drain(bridge: Arc<Bridge>) {
+    let Some(node) = bridge.chat.cluster_node().map(str::to_owned) else {
+        return carry_out(bridge, Held::forever()).await;
+    };
+    loop {
+        let mut waiting = tokio::time::interval(POLL);
+        let (token, held) = loop {
+            waiting.tick().await;
+            let asked = Instant::now();
+            match bridge.store.take_lease(LEASE, &node, LEASE_MS).await {
+                Ok(Some(token)) => break (token, Held::from(asked)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot ask for the bridge's outbox lease"),
+            }
+        };
+        tracing::info!(token, "this node carries the bridge's outbox");
+        tokio::select! {
+            () = carry_out(bridge.clone(), held.clone()) => return,
+            () = keep_lease(&bridge, &node, &held) => {
+                tracing::warn!("this node lost the bridge's outbox lease; it stopped carrying");
+            }
+        }
+    }
+}
+
+/// Renews the lease every [`POLL`]; returns once it could not.
+async fn keep_lease(bridge: &Bridge, node: &str, held: &Held) {
+    let mut renew = tokio::time::interval(POLL);
+    renew.tick().await;
+    loop {
+        renew.tick().await;
+        let asked = Instant::now();
+        match bridge.store.take_lease(LEASE, node, LEASE_MS).await {
+            Ok(Some(_)) => held.renewed(asked),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the bridge's outbox lease");
+                return;
+            }
+        }
+    }
+}
+
+/// Until when this node surely holds the lease, on its own monotonic clock: the
+/// lease's length from when the last renewal was asked for (the database's clock
+/// started it later). A node paused past that (SIGSTOP, a stall) sees it has passed
+/// the moment it wakes, before the renewal that would tell it so comes back, and
+/// starts no row meanwhile.
+#[derive(Clone)]
+struct Held(Arc<Mutex<Instant>>);
+
+impl Held {
+    /// One node and no lease: held for as long as it runs.
+    fn forever() -> Self {
+        // A century: `Instant` has no maximum, and nothing runs that long.
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        Self(Arc::new(Mutex::new(Instant::now() + century)))
+    }
+
+    fn from(asked: Instant) -> Self {
+        Self(Arc::new(Mutex::new(asked + lease())))
+    }
+
+    fn renewed(&self, asked: Instant) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = asked + lease();
+    }
+
+    fn still(&self) -> bool {
+        Instant::now() < *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn lease() -> Duration {
+    Duration::from_millis(LEASE_MS.unsigned_abs())
+}
+
+/// Carries out the outbox until the engine stops: woken by each commit (every node's,
+/// in a cluster), and every second in case a wake-up was missed. Rows go out in id order within their lane
+/// (see [`Lane`]), lanes side by side; none starts once `held` has run out.
+async fn carry_out(bridge: Arc<Bridge>, held: Held) {
     // Shown from the start, at 0: an alert on its increase needs the series to exist
     // before the first failure.
     metrics::counter!("gadka_bridge_portal_failures_total").increment(0);
     let mut commits = bridge.chat.engine().subscribe();
+    // Other nodes' batches carry rows too; in a cluster every batch goes out here.
+    let mut batches = bridge.chat.cluster_batches();
     let carrier = bridge.clone();
     let mut lanes = Lanes::new(move |row| {
-        let bridge = carrier.clone();
-        Box::pin(async move { carry_until_done(&bridge, &row).await })
+        let (bridge, held) = (carrier.clone(), held.clone());
+        Box::pin(async move {
+            // Left in the database for the next holder.
+            if held.still() {
+                carry_until_done(&bridge, &row).await;
+            }
+        })
     });
     let mut measured: Option<Instant> = None;
     // Where the next read starts: past the rows read last.
@@ -70,6 +164,12 @@ pub async fn drain(bridge: Arc<Bridge>) {
                     return;
                 }
             }
+            Some(Ok(())) = async {
+                match batches.as_mut() {
+                    Some(batches) => Some(batches.changed().await),
+                    None => None,
+                }
+            } => {}
             true = lanes.settle_one() => {}
             () = tokio::time::sleep(POLL) => {}
         }

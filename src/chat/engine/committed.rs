@@ -19,7 +19,7 @@ use crate::chat::views::Posted;
 use crate::{
     hub::ConnectionId,
     ids::{ConversationId, Pair, Position, Seq, UserId},
-    store::OutboxEntry,
+    store::{BatchWriter, OutboxEntry, StoreError},
 };
 
 /// A change the engine committed. All but a new conversation have a position, and a
@@ -109,6 +109,13 @@ pub trait Subscriber: Send + Sync + 'static {
 
 /// Adds rows to the transaction that commits an event.
 pub trait TxnHook: Send + Sync + 'static {
+    /// Reads, once per batch and before [`TxnHook::rows`] is called for its events,
+    /// what the hook must know of them and does not yet (a user another node made).
+    /// An error fails the batch, as any of its statements would.
+    fn prepare(&self, _events: &[Committed], _db: &mut dyn BatchWriter) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Pushes the rows `event` needs onto `rows`; called before the commit.
     fn rows(&self, event: &Committed, rows: &mut Vec<OutboxEntry>);
 }

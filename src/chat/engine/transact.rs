@@ -205,6 +205,9 @@ pub(super) fn transact(
     // has none, goes first, before its first message.
     events.sort_by_key(Committed::position);
     if !hooks.is_empty() {
+        for hook in hooks {
+            hook.prepare(&events, db)?;
+        }
         let mut outbox: Vec<OutboxEntry> = Vec::new();
         for event in &events {
             for hook in hooks {

@@ -8,17 +8,25 @@
 //! user who moves from one node to another never shows as gone in between.
 
 use axum::extract::ws::Utf8Bytes;
+use tokio::sync::watch;
 
 use super::super::{Chat, events::Event};
 use crate::ids::UserId;
 
 /// The link to the other nodes (`cluster/`). Called inline; must never wait.
 pub trait NodeLink: Send + Sync + 'static {
+    /// This node's name in the cluster, unique to this process.
+    fn node(&self) -> &str;
+
     /// A frame for the sockets of `recipients` on the other nodes.
     fn frame(&self, recipients: &[UserId], text: &Utf8Bytes);
 
     /// The user's first socket on this node opened (`true`), or their last closed.
     fn presence(&self, user_id: UserId, online: bool);
+
+    /// The last batch, this node's or another's, that went out on this node: it
+    /// changes with each.
+    fn batches(&self) -> watch::Receiver<i64>;
 }
 
 impl Chat {
@@ -32,6 +40,17 @@ impl Chat {
 
     pub(super) fn node_link(&self) -> Option<&dyn NodeLink> {
         self.inner.node_link.get().map(|link| &**link)
+    }
+
+    /// This node's name, when it is one of a cluster's.
+    pub fn cluster_node(&self) -> Option<&str> {
+        self.node_link().map(NodeLink::node)
+    }
+
+    /// Changes with every batch of the cluster that goes out on this node, when it is
+    /// one of a cluster's (the engine's own events tell only this node's).
+    pub fn cluster_batches(&self) -> Option<watch::Receiver<i64>> {
+        self.node_link().map(NodeLink::batches)
     }
 
     /// Another node's word changed whether `user_id` is online anywhere: tells the

@@ -84,6 +84,10 @@ pub trait BatchWriter: Send {
     /// Those of `ids` that are users.
     fn existing_users(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError>;
 
+    /// Those of `ids` that live on Matrix (`user.matrix_id` is set, from the user's
+    /// creation on, which commits before any batch can name them).
+    fn matrix_users_among(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError>;
+
     /// The messages already stored under these `(sender, txn_id)` keys. Also usable
     /// outside a batch.
     fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError>;

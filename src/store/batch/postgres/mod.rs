@@ -77,6 +77,13 @@ impl BatchWriter for PostgresBatches {
         self.runtime.block_on(self.store.existing_users(ids))
     }
 
+    fn matrix_users_among(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.runtime.block_on(self.store.matrix_users_among(ids))
+    }
+
     fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
         self.runtime.block_on(self.store.messages_by_txn(keys))
     }

@@ -127,6 +127,18 @@ impl BatchWriter for SqliteBatches {
         Ok(found)
     }
 
+    fn matrix_users_among(&mut self, ids: &[UserId]) -> Result<Vec<UserId>, StoreError> {
+        self.counted(ids.len());
+        let mut statement = self.conn.prepare_cached(MATRIX_USER)?;
+        let mut found = Vec::new();
+        for &id in ids {
+            if statement.exists([id])? {
+                found.push(id);
+            }
+        }
+        Ok(found)
+    }
+
     fn messages_by_txn(&mut self, keys: &[(UserId, &str)]) -> Result<Vec<MessageRow>, StoreError> {
         self.counted(keys.len());
         let mut statement = self.conn.prepare_cached(BY_TXN)?;

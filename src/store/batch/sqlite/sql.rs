@@ -18,6 +18,8 @@ pub(super) const MEMBERS: &str = "SELECT user_low, user_high FROM conversation W
 pub(super) const OF_PAIR: &str =
     "SELECT id FROM conversation WHERE user_low = ?1 AND user_high = ?2";
 pub(super) const USER_EXISTS: &str = r#"SELECT 1 FROM "user" WHERE id = ?1"#;
+pub(super) const MATRIX_USER: &str =
+    r#"SELECT 1 FROM "user" WHERE id = ?1 AND matrix_id IS NOT NULL"#;
 pub(super) const BY_TXN: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
      reply_to, edited_at, deleted_at, reactions, attachment FROM message WHERE sender_id = ?1 AND txn_id = ?2";
 pub(super) const AT_SEQ: &str = "SELECT id, conversation_id, seq, sender_id, body, created_at, txn_id, kind, \
