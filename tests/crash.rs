@@ -322,6 +322,21 @@ async fn sigkill_at_full_load_loses_no_acknowledged_message_with_normal_durabili
     crash_keeps_every_acknowledged_message("normal").await;
 }
 
+/// The uploads arriving under `media/tmp`: in a scratch directory per running node,
+/// beside its lock.
+fn scratch_files(tmp: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(nodes) = std::fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    nodes
+        .flatten()
+        .flat_map(|node| std::fs::read_dir(node.path()).into_iter().flatten())
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.file_name() != Some(".held".as_ref()))
+        .collect()
+}
+
 /// Files under their final names in the media store (the scratch space left out).
 fn media_files(data_dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(dirs) = std::fs::read_dir(data_dir.join("media")) else {
@@ -379,10 +394,9 @@ async fn sigkill_mid_upload_leaves_no_half_file() {
         "the server to hold the half upload",
         Duration::from_secs(60),
         async || {
-            let held: u64 = std::fs::read_dir(&scratch)
-                .map_err(|e| e.to_string())?
-                .flatten()
-                .filter_map(|e| e.metadata().ok())
+            let held: u64 = scratch_files(&scratch)
+                .iter()
+                .filter_map(|f| f.metadata().ok())
                 .map(|m| m.len())
                 .sum();
             if held > 0 {
@@ -411,11 +425,9 @@ async fn sigkill_mid_upload_leaves_no_half_file() {
     );
 
     let (_server, address) = start(dir.path(), "full");
-    assert!(
-        std::fs::read_dir(&scratch)
-            .expect("the scratch dir")
-            .next()
-            .is_none(),
+    assert_eq!(
+        scratch_files(&scratch),
+        Vec::<std::path::PathBuf>::new(),
         "the half upload's scratch file is removed at start"
     );
     let file = http

@@ -6,6 +6,7 @@
 mod files;
 pub mod images;
 mod intake;
+mod scratch;
 
 use std::{io, path::PathBuf, sync::Arc};
 
@@ -17,26 +18,23 @@ use sha2::{Digest, Sha256};
 pub use files::{ByteStream, Files, LocalFiles};
 pub use images::{Picture, PictureError};
 pub use intake::{IntakeError, Received, Scratch};
+use scratch::ScratchDir;
 
 /// The media store of this node: the files, and the scratch space where uploads
 /// arrive.
 #[derive(Clone)]
 pub struct Media {
     files: Arc<dyn Files>,
-    scratch: PathBuf,
+    scratch: ScratchDir,
 }
 
 impl Media {
-    /// Files under `root`, uploads arriving in `root/tmp`. Whatever is in `tmp` was
-    /// left by uploads a stop or crash cut off, and is removed.
+    /// Files under `root`, uploads arriving in a directory of this node's under
+    /// `root/tmp`. What uploads a stop or crash cut off is removed there, but not
+    /// what another node sharing `root` is receiving.
     pub fn local(root: PathBuf) -> io::Result<Self> {
-        let scratch = root.join("tmp");
         crate::durable::create_dir_all(&root)?;
-        match std::fs::remove_dir_all(&scratch) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        crate::durable::create_dir_all(&scratch)?;
+        let scratch = ScratchDir::take(&root.join("tmp"))?;
         Ok(Self {
             files: Arc::new(LocalFiles::new(root)),
             scratch,
@@ -53,7 +51,7 @@ impl Media {
         S: Stream<Item = Result<Bytes, E>>,
         E: std::fmt::Display,
     {
-        intake::receive(&self.scratch, body, limit).await
+        intake::receive(self.scratch.path(), body, limit).await
     }
 
     /// Measures the image `received` holds and makes its thumbnail, on a blocking
@@ -67,7 +65,7 @@ impl Media {
 
     /// Keeps `bytes` (a thumbnail) in the store; its SHA-256.
     pub async fn keep_bytes(&self, bytes: Vec<u8>) -> io::Result<String> {
-        let scratch = Scratch::new(&self.scratch);
+        let scratch = Scratch::new(self.scratch.path());
         let sha256 = intake::hex(&Sha256::digest(&bytes));
         let path = scratch.path().to_owned();
         tokio::task::spawn_blocking(move || {
