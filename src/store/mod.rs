@@ -163,9 +163,15 @@ impl Store {
                     .foreign_keys(true)
                     .page_size(SQLITE_PAGE_SIZE)
             })
-            .map_sqlx_postgres_opts(move |o| match durability {
-                Durability::Full => o,
-                Durability::Normal => o.options([("synchronous_commit", "off")]),
+            .map_sqlx_postgres_opts(move |o| {
+                // gadka's reads are short index probes whose cost the planner can
+                // overestimate past `jit_above_cost`: compiling them then took 200 ms
+                // of a `hello` that runs in 4 ms.
+                let o = o.options([("jit", "off")]);
+                match durability {
+                    Durability::Full => o,
+                    Durability::Normal => o.options([("synchronous_commit", "off")]),
+                }
             });
         let mut db = Database::connect(options).await?;
         match schema {

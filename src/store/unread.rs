@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use entity::{membership, message};
 use sea_orm::{
-    Condition, ConnectionTrait,
+    Condition, ConnectionTrait, DbBackend, Statement, Value,
     sea_query::{Expr, ExprTrait, Order, Query},
 };
 
@@ -72,10 +72,37 @@ pub(super) async fn by_conversation(
 
 /// Per sender, how many of their messages are past `reader`'s markers, the sender
 /// with the newest unread message first.
+///
+/// Each conversation's unread messages are the range past the marker in the
+/// `(conversation, seq)` index. SQLite reads them so from the plain join. PostgreSQL's
+/// planner cannot know that markers sit near the end, guesses a third of every
+/// conversation, and hash-joins a scan of the whole `message` table (400 ms at 1.2
+/// million messages); a `LATERAL` aggregate per membership makes it read the ranges
+/// (4 ms), whatever it guesses.
 pub(super) async fn by_sender(
     db: &impl ConnectionTrait,
     reader: UserId,
 ) -> Result<Vec<(UserId, i64)>, StoreError> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT u.sender_id, SUM(u.unread)::bigint AS unread \
+                 FROM membership mb CROSS JOIN LATERAL ( \
+                     SELECT sender_id, COUNT(*) AS unread, MAX(id) AS newest FROM message \
+                     WHERE conversation_id = mb.conversation_id AND seq > mb.last_read_seq \
+                       AND sender_id <> $1 AND deleted_at IS NULL \
+                     GROUP BY sender_id) u \
+                 WHERE mb.user_id = $1 \
+                 GROUP BY u.sender_id ORDER BY MAX(u.newest) DESC",
+                [Value::from(reader.get())],
+            ))
+            .await?;
+        return rows
+            .iter()
+            .map(|row| Ok((row.try_get("", "sender_id")?, row.try_get("", "unread")?)))
+            .collect();
+    }
     let m = |c: message::Column| Expr::col((message::Entity, c));
     let query = Query::select()
         .expr_as(m(message::Column::SenderId), "sender_id")
