@@ -29,7 +29,8 @@
 # CLIENTS and FAILOVER_RATE set c.'s load (4 clients on each node, 100 msgs/s).
 # c. runs on the database a. and b. filled when they run first, and a reconnecting
 # client's `hello` reads more of a larger database: run SECTIONS=c alone for c. on a
-# fresh one. A node with NATS takes 15 s to stop on SIGTERM (its writer waits for
+# fresh one, and PREFILL=N (messages, in one conversation of two users of their own,
+# written by SQL before any node starts) for c. on a database of that size. A node with NATS takes 15 s to stop on SIGTERM (its writer waits for
 # the chat), so each setup's end waits that long.
 set -euo pipefail
 target="${CARGO_TARGET_DIR:-target}/release"
@@ -76,6 +77,19 @@ echo $! >"$work/nats.pid"
 disown
 createdb "$db"
 GADKA_DATABASE_URL="$db_url" "$gadka" migrate >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+if [ "${PREFILL:-0}" -gt 0 ]; then
+    psql -q -d "$db" -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO "user" (username, display_name, created_at) VALUES ('prefill-a', 'Prefill A', 0), ('prefill-b', 'Prefill B', 0);
+INSERT INTO conversation (user_low, user_high, last_seq, created_at, last_activity_at)
+    SELECT min(id), max(id), $PREFILL, 0, 0 FROM "user" WHERE username LIKE 'prefill-%';
+INSERT INTO membership (conversation_id, user_id) SELECT c.id, u.id FROM conversation c, "user" u WHERE u.username LIKE 'prefill-%';
+INSERT INTO message (conversation_id, seq, sender_id, body, created_at)
+    SELECT c.id, s, CASE WHEN s % 2 = 0 THEN c.user_low ELSE c.user_high END, 'prefilled message ' || s, 0
+    FROM conversation c, generate_series(1, $PREFILL) s;
+ANALYZE;
+SQL
+    echo "prefilled $PREFILL messages" >&2
+fi
 
 # node.sh NAME PORT [gadka flags…]: starts a node in the background, writes NAME.pid and
 # returns once /healthz answers; also the failover's restart command.
