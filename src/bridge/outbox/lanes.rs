@@ -111,8 +111,9 @@ fn lease() -> Duration {
 }
 
 /// Carries out the outbox until the engine stops: woken by each commit (every node's,
-/// in a cluster), and every second in case a wake-up was missed. Rows go out in id order within their lane
-/// (see [`Lane`]), lanes side by side; none starts once `held` has run out.
+/// in a cluster), and every second in case a wake-up was missed. Rows go out in id
+/// order within their lane (see [`Lane`]), lanes side by side; none starts once
+/// `held` has run out.
 async fn carry_out(bridge: Arc<Bridge>, held: Held) {
     // Shown from the start, at 0: an alert on its increase needs the series to exist
     // before the first failure.
