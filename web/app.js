@@ -26,6 +26,8 @@ import { Sidebar, bubblesIcon, nextUnread } from './views/sidebar.js';
 
 const root = document.getElementById('app');
 const TITLE = 'gadka';
+/** The longest the list waits behind the open chat to show a change (see `listChanged`). */
+const LIST_DELAY_MS = 100;
 
 /** The logged-in session: everything that lives from login to logout. */
 class Session {
@@ -310,7 +312,7 @@ class Session {
   }
 
   changed(change) {
-    if (change.kind === 'conversations' || change.kind === 'typing' || change.kind === 'presence') this.sidebar.update();
+    if (change.kind === 'conversations' || change.kind === 'typing' || change.kind === 'presence') this.listChanged();
     if (change.kind === 'profile') {
       this.sidebar.renderMe();
       this.sidebar.update();
@@ -319,6 +321,24 @@ class Session {
     if (this.view?.update) this.view.update(change);
     const total = this.state.totalUnread();
     document.title = total > 0 ? `(${total}) ${TITLE}` : TITLE;
+  }
+
+  /**
+   * With a chat open, the list shows a change once the frame that shows it in the chat
+   * is painted (when the page is next idle): a message in the chat being read comes
+   * first, the list's entry a frame later, and changes close together redraw the list
+   * once. Without one, the list is what the reader looks at.
+   */
+  listChanged() {
+    if (!(this.view instanceof ChatView)) {
+      this.sidebar.update();
+      return;
+    }
+    if (this.listUpdate) return;
+    this.listUpdate = requestIdleCallback(() => {
+      this.listUpdate = 0;
+      this.sidebar.update();
+    }, { timeout: LIST_DELAY_MS });
   }
 
   /**
@@ -466,6 +486,7 @@ class Session {
     document.removeEventListener('visibilitychange', this.onVisibility);
     document.removeEventListener('keydown', this.onKey);
     this.view?.destroy?.();
+    cancelIdleCallback(this.listUpdate);
     session = null;
     document.title = TITLE;
     history.replaceState(null, '', '/');
