@@ -29,6 +29,20 @@ const TITLE = 'gadka';
 /** The longest the list waits behind the open chat to show a change (see `listChanged`). */
 const LIST_DELAY_MS = 100;
 
+/**
+ * Runs `task` when the page is next idle, at most `ms` later; returns what cancels it.
+ * Safari has no `requestIdleCallback`: there it runs once the next frame is painted.
+ */
+function whenIdle(task, ms) {
+  if ('requestIdleCallback' in window) {
+    const id = requestIdleCallback(task, { timeout: ms });
+    return () => cancelIdleCallback(id);
+  }
+  let timer = 0;
+  const frame = requestAnimationFrame(() => { timer = setTimeout(task, 0); });
+  return () => { cancelAnimationFrame(frame); clearTimeout(timer); };
+}
+
 /** The logged-in session: everything that lives from login to logout. */
 class Session {
   constructor(me) {
@@ -334,11 +348,11 @@ class Session {
       this.sidebar.update();
       return;
     }
-    if (this.listUpdate) return;
-    this.listUpdate = requestIdleCallback(() => {
-      this.listUpdate = 0;
+    if (this.cancelListUpdate) return;
+    this.cancelListUpdate = whenIdle(() => {
+      this.cancelListUpdate = null;
       this.sidebar.update();
-    }, { timeout: LIST_DELAY_MS });
+    }, LIST_DELAY_MS);
   }
 
   /**
@@ -486,7 +500,7 @@ class Session {
     document.removeEventListener('visibilitychange', this.onVisibility);
     document.removeEventListener('keydown', this.onKey);
     this.view?.destroy?.();
-    cancelIdleCallback(this.listUpdate);
+    this.cancelListUpdate?.();
     session = null;
     document.title = TITLE;
     history.replaceState(null, '', '/');
