@@ -447,11 +447,7 @@ mod tests {
     /// page that ends inside such a tie goes on with the rest of it.
     #[tokio::test]
     async fn pages_follow_the_order_through_ties() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::connect(&url, Durability::Normal)
-            .await
-            .expect("a database");
+        let (_dir, store) = Store::temporary(Durability::Normal).await;
         let me = store
             .create_user(NewUser {
                 username: "me",

@@ -141,6 +141,16 @@ impl Store {
         Self::open(url, durability, Schema::Migrate).await
     }
 
+    /// A store on a new SQLite file in a temporary directory, for unit tests; the
+    /// directory goes when the returned guard is dropped.
+    #[cfg(test)]
+    pub(crate) async fn temporary(durability: Durability) -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Self::connect(&url, durability).await.expect("a database");
+        (dir, store)
+    }
+
     /// Connects; with [`Schema::Check`], refuses a schema that has migrations pending
     /// instead of applying them (`database.migrate_on_start: false`).
     pub async fn open(

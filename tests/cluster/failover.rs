@@ -141,6 +141,20 @@ impl Database {
             .map(|row| row.try_get("", "state").expect("a state"))
     }
 
+    /// Waits until PostgreSQL has ended the session `pid` (A's, after its stall or
+    /// its death), rolling back what it held.
+    async fn wait_until_gone(&self, pid: i32) {
+        eventually(
+            "PostgreSQL to end A's session",
+            PATIENCE,
+            async || match self.state(pid).await {
+                None => Ok(()),
+                Some(state) => Err(state),
+            },
+        )
+        .await;
+    }
+
     /// Waits until some session matches `condition`, while none of `pending` (the
     /// requests whose batches must still be open for it to be seen) has been
     /// answered; the sessions' pids.
@@ -314,15 +328,7 @@ async fn a_node_stopped_inside_its_batch_never_commits_it() {
     let (status, body) = answer(fresh, "bob's send through B").await;
     assert_eq!(status, StatusCode::CREATED, "bob's send through B: {body}");
     let fresh = body["message"].clone();
-    eventually(
-        "PostgreSQL to end A's session",
-        PATIENCE,
-        async || match db.state(holder).await {
-            None => Ok(()),
-            Some(state) => Err(state),
-        },
-    )
-    .await;
+    db.wait_until_gone(holder).await;
     assert!(!stale.is_finished(), "A answered while it was stopped");
     assert_eq!(db.count_txn(alice.id(), "stale-1").await, 0);
 
@@ -608,15 +614,7 @@ async fn kill_9_of_a_writing_node_under_load_loses_and_repeats_nothing() {
     *load.killed_at.lock().expect("the kill's time") = Some(killed_at);
     a.kill();
     // PostgreSQL ends its session, rolling the batch back; nobody waits for it.
-    eventually(
-        "PostgreSQL to end A's session",
-        PATIENCE,
-        async || match db.state(holder).await {
-            None => Ok(()),
-            Some(state) => Err(state),
-        },
-    )
-    .await;
+    db.wait_until_gone(holder).await;
     let session_ended = killed_at.elapsed();
     // The dead node's sockets: their clients reconnect to B and resume from their
     // cursors, while the load goes on.

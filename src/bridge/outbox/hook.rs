@@ -215,11 +215,7 @@ mod tests {
     /// read from the database in the batch that first names them.
     #[tokio::test]
     async fn a_matrix_user_made_elsewhere_is_learned_in_the_batch() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::connect(&url, Durability::Full)
-            .await
-            .expect("a database");
+        let (_dir, store) = Store::temporary(Durability::Full).await;
         let hook = OutboxHook::new([]);
         let ann = store
             .create_user(NewUser {

@@ -23,11 +23,7 @@ async fn setup(users: &[&str]) -> (Setup, Vec<UserId>) {
 }
 
 async fn setup_with(users: &[&str], hooks: Vec<Arc<dyn TxnHook>>) -> (Setup, Vec<UserId>) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = Store::connect(&url, Durability::Full)
-        .await
-        .expect("a database");
+    let (dir, store) = Store::temporary(Durability::Full).await;
     let mut ids = Vec::new();
     for name in users {
         let user = store
