@@ -43,7 +43,15 @@ impl Nodes {
         let hub = chat.hub().clone();
         let task = tokio::spawn(async move {
             while let Some((user_id, online)) = told.recv().await {
-                chat.presence_changed_elsewhere(user_id, online).await;
+                if online {
+                    chat.presence_changed_elsewhere(user_id, online).await;
+                } else {
+                    // It waits a while first; the changes after it must not.
+                    let chat = chat.clone();
+                    tokio::spawn(
+                        async move { chat.presence_changed_elsewhere(user_id, false).await },
+                    );
+                }
             }
         });
         let nodes = Self {

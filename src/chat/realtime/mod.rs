@@ -253,9 +253,7 @@ impl Chat {
         }
         if let Some(link) = self.node_link() {
             link.presence(user_id, false);
-            // Another node's word that the user opened a socket there may still be on
-            // its way (the user moving from this node to another): give it a moment.
-            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            tokio::time::sleep(nodes::MOVING).await;
             if self.hub().is_online(user_id) {
                 return;
             }

@@ -13,6 +13,12 @@ use tokio::sync::watch;
 use super::super::{Chat, events::Event};
 use crate::ids::UserId;
 
+/// How long a user who left a node is given before their peers are told they went
+/// offline. Nodes speak over NATS each on its own, so the word that the user opened a
+/// socket on another node (moving there) can come after the word that they left this
+/// one, on this node or on the one that tells their peers.
+pub(crate) const MOVING: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The link to the other nodes (`cluster/`). Called inline; must never wait.
 pub trait NodeLink: Send + Sync + 'static {
     /// This node's name in the cluster, unique to this process.
@@ -54,8 +60,15 @@ impl Chat {
     }
 
     /// Another node's word changed whether `user_id` is online anywhere: tells the
-    /// sockets on this node of the people who share a conversation with them.
+    /// sockets on this node of the people who share a conversation with them. Going
+    /// offline is told only if it still holds after [`MOVING`].
     pub async fn presence_changed_elsewhere(&self, user_id: UserId, online: bool) {
+        if !online {
+            tokio::time::sleep(MOVING).await;
+            if self.hub().is_online(user_id) {
+                return;
+            }
+        }
         match self.store().peers_of(user_id).await {
             Ok(peers) => self.hub().deliver(
                 &peers,
