@@ -76,8 +76,12 @@ impl Chat {
             // The engine refuses a conversation with oneself, in its words.
             return Ok(());
         };
-        if self.store().direct_conversation(pair).await?.is_none() {
-            self.inner.allowances.new_conversation(me)?;
+        if self.inner.known_pairs.contains(pair) {
+            return Ok(());
+        }
+        match self.store().direct_conversation(pair).await? {
+            Some(_) => self.inner.known_pairs.insert(pair),
+            None => self.inner.allowances.new_conversation(me)?,
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ mod engine;
 mod error;
 pub mod events;
 pub mod input;
+mod known_pairs;
 mod realtime;
 pub mod views;
 
@@ -35,6 +36,7 @@ pub use realtime::{Fanout, NodeLink, SeenMessages};
 use crate::{config::Limits, hub::Hub, media::Media, store::Store};
 use accounts::{AccountLimits, Passwords};
 use allowance::Allowances;
+use known_pairs::KnownPairs;
 use realtime::TypingGate;
 
 /// The chat service: cheap to clone, shared by every transport.
@@ -48,6 +50,8 @@ struct Inner {
     session_keys: SessionKeys,
     account_limits: AccountLimits,
     allowances: Allowances,
+    /// Pairs whose conversation exists, for sends addressed to a user.
+    known_pairs: KnownPairs,
     typing_gate: TypingGate,
     passwords: Passwords,
     limits: Limits,
@@ -84,6 +88,7 @@ impl Chat {
                     limits.registrations_per_hour_per_ip,
                 ),
                 allowances: Allowances::new(&limits),
+                known_pairs: KnownPairs::default(),
                 typing_gate: TypingGate::new(),
                 passwords: Passwords::new(),
                 store,

@@ -90,8 +90,19 @@ async fn new_conversations_past_the_allowance_are_refused_but_existing_ones_open
         dave.get_ok("/api/conversations").await["conversations"],
         json!([])
     );
-    // Dave may still start his own.
+    // Dave may still start his own, and once it exists, alice's sends to him are free
+    // (the second one known without asking the database).
     dave.open(&alice).await;
+    for n in 2..4 {
+        socket
+            .send(
+                json!({"type": "send", "to_user": dave.id(), "body": "hi again",
+                "txn_id": format!("d-{n}"), "req": n}),
+            )
+            .await;
+        let sent = socket.expect("sent").await;
+        assert_eq!(sent["txn_id"], format!("d-{n}"), "{sent}");
+    }
 }
 
 #[tokio::test]
