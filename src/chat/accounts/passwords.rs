@@ -4,7 +4,7 @@
 //! Each hash takes tens of milliseconds of CPU and 19 MiB of memory. On tokio's
 //! blocking pool a burst of logins would start a thread per request, and every
 //! thread's malloc arena would keep its 19 MiB afterwards (measured: 190 MB of
-//! resident memory after ten registrations). One thread per core, fed by a queue,
+//! resident memory after ten registrations). A fixed set of threads fed by queues
 //! bounds both: a burst waits its turn, and each thread reuses one working memory.
 //!
 //! Logins (verifying) and sign-ups (hashing a new password) each have their own queue
