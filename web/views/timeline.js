@@ -3,9 +3,9 @@
 //
 // - **A slice, not the history.** The state holds every message loaded; the log
 //   holds at most `MAX_NODES` of them as nodes, from `from` to `to` by seq (or to the
-//   newest, `atEnd`). Scrolling near an end grows the slice that way by a page (from
-//   the state, or the server's `history` when the state has nothing older) and drops
-//   as much from the other end; the reader's view is held still by anchoring on the
+//   newest, `atEnd`). Scrolling near an end grows the slice that way by `STEP`
+//   messages a frame (from the state, or the server's `history` when the state has
+//   nothing older) and drops as much from the other end; the reader's view is held still by anchoring on the
 //   message at its top, never by scrollHeight arithmetic.
 // - **Built once, updated by key.** A change to the state recomputes the slice's
 //   items (lib/timeline-items.js, bounded by the slice) and writes only what differs
@@ -28,8 +28,16 @@ import { fullLabel, timeLabel } from '../lib/time.js';
 import { timelineItems } from '../lib/timeline-items.js';
 import { refreshRich } from './message-parts.js';
 
-/** Messages added to the slice at a time, and asked of the server per page. */
-const PAGE = 40;
+/** The newest messages a chat opens with, or jumps back to. */
+const OPENING = 40;
+/**
+ * Messages added to the slice at a time while scrolling: one frame's work. A page of 40
+ * laid out at once made the longest frame of a scroll through history 33 ms, one of 10
+ * 19 ms (BENCHMARKS.md, issue 20); the slice grows again on the next frame if need be.
+ */
+const STEP = 10;
+/** Fewer older messages than this held above the slice: the next page is asked ahead. */
+const AHEAD = 40;
 /** The most messages the log holds as nodes, whatever the length of the history. */
 const MAX_NODES = 120;
 /** Read messages kept above the unread divider when a chat opens at it. */
@@ -190,7 +198,7 @@ export class Timeline {
       const lo = Math.max(0, unread - CONTEXT);
       this.setSlice(lo, Math.min(size, lo + MAX_NODES));
     } else {
-      this.setSlice(Math.max(0, size - PAGE), size);
+      this.setSlice(Math.max(0, size - OPENING), size);
     }
   }
 
@@ -249,11 +257,11 @@ export class Timeline {
       this.fetchOlder(first.seq);
       return true;
     }
-    const newLo = Math.max(0, lo - PAGE);
+    const newLo = Math.max(0, lo - STEP);
     this.moveSlice(newLo, Math.min(hi, newLo + MAX_NODES));
     // Running short of older messages held: the next page is asked for ahead.
     const oldest = list.first();
-    if (newLo < PAGE && oldest.seq > 1) this.fetchOlder(oldest.seq);
+    if (newLo < AHEAD && oldest.seq > 1) this.fetchOlder(oldest.seq);
     return true;
   }
 
@@ -261,7 +269,7 @@ export class Timeline {
   growDown() {
     if (this.atEnd) return false;
     const [lo, hi] = this.bounds();
-    const newHi = Math.min(this.list().size, hi + PAGE);
+    const newHi = Math.min(this.list().size, hi + STEP);
     this.moveSlice(Math.max(lo, newHi - MAX_NODES), newHi);
     return true;
   }
@@ -297,7 +305,7 @@ export class Timeline {
     if (!this.atEnd) {
       const size = this.list().size;
       this.busy();
-      this.setSlice(Math.max(0, size - PAGE), size);
+      this.setSlice(Math.max(0, size - OPENING), size);
     }
     this.follow = true;
     this.pill.hidden = true;
