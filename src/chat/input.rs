@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use gadka_text::{
-    chars::{is_bidi_control, is_combining_mark, is_invisible},
+    chars::{is_bidi_control, is_combining_mark, is_invisible, run_starts},
     search::key,
 };
 
@@ -197,16 +197,25 @@ fn display_name_pattern() -> String {
 }
 
 /// A character class of the characters `member` holds (`negated`: of all others), as
-/// ranges.
+/// ranges. `member` is asked once per run of [`run_starts`], so it must be made of the
+/// classes those runs follow.
 fn class(negated: bool, member: impl Fn(char) -> bool) -> String {
+    let starts = run_starts();
     let mut ranges: Vec<(char, char)> = Vec::new();
-    for c in (0..=0x10ffff)
-        .filter_map(char::from_u32)
-        .filter(|&c| member(c))
-    {
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts
+            .get(i + 1)
+            .map_or(u32::from(char::MAX), |next| next - 1);
+        // The surrogates are a run of their own, and no `char`.
+        let (Some(first), Some(last)) = (char::from_u32(start), char::from_u32(end)) else {
+            continue;
+        };
+        if !member(first) {
+            continue;
+        }
         match ranges.last_mut() {
-            Some((_, end)) if u32::from(*end) + 1 == u32::from(c) => *end = c,
-            _ => ranges.push((c, c)),
+            Some((_, end)) if u32::from(*end) + 1 == start => *end = last,
+            _ => ranges.push((first, last)),
         }
     }
     let one = |c: char| match u16::try_from(u32::from(c)) {
