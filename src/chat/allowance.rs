@@ -122,13 +122,27 @@ pub(super) fn check<K: std::hash::Hash + Eq + Clone>(
     key: &K,
     what: &'static str,
 ) -> Result<(), ChatError> {
-    limiter.check_key(key).map_err(|not_until| {
-        // The limiter's own clock: a new `DefaultClock` runs CPUID (quanta), which a
-        // virtual machine traps, and showed in the profile of a burst of refusals.
-        let wait: Duration = not_until.wait_time_from(limiter.clock().now());
-        ChatError::RateLimited {
-            what,
-            retry_after_secs: wait.as_secs().max(1),
-        }
-    })
+    limiter
+        .check_key(key)
+        .map_err(|not_until| refusal(what, wait_for(limiter, &not_until)))
+}
+
+/// How long until a limiter that refused will allow again.
+pub(super) fn wait_for<K: std::hash::Hash + Eq + Clone>(
+    limiter: &DefaultKeyedRateLimiter<K>,
+    not_until: &governor::NotUntil<governor::clock::QuantaInstant>,
+) -> Duration {
+    // The limiter's own clock: a new `DefaultClock` runs CPUID (quanta), which a
+    // virtual machine traps, and showed in the profile of a burst of refusals.
+    not_until.wait_time_from(limiter.clock().now())
+}
+
+/// A refusal for `what`, to be tried again after `wait`: in whole seconds, rounded
+/// up, since a retry a fraction of a second early is refused again.
+pub(super) fn refusal(what: &'static str, wait: Duration) -> ChatError {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    ChatError::RateLimited {
+        what,
+        retry_after_secs: secs.max(1),
+    }
 }

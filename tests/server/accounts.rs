@@ -450,6 +450,15 @@ async fn sign_ups_are_limited_per_address() {
         "rate_limited",
     );
     assert!(refused.headers.contains_key(header::RETRY_AFTER));
+    // Refused from then on before the database is asked: it is not even told that
+    // the name is taken.
+    let taken = forwarded(&app, "198.51.100.5", "/api/register", sign_up("one")).await;
+    assert_error(
+        taken.status,
+        &taken.body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    );
     let (status, _) = app
         .client()
         .post(

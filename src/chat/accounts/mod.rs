@@ -51,6 +51,11 @@ impl Chat {
             Some(name) => DisplayName::parse(name)?,
             None => DisplayName::parse(username.as_str())?,
         };
+        // A sign-up that will be refused is refused before it costs the database
+        // anything: the lookups of a burst of 1,000 queued an existing user's login
+        // behind them (BENCHMARKS.md, issue 21).
+        self.inner.account_limits.signup_refused_now(client)?;
+        self.inner.passwords.hash_room()?;
         if self
             .store()
             .user_by_username(username.as_str())

@@ -79,6 +79,12 @@ impl Passwords {
         .await?
     }
 
+    /// Refuses at once when a new password could not be hashed now: asked before a
+    /// sign-up's database work, which a burst would otherwise spend for nothing.
+    pub fn hash_room(&self) -> Result<(), ChatError> {
+        self.hash.room()
+    }
+
     /// Whether `password` matches `stored`. Without a stored hash (no such user, or
     /// one who cannot log in here) it verifies against a dummy hash, so the answer
     /// takes as long as for a wrong password and does not tell which it was.
@@ -166,20 +172,33 @@ impl Lane {
 
     fn push(&self, job: Job) -> Result<(), ChatError> {
         {
-            let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-            if jobs.waiting.len() >= self.bound {
-                metrics::counter!("gadka_password_jobs_refused_total").increment(1);
-                return Err(ChatError::Busy);
-            }
+            let mut jobs = self.lock();
+            Self::has_room(&jobs, self.bound)?;
             jobs.waiting.push_back(job);
         }
         self.ready.notify_one();
         Ok(())
     }
 
+    fn room(&self) -> Result<(), ChatError> {
+        Self::has_room(&self.lock(), self.bound)
+    }
+
+    fn has_room(jobs: &Jobs, bound: usize) -> Result<(), ChatError> {
+        if jobs.waiting.len() >= bound {
+            metrics::counter!("gadka_password_jobs_refused_total").increment(1);
+            return Err(ChatError::Busy);
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Jobs> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The next job; `None` once closed and empty.
     fn next_job(&self) -> Option<Job> {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = self.lock();
         loop {
             if let Some(job) = jobs.waiting.pop_front() {
                 return Some(job);
@@ -192,7 +211,7 @@ impl Lane {
     }
 
     fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.lock().closed = true;
         self.ready.notify_all();
     }
 }
