@@ -2,10 +2,11 @@
 // what it tells the app the reader has seen, and the "New messages" pill.
 //
 // - **A slice, not the history.** The state holds every message loaded; the log
-//   holds at most `MAX_NODES` of them as nodes, from `from` to `to` by seq (or to the
-//   newest, `atEnd`). Scrolling near an end grows the slice that way by `STEP`
-//   messages a frame (from the state, or the server's `history` when the state has
-//   nothing older) and drops as much from the other end; the reader's view is held still by anchoring on the
+//   holds at most `MAX_NODES` of them as nodes (about `FEW_NODES` while scrolling),
+//   from `from` to `to` by seq (or to the newest, `atEnd`). Scrolling near an end
+//   grows the slice that way by `STEP` messages at a time, between frames (from the
+//   state, or the server's `history` when the state has nothing older), and drops as
+//   much from the other end; the reader's view is held still by anchoring on the
 //   message at its top, never by scrollHeight arithmetic.
 // - **Built once, updated by key.** A change to the state recomputes the slice's
 //   items (lib/timeline-items.js, bounded by the slice) and writes only what differs
@@ -31,15 +32,21 @@ import { refreshRich } from './message-parts.js';
 /** The newest messages a chat opens with, or jumps back to. */
 const OPENING = 40;
 /**
- * Messages added to the slice at a time while scrolling: one frame's work. A page of 40
- * laid out at once made the longest frame of a scroll through history 33 ms, one of 10
- * 19 ms (BENCHMARKS.md, issue 20); the slice grows again on the next frame if need be.
+ * Messages added to the slice at a time while scrolling. A page of 40 laid out at once
+ * made the longest frame of a scroll through history 33 ms, one of 10 19 ms
+ * (BENCHMARKS.md, issue 20); the slice grows again at the next idle moment if need be.
  */
 const STEP = 10;
 /** Fewer older messages than this held above the slice: the next page is asked ahead. */
 const AHEAD = 40;
 /** The most messages the log holds as nodes, whatever the length of the history. */
 const MAX_NODES = 120;
+/**
+ * The fewest it keeps while scrolling, where that covers the view: every node in the
+ * log is painted again when older messages go in above it, so a frame that grows the
+ * slice costs by the size of the log (BENCHMARKS.md, issue 20).
+ */
+const FEW_NODES = 60;
 /** Read messages kept above the unread divider when a chat opens at it. */
 const CONTEXT = 10;
 /** The page asked of the server: its largest, so that scrolling waits on few requests. */
@@ -48,6 +55,8 @@ const HISTORY_MAX = 100;
 const STICK_PX = 48;
 /** Close enough to an end of the slice to grow it that way. */
 const EDGE_PX = 600;
+/** The longest the slice waits for the page to be idle before it grows. */
+const GROW_WAIT_MS = 50;
 /** Room left above the divider when a chat opens at it. */
 const DIVIDER_MARGIN_PX = 8;
 /**
@@ -91,6 +100,8 @@ export class Timeline {
     this.mounted = false;
     this.opening = false;
     this.loadingOlder = false;
+    /** A growth of the slice is waiting for the page to be idle. */
+    this.growing = false;
     this.destroyed = false;
     this.lastSeq = c.messages.last()?.seq ?? 0;
 
@@ -258,7 +269,7 @@ export class Timeline {
       return true;
     }
     const newLo = Math.max(0, lo - STEP);
-    this.moveSlice(newLo, Math.min(hi, newLo + MAX_NODES));
+    this.moveSlice(newLo, Math.min(hi, newLo + this.sliceLimit()));
     // Running short of older messages held: the next page is asked for ahead.
     const oldest = list.first();
     if (newLo < AHEAD && oldest.seq > 1) this.fetchOlder(oldest.seq);
@@ -270,15 +281,27 @@ export class Timeline {
     if (this.atEnd) return false;
     const [lo, hi] = this.bounds();
     const newHi = Math.min(this.list().size, hi + STEP);
-    this.moveSlice(Math.max(lo, newHi - MAX_NODES), newHi);
+    this.moveSlice(Math.max(lo, newHi - this.sliceLimit()), newHi);
     return true;
+  }
+
+  /**
+   * The messages a slice that is scrolled through holds: `FEW_NODES`, or more when
+   * their height would not span the view and an edge's reach above and below it (a
+   * tall window, short messages), up to `MAX_NODES`.
+   */
+  sliceLimit() {
+    const log = this.log;
+    const perNode = log.scrollHeight / Math.max(1, this.rendered.size);
+    const span = 1.5 * (log.clientHeight + 2 * EDGE_PX);
+    return Math.min(MAX_NODES, Math.max(FEW_NODES, Math.ceil(span / Math.max(1, perNode))));
   }
 
   moveSlice(lo, hi) {
     this.busy();
     this.setSlice(lo, hi);
     this.render();
-    // Still near an end (short messages): grow again on the next frame.
+    // Still near an end (short messages): it grows again.
     this.scheduleCheck();
   }
 
@@ -337,6 +360,31 @@ export class Timeline {
     this.follow = this.atEnd && fromBottom < STICK_PX;
     if (this.follow) this.pill.hidden = true;
     if (!this.settled || this.opening) return;
+    if (log.scrollTop < EDGE_PX || fromBottom < EDGE_PX) this.scheduleGrow();
+  }
+
+  /**
+   * Grows the slice between frames rather than in the scroll's own: building a step of
+   * messages and laying them out took 4 of the 10 ms a growing frame cost, on top of
+   * painting the log again (BENCHMARKS.md, issue 20). The frame that shows them still
+   * paints them; the view is held still before it does.
+   */
+  scheduleGrow() {
+    if (this.growing) return;
+    this.growing = true;
+    const grow = () => {
+      this.growing = false;
+      if (!this.destroyed) this.grow();
+    };
+    if (window.requestIdleCallback) requestIdleCallback(grow, { timeout: GROW_WAIT_MS });
+    else setTimeout(grow, 0);
+  }
+
+  /** Near an end of the slice: grows it that way. */
+  grow() {
+    this.catchUp();
+    const log = this.log;
+    const fromBottom = log.scrollHeight - log.scrollTop - log.clientHeight;
     if (log.scrollTop < EDGE_PX && this.growUp()) return;
     if (fromBottom < EDGE_PX) this.growDown();
   }
